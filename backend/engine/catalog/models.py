@@ -1,0 +1,105 @@
+"""The catalog's tables (SQLAlchemy 2 typed ORM).
+
+Items keep ``source_path`` (the path relative to the ingested SOURCE) because that is how a
+curator recognises them; ``sha256``/``phash`` drive deduplication; ``status`` is the ingest
+state machine that keeps the FAISS index and the catalog in agreement after a crash:
+``pending`` (row and media written, vector not yet durable in the index) → ``indexed``;
+``duplicate`` rows point at the item they duplicate and are never indexed.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Collection(Base):
+    __tablename__ = "collections"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True, nullable=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+    items: Mapped[list["Item"]] = relationship(back_populates="collection", cascade="all, delete-orphan")
+
+
+class Item(Base):
+    __tablename__ = "items"
+    __table_args__ = (UniqueConstraint("collection_id", "source_path", name="uq_item_source_path"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
+    source_path: Mapped[str] = mapped_column(String(1024), nullable=False)
+    title: Mapped[str | None] = mapped_column(String(512))
+    sha256: Mapped[str] = mapped_column(String(64), index=True)
+    phash: Mapped[int | None] = mapped_column(BigInteger)
+    width: Mapped[int | None] = mapped_column(Integer)
+    height: Mapped[int | None] = mapped_column(Integer)
+    format: Mapped[str | None] = mapped_column(String(16))
+    media_path: Mapped[str | None] = mapped_column(String(512))
+    thumb_path: Mapped[str | None] = mapped_column(String(512))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"))
+    duplicate_kind: Mapped[str | None] = mapped_column(String(8))
+    duplicate_distance: Mapped[int | None] = mapped_column(Integer)
+    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    collection: Mapped[Collection] = relationship(back_populates="items")
+    labels: Mapped[list["Label"]] = relationship(back_populates="item", cascade="all, delete-orphan")
+
+
+class Label(Base):
+    """A category on an item: from a curator (folder, manifest, review) or a model."""
+
+    __tablename__ = "labels"
+    __table_args__ = (UniqueConstraint("item_id", "name", "source", name="uq_label_item_name_source"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("items.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(256), index=True)
+    source: Mapped[str] = mapped_column(String(16), default="curator")  # curator | machine
+    confidence: Mapped[float | None] = mapped_column(Float)
+    model_version_id: Mapped[int | None] = mapped_column(ForeignKey("model_versions.id", ondelete="SET NULL"))
+    status: Mapped[str] = mapped_column(String(16), default="accepted")  # proposed | accepted | rejected
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+    item: Mapped[Item] = relationship(back_populates="labels")
+
+
+class ModelVersion(Base):
+    """A model the server used or serves to phones, with its card."""
+
+    __tablename__ = "model_versions"
+    __table_args__ = (UniqueConstraint("name", "version", name="uq_model_name_version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128))
+    version: Mapped[str] = mapped_column(String(64))
+    task: Mapped[str] = mapped_column(String(32))
+    card: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    path: Mapped[str | None] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

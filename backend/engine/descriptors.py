@@ -1,0 +1,110 @@
+"""Descriptors: functions from images to unit vectors, one FAISS index each.
+
+``cnn`` is the EfficientNet-Lite0 embedding served by ONNX Runtime (what finds "the same
+painting" and "the same style"); ``color`` is a cheap HSV histogram that lets a caller ask
+for "this palette" through per-descriptor ``weights``. Models load once, lazily, and say
+which model and version answered (as immich's ML service does).
+"""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any, Protocol, Sequence
+
+import numpy as np
+from PIL import Image
+
+
+class Descriptor(Protocol):
+    name: str
+    dim: int
+
+    @property
+    def version(self) -> str: ...
+
+    def describe(self, images: Sequence[Image.Image]) -> np.ndarray:
+        """(N, dim) float32, each row L2-normalised."""
+        ...
+
+    def info(self) -> dict[str, Any]: ...
+
+
+class CnnDescriptor:
+    name = "cnn"
+    dim = 1280
+
+    def __init__(self, models_dir: Path) -> None:
+        self._models_dir = Path(models_dir)
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    from edge_models.onnx_export import ensure_embedding_model
+                    from edge_models.runtime import OnnxModel
+
+                    path, card = ensure_embedding_model(self._models_dir)
+                    self._model = OnnxModel.load(path, card)
+        return self._model
+
+    @property
+    def version(self) -> str:
+        from edge_models.onnx_export import embedding_cache_key
+        from edge_models.preprocessing import DEFAULT_SPEC
+
+        return self._model.card.version if self._model is not None else embedding_cache_key(DEFAULT_SPEC)
+
+    @property
+    def input_size(self) -> int:
+        return self.model.card.preprocessing.input_size
+
+    def describe(self, images: Sequence[Image.Image]) -> np.ndarray:
+        if not images:
+            return np.zeros((0, self.dim), np.float32)
+        return self.model.run_images(list(images))["embedding"]
+
+    def describe_with_logits(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+        out = self.model.run_images(list(images))
+        return out["embedding"], out["logits"]
+
+    def info(self) -> dict[str, Any]:
+        card = self.model.card
+        return {"descriptor": self.name, "model": card.name, "version": card.version, "provider": self.model.provider}
+
+
+class ColorDescriptor:
+    """Joint HSV histogram (8 hue × 4 saturation × 4 value), Hellinger-mapped (sqrt) and unit norm.
+
+    Square-rooting makes inner product the Bhattacharyya coefficient, which compares
+    histograms far better than raw dot products.
+    """
+
+    name = "color"
+    bins = (8, 4, 4)
+    dim = 8 * 4 * 4
+
+    @property
+    def version(self) -> str:
+        return "hsv-8x4x4-v1"
+
+    def describe(self, images: Sequence[Image.Image]) -> np.ndarray:
+        out = np.zeros((len(images), self.dim), np.float32)
+        hb, sb, vb = self.bins
+        for row, img in enumerate(images):
+            small = img.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR).convert("HSV")
+            hsv = np.asarray(small, dtype=np.uint16).reshape(-1, 3)
+            idx = (hsv[:, 0] * hb // 256) * (sb * vb) + (hsv[:, 1] * sb // 256) * vb + (hsv[:, 2] * vb // 256)
+            hist = np.bincount(idx, minlength=self.dim).astype(np.float32)
+            hist = np.sqrt(hist / max(hist.sum(), 1.0))
+            out[row] = hist / max(float(np.linalg.norm(hist)), 1e-12)
+        return out
+
+    def info(self) -> dict[str, Any]:
+        return {"descriptor": self.name, "model": "hsv-histogram", "version": self.version, "provider": "numpy"}
+
+
+def build_descriptors(models_dir: Path) -> dict[str, Descriptor]:
+    return {"cnn": CnnDescriptor(models_dir), "color": ColorDescriptor()}

@@ -1,0 +1,393 @@
+"""The offline phase: read a SOURCE, deduplicate, store, describe, index — resumably.
+
+Stages, in the order they run for each batch (clip-retrieval style: reader → mapper →
+writer): *read + decode + hash* in a small thread pool (Pillow releases the GIL), *dedup*
+against everything already kept, *store* media and rows as ``pending``, *describe* with
+ONNX Runtime in one batch, *add* to the in-memory indexes. Every ``flush_every`` items the
+indexes are saved atomically and only then are the rows marked ``indexed``; a crash between
+the two is repaired by :meth:`IndexStore.reconcile` on the next run, which also re-embeds
+``pending`` rows from the media store. Re-running skips every ``source_path`` already done.
+"""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator, Mapping, Protocol, Sequence
+
+import numpy as np
+from PIL import Image
+
+from dataset_tools.dedup import DuplicateIndex, content_hash, perceptual_hash
+from dataset_tools.readers import SourceReadError, SourceRecord, open_source
+
+from ..config import Settings
+from .catalog.store import Catalog, NewItem
+from .descriptors import Descriptor
+from .images import DecodedImage, ImageDecodeError, decode_image, decode_path
+from .index import VectorIndex
+from .index_store import IndexStore, ReconcileReport
+from .media import store_media
+
+#: Catalog images are decoded with JPEG draft mode down to this short side: enough for the
+#: 224 px network input and the media copy, and much faster for large scans.
+INGEST_MIN_SIDE = 320
+
+
+@dataclass(frozen=True)
+class FileError:
+    source_path: str
+    code: str
+    message: str
+
+
+@dataclass
+class IngestSummary:
+    collection: str
+    source: str
+    total: int = 0
+    added: int = 0
+    exact_duplicates: int = 0
+    near_duplicates: int = 0
+    already_done: int = 0
+    reembedded: int = 0
+    failed: list[FileError] = field(default_factory=list)
+    skipped_non_images: int = 0
+    elapsed_s: float = 0.0
+    reconcile: ReconcileReport | None = None
+
+    @property
+    def images_per_s(self) -> float:
+        done = self.added + self.exact_duplicates + self.near_duplicates
+        return done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "collection": self.collection,
+            "source": self.source,
+            "total": self.total,
+            "added": self.added,
+            "exact_duplicates": self.exact_duplicates,
+            "near_duplicates": self.near_duplicates,
+            "already_done": self.already_done,
+            "reembedded": self.reembedded,
+            "failed": [e.__dict__ for e in self.failed],
+            "skipped_non_images": self.skipped_non_images,
+            "elapsed_s": round(self.elapsed_s, 3),
+            "images_per_s": round(self.images_per_s, 1),
+        }
+
+
+class IngestObserver(Protocol):
+    """What a front end (CLI progress bar, tests) hears while an ingest runs."""
+
+    def start(self, total: int) -> None: ...
+    def advance(self, n: int) -> None: ...
+    def file_error(self, error: FileError) -> None: ...
+    def duplicate(self, source_path: str, of_source_path: str, kind: str, distance: int) -> None: ...
+
+
+class SilentObserver:
+    def start(self, total: int) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+    def file_error(self, error: FileError) -> None:
+        pass
+
+    def duplicate(self, source_path: str, of_source_path: str, kind: str, distance: int) -> None:
+        pass
+
+
+@dataclass
+class _Prepared:
+    record: SourceRecord
+    data: bytes
+    decoded: DecodedImage
+    sha256: str
+    phash: int
+
+
+#: A labeller gives machine labels for kept images: item id → [(label, confidence)].
+Labeller = Callable[[Sequence[Image.Image]], list[list[tuple[str, float]]]]
+
+
+class IngestService:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        descriptors: Mapping[str, Descriptor],
+        index_store: IndexStore,
+        *,
+        labeller: Labeller | None = None,
+        labeller_version_id: int | None = None,
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.descriptors = descriptors
+        self.index_store = index_store
+        self.labeller = labeller
+        self.labeller_version_id = labeller_version_id
+
+    # -- public ---------------------------------------------------------------------------
+    def ingest(
+        self,
+        source: str | Path,
+        collection: str,
+        *,
+        observer: IngestObserver | None = None,
+        flush_every: int = 2048,
+        limit: int | None = None,
+    ) -> IngestSummary:
+        obs = observer or SilentObserver()
+        t0 = time.perf_counter()
+        src = open_source(source)
+        summary = IngestSummary(collection=collection, source=str(source))
+        summary.skipped_non_images = int(getattr(src, "skipped_non_image", 0) or 0)
+        cid = self.catalog.ensure_collection(collection)
+        with self.index_store.writer(cid, timeout=30.0) as indexes:
+            summary.reconcile = self.index_store.reconcile(self.catalog, cid, indexes)
+            summary.reembedded = self._reembed_pending(cid, indexes)
+            done = self.catalog.source_path_status(cid)
+            by_path: dict[str, int] = {}
+            dedup = DuplicateIndex(near_threshold=self.settings.near_duplicate_threshold)
+            for item_id, sha, ph in self.catalog.dedup_entries(cid):
+                dedup.add(item_id, sha, ph if ph is not None else 0)
+            records = list(src)
+            if limit is not None:
+                records = records[:limit]
+            summary.total = len(records)
+            obs.start(len(records))
+            todo = []
+            for rec in records:
+                if done.get(rec.source_path) in ("indexed", "duplicate", "pending"):
+                    summary.already_done += 1
+                else:
+                    todo.append(rec)
+            if summary.already_done:
+                obs.advance(summary.already_done)
+            unflushed: list[int] = []
+            paths_of: dict[int, str] = {}
+            for batch in self._prepared_batches(todo, summary, obs):
+                kept_ids = self._store_batch(cid, batch, dedup, indexes, summary, obs, paths_of, by_path)
+                unflushed.extend(kept_ids)
+                obs.advance(len(batch))
+                if len(unflushed) >= flush_every:
+                    self._flush(cid, indexes, unflushed)
+                    unflushed = []
+            self._flush(cid, indexes, unflushed)
+            src.close()
+        summary.elapsed_s = time.perf_counter() - t0
+        return summary
+
+    def add_one(self, collection: str, data: bytes, *, source_path: str, labels: Sequence[str] = (), title: str | None = None) -> tuple[int, str | None, int | None]:
+        """Add a single uploaded image (HTTP). Returns (item id, duplicate kind, duplicate of)."""
+        decoded = decode_image(data, max_pixels=self.settings.max_pixels, min_side=INGEST_MIN_SIDE)
+        cid = self.catalog.ensure_collection(collection)
+        rec = SourceRecord(source_path=source_path, labels=tuple(labels), title=title, extra={}, _reader=lambda: data)
+        prepared = _Prepared(
+            record=rec,
+            data=data,
+            decoded=decoded,
+            sha256=content_hash(data),
+            phash=perceptual_hash(decoded.image),
+        )
+        summary = IngestSummary(collection=collection, source="upload")
+        with self.index_store.writer(cid) as indexes:
+            if source_path in self.catalog.source_path_status(cid):
+                raise FileExistsError(f"an item with source_path {source_path!r} already exists in {collection!r}")
+            dedup = DuplicateIndex(near_threshold=self.settings.near_duplicate_threshold)
+            for item_id, sha, ph in self.catalog.dedup_entries(cid):
+                dedup.add(item_id, sha, ph if ph is not None else 0)
+            paths_of: dict[int, str] = {}
+            ids = self._store_batch(cid, [prepared], dedup, indexes, summary, SilentObserver(), paths_of, {})
+            self._flush(cid, indexes, ids)
+        item_ids = [i for i, p in paths_of.items() if p == source_path]
+        item_id = item_ids[0]
+        view = self.catalog.get_item(item_id)
+        return item_id, view.duplicate_kind, view.duplicate_of
+
+    def delete(self, item_id: int) -> None:
+        view = self.catalog.get_item(item_id)
+        cid = self.catalog.collection_id(view.collection)
+        with self.index_store.writer(cid) as indexes:
+            for idx in indexes.values():
+                idx.remove(np.array([item_id], np.int64))
+            self.index_store.save(cid, indexes)
+            self.catalog.delete_item(item_id)
+
+    # -- stages ---------------------------------------------------------------------------
+    def _prepare(self, rec: SourceRecord) -> _Prepared | FileError:
+        try:
+            data = rec.read()
+            decoded = decode_image(data, max_pixels=self.settings.max_pixels, min_side=INGEST_MIN_SIDE)
+            return _Prepared(rec, data, decoded, content_hash(data), perceptual_hash(decoded.image))
+        except ImageDecodeError as exc:
+            return FileError(rec.source_path, exc.code, exc.message)
+        except SourceReadError as exc:
+            return FileError(rec.source_path, "unreadable", str(exc))
+        except OSError as exc:
+            return FileError(rec.source_path, "unreadable", str(exc))
+
+    def _prepared_batches(
+        self, records: list[SourceRecord], summary: IngestSummary, obs: IngestObserver
+    ) -> Iterator[list[_Prepared]]:
+        """Decode the next batch in the pool while the caller embeds the current one."""
+        bs = self.settings.ingest_batch
+        chunks = [records[i : i + bs] for i in range(0, len(records), bs)]
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
+            pending = pool.map(lambda chunk: [self._prepare(r) for r in chunk], chunks)
+            for results in pending:
+                batch: list[_Prepared] = []
+                errors = 0
+                for res in results:
+                    if isinstance(res, FileError):
+                        summary.failed.append(res)
+                        obs.file_error(res)
+                        errors += 1
+                    else:
+                        batch.append(res)
+                if errors:
+                    obs.advance(errors)
+                if batch:
+                    yield batch
+
+    def _store_batch(
+        self,
+        cid: int,
+        batch: list[_Prepared],
+        dedup: DuplicateIndex,
+        indexes: Mapping[str, VectorIndex],
+        summary: IngestSummary,
+        obs: IngestObserver,
+        paths_of: dict[int, str],
+        by_path: dict[str, int],
+    ) -> list[int]:
+        # Decide keep/duplicate in order, so a duplicate inside the batch points at its twin.
+        keep: list[_Prepared] = []
+        dups: list[tuple[_Prepared, object, str, int]] = []
+        for p in batch:
+            match = dedup.find(p.sha256, p.phash)
+            if match is None:
+                keep.append(p)
+                dedup.add(("new", id(p)), p.sha256, p.phash)
+            else:
+                dups.append((p, match.of, match.kind, match.distance))
+        stored = [
+            store_media(
+                self.settings.data_dir,
+                cid,
+                p.sha256,
+                p.data,
+                p.decoded.image,
+                p.decoded.format,
+                p.decoded.original_size,
+                max_side=self.settings.media_max_side,
+                thumb_size=self.settings.thumb_size,
+            )
+            for p in keep
+        ]
+        new_rows = [
+            NewItem(
+                source_path=p.record.source_path,
+                sha256=p.sha256,
+                phash=p.phash,
+                title=p.record.title,
+                width=p.decoded.image.width,
+                height=p.decoded.image.height,
+                format=p.decoded.format,
+                media_path=m.media_path,
+                thumb_path=m.thumb_path,
+                labels=tuple(p.record.labels),
+                extra=dict(p.record.extra or {}),
+            )
+            for p, m in zip(keep, stored)
+        ]
+        kept_ids = self.catalog.add_items(cid, new_rows)
+        for p, item_id in zip(keep, kept_ids):
+            dedup.remove(("new", id(p)))
+            dedup.add(item_id, p.sha256, p.phash)
+            paths_of[item_id] = p.record.source_path
+            by_path[p.record.source_path] = item_id
+        key_to_id = {("new", id(p)): i for p, i in zip(keep, kept_ids)}
+        dup_rows = []
+        for p, of, kind, dist in dups:
+            of_id = int(key_to_id.get(of, of))  # type: ignore[arg-type]
+            dup_rows.append(
+                NewItem(
+                    source_path=p.record.source_path,
+                    sha256=p.sha256,
+                    phash=p.phash,
+                    title=p.record.title,
+                    width=p.decoded.image.width,
+                    height=p.decoded.image.height,
+                    format=p.decoded.format,
+                    media_path=None,
+                    thumb_path=None,
+                    labels=tuple(p.record.labels),
+                    status="duplicate",
+                    duplicate_of=of_id,
+                    duplicate_kind=kind,
+                    duplicate_distance=dist,
+                    extra=dict(p.record.extra or {}),
+                )
+            )
+            if kind == "exact":
+                summary.exact_duplicates += 1
+            else:
+                summary.near_duplicates += 1
+        if dup_rows:
+            dup_ids = self.catalog.add_items(cid, dup_rows)
+            for (p, of, kind, dist), did, row in zip(dups, dup_ids, dup_rows):
+                paths_of[did] = p.record.source_path
+                of_path = paths_of.get(row.duplicate_of or -1) or self.catalog.get_item(row.duplicate_of).source_path  # type: ignore[arg-type]
+                obs.duplicate(p.record.source_path, of_path, kind, dist)
+        if keep:
+            images = [p.decoded.image for p in keep]
+            self._describe_and_add(np.asarray(kept_ids, np.int64), images, indexes)
+            if self.labeller is not None:
+                preds = self.labeller(images)
+                self.catalog.add_machine_labels(dict(zip(kept_ids, preds)), self.labeller_version_id)
+        summary.added += len(keep)
+        return kept_ids
+
+    def _describe_and_add(self, ids: np.ndarray, images: list[Image.Image], indexes: Mapping[str, VectorIndex]) -> None:
+        for name, desc in self.descriptors.items():
+            indexes[name].add(ids, desc.describe(images))
+
+    def _flush(self, cid: int, indexes: Mapping[str, VectorIndex], ids: list[int]) -> None:
+        """Indexes durable first, then the rows say so: never 'indexed' without a vector."""
+        if not ids:
+            return
+        self.index_store.save(cid, indexes)
+        self.catalog.set_status(ids, "indexed")
+
+    def _reembed_pending(self, cid: int, indexes: Mapping[str, VectorIndex]) -> int:
+        """Rows a crash left ``pending``: embed them again from our media copy."""
+        pending = self.catalog.ids_with_status(cid, "pending")
+        if not pending:
+            return 0
+        views = self.catalog.get_items(pending)
+        ok_ids, images, lost = [], [], []
+        for item_id in pending:
+            v = views[item_id]
+            path = self.settings.data_dir / v.media_path if v.media_path else None
+            try:
+                if path is None:
+                    raise FileNotFoundError(item_id)
+                images.append(decode_path(path, max_pixels=self.settings.max_pixels, min_side=INGEST_MIN_SIDE).image)
+                ok_ids.append(item_id)
+            except (OSError, ImageDecodeError):
+                lost.append(v.source_path)
+        bs = self.settings.ingest_batch
+        for i in range(0, len(ok_ids), bs):
+            self._describe_and_add(np.asarray(ok_ids[i : i + bs], np.int64), images[i : i + bs], indexes)
+        self._flush(cid, indexes, ok_ids)
+        # Rows whose media vanished are dropped so the source file is ingested afresh.
+        self.catalog.replace_pending(cid, lost)
+        return len(ok_ids)
+

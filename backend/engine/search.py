@@ -1,0 +1,310 @@
+"""The online phase: decode → locate artwork → describe → search → fuse → explain.
+
+Every stage is timed, because the product's promise is a photo answered in tens of
+milliseconds and BENCHMARKS.md reports where the time goes.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+from PIL import Image
+
+from ..config import Settings
+from .artwork import crop_artwork
+from .catalog.store import Catalog, ItemView
+from .descriptors import Descriptor
+from .fusion import FusedHit, QueryLabel, fuse
+from .images import decode_image
+from .index_store import IndexStore
+
+
+class OptionsError(ValueError):
+    """The caller's search options are malformed; the message says which field and why."""
+
+
+@dataclass(frozen=True)
+class SearchOptions:
+    top_k: int = 12
+    weights: Mapping[str, float] | None = None
+    labels: tuple[QueryLabel, ...] = ()
+    filter_labels: tuple[str, ...] = ()
+    locate: bool | None = None
+    label_weight: float = 0.1
+    exclude_ids: tuple[int, ...] = ()
+
+    @classmethod
+    def from_json(cls, data: Any, settings: Settings, descriptors: Sequence[str]) -> "SearchOptions":
+        """Validate untrusted JSON (HTTP ``options``) into options, with messages a client can act on."""
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise OptionsError("options must be a JSON object")
+        unknown = set(data) - {"top_k", "weights", "labels", "filters", "locate", "label_weight"}
+        if unknown:
+            raise OptionsError(f"unknown option(s): {', '.join(sorted(unknown))}")
+        top_k = data.get("top_k", settings.default_top_k)
+        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= settings.max_top_k:
+            raise OptionsError(f"top_k must be an integer from 1 to {settings.max_top_k}")
+        weights = data.get("weights")
+        if weights is not None:
+            if not isinstance(weights, dict) or not weights:
+                raise OptionsError(f"weights must be an object like {{\"cnn\": 1.0, \"color\": 0.2}}")
+            for k, v in weights.items():
+                if k not in descriptors:
+                    raise OptionsError(f"unknown descriptor {k!r} in weights; known: {', '.join(descriptors)}")
+                if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
+                    raise OptionsError(f"weight of {k!r} must be a number ≥ 0")
+            if sum(weights.values()) <= 0:
+                raise OptionsError("at least one weight must be > 0")
+        labels: list[QueryLabel] = []
+        raw_labels = data.get("labels", [])
+        if not isinstance(raw_labels, list):
+            raise OptionsError("labels must be a list of names or {\"name\", \"confidence\"} objects")
+        for lb in raw_labels:
+            if isinstance(lb, str) and lb:
+                labels.append(QueryLabel(lb, 1.0))
+            elif isinstance(lb, dict) and isinstance(lb.get("name"), str):
+                conf = lb.get("confidence", 1.0)
+                if not isinstance(conf, (int, float)) or not 0 <= conf <= 1:
+                    raise OptionsError("label confidence must be a number from 0 to 1")
+                labels.append(QueryLabel(lb["name"], float(conf)))
+            else:
+                raise OptionsError("each label must be a name or {\"name\": str, \"confidence\": 0..1}")
+        filters = data.get("filters", {})
+        if not isinstance(filters, dict) or set(filters) - {"labels"}:
+            raise OptionsError("filters must be an object with an optional 'labels' list")
+        flabels = filters.get("labels", [])
+        if not isinstance(flabels, list) or not all(isinstance(x, str) for x in flabels):
+            raise OptionsError("filters.labels must be a list of label names")
+        locate = data.get("locate")
+        if locate is not None and not isinstance(locate, bool):
+            raise OptionsError("locate must be true or false")
+        lw = data.get("label_weight", 0.1)
+        if not isinstance(lw, (int, float)) or not 0 <= lw <= 1:
+            raise OptionsError("label_weight must be a number from 0 to 1")
+        return cls(
+            top_k=top_k,
+            weights={k: float(v) for k, v in weights.items()} if weights else None,
+            labels=tuple(labels),
+            filter_labels=tuple(flabels),
+            locate=locate,
+            label_weight=float(lw),
+        )
+
+
+@dataclass
+class Timings:
+    decode_ms: float = 0.0
+    locate_ms: float = 0.0
+    embed_ms: float = 0.0
+    search_ms: float = 0.0
+    total_ms: float = 0.0
+
+    def to_dict(self) -> dict[str, float]:
+        return {k: round(v, 2) for k, v in self.__dict__.items()}
+
+
+@dataclass
+class Hit:
+    item: ItemView
+    score: float
+    scores: dict[str, float]
+    reasons: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON shape shared by ``artsnap search --json`` and the HTTP API (which adds URLs)."""
+        it = self.item
+        return {
+            "id": it.id,
+            "source_path": it.source_path,
+            "title": it.title,
+            "score": self.score,
+            "scores": self.scores,
+            "labels": [lb.to_dict() for lb in it.labels],
+            "reasons": self.reasons,
+            "duplicates": list(it.duplicates),
+        }
+
+
+@dataclass
+class SearchResult:
+    collection: str
+    hits: list[Hit]
+    timings: Timings
+    models: list[dict[str, Any]] = field(default_factory=list)
+    artwork: dict[str, Any] | None = None
+    query_labels: list[QueryLabel] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "collection": self.collection,
+            "results": [h.to_dict() for h in self.hits],
+            "query": {
+                "artwork": self.artwork,
+                "labels": [{"name": q.name, "confidence": q.confidence, "source": q.source} for q in self.query_labels],
+            },
+            "timings_ms": self.timings.to_dict(),
+            "models": self.models,
+        }
+
+
+class SearchService:
+    def __init__(
+        self,
+        settings: Settings,
+        catalog: Catalog,
+        descriptors: Mapping[str, Descriptor],
+        index_store: IndexStore,
+        *,
+        classifier: Any = None,
+    ) -> None:
+        self.settings = settings
+        self.catalog = catalog
+        self.descriptors = descriptors
+        self.index_store = index_store
+        self.classifier = classifier
+
+    def warm_up(self) -> None:
+        """Load models now (gunicorn post-fork) rather than on a visitor's first photo."""
+        blank = Image.new("RGB", (64, 64))
+        for d in self.descriptors.values():
+            d.describe([blank])
+
+    # -- entry points ---------------------------------------------------------------------
+    def search_image(self, collection: str, data: bytes, options: SearchOptions) -> SearchResult:
+        t0 = time.perf_counter()
+        timings = Timings()
+        cid = self.catalog.collection_id(collection)  # unknown collection fails before any work
+        decoded = decode_image(data, max_pixels=self.settings.max_pixels, min_side=self.settings.query_min_side)
+        t1 = time.perf_counter()
+        timings.decode_ms = (t1 - t0) * 1000
+        image = decoded.image
+        artwork = None
+        locate = self.settings.locate_artwork if options.locate is None else options.locate
+        if locate:
+            image, region = crop_artwork(image)
+            artwork = {
+                "found": bool(region.found),
+                "confidence": round(float(region.confidence), 3),
+                "corners": np.round(region.corners, 1).tolist(),
+            }
+        t2 = time.perf_counter()
+        timings.locate_ms = (t2 - t1) * 1000
+        weights = self._weights(options)
+        vectors = {name: self.descriptors[name].describe([image])[0] for name, w in weights.items() if w > 0}
+        query_labels = list(options.labels)
+        if self.classifier is not None:
+            query_labels += [QueryLabel(n, c, "server") for n, c in self.classifier([image])[0]]
+        t3 = time.perf_counter()
+        timings.embed_ms = (t3 - t2) * 1000
+        result = self._search(cid, collection, vectors, weights, options, query_labels)
+        result.artwork = artwork
+        result.timings.decode_ms, result.timings.locate_ms, result.timings.embed_ms = (
+            timings.decode_ms,
+            timings.locate_ms,
+            timings.embed_ms,
+        )
+        result.timings.total_ms = (time.perf_counter() - t0) * 1000
+        return result
+
+    def search_vectors(self, collection: str, vectors: Mapping[str, np.ndarray], options: SearchOptions) -> SearchResult:
+        """Search with embeddings computed on the phone (the photo never leaves the device)."""
+        t0 = time.perf_counter()
+        cid = self.catalog.collection_id(collection)
+        clean: dict[str, np.ndarray] = {}
+        for name, vec in vectors.items():
+            if name not in self.descriptors:
+                raise OptionsError(f"unknown descriptor {name!r}; known: {', '.join(self.descriptors)}")
+            v = np.asarray(vec, dtype=np.float32).reshape(-1)
+            if v.shape[0] != self.descriptors[name].dim:
+                raise OptionsError(f"embedding for {name!r} must have {self.descriptors[name].dim} numbers, got {v.shape[0]}")
+            if not np.all(np.isfinite(v)):
+                raise OptionsError("embedding contains NaN or infinity")
+            norm = float(np.linalg.norm(v))
+            if norm == 0:
+                raise OptionsError("embedding is all zeros")
+            clean[name] = v / norm
+        weights = {k: w for k, w in self._weights(options).items() if k in clean}
+        if not weights or sum(weights.values()) <= 0:
+            weights = {k: 1.0 for k in clean}
+        result = self._search(cid, collection, clean, weights, options, list(options.labels))
+        result.timings.total_ms = (time.perf_counter() - t0) * 1000
+        return result
+
+    def related(self, item_id: int, options: SearchOptions) -> tuple[ItemView, SearchResult]:
+        """Items like a catalog item: its own stored vectors, never the item itself or its duplicates."""
+        t0 = time.perf_counter()
+        item = self.catalog.get_item(item_id)
+        target = item.duplicate_of or item.id
+        cid = self.catalog.collection_id(item.collection)
+        weights = self._weights(options)
+        vectors = {}
+        for name, w in weights.items():
+            if w <= 0:
+                continue
+            idx = self.index_store.get(cid, name)
+            if not idx.contains(np.array([target]))[0]:
+                raise LookupError(f"item {item_id} is not indexed yet (status {item.status})")
+            vectors[name] = idx.reconstruct(np.array([target]))[0]
+        own = self.catalog.get_item(target)
+        query_labels = list(options.labels) + [QueryLabel(n, 1.0, "item") for n in own.label_names]
+        exclude = (target, *own.duplicates, item.id)
+        opts = SearchOptions(
+            top_k=options.top_k,
+            weights=options.weights,
+            labels=options.labels,
+            filter_labels=options.filter_labels,
+            label_weight=options.label_weight,
+            exclude_ids=tuple(set(exclude)),
+        )
+        result = self._search(cid, item.collection, vectors, weights, opts, query_labels)
+        result.timings.total_ms = (time.perf_counter() - t0) * 1000
+        return item, result
+
+    # -- internals ------------------------------------------------------------------------
+    def _weights(self, options: SearchOptions) -> dict[str, float]:
+        w = dict(options.weights) if options.weights else dict(self.settings.descriptor_weights)
+        return {k: float(v) for k, v in w.items() if k in self.descriptors}
+
+    def _search(
+        self,
+        cid: int,
+        collection: str,
+        vectors: Mapping[str, np.ndarray],
+        weights: Mapping[str, float],
+        options: SearchOptions,
+        query_labels: list[QueryLabel],
+    ) -> SearchResult:
+        t0 = time.perf_counter()
+        allowed = None
+        if options.filter_labels:
+            allowed = np.asarray(self.catalog.item_ids_with_labels(cid, options.filter_labels), np.int64)
+        pool = max(options.top_k * 4 + len(options.exclude_ids), 50)
+        candidates: set[int] = set()
+        indexes = {name: self.index_store.get(cid, name) for name in vectors}
+        for name, vec in vectors.items():
+            if allowed is not None and len(allowed) == 0:
+                break
+            _, ids = indexes[name].search(vec[None, :], pool, allowed=allowed)
+            candidates.update(int(i) for i in ids[0] if i >= 0)
+        candidates.difference_update(options.exclude_ids)
+        cand = np.array(sorted(candidates), np.int64)
+        sims: dict[str, dict[int, float]] = {}
+        for name, vec in vectors.items():
+            present = cand[indexes[name].contains(cand)] if len(cand) else cand
+            mat = indexes[name].reconstruct(present) if len(present) else np.zeros((0, len(vec)), np.float32)
+            sims[name] = dict(zip(present.tolist(), (mat @ vec).tolist()))
+        views_all = self.catalog.get_items(cand.tolist()) if len(cand) else {}
+        item_labels = {i: set(v.label_names) for i, v in views_all.items()}
+        fused: list[FusedHit] = fuse(sims, weights, item_labels, query_labels, label_weight=options.label_weight)
+        hits = [
+            Hit(item=views_all[h.item_id], score=round(h.score, 6), scores={k: round(v, 6) for k, v in h.scores.items()}, reasons=h.reasons)
+            for h in fused
+            if h.item_id in views_all and views_all[h.item_id].status == "indexed"
+        ][: options.top_k]
+        timings = Timings(search_ms=(time.perf_counter() - t0) * 1000)
+        models = [self.descriptors[n].info() for n in vectors]
+        return SearchResult(collection=collection, hits=hits, timings=timings, models=models, query_labels=query_labels)

@@ -1,0 +1,43 @@
+"""The engine, assembled: one object per process that the CLI and the HTTP app share.
+
+Built from :class:`Settings`; models and indexes load lazily on first use (or at gunicorn
+post-fork via ``search.warm_up``), once per process.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..config import Settings
+from .catalog.store import Catalog
+from .descriptors import Descriptor, build_descriptors
+from .index_store import IndexStore
+from .ingest import IngestService
+from .search import SearchService
+
+
+@dataclass
+class Engine:
+    settings: Settings
+    catalog: Catalog
+    descriptors: dict[str, Descriptor]
+    index_store: IndexStore
+    ingest: IngestService
+    search: SearchService
+
+    @classmethod
+    def open(cls, settings: Settings) -> "Engine":
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        catalog = Catalog(settings.database_url)
+        descriptors = build_descriptors(settings.models_dir)
+        store = IndexStore(settings.index_dir, descriptors, settings.index_factory)
+        return cls(
+            settings=settings,
+            catalog=catalog,
+            descriptors=descriptors,
+            index_store=store,
+            ingest=IngestService(settings, catalog, descriptors, store),
+            search=SearchService(settings, catalog, descriptors, store),
+        )
+
+    def close(self) -> None:
+        self.catalog.close()
