@@ -1,0 +1,3 @@
+"""artsnap: visual search for art and cultural heritage."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,49 @@
+"""The Flask application factory (HTTP → services → engine; this layer only parses and shapes).
+
+``create_app()`` builds a fresh app around one :class:`Engine`; there are no module-level
+globals, so tests can run several apps with different data folders in one process.
+"""
+from __future__ import annotations
+
+import logging
+import time
+
+from flask import Flask, g, request
+
+from ..config import Settings
+from ..engine.services import Engine
+from .errors import register_error_handlers
+from .metrics import Metrics
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
+    settings = settings or (engine.settings if engine else Settings.from_env())
+    app = Flask(__name__, static_folder=None)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.config["JSON_SORT_KEYS"] = False
+    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.extensions["artsnap.engine"] = engine or Engine.open(settings)
+    app.extensions["artsnap.metrics"] = Metrics()
+
+    from . import item_routes, search_routes, system_routes, web_routes
+
+    for bp in (search_routes.bp, item_routes.bp, system_routes.bp, web_routes.bp):
+        app.register_blueprint(bp)
+    register_error_handlers(app)
+
+    @app.before_request
+    def _start_timer() -> None:
+        g.t0 = time.perf_counter()
+
+    @app.after_request
+    def _observe(resp):  # type: ignore[no-untyped-def]
+        m: Metrics = app.extensions["artsnap.metrics"]
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        m.requests.labels(endpoint=endpoint, method=request.method, status=str(resp.status_code)).inc()
+        if "t0" in g:
+            m.latency.labels(endpoint=endpoint).observe(time.perf_counter() - g.t0)
+            resp.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - g.t0) * 1000:.1f}"
+        return resp
+
+    logging.getLogger("backend").setLevel(logging.INFO)
+    return app

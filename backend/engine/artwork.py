@@ -152,9 +152,10 @@ class _View:
     """The work-size photo in the forms every stage needs (computed once)."""
 
     col: np.ndarray  # (h, w, 3) float32 opponent colour, lightly blurred
-    grad: np.ndarray  # (h, w, 6) float32: d/dx then d/dy of the 3 channels (per pixel units)
+    gx: np.ndarray  # (h, w, 3) float32 d/dx of the 3 channels (per pixel units)
+    gy: np.ndarray  # (h, w, 3) float32 d/dy
     edges: np.ndarray  # (h, w) uint8 Canny on lightness
-    wall: np.ndarray  # (h, w) uint8 255 where the pixel looks like the wall
+    wall: np.ndarray  # (h/2, w/2) uint8 255 where the pixel looks like the wall (half resolution)
 
     @property
     def size(self) -> tuple[int, int]:
@@ -166,10 +167,10 @@ class _View:
         col = cv2.transform(blurred.astype(np.float32), _OPPONENT)
         gx = cv2.Sobel(col, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
         gy = cv2.Sobel(col, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
-        light = np.ascontiguousarray(col[..., 0]).astype(np.uint8)
+        light = cv2.cvtColor(blurred, cv2.COLOR_RGB2GRAY)
         med = float(np.median(light[::4, ::4]))
         edges = cv2.Canny(light, max(10.0, 0.4 * med), max(30.0, 1.0 * med), L2gradient=True)
-        return _View(col=col, grad=np.concatenate([gx, gy], axis=2), edges=edges, wall=_wall_mask(col))
+        return _View(col=col, gx=gx, gy=gy, edges=edges, wall=_wall_mask(cv2.pyrDown(col)))
 
 
 def _full_frame(width: int, height: int) -> np.ndarray:
@@ -199,7 +200,8 @@ def _candidates(view: _View) -> list[np.ndarray]:
     not_wall = cv2.bitwise_not(view.wall)
     not_wall = cv2.morphologyEx(not_wall, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     contours, _ = cv2.findContours(not_wall, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    outlines += [c for c in contours if cv2.contourArea(cv2.convexHull(c)) >= _MIN_AREA * area]
+    # half resolution -> work resolution (pixel centres at integers)
+    outlines += [c * 2.0 + 0.5 for c in contours if cv2.contourArea(cv2.convexHull(c)) >= _MIN_AREA * area / 4]
 
     closed = cv2.dilate(view.edges, np.ones((3, 3), np.uint8))
     contours, _ = cv2.findContours(closed, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
@@ -386,9 +388,9 @@ def _wall_split(view: _View, quad: np.ndarray) -> tuple[float, float]:
     painting (a window, a panel) is surrounded by more painting. No visible outside (the
     quad fills the photo) counts as no wall.
     """
-    wall = view.wall[::2, ::2]
+    wall = view.wall
     inside = np.zeros(wall.shape, np.uint8)
-    cv2.fillConvexPoly(inside, np.round(quad * 0.5 * 16).astype(np.int32), 1, cv2.LINE_8, shift=4)
+    cv2.fillConvexPoly(inside, np.round(((quad + 0.5) * 0.5 - 0.5) * 16).astype(np.int32), 1, cv2.LINE_8, shift=4)
     n_in = int(inside.sum())
     n_out = inside.size - n_in
     wall_in = int(np.count_nonzero(wall[inside > 0]))
@@ -504,20 +506,17 @@ def _normal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 def _across_gradient(view: _View, pts: np.ndarray, n: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Colour gradient magnitude across direction ``n`` at pts + t*n for each offset t."""
     p = (pts[None, :, :] + offsets[:, None, None] * n[None, None, :]).reshape(-1, 2)
-    g = _bilinear(view.grad, p)  # (N, 6)
-    along_n = g[:, :3] * n[0] + g[:, 3:] * n[1]
+    along_n = _bilinear(view.gx, p) * n[0] + _bilinear(view.gy, p) * n[1]  # (N, 3)
     mag = np.sqrt((along_n * along_n * np.float32([0.5, 1, 1])).sum(1))
     return mag.reshape(len(offsets), len(pts))
 
 
 def _bilinear(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
-    h, w = img.shape[:2]
-    x = np.clip(pts[:, 0], 0, w - 1.001)
-    y = np.clip(pts[:, 1], 0, h - 1.001)
-    x0, y0 = x.astype(np.int32), y.astype(np.int32)
-    fx, fy = (x - x0)[:, None], (y - y0)[:, None]
-    return ((img[y0, x0] * (1 - fx) + img[y0, x0 + 1] * fx) * (1 - fy)
-            + (img[y0 + 1, x0] * (1 - fx) + img[y0 + 1, x0 + 1] * fx) * fy)
+    """Sample ``img`` (h, w, c<=..) at float points (N, 2) -> (N, c); edges replicate."""
+    mx = np.ascontiguousarray(pts[:, 0], np.float32).reshape(1, -1)
+    my = np.ascontiguousarray(pts[:, 1], np.float32).reshape(1, -1)
+    out = cv2.remap(img, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    return out.reshape(len(pts), -1)
 
 
 def _area(q: np.ndarray) -> float:

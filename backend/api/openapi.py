@@ -1,0 +1,245 @@
+"""The OpenAPI 3.1 description of the HTTP API, served at ``/openapi.json``.
+
+Written by hand next to the routes (a generator would need a schema framework the rest of
+the app doesn't use); ``tests/test_api_contract.py`` checks every route is described and
+every described route exists.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from .. import __version__
+
+_ERROR = {
+    "description": "Error",
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
+}
+
+
+def _id_param() -> dict[str, Any]:
+    return {"name": "item_id", "in": "path", "required": True, "schema": {"type": "integer"}}
+
+
+def _collection_param() -> dict[str, Any]:
+    return {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+def openapi_document() -> dict[str, Any]:
+    json_ok = lambda ref: {  # noqa: E731
+        "description": "OK",
+        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "artsnap",
+            "version": __version__,
+            "description": "Visual search for art collections: snap a painting, find similar works.",
+        },
+        "paths": {
+            "/v1/collections": {"get": {"summary": "List collections", "responses": {"200": json_ok("CollectionList")}}},
+            "/v1/collections/{name}": {
+                "get": {
+                    "summary": "One collection's counts",
+                    "parameters": [_collection_param()],
+                    "responses": {"200": json_ok("Collection"), "404": _ERROR},
+                }
+            },
+            "/v1/collections/{name}/search": {
+                "post": {
+                    "summary": "Search a collection with a photo or an on-device embedding",
+                    "parameters": [_collection_param()],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["image"],
+                                    "properties": {
+                                        "image": {"type": "string", "format": "binary"},
+                                        "options": {"type": "string", "description": "JSON SearchOptions"},
+                                    },
+                                }
+                            },
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["embedding"],
+                                    "properties": {
+                                        "embedding": {
+                                            "oneOf": [
+                                                {"type": "array", "items": {"type": "number"}},
+                                                {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "number"}}},
+                                            ]
+                                        },
+                                        "options": {"$ref": "#/components/schemas/SearchOptions"},
+                                    },
+                                }
+                            },
+                        },
+                    },
+                    "responses": {
+                        "200": json_ok("SearchResponse"),
+                        "400": _ERROR,
+                        "404": _ERROR,
+                        "413": _ERROR,
+                        "415": _ERROR,
+                    },
+                }
+            },
+            "/v1/collections/{name}/items": {
+                "post": {
+                    "summary": "Add one image to a collection (deduplicated)",
+                    "parameters": [_collection_param()],
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "multipart/form-data": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["image"],
+                                    "properties": {
+                                        "image": {"type": "string", "format": "binary"},
+                                        "labels": {"type": "string", "description": "JSON list of label names"},
+                                        "title": {"type": "string"},
+                                        "source_path": {"type": "string"},
+                                    },
+                                }
+                            }
+                        },
+                    },
+                    "responses": {
+                        "201": json_ok("Item"),
+                        "200": {"description": "A duplicate of an existing item; linked, not indexed", **json_ok("Item")},
+                        "400": _ERROR,
+                        "404": _ERROR,
+                        "409": _ERROR,
+                        "503": _ERROR,
+                    },
+                }
+            },
+            "/v1/items/{item_id}": {
+                "get": {"summary": "One item", "parameters": [_id_param()], "responses": {"200": json_ok("Item"), "404": _ERROR}},
+                "delete": {
+                    "summary": "Delete an item (catalog and index)",
+                    "parameters": [_id_param()],
+                    "responses": {"204": {"description": "Deleted"}, "404": _ERROR},
+                },
+            },
+            "/v1/items/{item_id}/related": {
+                "get": {
+                    "summary": "Items similar to this one (never itself or its duplicates)",
+                    "parameters": [_id_param(), {"name": "top_k", "in": "query", "schema": {"type": "integer"}}],
+                    "responses": {"200": json_ok("RelatedResponse"), "404": _ERROR, "409": _ERROR},
+                }
+            },
+            "/v1/items/{item_id}/thumbnail": {
+                "get": {"summary": "Thumbnail JPEG", "parameters": [_id_param()], "responses": {"200": {"description": "JPEG"}, "404": _ERROR}}
+            },
+            "/v1/items/{item_id}/image": {
+                "get": {"summary": "Stored picture", "parameters": [_id_param()], "responses": {"200": {"description": "Image"}, "404": _ERROR}}
+            },
+            "/healthz": {"get": {"summary": "Health", "responses": {"200": {"description": "OK"}, "503": {"description": "Degraded"}}}},
+            "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text/plain"}}}},
+            "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
+        },
+        "components": {
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["error"],
+                    "properties": {
+                        "error": {
+                            "type": "object",
+                            "required": ["code", "message"],
+                            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+                        }
+                    },
+                },
+                "Label": {
+                    "type": "object",
+                    "properties": {
+                        "name": {"type": "string"},
+                        "source": {"type": "string", "enum": ["curator", "machine"]},
+                        "confidence": {"type": ["number", "null"]},
+                        "status": {"type": "string"},
+                    },
+                },
+                "SearchOptions": {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "top_k": {"type": "integer", "minimum": 1, "maximum": 200},
+                        "weights": {"type": "object", "additionalProperties": {"type": "number", "minimum": 0}},
+                        "labels": {
+                            "type": "array",
+                            "items": {
+                                "oneOf": [
+                                    {"type": "string"},
+                                    {
+                                        "type": "object",
+                                        "properties": {"name": {"type": "string"}, "confidence": {"type": "number"}},
+                                        "required": ["name"],
+                                    },
+                                ]
+                            },
+                        },
+                        "filters": {"type": "object", "properties": {"labels": {"type": "array", "items": {"type": "string"}}}},
+                        "locate": {"type": "boolean"},
+                        "label_weight": {"type": "number", "minimum": 0, "maximum": 1},
+                    },
+                },
+                "Hit": {
+                    "type": "object",
+                    "required": ["id", "source_path", "score"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "source_path": {"type": "string"},
+                        "title": {"type": ["string", "null"]},
+                        "score": {"type": "number"},
+                        "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+                        "labels": {"type": "array", "items": {"$ref": "#/components/schemas/Label"}},
+                        "reasons": {"type": "array", "items": {"type": "string"}},
+                        "thumbnail_url": {"type": "string"},
+                        "image_url": {"type": "string"},
+                        "related_url": {"type": "string"},
+                    },
+                },
+                "SearchResponse": {
+                    "type": "object",
+                    "properties": {
+                        "collection": {"type": "string"},
+                        "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+                        "query": {"type": "object"},
+                        "timings_ms": {"type": "object", "additionalProperties": {"type": "number"}},
+                        "models": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "RelatedResponse": {
+                    "type": "object",
+                    "properties": {
+                        "item": {"$ref": "#/components/schemas/Item"},
+                        "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+                    },
+                },
+                "Item": {
+                    "type": "object",
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "collection": {"type": "string"},
+                        "source_path": {"type": "string"},
+                        "status": {"type": "string"},
+                        "labels": {"type": "array", "items": {"$ref": "#/components/schemas/Label"}},
+                        "duplicate_of": {"type": ["integer", "null"]},
+                        "duplicates": {"type": "array", "items": {"type": "integer"}},
+                    },
+                },
+                "Collection": {"type": "object", "properties": {"name": {"type": "string"}, "items": {"type": "integer"}}},
+                "CollectionList": {
+                    "type": "object",
+                    "properties": {"collections": {"type": "array", "items": {"$ref": "#/components/schemas/Collection"}}},
+                },
+            }
+        },
+    }

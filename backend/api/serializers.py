@@ -1,0 +1,46 @@
+"""Engine results → JSON, adding the URLs only the HTTP layer knows."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import url_for
+
+from ..engine.catalog.store import ItemView
+from ..engine.search import Hit, SearchResult
+
+
+def item_urls(item_id: int) -> dict[str, str]:
+    return {
+        "thumbnail_url": url_for("items.thumbnail", item_id=item_id),
+        "image_url": url_for("items.image", item_id=item_id),
+        "related_url": url_for("items.related", item_id=item_id),
+    }
+
+
+def hit_json(hit: Hit) -> dict[str, Any]:
+    return {**hit.to_dict(), **item_urls(hit.item.id)}
+
+
+def search_json(result: SearchResult) -> dict[str, Any]:
+    data = result.to_dict()
+    data["results"] = [hit_json(h) for h in result.hits]
+    return data
+
+
+def item_json(item: ItemView) -> dict[str, Any]:
+    return {
+        "id": item.id,
+        "collection": item.collection,
+        "source_path": item.source_path,
+        "title": item.title,
+        "status": item.status,
+        "width": item.width,
+        "height": item.height,
+        "sha256": item.sha256,
+        "labels": [lb.to_dict() for lb in item.labels],
+        "duplicate_of": item.duplicate_of,
+        "duplicate_kind": item.duplicate_kind,
+        "duplicates": list(item.duplicates),
+        "extra": item.extra,
+        **item_urls(item.id),
+    }

@@ -1,0 +1,39 @@
+"""Operational endpoints: health, Prometheus metrics, the OpenAPI document."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify
+from prometheus_client import generate_latest
+from sqlalchemy import text
+
+from .context import engine, metrics
+from .openapi import openapi_document
+
+bp = Blueprint("system", __name__)
+
+
+@bp.get("/healthz")
+def healthz():  # type: ignore[no-untyped-def]
+    eng = engine()
+    try:
+        with eng.catalog.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        db_ok = True
+    except Exception:  # noqa: BLE001 - health must answer, not raise
+        db_ok = False
+    body = {
+        "status": "ok" if db_ok else "degraded",
+        "database": "ok" if db_ok else "unreachable",
+        "collections": eng.catalog.collection_names() if db_ok else [],
+        "models_loaded": [d.info() for d in eng.descriptors.values() if getattr(d, "_model", True) is not None],
+    }
+    return jsonify(body), 200 if db_ok else 503
+
+
+@bp.get("/metrics")
+def prometheus():  # type: ignore[no-untyped-def]
+    return Response(generate_latest(metrics().registry), mimetype="text/plain; version=0.0.4")
+
+
+@bp.get("/openapi.json")
+def openapi():  # type: ignore[no-untyped-def]
+    return jsonify(openapi_document())

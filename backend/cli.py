@@ -1,0 +1,295 @@
+"""The ``artsnap`` command line: ingest, search, serve, demo, bench, and the model commands.
+
+Every sub-command builds :class:`Settings` from ``--data-dir`` / ``ARTSNAP_DATA_DIR`` and
+talks to the same engine the HTTP API uses. Machine-readable output goes to stdout
+(``--json``); progress bars and per-file errors go to stderr, so pipes stay clean.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+from .config import Settings
+
+
+def _quiet_third_party() -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="torch")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    for name in ("torch", "torch.onnx", "onnxscript", "alembic"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {}
+    if getattr(args, "index_factory", None):
+        overrides["index_factory"] = args.index_factory
+    return Settings.from_env(args.data_dir, **overrides)
+
+
+def _engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from .engine.services import Engine
+
+    return Engine.open(_settings(args))
+
+
+class _TqdmObserver:
+    """Progress bar + per-file lines on stderr for a long ingest."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.bar = None
+
+    def start(self, total: int) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=total, unit="img", desc="ingest", disable=self.quiet, file=sys.stderr, dynamic_ncols=True)
+
+    def advance(self, n: int) -> None:
+        if self.bar is not None:
+            self.bar.update(n)
+
+    def _line(self, text: str) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(text, file=sys.stderr)
+
+    def file_error(self, error) -> None:  # type: ignore[no-untyped-def]
+        self._line(f"error: {error.source_path}: {error.code}: {error.message}")
+
+    def duplicate(self, source_path: str, of_source_path: str, kind: str, distance: int) -> None:
+        if not self.quiet:
+            extra = f", distance {distance}" if kind == "near" else ""
+            self._line(f"duplicate: {source_path} is a {kind} duplicate of {of_source_path}{extra} (linked, not indexed)")
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from dataset_tools.readers import SourceError
+
+    eng = _engine(args)
+    obs = _TqdmObserver(args.quiet)
+    try:
+        summary = eng.ingest.ingest(args.source, args.collection, observer=obs, limit=args.limit)
+    except SourceError as exc:
+        obs.close()
+        print(f"artsnap ingest: {exc}", file=sys.stderr)
+        return 2
+    obs.close()
+    if args.json:
+        print(json.dumps(summary.to_dict()))
+    else:
+        s = summary
+        print(
+            f"{s.collection}: {s.added} added, {s.exact_duplicates} exact + {s.near_duplicates} near duplicates linked, "
+            f"{s.already_done} already done, {len(s.failed)} failed"
+            + (f", {s.skipped_non_images} non-image files skipped" if s.skipped_non_images else "")
+            + (f", {s.reembedded} re-embedded after an interruption" if s.reembedded else "")
+            + f" — {s.elapsed_s:.1f} s ({s.images_per_s:.0f} img/s)",
+            file=sys.stderr,
+        )
+    return 1 if summary.failed and not (summary.added or summary.already_done) else 0
+
+
+def _parse_weights(text: str | None) -> dict[str, float] | None:
+    if not text:
+        return None
+    out = {}
+    for part in text.split(","):
+        name, _, value = part.partition("=")
+        out[name.strip()] = float(value)
+    return out
+
+
+def cmd_search(args: argparse.Namespace) -> int:
+    from .engine.catalog.store import UnknownCollection
+    from .engine.images import ImageDecodeError
+    from .engine.search import OptionsError, SearchOptions
+
+    eng = _engine(args)
+    try:
+        eng.catalog.collection_id(args.collection)
+        raw = {"top_k": args.top_k}
+        if args.weights:
+            raw["weights"] = _parse_weights(args.weights)
+        if args.label:
+            raw["labels"] = args.label
+        if args.no_locate:
+            raw["locate"] = False
+        options = SearchOptions.from_json(raw, eng.settings, list(eng.descriptors))
+    except UnknownCollection as exc:
+        known = ", ".join(eng.catalog.collection_names()) or "none yet; run artsnap ingest"
+        print(f"artsnap search: {exc} (known: {known})", file=sys.stderr)
+        return 2
+    except (OptionsError, ValueError) as exc:
+        print(f"artsnap search: {exc}", file=sys.stderr)
+        return 2
+    failures = 0
+    for path in args.images:
+        try:
+            data = Path(path).read_bytes()
+            result = eng.search.search_image(args.collection, data, options)
+        except (OSError, ImageDecodeError) as exc:
+            failures += 1
+            code = getattr(exc, "code", "unreadable")
+            msg = getattr(exc, "message", str(exc))
+            if args.json:
+                print(json.dumps({"query": path, "error": {"code": code, "message": msg}}))
+            print(f"error: {path}: {code}: {msg}", file=sys.stderr)
+            continue
+        if args.json:
+            body = result.to_dict()
+            print(json.dumps({"query": path, **body}))
+        else:
+            print(f"{path}  ({result.timings.total_ms:.0f} ms)")
+            for rank, hit in enumerate(result.hits, 1):
+                labels = ", ".join(hit.item.label_names)
+                print(f"  {rank:>3}. {hit.score:.3f}  #{hit.item.id}  {hit.item.source_path}" + (f"  [{labels}]" if labels else ""))
+    return 1 if failures == len(args.images) else 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from .serve import serve_dev, serve_gunicorn
+
+    settings = _settings(args)
+    if args.dev:
+        serve_dev(settings, args.host, args.port)
+    else:
+        serve_gunicorn(settings, args.host, args.port, args.workers)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    """Generate the demo collection (and ingest it), or ingest DATA when given."""
+    settings = _settings(args)
+    source = Path(args.data) if args.data else settings.data_dir / "demo-source"
+    if not args.data:
+        from dataset_tools.demo import generate_demo_collection
+
+        if not (source / ".complete").exists():
+            print(f"generating the demo collection in {source} …", file=sys.stderr)
+            generate_demo_collection(source, per_family=args.per_family, seed=0)
+            (source / ".complete").write_text("ok\n")
+    if args.no_ingest:
+        print(source)
+        return 0
+    ns = argparse.Namespace(**{**vars(args), "source": str(source), "limit": None, "json": False})
+    return cmd_ingest(ns)
+
+
+def cmd_collections(args: argparse.Namespace) -> int:
+    eng = _engine(args)
+    rows = [eng.catalog.collection_info(n) for n in eng.catalog.collection_names()]
+    if args.json:
+        print(json.dumps([r.__dict__ for r in rows]))
+    else:
+        if not rows:
+            print("no collections yet: run `artsnap ingest SOURCE --collection NAME`", file=sys.stderr)
+        for r in rows:
+            print(f"{r.name}: {r.indexed} indexed, {r.duplicates} duplicates, {r.pending} pending; labels: {r.labels}")
+    return 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild a collection's indexes from the media store (new model, new index factory)."""
+    eng = _engine(args)
+    cid = eng.catalog.collection_id(args.collection)
+    ids = eng.catalog.ids_with_status(cid, "indexed")
+    for name in eng.descriptors:
+        for suffix in (".faiss", ".json"):
+            eng.index_store.path(cid, name).with_suffix(suffix).unlink(missing_ok=True)
+    eng.catalog.set_status(ids, "pending")
+    with eng.index_store.writer(cid) as indexes:
+        n = eng.ingest._reembed_pending(cid, indexes)
+    print(f"{args.collection}: re-embedded {n} items into {eng.settings.index_factory!r} indexes", file=sys.stderr)
+    return 0
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    from .bench.runner import run_benchmarks
+
+    return run_benchmarks(_settings(args), quick=args.quick, out=Path(args.out), only=args.only)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="artsnap", description="Visual search for art and cultural heritage collections.")
+    p.add_argument("--version", action="version", version=f"artsnap {__version__}")
+    p.add_argument("--data-dir", default=None, help="catalog, indexes, media and models (default ./var or $ARTSNAP_DATA_DIR)")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = sub.add_parser("ingest", help="add a folder, .zip or CSV manifest of images to a collection")
+    s.add_argument("source", help="folder (first-level folder = label), .zip, or .csv manifest (path,label,title,...)")
+    s.add_argument("--collection", required=True)
+    s.add_argument("--limit", type=int, default=None, help="only the first N images (in sorted order)")
+    s.add_argument("--index-factory", default=None, help="faiss index_factory string for a new collection (default Flat)")
+    s.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
+    s.add_argument("--quiet", action="store_true", help="no progress bar or duplicate lines")
+    s.set_defaults(func=cmd_ingest)
+
+    s = sub.add_parser("search", help="search a collection with one or more photos")
+    s.add_argument("images", nargs="+")
+    s.add_argument("--collection", required=True)
+    s.add_argument("--top-k", type=int, default=10)
+    s.add_argument("--weights", help="per-descriptor weights, e.g. cnn=1,color=0.3")
+    s.add_argument("--label", action="append", help="an on-device label to favour (repeatable)")
+    s.add_argument("--no-locate", action="store_true", help="use the whole photo, do not look for the artwork in it")
+    s.add_argument("--json", action="store_true", help="one JSON object per query on its own line")
+    s.set_defaults(func=cmd_search)
+
+    s = sub.add_parser("serve", help="serve the web page and the HTTP API")
+    s.add_argument("--host", default="127.0.0.1")
+    s.add_argument("--port", type=int, default=8080)
+    s.add_argument("--workers", type=int, default=2)
+    s.add_argument("--dev", action="store_true", help="Flask's development server instead of gunicorn")
+    s.set_defaults(func=cmd_serve)
+
+    s = sub.add_parser("demo", help="generate the demo collection and ingest it (or ingest --data PATH)")
+    s.add_argument("--collection", default="demo")
+    s.add_argument("--data", default=None, help="a folder or .zip to use instead of the generated demo")
+    s.add_argument("--per-family", type=int, default=40)
+    s.add_argument("--no-ingest", action="store_true")
+    s.add_argument("--quiet", action="store_true")
+    s.add_argument("--index-factory", default=None)
+    s.set_defaults(func=cmd_demo)
+
+    s = sub.add_parser("collections", help="list collections and their counts")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=cmd_collections)
+
+    s = sub.add_parser("reindex", help="rebuild a collection's indexes from stored media")
+    s.add_argument("--collection", required=True)
+    s.add_argument("--index-factory", default=None)
+    s.set_defaults(func=cmd_reindex)
+
+    s = sub.add_parser("bench", help="measure speed and quality; writes BENCHMARKS.md")
+    s.add_argument("--quick", action="store_true", help="small subsets (minutes, for CI smoke runs)")
+    s.add_argument("--out", default="BENCHMARKS.md")
+    s.add_argument("--only", action="append", help="run only these sections (repeatable)")
+    s.set_defaults(func=cmd_bench)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    _quiet_third_party()
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted; re-run the same command to resume", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
