@@ -1,0 +1,14 @@
+"""Europeana and WITH integration: pull collections in, send labels back as annotations.
+
+Modules, each one concern:
+
+* ``http`` — the one retrying HTTP layer (backoff + jitter, 429 RateLimit, token refresh)
+* ``errors`` — the typed failures jobs act on (DuplicateAnnotation, RateLimited, …)
+* ``search_api`` — Search (cursor paging, checkpoints) and Record clients
+* ``edm`` — typed search items and records; ``record_ids`` and ``rights`` — ids, licences
+* ``oidc`` — bearer tokens from the OpenID Connect token endpoint
+* ``annotations_api`` — tagging annotations: create, find, delete
+* ``with_api`` — the WITH platform (session login, annotations, collections)
+* ``vocabulary`` — validated category → AAT/Wikidata URI mapping files
+* ``fake`` — a local fake of all three services with switchable faults (the only Flask user)
+"""

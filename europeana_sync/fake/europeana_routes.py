@@ -1,0 +1,108 @@
+"""Fake Search API, Record API and media downloads."""
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Response, jsonify, request
+
+from ..record_ids import normalize_record_id
+from .record_store import absolutize_media, decode_cursor, encode_cursor, search_fingerprint
+from .state import fake_state
+from .synthetic import render_png
+
+blueprint = Blueprint("fake_europeana", __name__)
+
+MAX_ROWS = 100
+DEFAULT_ROWS = 12
+
+
+def _api_key() -> str | None:
+    return request.headers.get("X-Api-Key") or request.args.get("wskey")
+
+
+def _error(status: int, message: str) -> tuple[Response, int]:
+    return jsonify({"apikey": _api_key() or "", "success": False, "error": message}), status
+
+
+def _key_problem() -> tuple[Response, int] | None:
+    key = _api_key()
+    if not key:
+        return _error(401, "No API key provided")
+    if not fake_state().accounts.api_key_ok(key):
+        return _error(401, f"Invalid API key: {key}")
+    return None
+
+
+def _media_base() -> str:
+    return request.host_url.rstrip("/")
+
+
+@blueprint.get("/record/v2/search.json")
+def search() -> Any:
+    problem = _key_problem()
+    if problem:
+        return problem
+    state = fake_state()
+    query = request.args.get("query")
+    if query is None:
+        return _error(400, "Invalid query parameter: query must be provided")
+    qf = request.args.getlist("qf")
+    reusability = request.args.get("reusability")
+    media = request.args.get("media")
+    try:
+        rows = int(request.args.get("rows", DEFAULT_ROWS))
+    except ValueError:
+        return _error(400, "Invalid rows parameter")
+    rows = max(0, min(rows, MAX_ROWS))         # the real API caps rows at 100
+    fingerprint = search_fingerprint(query, qf, reusability, media)
+    cursor = request.args.get("cursor")
+    try:
+        offset = decode_cursor(cursor, fingerprint) if cursor else int(request.args.get("start", 1)) - 1
+    except ValueError as exc:
+        return _error(400, str(exc))
+    hits = state.records.search(query, qf, reusability, media == "true")
+    page = hits[offset:offset + rows]
+    payload: dict[str, Any] = {
+        "apikey": _api_key(),
+        "success": True,
+        "requestNumber": 999,
+        "itemsCount": len(page),
+        "totalResults": len(hits),
+        "items": [absolutize_media(r.item, _media_base()) for r in page],
+    }
+    more = offset + len(page) < len(hits)
+    if cursor and more and not state.faults.consume("early_page_ends"):
+        payload["nextCursor"] = encode_cursor(offset + len(page), fingerprint)
+    return jsonify(payload)
+
+
+@blueprint.get("/record/v2/<dataset>/<local>.json")
+def record(dataset: str, local: str) -> Any:
+    problem = _key_problem()
+    if problem:
+        return problem
+    stored = fake_state().records.get(f"/{dataset}/{local}")
+    if stored is None:
+        return _error(404, f"Invalid record identifier: /{dataset}/{local}")
+    return jsonify({"apikey": _api_key(), "success": True, "statsDuration": 3, "requestNumber": 999,
+                    "object": absolutize_media(stored.record, _media_base())})
+
+
+@blueprint.get("/fake-media/<dataset>/<local>/<kind>.png")
+def media(dataset: str, local: str, kind: str) -> Any:
+    """Provider image servers: no API key involved, so none is checked."""
+    state = fake_state()
+    try:
+        record_id = normalize_record_id(f"/{dataset}/{local}")
+    except ValueError:
+        return Response("not found", status=404, mimetype="text/plain")
+    stored = state.records.get(record_id)
+    if stored is None or kind not in ("full", "preview") or not stored.has_media(kind):
+        return Response("not found", status=404, mimetype="text/plain")
+    key = f"{record_id}:{kind}"
+    data = state.media_cache.get(key)
+    if data is None:
+        size = (320, 240) if kind == "full" else (160, 120)
+        data = state.media_cache[key] = render_png(record_id, size=size, style=stored.style)
+    return Response(data, mimetype="image/png")
+

@@ -1,0 +1,381 @@
+"""The one retrying HTTP layer every Europeana/WITH client sends through.
+
+Why one layer: the nightly job talks to three services that fail in the same ways (5xx
+during deployments, connection resets, a personal rate limit that answers 429, tokens that
+expire mid-run). Handling that once, with bounded attempts and a total time budget, means a
+client method is a single call and a job never hangs or hammers a service.
+
+Rules, in the order they are applied to each response:
+
+* the authenticator says "rejected" (401 for bearer tokens, WITH's 400 "User not logged in")
+  → refresh once and resend once; a second rejection is :class:`AuthenticationError`;
+* 429 → wait what the ``RateLimit: "personal";r=<remaining>;t=<seconds>`` header (or
+  ``Retry-After``) says, capped by ``max_rate_limit_wait``; full-jitter backoff if neither;
+* 5xx, connection errors, timeouts → exponential backoff with full jitter;
+* 403 → :class:`Forbidden` at once; any other 4xx → a typed :class:`ApiError`, never retried.
+
+Retrying a POST after a timeout is safe for our two write endpoints: the Annotations API
+refuses the second identical tag with the first one's id, and WITH returns the existing
+annotation, so a retry can never create a duplicate.
+
+``sleep``, ``clock`` and ``rng`` are injectable so tests run in milliseconds and can assert
+exactly how long the client *would* have waited.
+"""
+from __future__ import annotations
+
+import email.utils
+import logging
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import requests
+
+from .errors import (
+    ApiError,
+    AuthenticationError,
+    BadRequest,
+    Forbidden,
+    Gone,
+    NotFound,
+    RateLimited,
+    RetriesExhausted,
+)
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "artsnap-europeana-sync/0.1 (+https://github.com/artsnap)"
+
+#: Network failures worth another try. ``ChunkedEncodingError`` is a connection dropped
+#: mid-body, which is the same event as a reset seen a moment later.
+RETRYABLE_EXCEPTIONS: tuple[type[BaseException], ...] = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard to try. Defaults suit a nightly batch job; tests shrink them."""
+
+    #: Tries in total for one request when the failures are 5xx / network errors.
+    max_attempts: int = 5
+    #: 429 answers tolerated for one request before :class:`RateLimited`.
+    max_rate_limited: int = 10
+    #: Backoff before retry n (1-based) is uniform(0, min(max_delay, base_delay * 2**(n-1))).
+    base_delay: float = 0.5
+    max_delay: float = 30.0
+    #: Wall-clock budget for one request including all waits; a wait that would cross it
+    #: is not started (we fail now rather than sleep and fail anyway).
+    max_total_seconds: float = 300.0
+    #: Longest single wait we accept from a RateLimit / Retry-After header.
+    max_rate_limit_wait: float = 120.0
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+
+    def backoff(self, retry_number: int, rng: random.Random) -> float:
+        """Full jitter (AWS architecture blog): spreads retries of many clients apart."""
+        ceiling = min(self.max_delay, self.base_delay * (2 ** max(retry_number - 1, 0)))
+        return rng.uniform(0.0, ceiling)
+
+
+@dataclass(frozen=True)
+class RateLimitInfo:
+    """Parsed ``RateLimit`` header of the Europeana API gateway."""
+
+    policy: str
+    remaining: int | None
+    reset_seconds: float | None
+
+
+_RATELIMIT_PARAM = re.compile(r";\s*([A-Za-z]+)\s*=\s*\"?([^;\"]*)\"?")
+
+
+def parse_ratelimit(value: str | None) -> RateLimitInfo | None:
+    """Parse ``"personal";r=0;t=42`` (IETF draft RateLimit structured field).
+
+    With several policies (``"personal";r=0;t=42, "global";r=90;t=5``) the binding one is
+    returned: fewest requests remaining, then the longest reset. ``None`` for a missing or
+    unparseable header, so callers fall back to Retry-After or backoff instead of failing on
+    a gateway's formatting change.
+    """
+    if not value:
+        return None
+    found: list[RateLimitInfo] = []
+    for member in value.split(","):
+        head, _, _ = member.strip().partition(";")
+        remaining: int | None = None
+        reset: float | None = None
+        for key, raw in _RATELIMIT_PARAM.findall(member):
+            try:
+                if key == "r":
+                    remaining = int(float(raw))
+                elif key == "t":
+                    reset = max(0.0, float(raw))
+            except ValueError:
+                continue
+        if remaining is not None or reset is not None:
+            found.append(RateLimitInfo(policy=head.strip().strip('"'), remaining=remaining, reset_seconds=reset))
+    if not found:
+        return None
+    return min(found, key=lambda info: (info.remaining if info.remaining is not None else float("inf"),
+                                        -(info.reset_seconds or 0.0)))
+
+
+def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
+    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if not value:
+        return None
+    value = value.strip()
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
+
+
+def error_message(response: requests.Response) -> str:
+    """The service's own words: ``message`` (Europeana API commons), ``error`` (older
+    Europeana responses, WITH, OAuth ``error_description``), else the start of the body."""
+    try:
+        payload = response.json()
+    except ValueError:
+        payload = None
+    if isinstance(payload, Mapping):
+        for key in ("message", "error_description", "error", "errorMessage"):
+            value = payload.get(key)
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+    text = (response.text or "").strip()
+    return text[:500] if text else (response.reason or "error")
+
+
+def error_for_response(response: requests.Response) -> ApiError:
+    """Map a non-retried error response to its typed exception."""
+    status = response.status_code
+    kind: type[ApiError]
+    if status == 400:
+        kind = BadRequest
+    elif status == 401:
+        kind = AuthenticationError
+    elif status == 403:
+        kind = Forbidden
+    elif status == 404:
+        kind = NotFound
+    elif status == 410:
+        kind = Gone
+    else:
+        kind = ApiError
+    return kind(status, error_message(response), url=_redact(response.url), body=response.text[:2000])
+
+
+_SECRET_PARAMS = re.compile(r"([?&](?:wskey|api_key|apikey|client_secret|password)=)[^&]*", re.I)
+
+
+def _redact(url: str | None) -> str:
+    """Keys must not end up in logs or exception messages that curators paste into tickets."""
+    return _SECRET_PARAMS.sub(r"\1***", url or "")
+
+
+class Authenticator(Protocol):
+    """What the HTTP layer needs from a credential holder (OIDC tokens, a WITH session)."""
+
+    def auth_headers(self) -> Mapping[str, str]:
+        """Headers to add to a request; may fetch a token or log in first."""
+
+    def is_rejection(self, response: requests.Response) -> bool:
+        """Whether ``response`` means "your credentials are stale, renew and resend"."""
+
+    def refresh(self) -> None:
+        """Renew the credentials (refresh token, new token, new login)."""
+
+
+class RetryingSession:
+    """A ``requests.Session`` plus the retry rules described in the module docstring.
+
+    ``default_headers`` go on every request (e.g. ``X-Api-Key``). ``last_rate_limit``
+    keeps the most recent RateLimit header seen, so a job can report its remaining quota.
+    """
+
+    def __init__(
+        self,
+        policy: RetryPolicy | None = None,
+        *,
+        session: requests.Session | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.policy = policy or RetryPolicy()
+        self.session = session or requests.Session()
+        self.session.headers.setdefault("User-Agent", USER_AGENT)
+        self.default_headers = dict(default_headers or {})
+        self.sleep = sleep
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.last_rate_limit: RateLimitInfo | None = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        self.session.close()
+
+    def __enter__(self) -> RetryingSession:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def with_headers(self, headers: Mapping[str, str]) -> RetryingSession:
+        """A sibling sharing connection pool, policy, sleep and clock, with more default headers.
+
+        Lets the Search and Annotations clients share one pool while each adds its own key.
+        """
+        return RetryingSession(self.policy, session=self.session,
+                               default_headers={**self.default_headers, **headers},
+                               sleep=self.sleep, clock=self.clock, rng=self.rng)
+
+    # -- the request loop -------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        authenticator: Authenticator | None = None,
+        timeout: tuple[float, float] | None = None,
+    ) -> requests.Response:
+        """Send one logical request; returns a 2xx/3xx response or raises a typed error."""
+        policy = self.policy
+        start = self.clock()
+        failures = 0          # 5xx + network errors
+        rate_limited = 0
+        refreshed = False
+        last_body = ""
+        safe_url = _redact(url)
+
+        while True:
+            send_headers = {**self.default_headers, **(headers or {})}
+            if authenticator is not None:
+                send_headers.update(authenticator.auth_headers())
+            try:
+                response = self.session.request(
+                    method, url, params=params, json=json, data=data, headers=send_headers,
+                    timeout=timeout or (policy.connect_timeout, policy.read_timeout))
+            except RETRYABLE_EXCEPTIONS as exc:
+                failures += 1
+                last_body = repr(exc)
+                reason = f"{type(exc).__name__}: {exc}"
+                if failures >= policy.max_attempts:
+                    raise RetriesExhausted(
+                        None, f"gave up after {failures} attempts; last error {reason}",
+                        url=safe_url, attempts=failures, elapsed=self.clock() - start) from exc
+                self._wait(policy.backoff(failures, self.rng), start, reason, safe_url,
+                           failures, None, last_body)
+                continue
+
+            self._note_rate_limit(response)
+
+            if authenticator is not None and authenticator.is_rejection(response):
+                if refreshed:
+                    raise AuthenticationError(
+                        response.status_code,
+                        f"credentials rejected again after one refresh: {error_message(response)}",
+                        url=safe_url, body=response.text[:2000])
+                refreshed = True
+                log.info("%s %s: credentials rejected (HTTP %s); refreshing once",
+                         method, safe_url, response.status_code)
+                authenticator.refresh()
+                continue
+
+            status = response.status_code
+            if status == 429:
+                rate_limited += 1
+                last_body = response.text[:2000]
+                header_wait = self._announced_wait(response)
+                if rate_limited > policy.max_rate_limited:
+                    raise RateLimited(
+                        f"still rate limited after {rate_limited} answers of 429",
+                        url=safe_url, body=last_body, attempts=rate_limited + failures,
+                        elapsed=self.clock() - start, reset_after=header_wait)
+                wait = (min(header_wait, policy.max_rate_limit_wait) if header_wait is not None
+                        else policy.backoff(rate_limited, self.rng))
+                if self.clock() - start + wait > policy.max_total_seconds:
+                    raise RateLimited(
+                        f"rate limited; waiting {wait:.0f} s (announced reset: {header_wait} s) "
+                        f"would exceed the time budget of {policy.max_total_seconds} s",
+                        url=safe_url, body=last_body, attempts=rate_limited + failures,
+                        elapsed=self.clock() - start, reset_after=header_wait)
+                log.info("%s %s: 429, waiting %.1f s", method, safe_url, wait)
+                self.sleep(wait)
+                continue
+
+            if status >= 500:
+                failures += 1
+                last_body = response.text[:2000]
+                if failures >= policy.max_attempts:
+                    raise RetriesExhausted(
+                        status, f"gave up after {failures} attempts; last answer HTTP {status}: "
+                        f"{error_message(response)}",
+                        url=safe_url, body=last_body, attempts=failures,
+                        elapsed=self.clock() - start)
+                wait = policy.backoff(failures, self.rng)
+                announced = parse_retry_after(response.headers.get("Retry-After"))
+                if announced is not None:
+                    wait = max(wait, min(announced, policy.max_rate_limit_wait))
+                self._wait(wait, start, f"HTTP {status}", safe_url, failures, status, last_body)
+                continue
+
+            if status >= 400:
+                raise error_for_response(response)
+            return response
+
+    def get_json(self, url: str, **kwargs: Any) -> Any:
+        return self.request("GET", url, **kwargs).json()
+
+    # -- helpers ----------------------------------------------------------------------
+
+    def _announced_wait(self, response: requests.Response) -> float | None:
+        """The longer of RateLimit's ``t`` and Retry-After: both are the server's promise
+        of when a retry can succeed, and retrying earlier only spends another 429."""
+        waits = []
+        info = parse_ratelimit(response.headers.get("RateLimit"))
+        if info is not None and info.reset_seconds is not None:
+            waits.append(info.reset_seconds)
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if retry_after is not None:
+            waits.append(retry_after)
+        return max(waits) if waits else None
+
+    def _note_rate_limit(self, response: requests.Response) -> None:
+        info = parse_ratelimit(response.headers.get("RateLimit"))
+        if info is not None:
+            with self._lock:
+                self.last_rate_limit = info
+
+    def _wait(self, delay: float, start: float, reason: str, url: str, attempts: int,
+              status: int | None, body: str) -> None:
+        elapsed = self.clock() - start
+        if elapsed + delay > self.policy.max_total_seconds:
+            raise RetriesExhausted(
+                status, f"gave up after {attempts} attempts in {elapsed:.1f} s "
+                f"(time budget {self.policy.max_total_seconds} s); last error {reason}",
+                url=url, body=body, attempts=attempts, elapsed=elapsed)
+        log.info("%s: %s, retry %d in %.2f s", url, reason, attempts, delay)
+        self.sleep(delay)
