@@ -156,7 +156,7 @@ class IngestService:
             by_path: dict[str, int] = {}
             dedup = DuplicateIndex(near_threshold=self.settings.near_duplicate_threshold)
             for item_id, sha, ph in self.catalog.dedup_entries(cid):
-                dedup.add(item_id, sha, ph if ph is not None else 0)
+                dedup.add(item_id, sha, ph)
             records = list(src)
             if limit is not None:
                 records = records[:limit]
@@ -202,7 +202,7 @@ class IngestService:
                 raise FileExistsError(f"an item with source_path {source_path!r} already exists in {collection!r}")
             dedup = DuplicateIndex(near_threshold=self.settings.near_duplicate_threshold)
             for item_id, sha, ph in self.catalog.dedup_entries(cid):
-                dedup.add(item_id, sha, ph if ph is not None else 0)
+                dedup.add(item_id, sha, ph)
             paths_of: dict[int, str] = {}
             ids = self._store_batch(cid, [prepared], dedup, indexes, summary, SilentObserver(), paths_of, {})
             self._flush(cid, indexes, ids)
