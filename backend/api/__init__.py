@@ -25,9 +25,9 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.extensions["artsnap.engine"] = engine or Engine.open(settings)
     app.extensions["artsnap.metrics"] = Metrics()
 
-    from . import item_routes, search_routes, system_routes, web_routes
+    from . import item_routes, model_routes, search_routes, system_routes, web_routes
 
-    for bp in (search_routes.bp, item_routes.bp, system_routes.bp, web_routes.bp):
+    for bp in (search_routes.bp, item_routes.bp, model_routes.bp, system_routes.bp, web_routes.bp):
         app.register_blueprint(bp)
     register_error_handlers(app)
 

@@ -17,4 +17,5 @@ def index():  # type: ignore[no-untyped-def]
 
 @bp.get("/static/<path:filename>")
 def static_file(filename: str):  # type: ignore[no-untyped-def]
-    return send_from_directory(STATIC_DIR, filename, max_age=3600)
+    # Short cache: the page and its scripts must not disagree for long after an upgrade.
+    return send_from_directory(STATIC_DIR, filename, max_age=300)
