@@ -68,7 +68,7 @@ class _TqdmObserver:
     def duplicate(self, source_path: str, of_source_path: str, kind: str, distance: int) -> None:
         if not self.quiet:
             extra = f", distance {distance}" if kind == "near" else ""
-            self._line(f"duplicate: {source_path} is a {kind} duplicate of {of_source_path}{extra} (linked, not indexed)")
+            self._line(f"duplicate: {source_path} is {'an' if kind == 'exact' else 'a'} {kind} duplicate of {of_source_path}{extra} (linked, not indexed)")
 
     def close(self) -> None:
         if self.bar is not None:
@@ -150,7 +150,10 @@ def cmd_search(args: argparse.Namespace) -> int:
             continue
         if args.json:
             body = result.to_dict()
-            print(json.dumps({"query": path, **body}))
+            # "query" is the PATH (the documented contract); what the engine saw in the photo
+            # (artwork region, query labels) moves to "query_info" instead of overwriting it.
+            info = body.pop("query", None)
+            print(json.dumps({"query": path, **body, "query_info": info}))
         else:
             print(f"{path}  ({result.timings.total_ms:.0f} ms)")
             for rank, hit in enumerate(result.hits, 1):
@@ -277,6 +280,8 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="BENCHMARKS.md")
     s.add_argument("--only", action="append", help="run only these sections (repeatable)")
     s.set_defaults(func=cmd_bench)
+    from .cli_sync import register as register_sync_commands
+    register_sync_commands(sub)
     return p
 
 
@@ -289,6 +294,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+    except Exception as exc:
+        # Conditions a user fixes (stale indexes, a running ingest) get their message, not a traceback.
+        from .engine.index import IndexConfigError
+        from .engine.index_store import CollectionBusy
+
+        if isinstance(exc, (IndexConfigError, CollectionBusy)):
+            print(f"artsnap {args.command}: {exc}", file=sys.stderr)
+            return 2
+        raise
 
 
 if __name__ == "__main__":

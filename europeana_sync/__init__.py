@@ -11,4 +11,6 @@ Modules, each one concern:
 * ``with_api`` — the WITH platform (session login, annotations, collections)
 * ``vocabulary`` — validated category → AAT/Wikidata URI mapping files
 * ``fake`` — a local fake of all three services with switchable faults (the only Flask user)
+* ``jobs`` — the nightly jobs (pull, label export and review, annotation pushes); unlike the
+  clients above they use the engine (``backend.engine``), so they live in their own package
 """

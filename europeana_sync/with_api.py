@@ -20,6 +20,7 @@ from typing import Any
 import requests
 
 from .edm import first_value
+from .errors import BadRequest, NotFound
 from .http import RetryingSession
 
 log = logging.getLogger(__name__)
@@ -167,6 +168,18 @@ class WithClient:
         response = self.http.request("POST", f"{self.base_url}/record/annotation", json=payload,
                                      authenticator=self.session)
         return WithAnnotation.from_json(response.json())
+
+    def delete_annotation(self, annotation_id: str) -> bool:
+        """Withdraw our part of an annotation: WITH removes us from its annotators, and the
+        annotation itself when we were its only annotator (``AnnotationController.
+        deleteAnnotation``). ``False`` when it no longer exists (WITH answers 400 then), so
+        a repeated withdrawal is not an error; 403 (we are not an annotator) raises."""
+        try:
+            self.http.request("DELETE", f"{self.base_url}/annotation/{annotation_id}",
+                              authenticator=self.session)
+        except (BadRequest, NotFound):
+            return False
+        return True
 
     def list_annotations(self, record_id: str) -> list[WithAnnotation]:
         payload = self.http.get_json(f"{self.base_url}/record/{record_id}/listAnnotations",

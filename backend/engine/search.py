@@ -19,6 +19,7 @@ from .descriptors import Descriptor
 from .fusion import FusedHit, QueryLabel, fuse
 from .images import decode_image
 from .index_store import IndexStore
+from .related_labels import label_sharing_candidates
 
 
 class OptionsError(ValueError):
@@ -182,19 +183,29 @@ class SearchService:
         t1 = time.perf_counter()
         timings.decode_ms = (t1 - t0) * 1000
         image = decoded.image
+        # The query is described as the whole photo and, when the locator found an artwork in
+        # it, also as that rectified artwork; each candidate keeps its better similarity. The
+        # locator sometimes "finds" a region inside a picture that already is the artwork (a
+        # catalogue scan, a tight crop), and the whole view keeps such queries exact.
+        views = [image]
         artwork = None
         locate = self.settings.locate_artwork if options.locate is None else options.locate
         if locate:
-            image, region = crop_artwork(image)
+            crop, region = crop_artwork(image)
+            if region.found:
+                views.append(crop)
             artwork = {
                 "found": bool(region.found),
                 "confidence": round(float(region.confidence), 3),
                 "corners": np.round(region.corners, 1).tolist(),
+                # corners are in the pixels of the decoded (draft-reduced, upright) photo
+                "image_size": [decoded.image.width, decoded.image.height],
             }
+        image = views[-1]
         t2 = time.perf_counter()
         timings.locate_ms = (t2 - t1) * 1000
         weights = self._weights(options)
-        vectors = {name: self.descriptors[name].describe([image])[0] for name, w in weights.items() if w > 0}
+        vectors = {name: self.descriptors[name].describe(views) for name, w in weights.items() if w > 0}
         query_labels = list(options.labels)
         if self.classifier is not None:
             query_labels += [QueryLabel(n, c, "server") for n, c in self.classifier([image])[0]]
@@ -285,18 +296,21 @@ class SearchService:
         pool = max(options.top_k * 4 + len(options.exclude_ids), 50)
         candidates: set[int] = set()
         indexes = {name: self.index_store.get(cid, name) for name in vectors}
-        for name, vec in vectors.items():
+        # Each descriptor's query is one vector or several views of the query (rows).
+        queries = {name: np.atleast_2d(np.asarray(vec, np.float32)) for name, vec in vectors.items()}
+        for name, q in queries.items():
             if allowed is not None and len(allowed) == 0:
                 break
-            _, ids = indexes[name].search(vec[None, :], pool, allowed=allowed)
-            candidates.update(int(i) for i in ids[0] if i >= 0)
+            _, ids = indexes[name].search(q, pool, allowed=allowed)
+            candidates.update(int(i) for i in ids.ravel() if i >= 0)
+        candidates.update(label_sharing_candidates(self.catalog, cid, indexes, queries, query_labels, pool, allowed))
         candidates.difference_update(options.exclude_ids)
         cand = np.array(sorted(candidates), np.int64)
         sims: dict[str, dict[int, float]] = {}
-        for name, vec in vectors.items():
+        for name, q in queries.items():
             present = cand[indexes[name].contains(cand)] if len(cand) else cand
-            mat = indexes[name].reconstruct(present) if len(present) else np.zeros((0, len(vec)), np.float32)
-            sims[name] = dict(zip(present.tolist(), (mat @ vec).tolist()))
+            mat = indexes[name].reconstruct(present) if len(present) else np.zeros((0, q.shape[1]), np.float32)
+            sims[name] = dict(zip(present.tolist(), (mat @ q.T).max(axis=1).tolist())) if len(present) else {}
         views_all = self.catalog.get_items(cand.tolist()) if len(cand) else {}
         item_labels = {i: set(v.label_names) for i, v in views_all.items()}
         fused: list[FusedHit] = fuse(sims, weights, item_labels, query_labels, label_weight=options.label_weight)

@@ -50,6 +50,19 @@ def add_annotation() -> Any:
     return jsonify(entry.to_json())
 
 
+@blueprint.delete("/annotation/<db_id>")
+def delete_annotation(db_id: str) -> Any:
+    state = fake_state()
+    session = state.with_store.session(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        return _error(400, "User not logged in")
+    try:
+        remaining = state.with_store.delete_annotation(db_id, session.user_id)
+    except WithRefused as exc:
+        return _error(exc.status, exc.message)
+    return jsonify(remaining.to_json()) if remaining is not None else ("", 200)
+
+
 @blueprint.get("/record/<record_id>/listAnnotations")
 def list_annotations(record_id: str) -> Any:
     store = fake_state().with_store

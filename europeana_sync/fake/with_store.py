@@ -85,6 +85,7 @@ class WithStore:
             self._by_external[stored.record_id] = db_id
         self._sessions: dict[str, WithSessionEntry] = {}
         self._annotations: dict[str, WithAnnotationEntry] = {}
+        self._annotations_made = 0      # ids stay unique after deletions
         self.logins = 0
 
     # -- sessions -------------------------------------------------------------------------
@@ -147,8 +148,9 @@ class WithStore:
                     if user_id not in existing.annotators:
                         existing.annotators.append(user_id)
                     return existing
+            self._annotations_made += 1
             entry = WithAnnotationEntry(
-                db_id=object_id(f"annotation:{len(self._annotations)}:{record_id}"),
+                db_id=object_id(f"annotation:{self._annotations_made - 1}:{record_id}"),
                 record_id=record_id, external_id=self.records[record_id]["administrative"]["externalId"],
                 motivation=motivation, body=dict(body),
                 generator=payload.get("generator") if isinstance(payload.get("generator"), str) else None,
@@ -156,6 +158,21 @@ class WithStore:
                 annotators=[user_id])
             self._annotations[entry.db_id] = entry
             return entry
+
+    def delete_annotation(self, db_id: str, user_id: str) -> WithAnnotationEntry | None:
+        """WITH's rule: remove the caller from the annotators; the annotation goes when
+        nobody is left. Returns what remains (``None``: deleted)."""
+        with self._lock:
+            entry = self._annotations.get(db_id)
+            if entry is None:
+                raise WithRefused(400, f"Annotation {db_id} not found")
+            if user_id not in entry.annotators:
+                raise WithRefused(403, "User is not an annotator of this annotation")
+            entry.annotators.remove(user_id)
+            if entry.annotators:
+                return entry
+            del self._annotations[db_id]
+            return None
 
     def annotations_of(self, record_id: str) -> list[WithAnnotationEntry]:
         with self._lock:

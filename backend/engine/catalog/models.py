@@ -103,3 +103,62 @@ class ModelVersion(Base):
     path: Mapped[str | None] = mapped_column(Text)
     active: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+# ---------------------------------------------------------------------------------------
+# Sync state (europeana_sync jobs) — migration 0002_sync.
+#
+# Kept apart from the tables above on purpose: the engine never reads these; only the
+# sync jobs do, through ``catalog/sync_store.py``. Nothing here knows a wire format: a
+# checkpoint is an opaque JSON state per (job, collection, key), and an annotation link is
+# "this label went to this service for this record, and here is what became of it".
+
+
+class SyncCheckpoint(Base):
+    """Where a resumable job stands, e.g. a Europeana pull's search cursor and its counters.
+
+    ``key`` separates runs that must not share a position (the pull uses the search query's
+    fingerprint); ``status`` is ``running`` until a run reaches the end, then ``done``.
+    """
+
+    __tablename__ = "sync_checkpoints"
+    __table_args__ = (UniqueConstraint("job", "collection_id", "key", name="uq_sync_checkpoint"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    job: Mapped[str] = mapped_column(String(64), nullable=False)
+    collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
+    key: Mapped[str] = mapped_column(String(128), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), default="running")  # running | done
+    state: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class AnnotationLink(Base):
+    """One label published to an annotation service: record × body → remote annotation.
+
+    The push jobs' idempotency map. ``status``: ``pending`` (sent, answer not yet recorded),
+    ``created`` (we made it), ``present`` (the service already had it — a duplicate refusal or
+    WITH's "existing annotation"), ``refused`` (the service said no; not retried), ``failed``
+    (retried next run), ``deleted`` (withdrawn after a curator rejected the label).
+    ``ours`` says whether the annotation is ours to delete.
+    """
+
+    __tablename__ = "annotation_links"
+    __table_args__ = (UniqueConstraint("service", "record_id", "body", name="uq_annotation_link"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    service: Mapped[str] = mapped_column(String(32), nullable=False)
+    collection_id: Mapped[int | None] = mapped_column(ForeignKey("collections.id", ondelete="SET NULL"), index=True)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"))
+    record_id: Mapped[str] = mapped_column(String(512), nullable=False)
+    body: Mapped[str] = mapped_column(String(1024), nullable=False)
+    label: Mapped[str] = mapped_column(String(256), nullable=False)
+    annotation_id: Mapped[str | None] = mapped_column(String(1024))
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    ours: Mapped[bool] = mapped_column(Boolean, default=False)
+    creator: Mapped[str | None] = mapped_column(String(512))
+    reason: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
