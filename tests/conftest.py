@@ -51,3 +51,231 @@ def europeana_fixtures(shared_dir: Path) -> Path:
     if not path.is_dir():
         pytest.skip(f"{path} is absent")
     return path
+
+
+# ---------------------------------------------------------------------------------------
+# The engine under test: one ONNX export per session, data folders per test.
+#
+# Exporting EfficientNet-Lite0 to ONNX takes ~15 s, so every Settings the tests build gets
+# a ``models`` folder that is a link to one session-wide cache (``settings.models_dir`` is
+# ``data_dir / "models"``). Set ARTSNAP_TEST_MODELS_DIR to keep that cache between runs.
+
+import glob
+import shutil
+import subprocess
+import tempfile
+from typing import Callable, Iterator
+
+
+@pytest.fixture(scope="session")
+def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    keep = os.environ.get("ARTSNAP_TEST_MODELS_DIR")
+    path = Path(keep) if keep else tmp_path_factory.mktemp("models")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def embedding_model(models_dir: Path):  # type: ignore[no-untyped-def]
+    """The exported ONNX embedding model (exported once per session), loaded in ONNX Runtime."""
+    from edge_models.onnx_export import ensure_embedding_model
+    from edge_models.runtime import OnnxModel
+
+    path, card = ensure_embedding_model(models_dir)
+    return OnnxModel.load(path, card)
+
+
+def _link_models(data_dir: Path, models_dir: Path) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    link = data_dir / "models"
+    if link.is_symlink() or link.exists():
+        if link.is_symlink() and link.resolve() == models_dir.resolve():
+            return
+        if link.is_symlink() or link.is_file():
+            link.unlink()
+        else:
+            shutil.rmtree(link)
+    link.symlink_to(models_dir.resolve(), target_is_directory=True)
+
+
+@pytest.fixture
+def make_settings(tmp_path: Path, models_dir: Path, embedding_model) -> Callable[..., "object"]:  # type: ignore[no-untyped-def]
+    """``make_settings(data_dir=None, **overrides)`` → Settings whose models folder is the shared cache."""
+    from backend.config import Settings
+
+    def make(data_dir: Path | None = None, **overrides: object) -> Settings:
+        data_dir = Path(data_dir) if data_dir is not None else tmp_path / "data"
+        _link_models(data_dir, models_dir)
+        return Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def demo_source(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+    """The project's generated demo collection: 8 families × 6 images + 2 deliberate duplicates."""
+    from dataset_tools.demo import generate_demo_collection
+
+    return generate_demo_collection(tmp_path_factory.mktemp("demo-source"), per_family=6, size=192, seed=0)
+
+
+@pytest.fixture(scope="session")
+def demo_data_dir(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, embedding_model, demo_source) -> Path:  # type: ignore[no-untyped-def]
+    """A data folder with the demo collection ingested as ``demo``. Treat as read-only:
+    tests that write copy it first (``writable_demo``)."""
+    from backend.config import Settings
+    from backend.engine.services import Engine
+
+    data_dir = tmp_path_factory.mktemp("demo-data")
+    _link_models(data_dir, models_dir)
+    eng = Engine.open(Settings(data_dir=data_dir))
+    try:
+        summary = eng.ingest.ingest(demo_source.out_dir, "demo")
+        assert not summary.failed, summary.failed
+    finally:
+        eng.close()
+    return data_dir
+
+
+@pytest.fixture(scope="session")
+def demo_engine(demo_data_dir: Path):  # type: ignore[no-untyped-def]
+    """An Engine over the shared demo data folder, for tests that only read."""
+    from backend.config import Settings
+    from backend.engine.services import Engine
+
+    eng = Engine.open(Settings(data_dir=demo_data_dir))
+    yield eng
+    eng.close()
+
+
+@pytest.fixture
+def writable_demo(tmp_path: Path, demo_data_dir: Path, models_dir: Path) -> Path:
+    """A private copy of the demo data folder (catalog, indexes, media) a test may change."""
+    target = tmp_path / "demo-copy"
+    shutil.copytree(demo_data_dir, target, symlinks=True)
+    _link_models(target, models_dir)
+    return target
+
+
+# ---------------------------------------------------------------------------------------
+# A throwaway PostgreSQL cluster (Debian's server binaries), on a unix socket in a temp dir.
+
+
+def _pg_bindir() -> Path | None:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+    if found:
+        return Path(found[-1]).parent
+    which = shutil.which("pg_ctl")
+    return Path(which).parent if which else None
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """``postgresql+psycopg://`` URL of a fresh database in a cluster started for this session."""
+    bindir = _pg_bindir()
+    if bindir is None or not (bindir / "initdb").exists():
+        pytest.skip("PostgreSQL server binaries (initdb, pg_ctl) are not installed; `make postgres` installs them")
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        pytest.skip("psycopg is not installed (pip install 'psycopg[binary]')")
+
+    as_postgres: list[str] = []
+    root = tempfile.mkdtemp(prefix="artsnap-pg-")
+    if os.geteuid() == 0:
+        # initdb refuses to run as root: hand the folder to the postgres user and run as it.
+        import pwd
+
+        try:
+            pw = pwd.getpwnam("postgres")
+        except KeyError:
+            shutil.rmtree(root, ignore_errors=True)
+            pytest.skip("running as root and there is no 'postgres' user to run the server as")
+        os.chown(root, pw.pw_uid, pw.pw_gid)
+        as_postgres = ["runuser", "-u", "postgres", "--"]
+    data, log = f"{root}/data", f"{root}/server.log"
+
+    def run(*cmd: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*as_postgres, *cmd], capture_output=True, text=True, timeout=120)
+
+    res = run(str(bindir / "initdb"), "-D", data, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
+    if res.returncode != 0:
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"initdb failed: {res.stderr.strip()[-500:]}")
+    opts = f"-k {root} -c listen_addresses='' -F -c max_connections=30"
+    res = run(str(bindir / "pg_ctl"), "-D", data, "-l", log, "-o", opts, "-w", "-t", "60", "start")
+    if res.returncode != 0:
+        detail = Path(log).read_text()[-800:] if Path(log).exists() else res.stderr
+        shutil.rmtree(root, ignore_errors=True)
+        pytest.skip(f"could not start PostgreSQL: {detail.strip()}")
+    try:
+        res = run(str(bindir / "createdb"), "-h", root, "-U", "postgres", "artsnap_test")
+        assert res.returncode == 0, res.stderr
+        yield f"postgresql+psycopg://postgres@/artsnap_test?host={root}"
+    finally:
+        run(str(bindir / "pg_ctl"), "-D", data, "-m", "immediate", "-w", "stop")
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def paint_jpeg() -> Callable[..., bytes]:
+    """``paint_jpeg(family, index, size=128, quality=90)`` → JPEG bytes of a generated painting.
+
+    Families (see dataset_tools.demo.FAMILIES) look nothing alike; indexes within one vary.
+    """
+    import io
+
+    from dataset_tools.demo import paint
+
+    def make(family: str, index: int, *, size: int = 128, quality: int = 90) -> bytes:
+        buf = io.BytesIO()
+        paint(family, index, size=size, seed=1).save(buf, "JPEG", quality=quality)
+        return buf.getvalue()
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def assert_consistent() -> Callable[..., None]:
+    """``assert_consistent(engine, collection)``: catalog states and every saved index agree.
+
+    Every ``indexed`` item is in every descriptor's index (as saved on disk), no index holds
+    an id without an ``indexed`` item, and nothing is left ``pending``.
+    """
+    import numpy as np
+
+    from backend.engine.index import VectorIndex
+
+    def check(engine, collection: str) -> None:  # type: ignore[no-untyped-def]
+        cid = engine.catalog.collection_id(collection)
+        indexed = set(engine.catalog.ids_with_status(cid, "indexed"))
+        assert engine.catalog.ids_with_status(cid, "pending") == []
+        for name in engine.descriptors:
+            path = engine.index_store.path(cid, name)
+            on_disk = VectorIndex.open(path, engine.index_store._meta(name))
+            ids = on_disk.ids()
+            assert len(ids) == len(np.unique(ids)), f"{name}: an id is in the index twice"
+            assert set(ids.tolist()) == indexed, f"{name} index and catalog disagree"
+
+    return check
+
+
+@pytest.fixture(scope="session")
+def bomb_png() -> bytes:
+    """A real decompression bomb: a valid ~140 KB PNG that decodes to 12 000 × 12 000 pixels
+    (144 MP, over the 64 MP default limit, under Pillow's own bomb check)."""
+    import struct
+    import zlib
+
+    width = height = 12_000
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    comp = zlib.compressobj(9)
+    row = b"\x00" * (width + 1)  # filter byte + one grey byte per pixel
+    block = row * 500
+    parts = [comp.compress(block) for _ in range(height // 500)]
+    parts.append(comp.flush())
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from pathlib import Path
 
 from flask import Blueprint, jsonify, request, send_file
@@ -27,7 +28,12 @@ def add_item(name: str):  # type: ignore[no-untyped-def]
     if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
         raise APIError(400, "bad_labels", "labels must be a JSON list of non-empty strings")
     upload_name = request.files["image"].filename or "upload.jpg"
-    source_path = request.form.get("source_path") or f"uploads/{_SAFE_NAME.sub('_', Path(upload_name).name)}"
+    # Phones name every photo alike ("image.jpg", "photo.jpg"): without an explicit
+    # source_path each upload gets its own, so a second photo is never refused as a clash
+    # and the same photo sent again is linked as a duplicate.
+    source_path = request.form.get("source_path") or (
+        f"uploads/{uuid.uuid4().hex[:12]}-{_SAFE_NAME.sub('_', Path(upload_name).name)}"
+    )
     title = request.form.get("title") or None
     try:
         item_id, dup_kind, dup_of = eng.ingest.add_one(name, data, source_path=source_path, labels=labels, title=title)

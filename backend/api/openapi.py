@@ -115,6 +115,8 @@ def openapi_document() -> dict[str, Any]:
                         "400": _ERROR,
                         "404": _ERROR,
                         "409": _ERROR,
+                        "413": _ERROR,
+                        "415": _ERROR,
                         "503": _ERROR,
                     },
                 }
@@ -124,14 +126,14 @@ def openapi_document() -> dict[str, Any]:
                 "delete": {
                     "summary": "Delete an item (catalog and index)",
                     "parameters": [_id_param()],
-                    "responses": {"204": {"description": "Deleted"}, "404": _ERROR},
+                    "responses": {"204": {"description": "Deleted"}, "404": _ERROR, "503": _ERROR},
                 },
             },
             "/v1/items/{item_id}/related": {
                 "get": {
                     "summary": "Items similar to this one (never itself or its duplicates)",
                     "parameters": [_id_param(), {"name": "top_k", "in": "query", "schema": {"type": "integer"}}],
-                    "responses": {"200": json_ok("RelatedResponse"), "404": _ERROR, "409": _ERROR},
+                    "responses": {"200": json_ok("RelatedResponse"), "400": _ERROR, "404": _ERROR, "409": _ERROR},
                 }
             },
             "/v1/items/{item_id}/thumbnail": {
@@ -140,9 +142,42 @@ def openapi_document() -> dict[str, Any]:
             "/v1/items/{item_id}/image": {
                 "get": {"summary": "Stored picture", "parameters": [_id_param()], "responses": {"200": {"description": "Image"}, "404": _ERROR}}
             },
+            "/v1/models": {"get": {"summary": "Registered models, newest first", "responses": {"200": {"description": "OK"}}}},
+            "/v1/models/latest": {
+                "get": {
+                    "summary": "The active model's card and download URLs (phones poll this to update)",
+                    "parameters": [{"name": "task", "in": "query", "schema": {"type": "string", "default": "classification"}}],
+                    "responses": {"200": {"description": "Model card and files"}, "404": _ERROR},
+                }
+            },
+            "/v1/models/{version}": {
+                "get": {
+                    "summary": "One model version",
+                    "parameters": [{"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "Model card and files"}, "404": _ERROR},
+                }
+            },
+            "/v1/models/{version}/files/{key}": {
+                "get": {
+                    "summary": "Download a model file (.tflite, zipped .mlpackage, .onnx, model_card)",
+                    "parameters": [
+                        {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}},
+                        {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}},
+                    ],
+                    "responses": {"200": {"description": "The file"}, "404": _ERROR},
+                }
+            },
             "/healthz": {"get": {"summary": "Health", "responses": {"200": {"description": "OK"}, "503": {"description": "Degraded"}}}},
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text/plain"}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
+            "/": {"get": {"summary": "The search web page", "responses": {"200": {"description": "text/html"}}}},
+            "/static/{filename}": {
+                "get": {
+                    "summary": "The web page's scripts, styles and icons",
+                    "parameters": [{"name": "filename", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {"200": {"description": "File"}, "404": _ERROR},
+                }
+            },
         },
         "components": {
             "schemas": {

@@ -1,0 +1,259 @@
+"""The HTTP API through Flask's test client (and once through a real HTTP server)."""
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+from prometheus_client.parser import text_string_to_metric_families
+
+from backend.api import create_app
+from backend.config import Settings
+
+MAX_UPLOAD = 1024 * 1024  # small, so "too large" is cheap to provoke
+
+
+@pytest.fixture(scope="module")
+def api_data_dir(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path) -> Path:
+    """A private copy of the demo data folder: these tests add and delete items."""
+    target = tmp_path_factory.mktemp("api") / "data"
+    shutil.copytree(demo_data_dir, target, symlinks=True)
+    return target
+
+
+@pytest.fixture(scope="module")
+def app(api_data_dir: Path):  # type: ignore[no-untyped-def]
+    app = create_app(Settings(data_dir=api_data_dir, max_upload_bytes=MAX_UPLOAD))
+    yield app
+    app.extensions["artsnap.engine"].close()
+
+
+@pytest.fixture
+def client(app):  # type: ignore[no-untyped-def]
+    return app.test_client()
+
+
+@pytest.fixture(scope="module")
+def query_jpeg(demo_source) -> bytes:  # type: ignore[no-untyped-def]
+    return (Path(demo_source.out_dir) / "ink_wash/ink_wash_0002.jpg").read_bytes()
+
+
+def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (96, 80)) -> bytes:
+    arr = np.zeros((size[1], size[0], 3), np.uint8)
+    arr[...] = color
+    arr[size[1] // 4 : size[1] // 2, size[0] // 3 : size[0] // 2] = (255 - color[0], color[2], 40)
+    buf = io.BytesIO()
+    Image.fromarray(arr).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def search(client, collection: str = "demo", *, image: bytes | None = None, options: object = None, filename: str = "q.jpg"):  # type: ignore[no-untyped-def]
+    data: dict[str, object] = {}
+    if image is not None:
+        data["image"] = (io.BytesIO(image), filename)
+    if options is not None:
+        data["options"] = options if isinstance(options, str) else json.dumps(options)
+    return client.post(f"/v1/collections/{collection}/search", data=data, content_type="multipart/form-data")
+
+
+def assert_error(resp, status: int, code: str | None = None) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    assert resp.status_code == status, (resp.status_code, resp.get_data(as_text=True)[:300])
+    assert resp.mimetype == "application/json"
+    body = resp.get_json()
+    assert set(body) == {"error"} and set(body["error"]) == {"code", "message"}, body
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+    if code is not None:
+        assert body["error"]["code"] == code, body
+    return body["error"]
+
+
+def test_search_answers_with_ranked_hits_and_urls(client, query_jpeg: bytes) -> None:  # type: ignore[no-untyped-def]
+    resp = search(client, image=query_jpeg, options={"top_k": 4})
+    assert resp.status_code == 200
+    body = resp.get_json()
+    assert body["collection"] == "demo" and len(body["results"]) == 4
+    top = body["results"][0]
+    assert top["source_path"] == "ink_wash/ink_wash_0002.jpg" and top["score"] == pytest.approx(1.0, abs=2e-3)
+    assert [lb["name"] for lb in top["labels"]] == ["ink_wash"]
+    assert top["thumbnail_url"] == f"/v1/items/{top['id']}/thumbnail"
+    assert {"decode_ms", "embed_ms", "search_ms", "total_ms"} <= set(body["timings_ms"])
+    assert body["models"][0]["descriptor"] == "cnn"
+
+
+def _bomb(request) -> bytes:  # type: ignore[no-untyped-def]
+    return request.getfixturevalue("bomb_png")
+
+
+ERROR_CASES = {
+    # name: (request builder, status, code)
+    "corrupt jpeg": (lambda c, r, q: search(c, image=q[: len(q) // 3]), 400, "truncated"),
+    "random bytes": (lambda c, r, q: search(c, image=np.random.default_rng(1).bytes(3000)), 400, "not_an_image"),
+    "gif": (lambda c, r, q: search(c, image=b"GIF89a" + b"\x01\x00\x01\x00" + b"\x00" * 40, filename="a.gif"), 415, "unsupported_format"),
+    "decompression bomb": (lambda c, r, q: search(c, image=_bomb(r), filename="bomb.png"), 413, "too_large"),
+    "over the upload limit": (lambda c, r, q: search(c, image=b"\xff\xd8\xff" + b"\x00" * (MAX_UPLOAD + 10)), 413, "too_large"),
+    "empty file": (lambda c, r, q: search(c, image=b""), 400, "empty"),
+    "missing image field": (lambda c, r, q: search(c, options={"top_k": 3}), 400, "missing_image"),
+    "bad json in options": (lambda c, r, q: search(c, image=q, options="{top_k: 3"), 400, "bad_json"),
+    "unknown option": (lambda c, r, q: search(c, image=q, options={"topk": 3}), 400, "bad_options"),
+    "top_k zero": (lambda c, r, q: search(c, image=q, options={"top_k": 0}), 400, "bad_options"),
+    "top_k huge": (lambda c, r, q: search(c, image=q, options={"top_k": 10**6}), 400, "bad_options"),
+    "top_k string": (lambda c, r, q: search(c, image=q, options={"top_k": "ten"}), 400, "bad_options"),
+    "unknown collection": (lambda c, r, q: search(c, "no-such", image=q), 404, "unknown_collection"),
+    "wrong content type": (lambda c, r, q: c.post("/v1/collections/demo/search", data=q, content_type="image/jpeg"), 415, "unsupported_media_type"),
+    "text body": (lambda c, r, q: c.post("/v1/collections/demo/search", data="hello", content_type="text/plain"), 415, None),
+    "invalid json body": (lambda c, r, q: c.post("/v1/collections/demo/search", data="{", content_type="application/json"), 400, "bad_json"),
+    "json without embedding": (lambda c, r, q: c.post("/v1/collections/demo/search", json={"options": {}}), 400, "missing_field"),
+    "embedding of strings": (lambda c, r, q: c.post("/v1/collections/demo/search", json={"embedding": ["a"] * 1280}), 400, "bad_embedding"),
+    "embedding too short": (lambda c, r, q: c.post("/v1/collections/demo/search", json={"embedding": [0.5] * 12}), 400, "bad_options"),
+    "json over the upload limit": (lambda c, r, q: c.post("/v1/collections/demo/search", data=b"[" + b"0," * MAX_UPLOAD + b"0]", content_type="application/json"), 413, "too_large"),
+    "unknown item": (lambda c, r, q: c.get("/v1/items/987654"), 404, "unknown_item"),
+    "unknown item related": (lambda c, r, q: c.get("/v1/items/987654/related"), 404, "unknown_item"),
+    "unknown item thumbnail": (lambda c, r, q: c.get("/v1/items/987654/thumbnail"), 404, "unknown_item"),
+    "related bad top_k": (lambda c, r, q: c.get("/v1/items/1/related?top_k=lots"), 400, "bad_request"),
+    "unknown route": (lambda c, r, q: c.get("/v1/nothing-here"), 404, "not_found"),
+    "wrong method": (lambda c, r, q: c.get("/v1/collections/demo/search"), 405, "method_not_allowed"),
+    "add to unknown collection": (lambda c, r, q: c.post("/v1/collections/no-such/items", data={"image": (io.BytesIO(q), "a.jpg")}), 404, "unknown_collection"),
+    "add corrupt image": (lambda c, r, q: c.post("/v1/collections/demo/items", data={"image": (io.BytesIO(q[:500]), "a.jpg")}), 400, "truncated"),
+    "add with bad labels": (lambda c, r, q: c.post("/v1/collections/demo/items", data={"image": (io.BytesIO(q), "a.jpg"), "labels": '"baroque"'}), 400, "bad_labels"),
+}
+
+
+@pytest.mark.parametrize("case", list(ERROR_CASES))
+def test_every_error_is_json_with_the_right_status_and_the_server_keeps_serving(client, request, query_jpeg: bytes, case: str) -> None:  # type: ignore[no-untyped-def]
+    build, status, code = ERROR_CASES[case]
+    assert_error(build(client, request, query_jpeg), status, code)
+    after = search(client, image=query_jpeg, options={"top_k": 1})
+    assert after.status_code == 200
+    assert after.get_json()["results"][0]["source_path"] == "ink_wash/ink_wash_0002.jpg"
+
+
+def test_an_added_item_becomes_searchable_and_a_duplicate_upload_is_linked(client) -> None:  # type: ignore[no-untyped-def]
+    new = png_bytes((30, 160, 90))
+    resp = client.post(
+        "/v1/collections/demo/items",
+        data={"image": (io.BytesIO(new), "photo.png"), "labels": json.dumps(["green"]), "title": "Green study"},
+    )
+    assert resp.status_code == 201, resp.get_json()
+    item = resp.get_json()
+    assert item["status"] == "indexed" and item["title"] == "Green study" and item["duplicate_of"] is None
+    assert [lb["name"] for lb in item["labels"]] == ["green"]
+
+    hits = search(client, image=new, options={"top_k": 3, "locate": False}).get_json()["results"]
+    assert hits[0]["id"] == item["id"] and hits[0]["score"] == pytest.approx(1.0, abs=2e-3)
+    assert client.get(f"/v1/items/{item['id']}").get_json()["source_path"] == item["source_path"]
+
+    # The very same photo again, under the same file name, as a phone would send it.
+    again = client.post("/v1/collections/demo/items", data={"image": (io.BytesIO(new), "photo.png"), "labels": '["verde"]'})
+    assert again.status_code == 200, again.get_json()
+    dup = again.get_json()
+    assert dup["duplicate_of"] == item["id"] and dup["duplicate_kind"] == "exact" and dup["status"] == "duplicate"
+    kept = client.get(f"/v1/items/{item['id']}").get_json()
+    assert dup["id"] in kept["duplicates"]
+    assert {lb["name"] for lb in kept["labels"]} == {"green", "verde"}
+
+    # A different photo that happens to have the same file name is a new item, not a clash.
+    other = client.post("/v1/collections/demo/items", data={"image": (io.BytesIO(png_bytes((200, 40, 160))), "photo.png")})
+    assert other.status_code == 201, other.get_json()
+    # An explicit source_path that exists already is a conflict.
+    clash = client.post(
+        "/v1/collections/demo/items",
+        data={"image": (io.BytesIO(png_bytes((10, 10, 200))), "x.png"), "source_path": "ink_wash/ink_wash_0002.jpg"},
+    )
+    assert_error(clash, 409, "exists")
+
+
+def test_deleted_item_is_gone_from_catalog_and_search(client) -> None:  # type: ignore[no-untyped-def]
+    img = png_bytes((240, 200, 20))
+    item = client.post("/v1/collections/demo/items", data={"image": (io.BytesIO(img), "to-delete.png")}).get_json()
+    assert client.delete(f"/v1/items/{item['id']}").status_code == 204
+    assert_error(client.get(f"/v1/items/{item['id']}"), 404, "unknown_item")
+    hits = search(client, image=img, options={"top_k": 50, "locate": False}).get_json()["results"]
+    assert item["id"] not in {h["id"] for h in hits}
+
+
+def test_item_thumbnail_image_and_related(client, app) -> None:  # type: ignore[no-untyped-def]
+    eng = app.extensions["artsnap.engine"]
+    cid = eng.catalog.collection_id("demo")
+    dup_id = eng.catalog.ids_with_status(cid, "duplicate")[0]
+    dup = client.get(f"/v1/items/{dup_id}").get_json()
+    kept_id = dup["duplicate_of"]
+    for item_id in (kept_id, dup_id):  # a duplicate shows the picture it duplicates
+        thumb = client.get(f"/v1/items/{item_id}/thumbnail")
+        assert thumb.status_code == 200 and thumb.mimetype == "image/jpeg"
+        img = Image.open(io.BytesIO(thumb.data))
+        assert img.format == "JPEG" and max(img.size) <= eng.settings.thumb_size
+        full = client.get(f"/v1/items/{item_id}/image")
+        assert full.status_code == 200 and Image.open(io.BytesIO(full.data)).size[0] > 0
+    related = client.get(f"/v1/items/{dup_id}/related?top_k=5").get_json()
+    assert related["item"]["id"] == dup_id and len(related["results"]) == 5
+    assert not {h["id"] for h in related["results"]} & {kept_id, dup_id}
+
+
+def test_embedding_search_over_http_equals_image_search(client, app, query_jpeg: bytes) -> None:  # type: ignore[no-untyped-def]
+    eng = app.extensions["artsnap.engine"]
+    vec = eng.descriptors["cnn"].describe([Image.open(io.BytesIO(query_jpeg)).convert("RGB")])[0]
+    by_vec = client.post("/v1/collections/demo/search", json={"embedding": vec.tolist(), "options": {"top_k": 6}}).get_json()
+    by_img = search(client, image=query_jpeg, options={"top_k": 6, "locate": False}).get_json()
+    assert [h["id"] for h in by_vec["results"]] == [h["id"] for h in by_img["results"]]
+    np.testing.assert_allclose([h["score"] for h in by_vec["results"]], [h["score"] for h in by_img["results"]], atol=1e-5)
+
+
+def test_healthz_collections_and_metrics(client, query_jpeg: bytes) -> None:  # type: ignore[no-untyped-def]
+    health = client.get("/healthz")
+    assert health.status_code == 200
+    body = health.get_json()
+    assert body["status"] == "ok" and body["database"] == "ok" and "demo" in body["collections"]
+
+    listing = client.get("/v1/collections").get_json()["collections"]
+    demo = next(c for c in listing if c["name"] == "demo")
+    assert demo["items"] >= 48 and demo["labels"]["seascape"] == 6
+    assert client.get("/v1/collections/demo").get_json()["name"] == "demo"
+
+    def counts() -> dict[tuple[str, str, str], float]:
+        resp = client.get("/metrics")
+        assert resp.status_code == 200 and resp.mimetype == "text/plain"
+        out = {}
+        for fam in text_string_to_metric_families(resp.get_data(as_text=True)):
+            for s in fam.samples:
+                if s.name == "artsnap_http_requests_total":
+                    out[(s.labels["endpoint"], s.labels["method"], s.labels["status"])] = s.value
+        return out
+
+    before = counts()
+    for _ in range(3):
+        client.get("/healthz")
+    search(client, image=query_jpeg, options={"top_k": 1})
+    search(client, image=b"")
+    after = counts()
+    key = ("/healthz", "GET", "200")
+    assert after[key] - before.get(key, 0) == 3
+    s_ok, s_bad = ("/v1/collections/<name>/search", "POST", "200"), ("/v1/collections/<name>/search", "POST", "400")
+    assert after[s_ok] - before.get(s_ok, 0) == 1 and after[s_bad] - before.get(s_bad, 0) == 1
+    text = client.get("/metrics").get_data(as_text=True)
+    assert 'artsnap_search_stage_seconds_count{stage="embed"}' in text
+
+
+def test_a_real_http_server_answers_searches_and_errors(app, query_jpeg: bytes) -> None:  # type: ignore[no-untyped-def]
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_port}"
+    try:
+        ok = requests.post(f"{base}/v1/collections/demo/search", files={"image": ("q.jpg", query_jpeg, "image/jpeg")},
+                           data={"options": '{"top_k": 2}'}, timeout=60)
+        assert ok.status_code == 200 and ok.json()["results"][0]["source_path"] == "ink_wash/ink_wash_0002.jpg"
+        assert "app;dur=" in ok.headers["Server-Timing"]
+        too_big = requests.post(f"{base}/v1/collections/demo/search", files={"image": ("q.jpg", b"\xff\xd8\xff" + b"\0" * (2 * MAX_UPLOAD))}, timeout=60)
+        assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "too_large"
+        assert requests.get(f"{base}/healthz", timeout=60).json()["status"] == "ok"
+    finally:
+        server.shutdown()
+        thread.join(timeout=30)
