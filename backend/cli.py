@@ -280,6 +280,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", default="BENCHMARKS.md")
     s.add_argument("--only", action="append", help="run only these sections (repeatable)")
     s.set_defaults(func=cmd_bench)
+    from .cli_models import register as register_model_commands
+
+    register_model_commands(sub)
     from .cli_sync import register as register_sync_commands
     register_sync_commands(sub)
     return p

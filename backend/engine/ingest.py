@@ -351,7 +351,10 @@ class IngestService:
             self._describe_and_add(np.asarray(kept_ids, np.int64), images, indexes)
             if self.labeller is not None:
                 preds = self.labeller(images)
-                self.catalog.add_machine_labels(dict(zip(kept_ids, preds)), self.labeller_version_id)
+                version_id = getattr(self.labeller, "model_version_id", None) or self.labeller_version_id
+                labelled = {i: p for i, p in zip(kept_ids, preds) if p}
+                if labelled:
+                    self.catalog.add_machine_labels(labelled, version_id)
         summary.added += len(keep)
         return kept_ids
 

@@ -75,7 +75,9 @@ def register_model_dir(catalog: Catalog, model_dir: str | Path, *, activate: boo
     if missing:
         raise FileNotFoundError(f"model card lists files that are missing in {model_dir}: {', '.join(missing)}")
     card["file_sha256"] = {k: _sha256(model_dir / name) for k, name in files.items()}
-    task = card.get("task", CLASSIFICATION)
+    # Single- and multi-label classifiers are one product ("the phone's labeller"); the card
+    # keeps the precise task.
+    task = CLASSIFICATION if "classification" in str(card.get("task", CLASSIFICATION)) else str(card["task"])
     mid = catalog.register_model(card["name"], card["version"], task, card, str(model_dir), activate=activate)
     return get_model(catalog, version=card["version"], model_id=mid)
 

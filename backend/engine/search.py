@@ -213,6 +213,9 @@ class SearchService:
         timings.embed_ms = (t3 - t2) * 1000
         result = self._search(cid, collection, vectors, weights, options, query_labels)
         result.artwork = artwork
+        info = self.classifier.info() if self.classifier is not None and hasattr(self.classifier, "info") else None
+        if info:
+            result.models.append({"descriptor": "classifier", "model": info["model"], "version": info["version"]})
         result.timings.decode_ms, result.timings.locate_ms, result.timings.embed_ms = (
             timings.decode_ms,
             timings.locate_ms,

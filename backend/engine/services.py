@@ -12,6 +12,7 @@ from .catalog.store import Catalog
 from .descriptors import Descriptor, build_descriptors
 from .index_store import IndexStore
 from .ingest import IngestService
+from .labelling import ActiveClassifier
 from .search import SearchService
 
 
@@ -30,13 +31,14 @@ class Engine:
         catalog = Catalog(settings.database_url)
         descriptors = build_descriptors(settings.models_dir)
         store = IndexStore(settings.index_dir, descriptors, settings.index_factory)
+        classifier = ActiveClassifier(catalog)
         return cls(
             settings=settings,
             catalog=catalog,
             descriptors=descriptors,
             index_store=store,
-            ingest=IngestService(settings, catalog, descriptors, store),
-            search=SearchService(settings, catalog, descriptors, store),
+            ingest=IngestService(settings, catalog, descriptors, store, labeller=classifier),
+            search=SearchService(settings, catalog, descriptors, store, classifier=classifier),
         )
 
     def close(self) -> None:

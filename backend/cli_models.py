@@ -1,0 +1,141 @@
+"""``artsnap train-classifier``, ``export-classifier`` and ``models …``: the edge-model commands.
+
+Training and export live in :mod:`edge_models`; these commands parse arguments, print what a
+curator needs (accuracy, the learning curve, parity, where the files are) and register an
+exported model so the API hands it to phones and ingest labels with it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    from dataset_tools.readers import SourceError
+    from edge_models.train import train_classifier
+
+    cache = Path(args.cache_dir) if args.cache_dir else _data_dir(args) / "cache"
+    try:
+        result = train_classifier(
+            args.source,
+            args.out,
+            learning_curve=args.learning_curve,
+            fine_tune=args.fine_tune,
+            epochs=args.epochs,
+            seed=args.seed,
+            progress=not args.quiet,
+            cache_dir=cache,
+        )
+    except (SourceError, ValueError) as exc:
+        print(f"artsnap train-classifier: {exc}", file=sys.stderr)
+        return 2
+    t = result.test
+    print(
+        f"trained {len(result.labels)} categories ({'multi-label' if result.multi_label else 'single-label'}) "
+        f"in {result.seconds:.0f} s — test accuracy {t.accuracy:.3f}, macro-F1 {t.macro_f1:.3f} on {t.n} images",
+        file=sys.stderr,
+    )
+    if result.learning_curve is not None:
+        print("learning curve (test accuracy by images per category):", file=sys.stderr)
+        for p in result.learning_curve.points:
+            print(f"  {p.label:>5}: {p.accuracy:.3f} ± {p.accuracy_std:.3f} (macro-F1 {p.macro_f1:.3f})", file=sys.stderr)
+    print(f"model folder: {result.model_dir} (report: {result.report_path})", file=sys.stderr)
+    print(f"next: artsnap export-classifier {result.model_dir} --register", file=sys.stderr)
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from edge_models.export import export_models
+
+    formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
+    quantize = tuple(q.strip() for q in args.quantize.split(",") if q.strip())
+    try:
+        result = export_models(args.model_dir, formats=formats, quantize=quantize, progress=not args.quiet)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"artsnap export-classifier: {exc}", file=sys.stderr)
+        return 2
+    for key, path in sorted(result.files.items()):
+        print(f"  {key:<12} {result.sizes.get(key, 0) / 1e6:6.1f} MB  {path}", file=sys.stderr)
+    if result.parity is not None:
+        print(f"parity with torch: {'ok' if result.parity.ok else 'FAILED'} — details in model_card.json", file=sys.stderr)
+    if args.register:
+        from .config import Settings
+        from .engine.catalog.store import Catalog
+        from .engine.model_registry import register_model_dir
+
+        settings = Settings.from_env(args.data_dir)
+        m = register_model_dir(Catalog(settings.database_url), args.model_dir)
+        print(f"registered {m.name} {m.version} as the active classifier", file=sys.stderr)
+    return 0 if result.ok else 1
+
+
+def cmd_models_register(args: argparse.Namespace) -> int:
+    from .config import Settings
+    from .engine.catalog.store import Catalog
+    from .engine.model_registry import register_model_dir
+
+    settings = Settings.from_env(args.data_dir)
+    try:
+        m = register_model_dir(Catalog(settings.database_url), args.model_dir, activate=not args.no_activate)
+    except (FileNotFoundError, KeyError, ValueError) as exc:
+        print(f"artsnap models register: {exc}", file=sys.stderr)
+        return 2
+    state = "active" if m.active else "registered (not active)"
+    print(f"{m.name} {m.version}: {state}; files: {', '.join(sorted(m.files))}", file=sys.stderr)
+    return 0
+
+
+def cmd_models_list(args: argparse.Namespace) -> int:
+    from .config import Settings
+    from .engine.catalog.store import Catalog
+    from .engine.model_registry import list_models
+
+    settings = Settings.from_env(args.data_dir)
+    models = list_models(Catalog(settings.database_url))
+    if args.json:
+        print(json.dumps([{"name": m.name, "version": m.version, "task": m.task, "active": m.active, "path": str(m.path)} for m in models]))
+        return 0
+    if not models:
+        print("no models registered: artsnap train-classifier SOURCE --out DIR, then export-classifier DIR --register", file=sys.stderr)
+    for m in models:
+        print(f"{'*' if m.active else ' '} {m.name} {m.version} ({m.task}) {m.path}")
+    return 0
+
+
+def _data_dir(args: argparse.Namespace) -> Path:
+    from .config import Settings
+
+    return Settings.from_env(args.data_dir).data_dir
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    s = sub.add_parser("train-classifier", help="train the category classifier from labelled folders or a CSV manifest")
+    s.add_argument("source", help="folder-per-label, .zip, or CSV manifest (path,label; 'a;b' = several labels)")
+    s.add_argument("--out", required=True, help="model folder to write")
+    s.add_argument("--learning-curve", action="store_true", help="accuracy at 10, 25, 50, 100 and all images per class")
+    s.add_argument("--fine-tune", action="store_true", help="also fine-tune the last blocks (GPU when present; slow on CPU)")
+    s.add_argument("--epochs", type=int, default=200)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--cache-dir", default=None, help="feature cache (default DATA_DIR/cache)")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_train)
+
+    s = sub.add_parser("export-classifier", help="write .onnx, .tflite (fp32/fp16/int8) and Core ML files + model card")
+    s.add_argument("model_dir")
+    s.add_argument("--formats", default="onnx,tflite,coreml")
+    s.add_argument("--quantize", default="fp32,fp16,int8")
+    s.add_argument("--register", action="store_true", help="make it the active model served to phones and used by ingest")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_export)
+
+    s = sub.add_parser("models", help="the model registry")
+    msub = s.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    r = msub.add_parser("register", help="register an exported model folder (and make it active)")
+    r.add_argument("model_dir")
+    r.add_argument("--no-activate", action="store_true")
+    r.set_defaults(func=cmd_models_register)
+    r = msub.add_parser("list", help="registered models; * marks the active one")
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_models_list)

@@ -1,0 +1,67 @@
+"""The active category classifier, as ingest and search use it.
+
+Looks up the registry's active classification model and loads it lazily, once per version
+(the ONNX session costs ~50 ms and torch is only imported when a model is actually in use).
+When a newer model is activated (``artsnap models register``), the next call picks it up.
+With no active model it labels nothing, so a fresh install works without one.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Sequence
+
+from PIL import Image
+
+from .catalog.store import Catalog
+from .model_registry import CLASSIFICATION, active_model
+
+log = logging.getLogger(__name__)
+
+
+class ActiveClassifier:
+    def __init__(self, catalog: Catalog, *, top_k: int = 3, recheck_s: float = 30.0) -> None:
+        self.catalog = catalog
+        self.top_k = top_k
+        self.recheck_s = recheck_s
+        self._lock = threading.Lock()
+        self._loaded: Any = None
+        self._version_id: int | None = None
+        self._checked_at = -1e9
+
+    def _current(self) -> Any:
+        now = time.monotonic()
+        if now - self._checked_at < self.recheck_s:
+            return self._loaded
+        with self._lock:
+            self._checked_at = now
+            model = active_model(self.catalog, CLASSIFICATION)
+            if model is None:
+                self._loaded, self._version_id = None, None
+            elif model.id != self._version_id:
+                from edge_models.classifier import load_classifier
+
+                try:
+                    self._loaded = load_classifier(model.path)
+                    self._version_id = model.id
+                    log.info("classifier %s %s loaded", model.name, model.version)
+                except (OSError, ValueError, KeyError) as exc:
+                    log.error("active classifier %s cannot be loaded: %s", model.version, exc)
+                    self._loaded, self._version_id = None, None
+            return self._loaded
+
+    @property
+    def model_version_id(self) -> int | None:
+        self._current()
+        return self._version_id
+
+    def info(self) -> dict[str, Any] | None:
+        clf = self._current()
+        return None if clf is None else {"model": clf.config.name, "version": clf.version, "labels": clf.labels}
+
+    def __call__(self, images: Sequence[Image.Image]) -> list[list[tuple[str, float]]]:
+        clf = self._current()
+        if clf is None or not images:
+            return [[] for _ in images]
+        return [[(p.label, float(p.confidence)) for p in preds] for preds in clf.predict(list(images), top_k=self.top_k)]
