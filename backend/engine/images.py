@@ -13,9 +13,16 @@ can turn them into a 4xx answer without knowing anything about Pillow.
 
 Speed: descriptors look at a few hundred pixels, so decoding a 4032x3024 photo at full
 resolution is waste. With ``min_side`` the JPEG decoder is asked (``Image.draft``) to
-scale by 1/2, 1/4 or 1/8 inside libjpeg's IDCT, which skips most of the work.
-Measured on the 2-core dev box (Pillow 13, 2026-11): a 4032x3024 q90 phone-like JPEG
-decodes in ~160 ms at full size and ~15 ms with ``min_side=512`` (scale 1/4, 1008x756).
+scale by 1/2, 1/4 or 1/8 inside libjpeg's IDCT, which skips most of the work (entropy
+decoding of the whole file remains, so the time still grows with the file size).
+Measured 2026-11 on the shared 2-core dev box *while it was fully loaded by other jobs*
+(load average ~5; CPU time of the decoding thread, best of 9), Pillow 13 / libjpeg-turbo 3.2:
+
+    4032x3024 JPEG              full decode    min_side=512 (-> 1008x756)
+    0.65 MB simulated snap, q64     47 ms          18 ms
+    1.85 MB detailed, q90           64 ms          33 ms
+
+Treat these as upper bounds: an idle box was not available to re-measure.
 
 This module is framework-free on purpose: no Flask imports.
 """
@@ -28,7 +35,7 @@ from os import PathLike
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 __all__ = [
     "ACCEPTED_FORMATS",
@@ -134,7 +141,12 @@ def decode_image(
     if min_side is not None and min_side < 1:
         raise ValueError("min_side must be >= 1")
 
-    img = _open(data)
+    # Size check straight from the header, before Image.open: Pillow's own bomb check in
+    # open() would otherwise print a DecompressionBombWarning for what we refuse anyway.
+    declared = _header_size(data)
+    if declared is not None:
+        _check_pixels(declared, max_pixels)
+    img = _open(data, max_pixels)
     fmt = "JPEG" if img.format == "MPO" else str(img.format)
     original_size = (int(img.size[0]), int(img.size[1]))
     _check_pixels(original_size, max_pixels)
@@ -178,17 +190,17 @@ def decode_path(path: str | PathLike[str], **kw: object) -> DecodedImage:
 # --------------------------------------------------------------------------- internals
 
 
-def _open(data: bytes) -> Image.Image:
+def _open(data: bytes, max_pixels: int) -> Image.Image:
     """Parse the header only (Pillow is lazy) or raise the right ImageDecodeError."""
     try:
         return Image.open(io.BytesIO(data), formats=_OPEN_FORMATS)
-    except Image.DecompressionBombError as exc:
-        # Pillow refuses > 2 * Image.MAX_IMAGE_PIXELS itself, before we see the size.
-        raise ImageDecodeError(
-            "too_large", f"the image is too large to decode: {exc}"
-        ) from exc
-    except Image.DecompressionBombWarning as exc:  # only when warnings are turned into errors
-        raise ImageDecodeError("too_large", f"the image is too large to decode: {exc}") from exc
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # Pillow refuses > 2 * Image.MAX_IMAGE_PIXELS itself (the warning only arrives as an
+        # exception when warnings are errors), before we see the size: read it ourselves.
+        size = _header_size(data)
+        if size is None:
+            raise ImageDecodeError("too_large", f"the image is too large to decode: {exc}") from exc
+        raise _too_large(size, max_pixels=min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or 0))) from exc
     except Exception as exc:  # noqa: BLE001 - UnidentifiedImageError, OSError, SyntaxError...: classify below
         accepted = _sniff(data, _ACCEPTED_MAGIC)
         if accepted == "WEBP" and not data.startswith(b"RIFF"):
@@ -210,6 +222,23 @@ def _open(data: bytes) -> Image.Image:
             f"the upload is not a recognisable image ({len(data)} bytes); "
             f"send a {_ACCEPTED_TEXT} image",
         ) from exc
+
+
+def _header_size(data: bytes) -> tuple[int, int] | None:
+    """(w, h) from the header via the format plugin directly (no pixel decoding, and no
+    Image.open bomb check, which is what stopped us); None when it cannot be read."""
+    plugin = {
+        "JPEG": JpegImagePlugin.JpegImageFile,
+        "PNG": PngImagePlugin.PngImageFile,
+        "WEBP": WebPImagePlugin.WebPImageFile,
+    }.get(_sniff(data, _ACCEPTED_MAGIC) or "")
+    if plugin is None:
+        return None
+    try:
+        with plugin(io.BytesIO(data)) as img:
+            return int(img.size[0]), int(img.size[1])
+    except Exception:  # noqa: BLE001 - best effort, only used to word an error message
+        return None
 
 
 def _sniff(data: bytes, table: tuple[tuple[int, bytes, str], ...]) -> str | None:
@@ -278,7 +307,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
     if mode in ("I;16", "I;16L", "I;16B", "I;16N", "I"):
         # 16-bit greyscale PNG: keep the top 8 bits of 0..65535.
         grey = np.asarray(img).astype(np.int64) >> 8
-        return Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8), "L").convert("RGB")
+        return Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8)).convert("RGB")
     has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         mode in ("P", "L", "RGB") and "transparency" in img.info
     )
