@@ -88,17 +88,17 @@ class ColorDescriptor:
 
     @property
     def version(self) -> str:
-        return "hsv-8x4x4-v1"
+        return "hsv-8x4x4-v2"
 
     def describe(self, images: Sequence[Image.Image]) -> np.ndarray:
+        import cv2
+
         out = np.zeros((len(images), self.dim), np.float32)
-        hb, sb, vb = self.bins
         for row, img in enumerate(images):
-            small = img.convert("RGB").resize((64, 64), Image.Resampling.BILINEAR).convert("HSV")
-            hsv = np.asarray(small, dtype=np.uint16).reshape(-1, 3)
-            idx = (hsv[:, 0] * hb // 256) * (sb * vb) + (hsv[:, 1] * sb // 256) * vb + (hsv[:, 2] * vb // 256)
-            hist = np.bincount(idx, minlength=self.dim).astype(np.float32)
-            hist = np.sqrt(hist / max(hist.sum(), 1.0))
+            small = cv2.resize(np.asarray(img.convert("RGB")), (64, 64), interpolation=cv2.INTER_AREA)
+            hsv = cv2.cvtColor(small, cv2.COLOR_RGB2HSV_FULL)  # H, S, V all on 0..255
+            hist = cv2.calcHist([hsv], [0, 1, 2], None, list(self.bins), [0, 256, 0, 256, 0, 256]).reshape(-1)
+            hist = np.sqrt(hist / max(float(hist.sum()), 1.0))
             out[row] = hist / max(float(np.linalg.norm(hist)), 1e-12)
         return out
 

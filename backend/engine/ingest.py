@@ -239,9 +239,20 @@ class IngestService:
         """Decode the next batch in the pool while the caller embeds the current one."""
         bs = self.settings.ingest_batch
         chunks = [records[i : i + bs] for i in range(0, len(records), bs)]
+        def prepare(chunk: list[SourceRecord]) -> list[_Prepared | FileError]:
+            return [self._prepare(r) for r in chunk]
+
+        # Bounded prefetch: decode the next two batches while this one is embedded, no more
+        # (unbounded, the decoders race ahead of ONNX Runtime on 2 cores and hold the whole
+        # source decoded in memory).
         with ThreadPoolExecutor(max_workers=2, thread_name_prefix="decode") as pool:
-            pending = pool.map(lambda chunk: [self._prepare(r) for r in chunk], chunks)
-            for results in pending:
+            window = [pool.submit(prepare, c) for c in chunks[:2]]
+            next_chunk = 2
+            while window:
+                results = window.pop(0).result()
+                if next_chunk < len(chunks):
+                    window.append(pool.submit(prepare, chunks[next_chunk]))
+                    next_chunk += 1
                 batch: list[_Prepared] = []
                 errors = 0
                 for res in results:

@@ -314,14 +314,22 @@ class SearchService:
             present = cand[indexes[name].contains(cand)] if len(cand) else cand
             mat = indexes[name].reconstruct(present) if len(present) else np.zeros((0, q.shape[1]), np.float32)
             sims[name] = dict(zip(present.tolist(), (mat @ q.T).max(axis=1).tolist())) if len(present) else {}
-        views_all = self.catalog.get_items(cand.tolist()) if len(cand) else {}
-        item_labels = {i: set(v.label_names) for i, v in views_all.items()}
+        # Labels are only looked up when they can change the ranking; full item rows only for
+        # the hits we return (a few ms per query saved on a 10 k collection).
+        item_labels = self.catalog.label_names(cand.tolist()) if query_labels and len(cand) else {}
         fused: list[FusedHit] = fuse(sims, weights, item_labels, query_labels, label_weight=options.label_weight)
-        hits = [
-            Hit(item=views_all[h.item_id], score=round(h.score, 6), scores={k: round(v, 6) for k, v in h.scores.items()}, reasons=h.reasons)
-            for h in fused
-            if h.item_id in views_all and views_all[h.item_id].status == "indexed"
-        ][: options.top_k]
+        hits: list[Hit] = []
+        pos = 0
+        while len(hits) < options.top_k and pos < len(fused):
+            chunk = fused[pos : pos + options.top_k + 8]
+            pos += len(chunk)
+            views = self.catalog.get_items([h.item_id for h in chunk])
+            for h in chunk:
+                view = views.get(h.item_id)
+                if view is None or view.status != "indexed" or len(hits) >= options.top_k:
+                    continue
+                scores = {k: round(v, 6) for k, v in h.scores.items()}
+                hits.append(Hit(item=view, score=round(h.score, 6), scores=scores, reasons=h.reasons))
         timings = Timings(search_ms=(time.perf_counter() - t0) * 1000)
         models = [self.descriptors[n].info() for n in vectors]
         return SearchResult(collection=collection, hits=hits, timings=timings, models=models, query_labels=query_labels)
