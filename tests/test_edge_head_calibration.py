@@ -82,7 +82,7 @@ def test_head_learns_imbalanced_classes_with_weights_and_early_stopping():
     assert fit.epochs_run < 40 and fit.best_epoch <= 5
     assert fit.history[fit.best_epoch - 1] == min(fit.history) if fit.best_epoch else True
     _, fit2 = select_head(x, y, xv, yv, n_classes=3, multi_label=False, max_epochs=30)
-    assert set(fit2.candidates) == {"0.0001", "0.01", "0.1"}
+    assert set(fit2.candidates) == {"0.01", "0.1", "0.3", "1"}
 
 
 def test_multilabel_head_and_learning_curve():

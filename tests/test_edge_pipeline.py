@@ -30,7 +30,7 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("edge")
     coll = write_style_folder(root / "styles", per_class=24, seed=1)
     result = train_classifier(coll.root, root / "model", backbone=TINY_BACKBONE, cache_dir=root / "cache",
-                              learning_curve=True, progress=False, epochs=120, aug_views=1)
+                              learning_curve=True, progress=False, epochs=80, aug_views=1)
     return coll, result
 
 
@@ -66,7 +66,7 @@ def test_training_writes_model_dir_report_and_honest_split(trained):
 def test_training_is_reproducible(trained, tmp_path):
     coll, result = trained
     again = train_classifier(coll.root, tmp_path / "again", backbone=TINY_BACKBONE, cache_dir=tmp_path / "cache",
-                             progress=False, epochs=120, aug_views=1)
+                             progress=False, epochs=80, aug_views=1)
     assert again.training_data_hash == result.training_data_hash
     assert again.test.accuracy == pytest.approx(result.test.accuracy)
 

@@ -1,0 +1,122 @@
+"""The server side of the category classifier: load once, label images with ONNX Runtime.
+
+Ingest (label every catalogue item, stored as machine labels with confidence) and search (the
+query's predicted labels) call :func:`load_classifier` once and :meth:`Classifier.predict` per
+batch. It runs the very ``classifier.onnx`` whose parity with torch and with the phone files
+was checked at export, and applies the decision rule written in the model card:
+
+* single-label: the top category if its calibrated probability ≥ ``abstain_threshold``,
+  otherwise no label ("none of these categories");
+* multi-label: every label whose probability ≥ its own threshold (possibly none).
+
+The same pass yields the L2-normalised embedding (:meth:`Classifier.run`), so a caller that
+needs both pays for one backbone pass. The embedding is only comparable with the catalogue
+index when ``embedding_space`` equals the index's (a frozen backbone); a fine-tuned model says
+so in its card.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .model_dir import ClassifierConfig, load_config
+
+__all__ = ["Classifier", "ClassifierOutput", "Prediction", "load_classifier"]
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    confidence: float  # calibrated probability
+
+
+@dataclass
+class ClassifierOutput:
+    probabilities: np.ndarray  # (N, C), calibrated
+    embeddings: np.ndarray  # (N, D), L2-normalised
+    predictions: list[list[Prediction]]
+
+
+class Classifier:
+    """An exported classifier: ``classifier.onnx`` + its config, in an ONNX Runtime session."""
+
+    def __init__(self, model_dir: Path, config: ClassifierConfig, session: object) -> None:
+        self.model_dir = Path(model_dir)
+        self.config = config
+        self.session = session
+        self._thresholds = (np.asarray(config.label_thresholds, np.float32)
+                            if config.multi_label else np.full(len(config.labels), config.abstain_threshold, np.float32))
+
+    @property
+    def labels(self) -> list[str]:
+        return list(self.config.labels)
+
+    @property
+    def version(self) -> str:
+        return self.config.version
+
+    @property
+    def embedding_space(self) -> str:
+        return self.config.embedding_space
+
+    def run_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Preprocessed (N, 3, S, S) → (probabilities, embeddings)."""
+        sess = self.session
+        probs, emb = sess.run(["probabilities", "embedding"], {"image": np.ascontiguousarray(batch, np.float32)})  # type: ignore[attr-defined]
+        return probs, emb
+
+    def decide(self, probs: np.ndarray, *, top_k: int = 1) -> list[list[Prediction]]:
+        """Apply the card's decision rule; ``top_k`` caps labels per image (best first)."""
+        out: list[list[Prediction]] = []
+        labels = self.config.labels
+        for row in probs:
+            order = np.argsort(-row)
+            if self.config.multi_label:
+                chosen = [i for i in order if row[i] >= self._thresholds[i]][:top_k] if top_k else []
+            else:
+                chosen = [i for i in order[:top_k] if row[i] >= self.config.abstain_threshold]
+            out.append([Prediction(labels[i], float(row[i])) for i in chosen])
+        return out
+
+    def run(self, images: Sequence[Image.Image], *, top_k: int = 1, batch_size: int = 32) -> ClassifierOutput:
+        """Preprocess with the model's own spec, run, decide. Images: decoded RGB Pillow images."""
+        spec = self.config.spec
+        probs, embs = [], []
+        for s in range(0, len(images), batch_size):
+            p, e = self.run_batch(spec.to_batch(list(images[s : s + batch_size])))
+            probs.append(p)
+            embs.append(e)
+        if not probs:
+            n, d = len(self.config.labels), self.config.embedding_dim
+            return ClassifierOutput(np.zeros((0, n), np.float32), np.zeros((0, d), np.float32), [])
+        p, e = np.concatenate(probs), np.concatenate(embs)
+        return ClassifierOutput(p, e, self.decide(p, top_k=top_k))
+
+    def predict(self, images: Sequence[Image.Image], *, top_k: int = 1) -> list[list[Prediction]]:
+        """One list per image: its labels with confidence; empty = "none of these categories"."""
+        return self.run(images, top_k=top_k).predictions
+
+
+def load_classifier(model_dir: str | Path, *, threads: int | None = None) -> Classifier:
+    """Load ``model_dir/classifier.onnx`` (exporting it first if only the training output exists)."""
+    import onnxruntime as ort
+
+    model_dir = Path(model_dir)
+    config = load_config(model_dir)
+    path = model_dir / "classifier.onnx"
+    if not path.exists():
+        from .export import export_models
+
+        export_models(model_dir, formats=("onnx",), quantize=("fp32",), progress=False)
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads or int(os.environ.get("ARTSNAP_THREADS", 0)) or (os.cpu_count() or 1)
+    opts.inter_op_num_threads = 1
+    providers = [p for p in ("CUDAExecutionProvider",) if p in ort.get_available_providers()] + ["CPUExecutionProvider"]
+    session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
+    return Classifier(model_dir, config, session)

@@ -1,0 +1,262 @@
+"""``artsnap export-classifier DIR``: every model file from one trained module, plus the card.
+
+From the weights in DIR (see :mod:`edge_models.model_dir`) it rebuilds one
+:class:`~edge_models.classifier_net.ClassifierNet` and writes, next to the training output::
+
+    classifier.onnx                      server (ONNX Runtime), NCHW float input, dynamic batch
+    classifier_fp32|fp16|int8.tflite     Android (LiteRT), NHWC float input, batch 1
+    classifier_fp16|int8.mlpackage       iOS (Core ML), image input; each also zipped for download
+    model_card.json                      the card: labels, preprocessing, version, hashes,
+                                         metrics, parity, files and sizes
+
+Labels, preprocessing, version, training-data hash and metrics also travel *inside* the
+files: a metadata buffer in each .tflite (:mod:`edge_models.tflite_metadata`), the ONNX
+``metadata_props``, and Core ML user-defined metadata. The parity check (:mod:`edge_models.parity`)
+runs at the end on the stored test images, and its figures go into the card.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .weights import weights_sha256
+from .classifier_backbone import get_backbone
+from .model_card import ModelCard
+from .model_dir import ClassifierConfig, TrainedClassifier, load_trained, read_sample_images
+from .parity import ParityResult, check_coreml, compare_formats
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CARD_NAME", "ExportResult", "build_card", "export_models"]
+
+CARD_NAME = "model_card.json"
+FORMATS = ("onnx", "tflite", "coreml")
+PRECISIONS = ("fp32", "fp16", "int8")
+
+
+@dataclass
+class ExportResult:
+    model_dir: Path
+    version: str
+    files: dict[str, Path] = field(default_factory=dict)  # e.g. "tflite_int8" → path
+    sizes: dict[str, int] = field(default_factory=dict)  # bytes (an .mlpackage: its zip)
+    seconds: dict[str, float] = field(default_factory=dict)
+    parity: ParityResult | None = None
+    card_path: Path | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.parity is None or self.parity.ok
+
+
+def export_models(
+    model_dir: str | Path,
+    *,
+    formats: Sequence[str] = FORMATS,
+    quantize: Sequence[str] = PRECISIONS,
+    check: bool = True,
+    progress: bool = True,
+    coreml_fp32: bool = False,
+) -> ExportResult:
+    """Export the trained classifier in ``model_dir`` to ``formats`` at ``quantize`` precisions.
+
+    ONNX is always fp32 (the server's reference). TFLite: fp32 is always converted (the
+    quantised variants derive from it) but only kept if asked. Core ML: fp16 (what the Neural
+    Engine computes in, so an fp32 package buys nothing on an iPhone) whenever Core ML is asked
+    for, int8 weights if ``int8`` is in ``quantize``, fp32 only with ``coreml_fp32=True``.
+    """
+    model_dir = Path(model_dir)
+    bad = set(formats) - set(FORMATS) | set(quantize) - set(PRECISIONS)
+    if bad:
+        raise ValueError(f"unknown export format/precision {sorted(bad)}; formats {FORMATS}, precisions {PRECISIONS}")
+    trained = load_trained(model_dir)
+    config = trained.config
+    spec = config.spec
+    result = ExportResult(model_dir=model_dir, version=config.version)
+    card = build_card(config)
+    card_json = json.dumps(card.to_dict(), sort_keys=True)
+    steps = _plan(formats, quantize, coreml_fp32=coreml_fp32)
+
+    from tqdm.auto import tqdm
+
+    bar = tqdm(steps, desc="export", unit="file", disable=not progress, leave=False)
+    for step in bar:
+        bar.set_postfix_str(step)
+        started = time.perf_counter()
+        if step == "onnx":
+            _export_onnx(trained, model_dir / "classifier.onnx", card_json)
+            result.files["onnx"] = model_dir / "classifier.onnx"
+        elif step == "tflite_fp32":
+            _export_tflite_fp32(trained, model_dir / "classifier_fp32.tflite", card_json)
+            result.files["tflite_fp32"] = model_dir / "classifier_fp32.tflite"
+        elif step == "tflite_fp16":
+            from .export_tflite import quantize_fp16
+
+            path = model_dir / "classifier_fp16.tflite"
+            quantize_fp16(model_dir / "classifier_fp32.tflite", path)
+            _embed_tflite_card(path, card_json, config)
+            result.files["tflite_fp16"] = path
+        elif step == "tflite_int8":
+            from .export_tflite import quantize_int8
+
+            calib = read_sample_images(model_dir / "samples" / "calibration.zip")
+            batch = spec.to_batch(calib).transpose(0, 2, 3, 1)
+            path = model_dir / "classifier_int8.tflite"
+            quantize_int8(model_dir / "classifier_fp32.tflite", path, np.ascontiguousarray(batch),
+                          float_regex=get_backbone(config.backbone).int8_float_regex)
+            _embed_tflite_card(path, card_json, config)
+            result.files["tflite_int8"] = path
+        elif step.startswith("coreml_"):
+            from .export_coreml import convert_coreml, zip_mlpackage
+
+            precision = step.split("_", 1)[1]
+            path = model_dir / f"classifier_{precision}.mlpackage"
+            convert_coreml(
+                trained.net, path, spec=spec, labels=config.labels, multi_label=config.multi_label,
+                metadata=_coreml_metadata(config, card_json), precision=precision,
+                description=f"{config.name}: {len(config.labels)} categories", version=config.version,
+            )
+            zip_mlpackage(path)
+            result.files[step] = path
+        result.seconds[step] = round(time.perf_counter() - started, 2)
+    bar.close()
+
+    if "tflite" in formats and "fp32" not in quantize:
+        (model_dir / "classifier_fp32.tflite").unlink(missing_ok=True)
+        result.files.pop("tflite_fp32", None)
+
+    if check:
+        images = read_sample_images(model_dir / "samples" / "parity.zip")
+        parity = ParityResult(formats=compare_formats(trained.net, result.files, images, config))
+        for key, path in result.files.items():
+            if key.startswith("coreml_"):
+                parity.coreml[key] = check_coreml(path, config, fmt=key)
+        result.parity = parity
+        if not parity.ok:
+            log.warning("exported models do not all match torch: %s", parity.to_dict())
+
+    for key, path in result.files.items():
+        sized = path.with_name(path.name + ".zip") if path.suffix == ".mlpackage" else path
+        result.sizes[key] = sized.stat().st_size
+    card.files = {k: (p.name + ".zip" if p.suffix == ".mlpackage" else p.name) for k, p in result.files.items()}
+    card.metrics["file_sizes_bytes"] = result.sizes
+    if result.parity is not None:
+        card.metrics["parity"] = result.parity.to_dict()
+    result.card_path = card.save(model_dir / CARD_NAME)
+    return result
+
+
+def build_card(config: ClassifierConfig) -> ModelCard:
+    """The model card every file carries (files/sizes/parity are added once known)."""
+    spec = config.spec
+    size = spec.input_size
+    n, d = len(config.labels), config.embedding_dim
+    probs_desc = "sigmoid per label" if config.multi_label else "softmax over labels"
+    return ModelCard(
+        name=config.name,
+        version=config.version,
+        task="multi-label-classification" if config.multi_label else "classification",
+        backbone=config.backbone,
+        preprocessing=spec,
+        inputs=[
+            {"name": "image", "format": "onnx", "dtype": "float32", "layout": "NCHW", "shape": [-1, 3, size, size],
+             "normalised": True},
+            {"name": "image", "format": "tflite", "dtype": "float32", "layout": "NHWC", "shape": [1, size, size, 3],
+             "normalised": True},
+            {"name": "image", "format": "coreml", "type": "image", "color": spec.color_order, "size": [size, size],
+             "normalised": False, "note": "scale/bias baked in; resize shorter side + centre crop first"},
+        ],
+        outputs=[
+            {"name": "probabilities", "dtype": "float32", "shape": [-1, n], "calibrated": True,
+             "description": f"{probs_desc}, temperature {config.temperature:.4g} applied",
+             "coreml": "outputs 'label' and 'label_probs' (classifier)" if not config.multi_label else "probabilities"},
+            {"name": "embedding", "dtype": "float32", "shape": [-1, d], "l2_normalised": True,
+             "embedding_space": config.embedding_space},
+        ],
+        labels=list(config.labels),
+        metrics=dict(config.metrics),
+        training_data_hash=config.training_data_hash,
+        weights_sha256=weights_sha256() if config.backbone.startswith("efficientnet") else None,
+        extra={
+            "multi_label": config.multi_label,
+            "temperature": config.temperature,
+            "abstain_threshold": config.abstain_threshold,
+            "label_thresholds": config.label_thresholds,
+            "decision": ("labels whose probability >= their label_threshold; none = 'none of these'"
+                         if config.multi_label else
+                         "top label if its probability >= abstain_threshold, else 'none of these'"),
+            "fine_tuned": config.fine_tuned,
+            "embedding_space": config.embedding_space,
+            "trained_at": config.created_at,
+        },
+    )
+
+
+def _plan(formats: Sequence[str], quantize: Sequence[str], *, coreml_fp32: bool = False) -> list[str]:
+    steps: list[str] = []
+    if "onnx" in formats:
+        steps.append("onnx")
+    if "tflite" in formats:
+        steps.append("tflite_fp32")
+        steps += [f"tflite_{p}" for p in ("fp16", "int8") if p in quantize]
+    if "coreml" in formats:
+        steps.append("coreml_fp16")
+        if "int8" in quantize:
+            steps.append("coreml_int8")
+        if coreml_fp32:
+            steps.append("coreml_fp32")
+    return steps
+
+
+def _export_onnx(trained: TrainedClassifier, path: Path, card_json: str) -> None:
+    import onnx
+
+    from .classifier_net import ClassifierNet
+    from .model_card import write_atomic
+    from .onnx_export import export_onnx
+
+    export_onnx(trained.net, path, input_size=trained.config.spec.input_size, output_names=ClassifierNet.output_names)
+    model = onnx.load(str(path))
+    for key, value in _coreml_metadata(trained.config, card_json).items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    model.doc_string = f"{trained.config.name} {trained.config.version}"
+    write_atomic(path, model.SerializeToString())
+
+
+def _export_tflite_fp32(trained: TrainedClassifier, path: Path, card_json: str) -> None:
+    from .export_tflite import convert_fp32
+
+    convert_fp32(trained.net, path, input_size=trained.config.spec.input_size)
+    _embed_tflite_card(path, card_json, trained.config)
+
+
+def _embed_tflite_card(path: Path, card_json: str, config: ClassifierConfig) -> None:
+    from .model_card import write_atomic
+    from .tflite_metadata import CARD_KEY, LABELS_KEY, embed_metadata
+
+    data = embed_metadata(path.read_bytes(), {CARD_KEY: card_json.encode(), LABELS_KEY: "\n".join(config.labels).encode()})
+    write_atomic(path, data)
+
+
+def _coreml_metadata(config: ClassifierConfig, card_json: str) -> dict[str, str]:
+    """String key/values (Core ML user-defined metadata, ONNX metadata_props)."""
+    meta: dict[str, Any] = {
+        "artsnap.model_card": card_json,
+        "artsnap.version": config.version,
+        "artsnap.labels": json.dumps(config.labels),
+        "artsnap.multi_label": json.dumps(config.multi_label),
+        "artsnap.preprocessing": json.dumps(config.preprocessing),
+        "artsnap.training_data_hash": config.training_data_hash,
+        "artsnap.metrics": json.dumps(config.metrics.get("test", {})),
+        "artsnap.abstain_threshold": json.dumps(config.abstain_threshold),
+        "artsnap.label_thresholds": json.dumps(config.label_thresholds),
+    }
+    return {k: str(v) for k, v in meta.items()}
