@@ -19,7 +19,7 @@ from types import ModuleType
 from typing import Sequence
 
 from ..config import Settings
-from . import camera_snaps, cifar_map, embed_throughput, memory, search_latency, wikiart_style_map
+from . import camera_snaps, cifar_map, classifier, embed_throughput, memory, search_latency, wikiart_style_map
 from .context import BenchContext
 from .figures import SkipSection
 from .machine import collect
@@ -33,6 +33,7 @@ SECTIONS: tuple[ModuleType, ...] = (
     cifar_map,
     wikiart_style_map,
     camera_snaps,
+    classifier,
 )
 SECTION_NAMES = tuple(m.NAME for m in SECTIONS)
 
