@@ -340,7 +340,7 @@ def test_phone_photo_is_downscaled_upright_and_the_artwork_outlined(phone: Any, 
 
     overlay = phone.locator("#artwork-overlay")
     assert overlay.is_visible()
-    # The server decoded our 1600x1200 JPEG with draft mode at 1/2 (shorter side >= 448).
+    # The server decoded our 1600x1200 JPEG with draft mode at 1/2 (1/4 would leave a shorter side < query_min_side).
     assert overlay.get_attribute("data-decoded-size") == "800x600"
     pts = [tuple(map(float, p.split(","))) for p in phone.locator(".artwork-outline").get_attribute("points").split()]
     truth = (snap.corners + 0.5) / 3 - 0.5  # 2400x1800 photo -> 800x600 decoded pixels

@@ -16,7 +16,7 @@
   const SEND_AS_IS_BYTES = 1.5 * 1024 * 1024;
   /** Server setting `query_min_side` (backend/config.py): JPEGs are decoded with draft mode
    * down to this shorter side, and the artwork corners are in that decoded image's pixels. */
-  const SERVER_QUERY_MIN_SIDE = 448;
+  const SERVER_QUERY_MIN_SIDE = 360;  // fallback only: the API sends query.artwork.image_size
 
   const $ = (id) => document.getElementById(id);
   const el = {

@@ -310,6 +310,306 @@ class Catalog:
         return views[item_id]
 
     def get_items(self, ids: Sequence[int]) -> dict[int, ItemView]:
+        """Many items with labels and duplicate links in three queries (no N+1).
+
+        Plain Core selects, not ORM entities: on the search path this runs for every query,
+        and skipping identity-map bookkeeping makes it several times cheaper.
+        """
+        ids = [int(i) for i in ids]
+        if not ids:
+            return {}
+        it = Item.__table__
+        cols = [it.c.id, it.c.source_path, it.c.title, it.c.status, it.c.width, it.c.height, it.c.sha256,
+                it.c.media_path, it.c.thumb_path, it.c.duplicate_of_id, it.c.duplicate_kind, it.c.extra]
+        out: dict[int, ItemView] = {}
+        with self.engine.connect() as conn:
+            rows: list[Any] = []
+            labels: dict[int, list[LabelView]] = defaultdict(list)
+            dups: dict[int, list[int]] = defaultdict(list)
+            lt = Label.__table__
+            for chunk in _chunks(ids, 500):
+                rows += conn.execute(
+                    select(*cols, Collection.__table__.c.name)
+                    .join(Collection.__table__, Collection.__table__.c.id == it.c.collection_id)
+                    .where(it.c.id.in_(chunk))
+                ).all()
+                for item_id, name, source, conf, status in conn.execute(
+                    select(lt.c.item_id, lt.c.name, lt.c.source, lt.c.confidence, lt.c.status)
+                    .where(lt.c.item_id.in_(chunk))
+                    .order_by(lt.c.source, lt.c.name)
+                ):
+                    labels[item_id].append(LabelView(name, source, conf, status))
+                for did, of in conn.execute(select(it.c.id, it.c.duplicate_of_id).where(it.c.duplicate_of_id.in_(chunk))):
+                    dups[of].append(did)
+        for r in rows:
+            out[r.id] = ItemView(
+                id=r.id,
+                collection=r.name,
+                source_path=r.source_path,
+                title=r.title,
+                status=r.status,
+                width=r.width,
+                height=r.height,
+                sha256=r.sha256,
+                media_path=r.media_path,
+                thumb_path=r.thumb_path,
+                labels=tuple(labels.get(r.id, ())),
+                duplicate_of=r.duplicate_of_id,
+                duplicate_kind=r.duplicate_kind,
+                duplicates=tuple(sorted(dups.get(r.id, ()))),
+                extra=dict(r.extra or {}),
+            )
+        return out
+
+    def label_names(self) -> list[str]:
+        return sorted({lb.name for lb in self.labels if lb.status != "rejected"})
+
+
+@dataclass(frozen=True)
+class CollectionInfo:
+    id: int
+    name: str
+    items: int
+    indexed: int
+    duplicates: int
+    pending: int
+    labels: dict[str, int]
+
+
+@dataclass(frozen=True)
+class NewItem:
+    source_path: str
+    sha256: str
+    phash: int | None
+    title: str | None
+    width: int | None
+    height: int | None
+    format: str | None
+    media_path: str | None
+    thumb_path: str | None
+    labels: tuple[str, ...]
+    status: str = "pending"
+    duplicate_of: int | None = None
+    duplicate_kind: str | None = None
+    duplicate_distance: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _sqlite_pragmas(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:  # pragma: no cover - trivial
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.close()
+
+
+class Catalog:
+    def __init__(self, url: str, *, migrate_schema: bool = True) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            _sqlite_pragmas(self.engine)
+        if migrate_schema:
+            migrate.upgrade(self.engine)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        with self._sessions() as s:
+            try:
+                yield s
+                s.commit()
+            except BaseException:
+                s.rollback()
+                raise
+
+    # -- collections ----------------------------------------------------------------------
+    def collection_id(self, name: str) -> int:
+        with self.session() as s:
+            cid = s.scalar(select(Collection.id).where(Collection.name == name))
+        if cid is None:
+            raise UnknownCollection(name)
+        return cid
+
+    def ensure_collection(self, name: str) -> int:
+        with self.session() as s:
+            cid = s.scalar(select(Collection.id).where(Collection.name == name))
+            if cid is None:
+                col = Collection(name=name, settings={})
+                s.add(col)
+                s.flush()
+                cid = col.id
+        return cid
+
+    def collection_names(self) -> list[str]:
+        with self.session() as s:
+            return list(s.scalars(select(Collection.name).order_by(Collection.name)))
+
+    def collection_info(self, name: str) -> CollectionInfo:
+        cid = self.collection_id(name)
+        with self.session() as s:
+            counts = dict(
+                s.execute(select(Item.status, func.count()).where(Item.collection_id == cid).group_by(Item.status)).all()
+            )
+            label_counts = dict(
+                s.execute(
+                    select(Label.name, func.count())
+                    .join(Item, Item.id == Label.item_id)
+                    .where(Item.collection_id == cid, Item.status == "indexed", Label.status != "rejected")
+                    .group_by(Label.name)
+                ).all()
+            )
+        return CollectionInfo(
+            id=cid,
+            name=name,
+            items=sum(counts.values()),
+            indexed=counts.get("indexed", 0),
+            duplicates=counts.get("duplicate", 0),
+            pending=counts.get("pending", 0),
+            labels=dict(sorted(label_counts.items())),
+        )
+
+    # -- items: ingest side -------------------------------------------------------------------
+    def source_path_status(self, collection_id: int) -> dict[str, str]:
+        """source_path → status, so a re-run ingest can skip what is done."""
+        with self.session() as s:
+            rows = s.execute(select(Item.source_path, Item.status).where(Item.collection_id == collection_id))
+            return {p: st for p, st in rows}
+
+    def dedup_entries(self, collection_id: int) -> list[tuple[int, str, int | None]]:
+        """(id, sha256, phash) of every kept (non-duplicate) item, to seed the DuplicateIndex."""
+        with self.session() as s:
+            rows = s.execute(
+                select(Item.id, Item.sha256, Item.phash).where(
+                    Item.collection_id == collection_id, Item.status != "duplicate"
+                )
+            )
+            return [(i, sha, ph) for i, sha, ph in rows]
+
+    def add_items(self, collection_id: int, items: Sequence[NewItem]) -> list[int]:
+        """Insert rows with their curator labels; duplicates also lend their labels to the kept item.
+
+        A duplicate filed under another label is real information (the same painting counts as
+        two styles), so the kept item gets that label too.
+        """
+        with self.session() as s:
+            rows = [
+                Item(
+                    collection_id=collection_id,
+                    source_path=new.source_path,
+                    title=new.title,
+                    sha256=new.sha256,
+                    phash=new.phash,
+                    width=new.width,
+                    height=new.height,
+                    format=new.format,
+                    media_path=new.media_path,
+                    thumb_path=new.thumb_path,
+                    status=new.status,
+                    duplicate_of_id=new.duplicate_of,
+                    duplicate_kind=new.duplicate_kind,
+                    duplicate_distance=new.duplicate_distance,
+                    extra=dict(new.extra),
+                )
+                for new in items
+            ]
+            s.add_all(rows)
+            s.flush()  # one round trip assigns every id
+            ids = [row.id for row in rows]
+            labels = [
+                {"item_id": row.id, "name": name, "source": "curator", "status": "accepted"}
+                for new, row in zip(items, rows)
+                for name in dict.fromkeys(new.labels)
+            ]
+            lent = {(new.duplicate_of, name) for new in items if new.duplicate_of is not None for name in new.labels}
+            if lent:
+                have = set(
+                    s.execute(
+                        select(Label.item_id, Label.name).where(
+                            Label.item_id.in_({i for i, _ in lent}), Label.source == "curator"
+                        )
+                    ).all()
+                )
+                labels += [
+                    {"item_id": i, "name": n, "source": "curator", "status": "accepted"}
+                    for i, n in sorted(lent - have - {(lb["item_id"], lb["name"]) for lb in labels})
+                ]
+            if labels:
+                s.execute(insert(Label), labels)
+        return ids
+
+    def replace_pending(self, collection_id: int, source_paths: Iterable[str]) -> int:
+        """Drop rows a crashed ingest left ``pending`` whose media is gone, so they are redone."""
+        paths = list(source_paths)
+        if not paths:
+            return 0
+        with self.session() as s:
+            res = s.execute(
+                delete(Item).where(
+                    Item.collection_id == collection_id, Item.source_path.in_(paths), Item.status == "pending"
+                )
+            )
+            return res.rowcount or 0
+
+    def set_status(self, ids: Sequence[int], status: str) -> None:
+        if not ids:
+            return
+        with self.session() as s:
+            for chunk in _chunks(list(ids), 500):
+                s.execute(update(Item).where(Item.id.in_(chunk)).values(status=status))
+
+    def ids_with_status(self, collection_id: int, status: str) -> list[int]:
+        with self.session() as s:
+            return list(
+                s.scalars(select(Item.id).where(Item.collection_id == collection_id, Item.status == status).order_by(Item.id))
+            )
+
+    def add_machine_labels(
+        self, predictions: dict[int, list[tuple[str, float]]], model_version_id: int | None
+    ) -> None:
+        """Store a model's labels apart from the curator's (source='machine'), replacing old ones."""
+        with self.session() as s:
+            for item_id, preds in predictions.items():
+                s.execute(delete(Label).where(Label.item_id == item_id, Label.source == "machine"))
+                for name, conf in preds:
+                    s.add(
+                        Label(
+                            item_id=item_id,
+                            name=name,
+                            source="machine",
+                            confidence=float(conf),
+                            model_version_id=model_version_id,
+                            status="proposed",
+                        )
+                    )
+
+    def delete_item(self, item_id: int) -> ItemView:
+        view = self.get_item(item_id)
+        with self.session() as s:
+            s.execute(update(Item).where(Item.duplicate_of_id == item_id).values(duplicate_of_id=None))
+            s.execute(delete(Label).where(Label.item_id == item_id))
+            s.execute(delete(Item).where(Item.id == item_id))
+        return view
+
+    # -- items: read side ---------------------------------------------------------------------
+    def get_item(self, item_id: int) -> ItemView:
+        views = self.get_items([item_id])
+        if item_id not in views:
+            raise UnknownItem(item_id)
+        return views[item_id]
+
+    def get_items(self, ids: Sequence[int]) -> dict[int, ItemView]:
         """Many items with labels and duplicate links in three queries (no N+1)."""
         ids = [int(i) for i in ids]
         if not ids:
