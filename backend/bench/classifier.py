@@ -23,6 +23,19 @@ class ClassifierSection:
     bench: Any
     quick: bool
 
+    def headline(self) -> str:
+        b = self.bench
+        parts = [f"test accuracy {b.accuracy:.3f}, macro-F1 {b.macro_f1:.3f} (7 WikiArt styles)"]
+        onnx, int8 = b.latency.get("onnx"), b.latency.get("tflite_int8")
+        if onnx and int8:
+            parts.append(f"int8 .tflite {int8.median_ms:.1f} ms = {int8.median_ms / onnx.median_ms:.2f}× ONNX")
+        if "tflite_int8" in b.sizes_bytes:
+            parts.append(f"int8 file {b.sizes_bytes['tflite_int8'] / 1e6:.1f} MB")
+        return "; ".join(parts)
+
+    def targets(self) -> list[Any]:
+        return []
+
     def markdown(self) -> str:
         from edge_models.bench import benchmarks_markdown
 
