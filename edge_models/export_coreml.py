@@ -60,7 +60,10 @@ def convert_coreml(
     import coremltools as ct
 
     if len(set(spec.std)) != 1:
-        raise NotImplementedError("Core ML image inputs take one scale for all channels; the spec has per-channel std")
+        raise ValueError(
+            "Core ML image inputs take one scale for all channels, but this preprocessing spec has per-channel "
+            f"std {spec.std}; export Core ML only for specs with a single std"
+        )
     if precision not in ("fp32", "fp16", "int8"):
         raise ValueError(f"unknown Core ML precision {precision!r}")
     scale = 1.0 / spec.std[0]

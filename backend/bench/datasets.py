@@ -12,6 +12,7 @@ import io
 import os
 import threading
 import zipfile
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -35,8 +36,8 @@ def shared_datasets_dir() -> Path | None:
 
 
 @dataclass
-class ImageSet:
-    """Labelled images, read lazily by index."""
+class ImageSet(ABC):
+    """Labelled images, read lazily by index (subclasses say where the bytes come from)."""
 
     name: str
     names: list[str]
@@ -46,8 +47,9 @@ class ImageSet:
     def __len__(self) -> int:
         return len(self.names)
 
-    def read(self, i: int) -> bytes:  # pragma: no cover - abstract
-        raise NotImplementedError
+    @abstractmethod
+    def read(self, i: int) -> bytes:
+        """The encoded bytes of image ``i``."""
 
     def subset(self, indices: Sequence[int], name: str | None = None) -> "ImageSet":
         return _Subset(name or self.name, [self.names[i] for i in indices], self.labels[np.asarray(indices, int)],

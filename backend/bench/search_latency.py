@@ -377,7 +377,7 @@ def search_parts(settings, queries: np.ndarray, n: int = 20) -> tuple[list[Searc
         parts.append(SearchPart(f"`reconstruct` {len(cand)} vectors", p50(lambda i: idx.reconstruct(cand)),
                                 "engine.index.VectorIndex.reconstruct (one call per id)"))
         parts.append(SearchPart(f"catalog `get_items` of {len(cand)} candidates", p50(lambda i: eng.catalog.get_items(cand.tolist())),
-                                "engine.catalog.store.Catalog.get_items (3 ORM queries)"))
+                                "engine.catalog.store.Catalog.get_items (3 Core selects)"))
         parts.append(SearchPart("catalog `collection_id`", p50(lambda i: eng.catalog.collection_id(COLLECTION)),
                                 "engine.catalog.store.Catalog.collection_id"))
         return parts, threads
