@@ -279,3 +279,20 @@ def bomb_png() -> bytes:
     parts.append(comp.flush())
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def fake():  # type: ignore[no-untyped-def]
+    """The local fake of the Europeana / WITH APIs on a loopback port (built-in records)."""
+    from europeana_sync.fake import FakeServer
+
+    with FakeServer() as server:
+        yield server
+
+
+@pytest.fixture
+def clock():  # type: ignore[no-untyped-def]
+    """A manual clock for the retrying HTTP layer, so tests never sleep."""
+    from europeana_sync.fake.testing import ManualClock
+
+    return ManualClock()

@@ -22,23 +22,12 @@ from europeana_sync.errors import (
     Gone,
 )
 from europeana_sync.fake import FakeServer
-from europeana_sync.fake.testing import ManualClock, instant_session
+from europeana_sync.fake.testing import instant_session
 from europeana_sync.oidc import OidcTokenProvider
 
 WD_IMPRESSIONISM = "http://www.wikidata.org/entity/Q40415"
 RECORD = "/9200999/artsnap_demo_003"
 OTHER_RECORD = "/9200999/artsnap_demo_010"
-
-
-@pytest.fixture
-def fake():
-    with FakeServer() as server:
-        yield server
-
-
-@pytest.fixture
-def clock():
-    return ManualClock()
 
 
 @pytest.fixture

@@ -18,12 +18,6 @@ from europeana_sync.rights import Reusability, licence_code, reusability
 KEY = {"X-Api-Key": "k"}
 
 
-@pytest.fixture
-def fake():
-    with FakeServer() as server:
-        yield server
-
-
 def test_without_fixtures_the_synthetic_set_is_served(tmp_path):
     assert create_fake_app().extensions["europeana_fake"].source == "synthetic"
     missing = tmp_path / "nope"

@@ -8,22 +8,11 @@ import pytest
 
 from europeana_sync.errors import BadRequest, Forbidden, NotFound, RateLimited, RetriesExhausted
 from europeana_sync.fake import FakeServer
-from europeana_sync.fake.testing import ManualClock, instant_session
+from europeana_sync.fake.testing import instant_session
 from europeana_sync.http import RetryPolicy, parse_ratelimit, parse_retry_after
 from europeana_sync.search_api import SearchApiClient
 
 SEARCH_PATH = "/record/v2/search.json"
-
-
-@pytest.fixture
-def fake():
-    with FakeServer() as server:
-        yield server
-
-
-@pytest.fixture
-def clock():
-    return ManualClock()
 
 
 def search_attempts(fake: FakeServer) -> list[int]:

@@ -18,12 +18,6 @@ SEARCH_PATH = "/record/v2/search.json"
 
 
 @pytest.fixture
-def fake():
-    with FakeServer() as server:
-        yield server
-
-
-@pytest.fixture
 def client(fake):
     return SearchApiClient("key", base_url=fake.url, http=instant_session(ManualClock()))
 

@@ -18,7 +18,6 @@ from backend.cli import main
 from backend.engine.catalog.sync_store import SyncStore
 from backend.engine.services import Engine
 from europeana_sync.fake import FakeServer
-from europeana_sync.fake.testing import ManualClock
 from europeana_sync.jobs import provenance
 from europeana_sync.jobs.checkpoints import PULL_JOB
 from europeana_sync.jobs.export_labels import ExportFilters, export_labels, write_csv
@@ -34,17 +33,6 @@ SKIP_REASONS = {"licence not allowed: InC (permission)": 1, "licence not allowed
 SMALL = dict(query="impressionism", rows=2, batch_size=2)
 SMALL_PULLABLE = 5
 SMALL_SKIPS = {"licence not allowed: CC-BY-NC (restricted)": 1}
-
-
-@pytest.fixture
-def fake():
-    with FakeServer() as server:
-        yield server
-
-
-@pytest.fixture
-def clock():
-    return ManualClock()
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import requests
 from backend.cli import main
 from backend.engine.catalog.sync_store import LinkUpdate, SyncStore
 from europeana_sync.fake import FakeServer
-from europeana_sync.fake.testing import ManualClock
 from europeana_sync.jobs.push import EXIT_STOPPED, PushOptions, push
 from europeana_sync.vocabulary import SAMPLE_WIKIART_STYLES
 from tests.sync_support import (
@@ -25,17 +24,6 @@ from tests.sync_support import (
 
 WD_BAROQUE = "http://www.wikidata.org/entity/Q37853"
 COUNT = 8
-
-
-@pytest.fixture
-def fake():
-    with FakeServer() as server:
-        yield server
-
-
-@pytest.fixture
-def clock():
-    return ManualClock()
 
 
 @pytest.fixture

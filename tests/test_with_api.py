@@ -6,22 +6,11 @@ import requests
 
 from europeana_sync.errors import AuthenticationError, BadRequest, RetriesExhausted
 from europeana_sync.fake import FakeServer
-from europeana_sync.fake.testing import ManualClock, instant_session
+from europeana_sync.fake.testing import instant_session
 from europeana_sync.with_api import WithClient
 
 WD_BAROQUE = "http://www.wikidata.org/entity/Q37853"
 RECORD = "/9200999/artsnap_demo_001"
-
-
-@pytest.fixture
-def fake():
-    with FakeServer() as server:
-        yield server
-
-
-@pytest.fixture
-def clock():
-    return ManualClock()
 
 
 @pytest.fixture
