@@ -110,6 +110,23 @@ class _Prepared:
     sha256: str
     phash: int
 
+    def new_item(self, *, media_path: str | None = None, thumb_path: str | None = None, **links: object) -> NewItem:
+        """The catalog row for this image; ``links`` are the status and duplicate fields."""
+        return NewItem(
+            source_path=self.record.source_path,
+            sha256=self.sha256,
+            phash=self.phash,
+            title=self.record.title,
+            width=self.decoded.image.width,
+            height=self.decoded.image.height,
+            format=self.decoded.format,
+            labels=tuple(self.record.labels),
+            extra=dict(self.record.extra or {}),
+            media_path=media_path,
+            thumb_path=thumb_path,
+            **links,  # type: ignore[arg-type]
+        )
+
 
 #: A labeller gives machine labels for kept images: item id → [(label, confidence)].
 Labeller = Callable[[Sequence[Image.Image]], list[list[tuple[str, float]]]]
@@ -153,7 +170,6 @@ class IngestService:
             summary.reconcile = self.index_store.reconcile(self.catalog, cid, indexes)
             summary.reembedded = self._reembed_pending(cid, indexes)
             done = self.catalog.source_path_status(cid)
-            by_path: dict[str, int] = {}
             dedup = DuplicateIndex(near_threshold=self.settings.near_duplicate_threshold)
             for item_id, sha, ph in self.catalog.dedup_entries(cid):
                 dedup.add(item_id, sha, ph)
@@ -173,7 +189,7 @@ class IngestService:
             unflushed: list[int] = []
             paths_of: dict[int, str] = {}
             for batch in self._prepared_batches(todo, summary, obs):
-                kept_ids = self._store_batch(cid, batch, dedup, indexes, summary, obs, paths_of, by_path)
+                kept_ids = self._store_batch(cid, batch, dedup, indexes, summary, obs, paths_of)
                 unflushed.extend(kept_ids)
                 obs.advance(len(batch))
                 if len(unflushed) >= flush_every:
@@ -204,7 +220,7 @@ class IngestService:
             for item_id, sha, ph in self.catalog.dedup_entries(cid):
                 dedup.add(item_id, sha, ph)
             paths_of: dict[int, str] = {}
-            ids = self._store_batch(cid, [prepared], dedup, indexes, summary, SilentObserver(), paths_of, {})
+            ids = self._store_batch(cid, [prepared], dedup, indexes, summary, SilentObserver(), paths_of)
             self._flush(cid, indexes, ids)
         item_ids = [i for i, p in paths_of.items() if p == source_path]
         item_id = item_ids[0]
@@ -276,7 +292,6 @@ class IngestService:
         summary: IngestSummary,
         obs: IngestObserver,
         paths_of: dict[int, str],
-        by_path: dict[str, int],
     ) -> list[int]:
         # Decide keep/duplicate in order, so a duplicate inside the batch points at its twin.
         keep: list[_Prepared] = []
@@ -302,50 +317,18 @@ class IngestService:
             )
             for p in keep
         ]
-        new_rows = [
-            NewItem(
-                source_path=p.record.source_path,
-                sha256=p.sha256,
-                phash=p.phash,
-                title=p.record.title,
-                width=p.decoded.image.width,
-                height=p.decoded.image.height,
-                format=p.decoded.format,
-                media_path=m.media_path,
-                thumb_path=m.thumb_path,
-                labels=tuple(p.record.labels),
-                extra=dict(p.record.extra or {}),
-            )
-            for p, m in zip(keep, stored)
-        ]
+        new_rows = [p.new_item(media_path=m.media_path, thumb_path=m.thumb_path) for p, m in zip(keep, stored)]
         kept_ids = self.catalog.add_items(cid, new_rows)
         for p, item_id in zip(keep, kept_ids):
             dedup.remove(("new", id(p)))
             dedup.add(item_id, p.sha256, p.phash)
             paths_of[item_id] = p.record.source_path
-            by_path[p.record.source_path] = item_id
         key_to_id = {("new", id(p)): i for p, i in zip(keep, kept_ids)}
         dup_rows = []
         for p, of, kind, dist in dups:
             of_id = int(key_to_id.get(of, of))  # type: ignore[arg-type]
             dup_rows.append(
-                NewItem(
-                    source_path=p.record.source_path,
-                    sha256=p.sha256,
-                    phash=p.phash,
-                    title=p.record.title,
-                    width=p.decoded.image.width,
-                    height=p.decoded.image.height,
-                    format=p.decoded.format,
-                    media_path=None,
-                    thumb_path=None,
-                    labels=tuple(p.record.labels),
-                    status="duplicate",
-                    duplicate_of=of_id,
-                    duplicate_kind=kind,
-                    duplicate_distance=dist,
-                    extra=dict(p.record.extra or {}),
-                )
+                p.new_item(status="duplicate", duplicate_of=of_id, duplicate_kind=kind, duplicate_distance=dist)
             )
             if kind == "exact":
                 summary.exact_duplicates += 1
