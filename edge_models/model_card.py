@@ -7,6 +7,7 @@ assumptions.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -71,3 +72,12 @@ def write_atomic(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def file_sha256(path: str | Path) -> str:
+    """SHA-256 of a file, streamed: how model files are identified in cards, the registry and apps."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

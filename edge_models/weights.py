@@ -6,10 +6,11 @@ the weights' hash (the cache key of every export) therefore live here, torch-fre
 """
 from __future__ import annotations
 
-import hashlib
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
+
+from .model_card import file_sha256
 
 BACKBONE_NAME = "efficientnet-lite0"
 EMBEDDING_DIM = 1280
@@ -25,11 +26,7 @@ def weights_path() -> Path:
 @lru_cache(maxsize=1)
 def weights_sha256() -> str:
     """Hash of the packaged weights: part of every cache key and model card."""
-    h = hashlib.sha256()
-    with open(weights_path(), "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return file_sha256(weights_path())
 
 
 def torch_version() -> str:

@@ -8,13 +8,14 @@
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 import requests
+
+from edge_models.model_card import file_sha256
 
 
 class ArtsnapError(RuntimeError):
@@ -70,14 +71,14 @@ class ArtsnapClient:
         meta = files[key]
         target = Path(dest_dir) / model["version"] / meta["name"]
         card_path = target.with_name("model_card.json")
-        if not (target.is_file() and _sha256(target) == meta.get("sha256")):
+        if not (target.is_file() and file_sha256(target) == meta.get("sha256")):
             target.parent.mkdir(parents=True, exist_ok=True)
             resp = self._check(self.session.get(self._url(meta["url"]), timeout=self.timeout, stream=True))
             tmp = target.with_suffix(target.suffix + ".part")
             with open(tmp, "wb") as fh:
                 for chunk in resp.iter_content(1 << 16):
                     fh.write(chunk)
-            if meta.get("sha256") and _sha256(tmp) != meta["sha256"]:
+            if meta.get("sha256") and file_sha256(tmp) != meta["sha256"]:
                 tmp.unlink()
                 raise ArtsnapError(502, "checksum_mismatch", f"downloaded {key} does not match the card's SHA-256")
             tmp.replace(target)
@@ -123,10 +124,3 @@ class ArtsnapClient:
         resp = self.session.post(self._url(f"/v1/collections/{collection}/search"), json=body, timeout=self.timeout)
         return self._check(resp).json()
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()

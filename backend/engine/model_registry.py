@@ -7,13 +7,14 @@ card lists can be downloaded, so a registry entry can never serve an arbitrary p
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
+
+from edge_models.model_card import file_sha256
 
 from .catalog.models import ModelVersion
 from .catalog.store import Catalog
@@ -74,7 +75,7 @@ def register_model_dir(catalog: Catalog, model_dir: str | Path, *, activate: boo
     missing = [k for k, name in files.items() if not (model_dir / name).is_file()]
     if missing:
         raise FileNotFoundError(f"model card lists files that are missing in {model_dir}: {', '.join(missing)}")
-    card["file_sha256"] = {k: _sha256(model_dir / name) for k, name in files.items()}
+    card["file_sha256"] = {k: file_sha256(model_dir / name) for k, name in files.items()}
     # Single- and multi-label classifiers are one product ("the phone's labeller"); the card
     # keeps the precise task.
     task = CLASSIFICATION if "classification" in str(card.get("task", CLASSIFICATION)) else str(card["task"])
@@ -107,10 +108,3 @@ def get_model(catalog: Catalog, *, version: str, model_id: int | None = None) ->
             raise UnknownModel(f"no model with version {version!r}")
         return _row(m)
 
-
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
