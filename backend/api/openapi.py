@@ -24,6 +24,12 @@ def _collection_param() -> dict[str, Any]:
     return {"name": "name", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
+def _image_upload(fields: dict[str, Any]) -> dict[str, Any]:
+    """A multipart body with a required ``image`` file plus ``fields`` (the upload endpoints)."""
+    props = {"image": {"type": "string", "format": "binary"}, **fields}
+    return {"multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": props}}}
+
+
 def openapi_document() -> dict[str, Any]:
     json_ok = lambda ref: {  # noqa: E731
         "description": "OK",
@@ -52,16 +58,7 @@ def openapi_document() -> dict[str, Any]:
                     "requestBody": {
                         "required": True,
                         "content": {
-                            "multipart/form-data": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["image"],
-                                    "properties": {
-                                        "image": {"type": "string", "format": "binary"},
-                                        "options": {"type": "string", "description": "JSON SearchOptions"},
-                                    },
-                                }
-                            },
+                            **_image_upload({"options": {"type": "string", "description": "JSON SearchOptions"}}),
                             "application/json": {
                                 "schema": {
                                     "type": "object",
@@ -95,18 +92,13 @@ def openapi_document() -> dict[str, Any]:
                     "requestBody": {
                         "required": True,
                         "content": {
-                            "multipart/form-data": {
-                                "schema": {
-                                    "type": "object",
-                                    "required": ["image"],
-                                    "properties": {
-                                        "image": {"type": "string", "format": "binary"},
-                                        "labels": {"type": "string", "description": "JSON list of label names"},
-                                        "title": {"type": "string"},
-                                        "source_path": {"type": "string"},
-                                    },
+                            **_image_upload(
+                                {
+                                    "labels": {"type": "string", "description": "JSON list of label names"},
+                                    "title": {"type": "string"},
+                                    "source_path": {"type": "string"},
                                 }
-                            }
+                            )
                         },
                     },
                     "responses": {
