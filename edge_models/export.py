@@ -105,7 +105,12 @@ def export_models(
             result.files["tflite_fp16"] = path
         elif step == "tflite_int8":
             from .export_tflite import quantize_int8
+            from .int8_grid import off_grid_weights
 
+            off_grid = off_grid_weights(trained.net.backbone)
+            if off_grid:  # e.g. a backbone registered without snapping: int8 will round its weights
+                log.warning("%d backbone convolutions are off the int8 grid (%s, ...); int8 will agree less "
+                            "with fp32 (see edge_models.int8_grid)", len(off_grid), ", ".join(off_grid[:3]))
             calib = read_sample_images(model_dir / "samples" / "calibration.zip")
             batch = spec.to_batch(calib).transpose(0, 2, 3, 1)
             path = model_dir / "classifier_int8.tflite"

@@ -26,6 +26,7 @@ from .backbone import best_torch_device
 from .classifier_backbone import BackboneChoice
 from .features import load_view
 from .head import LinearHead, class_weights
+from .int8_grid import snap_to_int8_grid
 from .preprocessing import PreprocessSpec
 
 log = logging.getLogger(__name__)
@@ -147,6 +148,9 @@ def fine_tune(
     model = model.cpu().eval()
     for p in model.parameters():
         p.requires_grad_(False)
+    # Tuned weights leave the int8 grid; put them back so the int8 export stays exact there
+    # (see int8_grid). The val/test features and the calibration that follow see these weights.
+    snap_to_int8_grid(model.backbone)
     return FineTuneResult(
         backbone=model.backbone,
         head=model.head,

@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # torch is imported only when a model is actually exported or
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMAT_VERSION = 1  # bump when the exported graph changes shape or semantics
+EXPORT_FORMAT_VERSION = 2  # bump when the exported graph changes shape or semantics (2: int8-grid weights)
 OPSET = 18
 
 

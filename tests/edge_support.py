@@ -16,6 +16,7 @@ from edge_models.classifier_backbone import (
     module_fingerprint,
     register_backbone,
 )
+from edge_models.int8_grid import snap_to_int8_grid
 
 TINY_BACKBONE = "tiny-test"
 TINY_DIM = 24
@@ -37,6 +38,7 @@ class TinyBackbone(nn.Module):
                     p.copy_(torch.randn(p.shape, generator=g) * (2.0 / fan_in) ** 0.5)
                 else:
                     p.copy_(torch.randn(p.shape, generator=g) * 0.1 + (1.0 if "stem.1.weight" in name else 0.0))
+        snap_to_int8_grid(self)  # as the product backbone: int8 weights exact
         self.eval()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

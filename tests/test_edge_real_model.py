@@ -8,6 +8,7 @@ labels and metadata.
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -25,39 +26,25 @@ from tests.conftest import SHARED_DIR
 pytestmark = pytest.mark.slow
 
 WIKIART = SHARED_DIR / "datasets" / "wikiart-styles-3500.zip"
-PER_STYLE_TRAIN = 60
-PER_STYLE_EXTRA = 25
 
 
-def _wikiart_subset(dest: Path) -> list[Image.Image]:
-    """Copy PER_STYLE_TRAIN paintings per style to a folder; return PER_STYLE_EXTRA unseen ones per style."""
-    extra: list[Image.Image] = []
+def _test_split_paintings(model_dir: Path) -> list[Image.Image]:
+    """Every painting training held out for testing (none used for training or calibration)."""
+    split = json.loads((model_dir / "splits.json").read_text())["assignment"]
     with zipfile.ZipFile(WIKIART) as zf:
-        by_style: dict[str, list[str]] = {}
-        for name in sorted(zf.namelist()):
-            if name.endswith(".jpg") and "_dup" not in name and name.count("/") == 1:
-                by_style.setdefault(name.split("/")[0], []).append(name)
-        for style, names in by_style.items():
-            (dest / style).mkdir(parents=True, exist_ok=True)
-            for name in names[:PER_STYLE_TRAIN]:
-                (dest / name).write_bytes(zf.read(name))
-            for name in names[PER_STYLE_TRAIN : PER_STYLE_TRAIN + PER_STYLE_EXTRA]:
-                extra.append(Image.open(io.BytesIO(zf.read(name))).convert("RGB"))
-    return extra
+        return [Image.open(io.BytesIO(zf.read(k))).convert("RGB") for k, v in sorted(split.items()) if v == "test"]
 
 
 @pytest.fixture(scope="module")
 def real_export(tmp_path_factory: pytest.TempPathFactory):
+    """The benchmark model of issue 3: all 7 WikiArt styles (~350 paintings each), as
+    ``make bench`` trains it; generated images when ../shared is absent."""
     root = tmp_path_factory.mktemp("real")
-    if WIKIART.is_file():
-        extra = _wikiart_subset(root / "src")
-        source = root / "src"
-    else:
-        source = write_style_folder(root / "src", per_class=40, size=160, seed=5).root
-        extra = []
+    source = WIKIART if WIKIART.is_file() else write_style_folder(root / "src", per_class=40, size=160, seed=5).root
     result = train_classifier(source, root / "model", cache_dir=root / "cache", progress=False, aug_views=1)
     exported = export_models(result.model_dir, progress=False)
-    return result, exported, extra
+    unseen = _test_split_paintings(result.model_dir) if WIKIART.is_file() else []
+    return result, exported, unseen
 
 
 def test_fp32_tflite_and_onnx_match_torch(real_export):
@@ -70,21 +57,25 @@ def test_fp32_tflite_and_onnx_match_torch(real_export):
 
 
 def test_int8_keeps_top1_on_real_images(real_export):
-    result, exported, extra = real_export
+    result, exported, unseen = real_export
     assert exported.parity.formats["tflite_fp16"].top1_agreement >= 0.98
-    agreements = [exported.parity.formats["tflite_int8"].top1_agreement]
-    if extra:  # paintings the model never saw, in training or calibration
+    parity = exported.parity.formats["tflite_int8"]
+    if unseen:  # the whole test split (~525 paintings), not only the 200 the export checks
         trained = load_trained(result.model_dir)
         files = {k: exported.files[k] for k in ("tflite_fp32", "tflite_int8")}
-        parity = compare_formats(trained.net, files, extra, trained.config)
-        assert parity["tflite_fp32"].passed, parity["tflite_fp32"]
-        agreements.append(parity["tflite_int8"].top1_agreement)
-    # A regression floor, then the issue's criterion. On the 7 WikiArt styles the frozen-feature
-    # classifier is ~48 % accurate, so many paintings sit within a few points of a tie and int8
-    # rounding (cosine 0.99 to the fp32 embedding) flips ~9 % of them: a known gap, reported.
-    assert min(agreements) >= 0.85, agreements
-    if min(agreements) < 0.98:
-        pytest.xfail(f"int8 top-1 agreement {min(agreements):.1%} < 98 % (low-margin classifier; see report)")
+        checked = compare_formats(trained.net, files, unseen, trained.config)
+        assert checked["tflite_fp32"].passed, checked["tflite_fp32"]
+        parity = checked["tflite_int8"]
+        assert parity.n >= 500
+    # A regression floor: with the weights as published (off the int8 grid), weight rounding
+    # alone flipped ~5 % of these paintings (94.9 %); on the grid (edge_models.int8_grid) only
+    # activation rounding is left: 97-98 %.
+    assert parity.top1_agreement >= 0.96, parity
+    # The issue's criterion, not reliably met: ~1 % of the paintings have their two most
+    # likely styles within 0.005 of each other (the frozen-feature 7-style model is ~50 %
+    # accurate), and int8 activation rounding tips some of them. A known gap, reported.
+    if parity.top1_agreement < 0.98:
+        pytest.xfail(f"int8 top-1 agreement {parity.top1_agreement:.1%} < 98 % on {parity.n} test paintings")
 
 
 def test_coreml_packages_are_right(real_export):
