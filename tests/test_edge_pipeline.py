@@ -124,6 +124,21 @@ def test_parity_on_fresh_generated_images(trained, exported):
     assert all(p.passed for p in parity.values()), parity
 
 
+def test_benchmark_measures_quantised_agreement_on_every_held_out_image(trained, exported):
+    from edge_models.bench import held_out_images, unseen_agreement
+
+    coll, result = trained
+    split = json.loads((result.model_dir / "splits.json").read_text())["assignment"]
+    images = held_out_images(coll.root, result.model_dir)
+    assert len(images) == sum(v == "test" for v in split.values()) > 0
+
+    agreement, n = unseen_agreement(result.model_dir, exported.files, images[:6])
+    assert n == {"test paintings": 6, "phone photos of them": 6}
+    for row in agreement.values():
+        assert set(row) == {"tflite_fp16", "tflite_int8"}
+        assert row["tflite_fp16"] >= 0.8 and 0.0 <= row["tflite_int8"] <= 1.0
+
+
 def test_load_classifier_predicts_with_abstain(trained, exported):
     _, result = trained
     clf = load_classifier(result.model_dir)

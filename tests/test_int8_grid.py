@@ -1,4 +1,5 @@
-"""The backbone's weights sit on the int8 grid, so int8 export rounds nothing there."""
+"""The backbone's weights sit on the int8 grid, so int8 export rounds nothing there; the
+layers the registry names stay float."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +9,9 @@ import torch
 from torch import nn
 
 from edge_models.classifier_net import ClassifierNet
-from edge_models.export_tflite import convert_fp32, run_tflite
+import logging
+
+from edge_models.export_tflite import convert_fp32, load_interpreter, quantize_int8, run_tflite
 from edge_models.head import LinearHead
 from edge_models.int8_grid import LEVELS, off_grid_weights, snap_to_int8_grid
 from tests.edge_support import TINY_DIM, TinyBackbone
@@ -75,3 +78,28 @@ def test_int8_weight_rounding_is_exact_on_the_grid_and_not_off_it(tmp_path):
         diffs[snapped] = float(np.abs(got - ref).max())
     assert diffs[True] <= 1e-5, diffs
     assert diffs[False] > 10 * max(diffs[True], 1e-6), diffs
+
+
+def _conv_weight_dtypes(path: Path) -> dict[str, str]:
+    """Conv weight tensors (4-D constants) of a .tflite by layer (stem, block, top) → dtype."""
+    out = {}
+    for d in load_interpreter(path, threads=1).get_tensor_details():
+        for layer in ("stem", "block", "top"):
+            if len(d["shape"]) == 4 and d["shape"][0] > 3 and f"Sequential_{layer}/" in d["name"]:
+                if "_dequant" not in d["name"]:
+                    out.setdefault(layer, set()).add(d["dtype"].__name__)
+    return {k: ",".join(sorted(v)) for k, v in out.items()}
+
+
+def test_int8_keeps_the_named_layers_float_and_warns_when_the_name_matches_nothing(tmp_path, caplog):
+    net = ClassifierNet(TinyBackbone(), LinearHead(TINY_DIM, 3), temperature=1.0, multi_label=False)
+    fp32 = convert_fp32(net, tmp_path / "fp32.tflite", input_size=64)
+    calib = np.random.default_rng(1).standard_normal((8, 64, 64, 3)).astype(np.float32)
+
+    kept = quantize_int8(fp32, tmp_path / "kept.tflite", calib, float_regex=r".*Sequential_stem/.*")
+    assert _conv_weight_dtypes(kept) == {"stem": "float32", "block": "int8", "top": "int8"}
+
+    with caplog.at_level(logging.WARNING, logger="edge_models.export_tflite"):
+        renamed = quantize_int8(fp32, tmp_path / "renamed.tflite", calib, float_regex=r".*_conv_stem.*")
+    assert "matches the layers to keep float" in caplog.text
+    assert _conv_weight_dtypes(renamed) == {"stem": "int8", "block": "int8", "top": "int8"}
