@@ -60,6 +60,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(f"  {key:<12} {result.sizes.get(key, 0) / 1e6:6.1f} MB  {path}", file=sys.stderr)
     if result.parity is not None:
         print(f"parity with torch: {'ok' if result.parity.ok else 'FAILED'} — details in model_card.json", file=sys.stderr)
+        for p in result.parity.formats.values():
+            if not p.passed:
+                print(f"  {p.fmt}: top-1 agreement {p.top1_agreement:.1%}, max |dp| {p.max_abs_diff_probabilities:.2g} "
+                      f"on {p.n} test images; needs {p.criterion}", file=sys.stderr)
+        for c in result.parity.coreml.values():
+            if not c.passed:
+                print(f"  {c.fmt}: {'; '.join(c.problems)}", file=sys.stderr)
     if args.register:
         from .config import Settings
         from .engine.catalog.store import Catalog

@@ -6,7 +6,7 @@
     DIR/head.pt                  the head's state dict (standardisation + linear layer)
     DIR/backbone.pt              only when fine-tuned: the whole backbone's state dict
     DIR/samples/calibration.zip  ~100 training images (clean and phone-like views) for int8 PTQ
-    DIR/samples/parity.zip       up to 200 test images, to prove exported files agree with torch
+    DIR/samples/parity.zip       up to 600 test images, to prove exported files agree with torch
     DIR/report.md|json, confusion_matrix.png, learning_curve.png, splits.json
 
 and ``export-classifier DIR`` adds the model files and ``model_card.json``. Keeping the
