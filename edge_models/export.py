@@ -146,6 +146,9 @@ def export_models(
         result.parity = parity
         if not parity.ok:
             log.warning("exported models do not all match torch: %s", parity.to_dict())
+        for p in parity.below_target:
+            log.warning("%s: top-1 agreement with torch %.1f%% on %d test images, below the %s target",
+                        p.fmt, 100 * p.top1_agreement, p.n, p.criterion)
 
     for key, path in result.files.items():
         sized = path.with_name(path.name + ".zip") if path.suffix == ".mlpackage" else path

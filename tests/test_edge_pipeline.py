@@ -18,7 +18,7 @@ from edge_models.classifier import Classifier, load_classifier
 from edge_models.export import export_models
 from edge_models.fine_tune import fine_tune
 from edge_models.model_dir import load_config, load_trained, read_sample_images
-from edge_models.parity import compare_formats
+from edge_models.parity import FormatParity, ParityResult, compare_formats
 from edge_models.tflite_metadata import CARD_KEY, LABELS_KEY, read_metadata
 from edge_models.train import train_classifier
 from tests.edge_support import TINY_BACKBONE, TINY_DIM, TinyBackbone, register_tiny_backbone
@@ -137,6 +137,17 @@ def test_benchmark_measures_quantised_agreement_on_every_held_out_image(trained,
     for row in agreement.values():
         assert set(row) == {"tflite_fp16", "tflite_int8"}
         assert row["tflite_fp16"] >= 0.8 and 0.0 <= row["tflite_int8"] <= 1.0
+
+
+def test_quantised_shortfall_is_reported_but_an_fp32_mismatch_fails_the_export():
+    def fmt(name, agree, passed):
+        return FormatParity(name, 500, 0.01, 0.01, agree, passed, "")
+
+    short = ParityResult(formats={"tflite_fp32": fmt("tflite_fp32", 1.0, True), "tflite_int8": fmt("tflite_int8", 0.97, False)})
+    assert short.ok and [p.fmt for p in short.below_target] == ["tflite_int8"]
+    assert short.to_dict()["below_target"] == ["tflite_int8"]
+    broken = ParityResult(formats={"tflite_fp32": fmt("tflite_fp32", 0.99, False), "tflite_int8": fmt("tflite_int8", 0.99, True)})
+    assert not broken.ok and broken.below_target == []
 
 
 def test_load_classifier_predicts_with_abstain(trained, exported):
