@@ -42,7 +42,7 @@ __all__ = ["TrainResult", "default_cache_dir", "train_classifier"]
 
 N_CALIBRATION_IMAGES = 128
 # The quantised files' disagreements are near-ties, a few in a hundred: judging 98 % top-1
-# agreement needs several hundred images (standard error ~0.6 % at 600, ~1 % at 200).
+# agreement needs several hundred images (standard error ~0.5 % at 600, ~0.9 % at 200).
 N_PARITY_IMAGES = 600
 
 
