@@ -130,7 +130,7 @@ def quantize_int8(fp32_path: Path, path: Path, representative: np.ndarray, *, fl
 
     if len(representative) == 0:
         raise ValueError("int8 quantisation needs representative images")
-    if float_regex and not _names_match(fp32_path, float_regex):
+    if float_regex and not _scope_matches(fp32_path, float_regex):
         log.warning("int8: no tensor in %s matches the layers to keep float (%s); every layer will be "
                     "int8 and agree less with fp32", fp32_path.name, float_regex)
     q = quantizer.Quantizer(str(fp32_path))
@@ -148,11 +148,15 @@ def quantize_int8(fp32_path: Path, path: Path, representative: np.ndarray, *, fl
     return path
 
 
-def _names_match(path: Path, regex: str) -> bool:
-    """Whether any tensor name matches, the way ai-edge-quantizer scopes recipes (re.search):
-    the registry's regex names converter-made tensor names, which a converter upgrade can change."""
+def _scope_matches(path: Path, regex: str) -> bool:
+    """Whether any op's scope matches ``regex`` as ai-edge-quantizer matches recipes (re.search
+    over the op's output tensor names, each followed by ";"): the registry's regex names
+    converter-made names, which a converter upgrade can change."""
+    from ai_edge_quantizer.utils import tfl_flatbuffer_utils as tfl
+
+    model = tfl.read_model(str(path))
     pattern = re.compile(regex)
-    return any(pattern.search(d["name"]) for d in load_interpreter(path, threads=1).get_tensor_details())
+    return any(pattern.search(tfl.get_op_scope(op, sg.tensors)) for sg in model.subgraphs for op in sg.operators)
 
 
 def run_tflite(path_or_bytes: Path | bytes, batch_nhwc: np.ndarray, *, threads: int | None = None) -> dict[str, np.ndarray]:
