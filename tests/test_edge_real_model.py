@@ -7,17 +7,13 @@ labels and metadata.
 """
 from __future__ import annotations
 
-import io
-import json
 import re
-import zipfile
-from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from dataset_tools.synthetic_styles import write_style_folder
+from edge_models.bench import held_out_images
 from edge_models.export import export_models
 from edge_models.export_tflite import load_interpreter
 from edge_models.model_dir import load_trained, read_sample_images
@@ -30,13 +26,6 @@ pytestmark = pytest.mark.slow
 WIKIART = SHARED_DIR / "datasets" / "wikiart-styles-3500.zip"
 
 
-def _test_split_paintings(model_dir: Path) -> list[Image.Image]:
-    """Every painting training held out for testing (none used for training or calibration)."""
-    split = json.loads((model_dir / "splits.json").read_text())["assignment"]
-    with zipfile.ZipFile(WIKIART) as zf:
-        return [Image.open(io.BytesIO(zf.read(k))).convert("RGB") for k, v in sorted(split.items()) if v == "test"]
-
-
 @pytest.fixture(scope="module")
 def real_export(tmp_path_factory: pytest.TempPathFactory):
     """The benchmark model of issue 3: all 7 WikiArt styles (~350 paintings each), as
@@ -45,7 +34,7 @@ def real_export(tmp_path_factory: pytest.TempPathFactory):
     source = WIKIART if WIKIART.is_file() else write_style_folder(root / "src", per_class=40, size=160, seed=5).root
     result = train_classifier(source, root / "model", cache_dir=root / "cache", progress=False, aug_views=1)
     exported = export_models(result.model_dir, progress=False)
-    unseen = _test_split_paintings(result.model_dir) if WIKIART.is_file() else []
+    unseen = held_out_images(WIKIART, result.model_dir) if WIKIART.is_file() else []
     return result, exported, unseen
 
 
