@@ -51,10 +51,10 @@ test-all: setup browser postgres
 
 ## bench: speed and quality figures → BENCHMARKS.md (long; `make bench-quick` for a smoke run)
 bench: setup
-	$(BIN)/artsnap bench --out BENCHMARKS.md
+	$(BIN)/python -m benchmarks --out BENCHMARKS.md
 
 bench-quick: setup
-	$(BIN)/artsnap --data-dir $(CURDIR)/var/bench-quick bench --quick --out bench-out/BENCHMARKS-quick.md
+	$(BIN)/python -m benchmarks --data-dir $(CURDIR)/var/bench-quick --quick --out bench-out/BENCHMARKS-quick.md
 
 clean:
 	rm -rf $(VENV) var bench-out .pytest_cache

@@ -1,4 +1,4 @@
-"""The ``artsnap`` command line: ingest, search, serve, demo, bench, and the model commands.
+"""The ``artsnap`` command line: ingest, search, serve, demo, and the model and sync commands.
 
 Every sub-command builds :class:`Settings` from ``--data-dir`` / ``ARTSNAP_DATA_DIR`` and
 talks to the same engine the HTTP API uses. Machine-readable output goes to stdout
@@ -114,7 +114,7 @@ def _parse_weights(text: str | None) -> dict[str, float] | None:
 
 def cmd_search(args: argparse.Namespace) -> int:
     from .engine.catalog.store import UnknownCollection
-    from .engine.images import ImageDecodeError
+    from dataset_tools.images import ImageDecodeError
     from .engine.search import OptionsError, SearchOptions
 
     eng = _engine(args)
@@ -219,12 +219,6 @@ def cmd_reindex(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from .bench.runner import run_benchmarks
-
-    return run_benchmarks(_settings(args), quick=args.quick, out=Path(args.out), only=args.only)
-
-
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="artsnap", description="Visual search for art and cultural heritage collections.")
     p.add_argument("--version", action="version", version=f"artsnap {__version__}")
@@ -275,11 +269,6 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--index-factory", default=None)
     s.set_defaults(func=cmd_reindex)
 
-    s = sub.add_parser("bench", help="measure speed and quality; writes BENCHMARKS.md")
-    s.add_argument("--quick", action="store_true", help="small subsets (minutes, for CI smoke runs)")
-    s.add_argument("--out", default="BENCHMARKS.md")
-    s.add_argument("--only", action="append", help="run only these sections (repeatable)")
-    s.set_defaults(func=cmd_bench)
     from .cli_models import register as register_model_commands
 
     register_model_commands(sub)

@@ -3,7 +3,7 @@
 Wired into the main parser by :func:`register` (two lines in ``backend/cli.py``). Each
 command builds its clients from flags or environment variables (secrets preferably from the
 environment, so they stay out of shell history and ``ps``), runs one job from
-``europeana_sync.jobs`` and prints a summary on stderr (``--json``: on stdout).
+``backend.sync`` and prints a summary on stderr (``--json``: on stdout).
 
 Exit codes, for cron: 0 done; 1 done, but some items failed or were refused (see the
 summary); 2 bad usage or configuration (missing key, invalid mapping file); 75 stopped early
@@ -215,7 +215,7 @@ class _Bar:
 # -- commands -------------------------------------------------------------------------------
 
 def cmd_europeana_pull(args: argparse.Namespace) -> int:
-    from europeana_sync.jobs.pull import PullOptions, parse_reusability, pull
+    from .sync.pull import PullOptions, parse_reusability, pull
     from europeana_sync.search_api import SearchApiClient
 
     command = "europeana pull"
@@ -250,7 +250,7 @@ def cmd_europeana_pull(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace, command: str, target_factory: Any) -> int:
-    from europeana_sync.jobs.push import PushOptions, push
+    from .sync.push import PushOptions, push
 
     from .engine.catalog.store import UnknownCollection
     from .engine.catalog.sync_store import SyncStore
@@ -299,7 +299,7 @@ def cmd_europeana_push(args: argparse.Namespace) -> int:
     def make_target(store: Any) -> Any:
         from europeana_sync.annotations_api import AnnotationsClient
         from europeana_sync.http import RetryingSession
-        from europeana_sync.jobs.targets import EuropeanaTarget
+        from .sync.targets import EuropeanaTarget
         from europeana_sync.oidc import EUROPEANA_TOKEN_URL, OidcTokenProvider
 
         if not args.api_key:
@@ -317,7 +317,7 @@ def cmd_europeana_push(args: argparse.Namespace) -> int:
 
 def cmd_with_push(args: argparse.Namespace) -> int:
     def make_target(store: Any) -> Any:
-        from europeana_sync.jobs.targets import WithTarget
+        from .sync.targets import WithTarget
         from europeana_sync.with_api import WithClient
 
         if not args.api_url:
@@ -331,7 +331,7 @@ def cmd_with_push(args: argparse.Namespace) -> int:
 
 
 def cmd_labels_export(args: argparse.Namespace) -> int:
-    from europeana_sync.jobs.export_labels import ExportFilters, export_labels, write_csv, write_jsonld
+    from .sync.export_labels import ExportFilters, export_labels, write_csv, write_jsonld
 
     from . import __version__
     from .engine.catalog.store import UnknownCollection
@@ -372,7 +372,7 @@ def cmd_labels_export(args: argparse.Namespace) -> int:
 
 
 def cmd_labels_review(args: argparse.Namespace) -> int:
-    from europeana_sync.jobs.review import review_label
+    from .sync.review import review_label
 
     from .engine.catalog.store import UnknownItem
     from .engine.catalog.sync_store import SyncStore

@@ -38,6 +38,10 @@ class Settings:
     near_duplicate_threshold: int = 6
     default_top_k: int = 12
     max_top_k: int = 200
+    #: ONNX Runtime intra-op threads per session (0: one per core).
+    threads: int = 0
+    #: Where models run: "auto" (CUDA when onnxruntime-gpu sees a GPU, else CPU), "cpu", "cuda".
+    device: str = "auto"
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
@@ -52,6 +56,8 @@ class Settings:
             index_factory=os.environ.get("ARTSNAP_INDEX_FACTORY", "Flat"),
             max_upload_bytes=_env_int("ARTSNAP_MAX_UPLOAD_BYTES", 40 * 1024 * 1024),
             max_pixels=_env_int("ARTSNAP_MAX_PIXELS", 64_000_000),
+            threads=_env_int("ARTSNAP_THREADS", 0),
+            device=os.environ.get("ARTSNAP_DEVICE", "auto"),
         )
         return replace(base, **overrides) if overrides else base
 

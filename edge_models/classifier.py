@@ -16,7 +16,6 @@ so in its card.
 """
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 from PIL import Image
 
 from .model_dir import ClassifierConfig, load_config
+from .runtime import make_session
 
 __all__ = ["Classifier", "ClassifierOutput", "Prediction", "load_classifier"]
 
@@ -102,21 +102,17 @@ class Classifier:
         return self.run(images, top_k=top_k).predictions
 
 
-def load_classifier(model_dir: str | Path, *, threads: int | None = None) -> Classifier:
-    """Load ``model_dir/classifier.onnx`` (exporting it first if only the training output exists)."""
-    import onnxruntime as ort
+def load_classifier(model_dir: str | Path, *, threads: int = 0, device: str = "auto") -> Classifier:
+    """Load ``model_dir/classifier.onnx`` with its config. Never exports: serving stays torch-free.
 
+    Raises ``FileNotFoundError`` naming the command that writes the file when the folder
+    holds only a training run.
+    """
     model_dir = Path(model_dir)
     config = load_config(model_dir)
     path = model_dir / "classifier.onnx"
     if not path.exists():
-        from .export import export_models
-
-        export_models(model_dir, formats=("onnx",), quantize=("fp32",), progress=False)
-    opts = ort.SessionOptions()
-    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    opts.intra_op_num_threads = threads or int(os.environ.get("ARTSNAP_THREADS", 0)) or (os.cpu_count() or 1)
-    opts.inter_op_num_threads = 1
-    providers = [p for p in ("CUDAExecutionProvider",) if p in ort.get_available_providers()] + ["CPUExecutionProvider"]
-    session = ort.InferenceSession(str(path), sess_options=opts, providers=providers)
-    return Classifier(model_dir, config, session)
+        raise FileNotFoundError(
+            f"{model_dir} has no classifier.onnx yet; run `artsnap export-classifier {model_dir}` first"
+        )
+    return Classifier(model_dir, config, make_session(path, threads=threads, device=device))

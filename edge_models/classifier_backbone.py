@@ -65,7 +65,7 @@ def _efficientnet_tail(module: nn.Module, n_blocks: int) -> list[nn.Module]:
 
 
 def _efficientnet_extractor(cache_dir: Path) -> FeatureExtractor:
-    from .onnx_export import ensure_embedding_model
+    from .embedding_model import ensure_embedding_model
     from .runtime import OnnxModel
 
     path, card = ensure_embedding_model(Path(cache_dir))

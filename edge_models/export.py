@@ -29,7 +29,8 @@ import numpy as np
 from .weights import weights_sha256
 from .classifier_backbone import get_backbone
 from .model_card import ModelCard
-from .model_dir import ClassifierConfig, TrainedClassifier, load_trained, read_sample_images
+from .model_dir import ClassifierConfig, read_sample_images
+from .trained import TrainedClassifier, load_trained
 from .parity import ParityResult, check_coreml, compare_formats
 
 log = logging.getLogger(__name__)

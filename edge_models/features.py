@@ -108,7 +108,7 @@ def load_view(
     Decoding goes through the engine's :func:`decode_image` (EXIF orientation, CMYK, 16-bit
     PNG...), asking the JPEG decoder for just enough pixels for the spec's resize.
     """
-    from backend.engine.images import decode_image
+    from dataset_tools.images import decode_image
 
     img = decode_image(data, min_side=spec.resize_shorter).image
     if view == 0:

@@ -14,8 +14,8 @@ representative images inside DIR makes export reproducible without the SOURCE at
 Images are stored after the spec's resize + centre crop, as JPEG q95: small, and every
 runtime being compared decodes the very same pixels.
 
-Importing this module does not import torch (serving reads ``classifier.json`` through it);
-only :func:`save_trained` and :func:`load_trained` do.
+This module never imports torch (serving reads ``classifier.json`` through it); the weights
+are saved and rebuilt by :mod:`edge_models.trained`.
 """
 from __future__ import annotations
 
@@ -26,26 +26,18 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from PIL import Image
 
 from .model_card import write_atomic
 from .preprocessing import PreprocessSpec
 
-if TYPE_CHECKING:  # torch only where weights are saved or rebuilt, never for serving
-    import torch
-
-    from .classifier_net import ClassifierNet
-    from .head import LinearHead
-
 __all__ = [
     "CONFIG_NAME",
     "ClassifierConfig",
-    "TrainedClassifier",
-    "load_trained",
+    "load_config",
     "read_sample_images",
-    "save_trained",
     "write_sample_images",
 ]
 
@@ -89,55 +81,11 @@ class ClassifierConfig:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 
-@dataclass
-class TrainedClassifier:
-    config: ClassifierConfig
-    net: ClassifierNet
-
-
-def save_trained(
-    model_dir: Path, config: ClassifierConfig, head: LinearHead, backbone: torch.nn.Module | None = None
-) -> None:
-    """Write config, head and (when fine-tuned) the backbone; atomically, file by file."""
-    import torch
-
-    model_dir = Path(model_dir)
-    model_dir.mkdir(parents=True, exist_ok=True)
-    buf = io.BytesIO()
-    torch.save(head.state_dict(), buf)
-    write_atomic(model_dir / HEAD_NAME, buf.getvalue())
-    if backbone is not None:
-        buf = io.BytesIO()
-        torch.save(backbone.state_dict(), buf)
-        write_atomic(model_dir / BACKBONE_STATE_NAME, buf.getvalue())
-    write_atomic(model_dir / CONFIG_NAME, json.dumps(config.to_dict(), indent=2).encode())
-
-
 def load_config(model_dir: Path) -> ClassifierConfig:
     path = Path(model_dir) / CONFIG_NAME
     if not path.exists():
         raise FileNotFoundError(f"{model_dir} holds no trained classifier ({CONFIG_NAME} is missing)")
     return ClassifierConfig.from_dict(json.loads(path.read_text()))
-
-
-def load_trained(model_dir: Path) -> TrainedClassifier:
-    """Rebuild the exact torch module that was trained (CPU, eval mode)."""
-    import torch
-
-    from .classifier_backbone import get_backbone
-    from .classifier_net import ClassifierNet
-    from .head import LinearHead
-
-    model_dir = Path(model_dir)
-    config = load_config(model_dir)
-    choice = get_backbone(config.backbone)
-    backbone = choice.build()
-    if config.fine_tuned:
-        backbone.load_state_dict(torch.load(model_dir / BACKBONE_STATE_NAME, map_location="cpu", weights_only=True))
-    head = LinearHead(choice.dim, len(config.labels))
-    head.load_state_dict(torch.load(model_dir / HEAD_NAME, map_location="cpu", weights_only=True))
-    net = ClassifierNet(backbone, head, temperature=config.temperature, multi_label=config.multi_label)
-    return TrainedClassifier(config=config, net=net.eval())
 
 
 def write_sample_images(path: Path, images: Sequence[Image.Image], names: Sequence[str] | None = None) -> None:

@@ -1,14 +1,13 @@
-"""Export torch models to ONNX, cache the file on disk, and prove parity with torch.
+"""Export torch models to ONNX and prove parity with torch (needs torch: never imported by a server).
 
-The server runs ONNX Runtime (≈9× faster than torch eager on 2 cores, see BENCHMARKS.md),
-but the weights live in torch. Exporting once per (weights, preprocessing, exporter) and
-caching the file keeps server start-up fast; the parity check at export time guarantees the
-fast path computes the same thing as the reference.
+The server runs ONNX Runtime (several times faster than torch eager, see BENCHMARKS.md), but
+the weights live in torch. The embedding model is exported once per cache key, in a child
+process started by :func:`edge_models.embedding_model.ensure_embedding_model`; the parity
+check at export time guarantees the fast path computes the same thing as the reference.
 """
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import logging
@@ -19,18 +18,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from filelock import FileLock
 
-from .weights import BACKBONE_NAME, EMBEDDING_DIM, IMAGENET_CLASSES, torch_version, weights_sha256
+from .embedding_model import embedding_cache_key, embedding_model_paths
 from .model_card import ModelCard
 from .preprocessing import DEFAULT_SPEC, PreprocessSpec
+from .runtime import make_session
+from .weights import BACKBONE_NAME, EMBEDDING_DIM, IMAGENET_CLASSES, weights_sha256
 
 if TYPE_CHECKING:  # torch is imported only when a model is actually exported or compared
     import torch
 
 log = logging.getLogger(__name__)
 
-EXPORT_FORMAT_VERSION = 2  # bump when the exported graph changes shape or semantics (2: int8-grid weights)
 OPSET = 18
 
 
@@ -86,10 +85,9 @@ def export_onnx(
 
 def check_parity(model: torch.nn.Module, onnx_path: Path, inputs: np.ndarray) -> ParityReport:
     """Run torch and ONNX Runtime on the same inputs; compare every output."""
-    import onnxruntime as ort
     import torch
 
-    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    sess = make_session(onnx_path, device="cpu")
     with torch.no_grad():
         ref = model.eval().cpu()(torch.from_numpy(inputs))
     ref = ref if isinstance(ref, (tuple, list)) else (ref,)
@@ -101,52 +99,55 @@ def check_parity(model: torch.nn.Module, onnx_path: Path, inputs: np.ndarray) ->
     return ParityReport(max_abs_diff=diffs, top1_agree=agree, n_inputs=len(inputs))
 
 
-def embedding_cache_key(spec: PreprocessSpec) -> str:
-    blob = json.dumps(
-        {"weights": weights_sha256(), "spec": spec.to_dict(), "v": EXPORT_FORMAT_VERSION, "torch": torch_version()},
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def export_embedding_model(cache_dir: Path, spec: PreprocessSpec = DEFAULT_SPEC) -> tuple[Path, ModelCard]:
+    """Export the backbone to the cache path :mod:`edge_models.embedding_model` names, with its card.
 
-
-def ensure_embedding_model(cache_dir: Path, spec: PreprocessSpec = DEFAULT_SPEC) -> tuple[Path, ModelCard]:
-    """Return the cached ONNX embedding model and its card, exporting it on first use.
-
-    A file lock makes concurrent gunicorn workers wait for one export instead of racing.
+    Called in a child process by :func:`edge_models.embedding_model.ensure_embedding_model`
+    (which holds the lock), so the serving process never imports torch.
     """
-    cache_dir = Path(cache_dir)
-    key = embedding_cache_key(spec)
-    onnx_path = cache_dir / f"{BACKBONE_NAME}-embed-{key}.onnx"
-    card_path = onnx_path.with_suffix(".card.json")
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(onnx_path) + ".lock"):
-        if onnx_path.exists() and card_path.exists():
-            return onnx_path, ModelCard.load(card_path)
-        log.info("exporting %s to ONNX (once; cached at %s)", BACKBONE_NAME, onnx_path)
-        from .backbone import EmbeddingNet
+    from .backbone import EmbeddingNet
 
-        model = EmbeddingNet()
-        export_onnx(model, onnx_path, input_size=spec.input_size, output_names=EmbeddingNet.output_names)
-        rng = np.random.default_rng(0)
-        probe = rng.standard_normal((4, 3, spec.input_size, spec.input_size)).astype(np.float32)
-        parity = check_parity(model, onnx_path, probe)
-        if not all(v <= 1e-3 for v in parity.max_abs_diff.values()):
-            onnx_path.unlink(missing_ok=True)
-            raise RuntimeError(f"ONNX export does not match torch: {parity}")
-        card = ModelCard(
-            name=f"{BACKBONE_NAME}-imagenet-embedding",
-            version=key,
-            task="embedding",
-            backbone=BACKBONE_NAME,
-            preprocessing=spec,
-            inputs=[{"name": "image", "dtype": "float32", "shape": [-1, 3, spec.input_size, spec.input_size]}],
-            outputs=[
-                {"name": "embedding", "dtype": "float32", "shape": [-1, EMBEDDING_DIM], "l2_normalised": True},
-                {"name": "logits", "dtype": "float32", "shape": [-1, IMAGENET_CLASSES], "labels": "imagenet-1k"},
-            ],
-            weights_sha256=weights_sha256(),
-            metrics={"onnx_parity_max_abs_diff": parity.max_abs_diff},
-            files={"onnx": onnx_path.name},
-        )
-        card.save(card_path)
-        return onnx_path, card
+    onnx_path, card_path = embedding_model_paths(cache_dir, spec)
+    model = EmbeddingNet()
+    export_onnx(model, onnx_path, input_size=spec.input_size, output_names=EmbeddingNet.output_names)
+    rng = np.random.default_rng(0)
+    probe = rng.standard_normal((4, 3, spec.input_size, spec.input_size)).astype(np.float32)
+    parity = check_parity(model, onnx_path, probe)
+    if not all(v <= 1e-3 for v in parity.max_abs_diff.values()):
+        onnx_path.unlink(missing_ok=True)
+        raise RuntimeError(f"ONNX export does not match torch: {parity}")
+    card = ModelCard(
+        name=f"{BACKBONE_NAME}-imagenet-embedding",
+        version=embedding_cache_key(spec),
+        task="embedding",
+        backbone=BACKBONE_NAME,
+        preprocessing=spec,
+        inputs=[{"name": "image", "dtype": "float32", "shape": [-1, 3, spec.input_size, spec.input_size]}],
+        outputs=[
+            {"name": "embedding", "dtype": "float32", "shape": [-1, EMBEDDING_DIM], "l2_normalised": True},
+            {"name": "logits", "dtype": "float32", "shape": [-1, IMAGENET_CLASSES], "labels": "imagenet-1k"},
+        ],
+        weights_sha256=weights_sha256(),
+        metrics={"onnx_parity_max_abs_diff": parity.max_abs_diff},
+        files={"onnx": onnx_path.name},
+    )
+    card.save(card_path)
+    return onnx_path, card
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m edge_models.onnx_export CACHE_DIR [--spec JSON]``: build the embedding model."""
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m edge_models.onnx_export")
+    p.add_argument("cache_dir")
+    p.add_argument("--spec", default=None, help="preprocessing spec as JSON (default: the model card's default)")
+    args = p.parse_args(argv)
+    spec = PreprocessSpec.from_dict(json.loads(args.spec)) if args.spec else DEFAULT_SPEC
+    path, _ = export_embedding_model(Path(args.cache_dir), spec)
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

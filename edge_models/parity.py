@@ -96,9 +96,9 @@ def compare_formats(net: torch.nn.Module, files: dict[str, Path], images: list[I
     out: dict[str, FormatParity] = {}
     for fmt, path in files.items():
         if fmt == "onnx":
-            import onnxruntime as ort
+            from .runtime import make_session
 
-            sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+            sess = make_session(path, device="cpu")
             got = dict(zip([o.name for o in sess.get_outputs()], sess.run(None, {"image": batch})))
         elif fmt.startswith("tflite_"):
             got = run_tflite(path, np.ascontiguousarray(batch.transpose(0, 2, 3, 1)))

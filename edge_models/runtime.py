@@ -1,60 +1,75 @@
-"""ONNX Runtime sessions for the exported models: load once, run batches.
+"""ONNX Runtime sessions: the one place they are built, and the loaded embedding model.
 
-Picks the CUDA execution provider when onnxruntime-gpu and a GPU are present, the CPU one
-otherwise. Thread count follows the machine (both cores here), since an image embedding is
-one big matrix pipeline that scales with cores.
+Every session in the product (embedding, classifier, parity checks, benchmarks) comes from
+:func:`make_session`, so they all follow the same rules:
+
+* the CUDA execution provider when ``onnxruntime-gpu`` and a GPU are present (``device``
+  ``"auto"``), the CPU one otherwise;
+* ``threads`` intra-op threads (0: one per core), one inter-op thread;
+* intra-op threads do not spin after a run: spinning burns the cores that decoding, the
+  artwork locator and the other gunicorn worker need (see BENCHMARKS.md, thread settings).
 """
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
 
 from .model_card import ModelCard
 
+DEVICES = ("auto", "cpu", "cuda")
 
-def _providers() -> list[str]:
+
+def providers(device: str = "auto") -> list[str]:
+    """Execution providers for ``device``: CUDA first when asked for (or ``auto``) and available."""
     import onnxruntime as ort
 
+    if device not in DEVICES:
+        raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
     available = ort.get_available_providers()
-    wanted = [p for p in ("CUDAExecutionProvider",) if p in available]
-    return wanted + ["CPUExecutionProvider"]
+    if device == "cuda" and "CUDAExecutionProvider" not in available:
+        raise RuntimeError("device 'cuda' asked for, but this onnxruntime has no CUDA provider (install onnxruntime-gpu)")
+    cuda = ["CUDAExecutionProvider"] if device in ("auto", "cuda") and "CUDAExecutionProvider" in available else []
+    return cuda + ["CPUExecutionProvider"]
+
+
+def make_session(path: str | Path, *, threads: int = 0, device: str = "auto", spinning: bool = False) -> Any:
+    """An ``onnxruntime.InferenceSession`` for ``path`` with the product's settings (see module doc)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
+    opts.inter_op_num_threads = 1
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    return ort.InferenceSession(str(path), sess_options=opts, providers=providers(device))
 
 
 @dataclass
 class OnnxModel:
-    """A loaded ONNX model plus its card; ``run`` maps input batch → dict of outputs."""
+    """A loaded ONNX model plus its card; ``run`` maps an input batch to a dict of outputs."""
 
     path: Path
     card: ModelCard
-    session: object
+    session: Any
 
     @classmethod
-    def load(cls, path: Path, card: ModelCard, *, threads: int | None = None) -> "OnnxModel":
-        import onnxruntime as ort
-
-        opts = ort.SessionOptions()
-        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        opts.intra_op_num_threads = threads or int(os.environ.get("ARTSNAP_THREADS", 0)) or (os.cpu_count() or 1)
-        opts.inter_op_num_threads = 1
-        # Spinning worker threads burn the cores that decoding, the locator and the other
-        # gunicorn worker need; measured 0.73x search latency with spinning off on 2 cores.
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        sess = ort.InferenceSession(str(path), sess_options=opts, providers=_providers())
-        return cls(path=Path(path), card=card, session=sess)
+    def load(cls, path: Path, card: ModelCard, *, threads: int = 0, device: str = "auto") -> "OnnxModel":
+        return cls(path=Path(path), card=card, session=make_session(path, threads=threads, device=device))
 
     @property
     def provider(self) -> str:
-        return self.session.get_providers()[0]  # type: ignore[attr-defined]
+        return str(self.session.get_providers()[0])
 
     def run(self, batch: np.ndarray) -> dict[str, np.ndarray]:
         sess = self.session
-        name = sess.get_inputs()[0].name  # type: ignore[attr-defined]
-        outs = sess.run(None, {name: np.ascontiguousarray(batch, dtype=np.float32)})  # type: ignore[attr-defined]
-        return {o.name: v for o, v in zip(sess.get_outputs(), outs)}  # type: ignore[attr-defined]
+        name = sess.get_inputs()[0].name
+        outs = sess.run(None, {name: np.ascontiguousarray(batch, dtype=np.float32)})
+        return {o.name: v for o, v in zip(sess.get_outputs(), outs)}
 
     def run_images(self, images: list[Image.Image]) -> dict[str, np.ndarray]:
         """Preprocess with the card's spec (the single source of truth) and run."""

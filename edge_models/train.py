@@ -31,7 +31,8 @@ from .head import LinearHead, head_logits, select_head
 from .learning_curve import LearningCurve, learning_curve as compute_learning_curve
 from .metrics import Evaluation, evaluate_multi_label, evaluate_single_label
 from .model_card import write_atomic
-from .model_dir import ClassifierConfig, save_trained, write_sample_images
+from .model_dir import ClassifierConfig, write_sample_images
+from .trained import save_trained
 from .preprocessing import PreprocessSpec
 from .report import write_report
 from .training_data import TrainingSet, load_training_set

@@ -82,7 +82,7 @@ class TrainingSet:
 
 
 def _hash_record(record: SourceRecord) -> tuple[SourceRecord, str, int] | tuple[SourceRecord, None, str]:
-    from backend.engine.images import ImageDecodeError, decode_image
+    from dataset_tools.images import ImageDecodeError, decode_image
 
     try:
         data = record.read()

@@ -1,4 +1,4 @@
-"""Europeana and WITH integration: pull collections in, send labels back as annotations.
+"""Clients for Europeana and WITH: search and records in, labels out as annotations.
 
 Modules, each one concern:
 
@@ -11,6 +11,9 @@ Modules, each one concern:
 * ``with_api`` — the WITH platform (session login, annotations, collections)
 * ``vocabulary`` — validated category → AAT/Wikidata URI mapping files
 * ``fake`` — a local fake of all three services with switchable faults (the only Flask user)
-* ``jobs`` — the nightly jobs (pull, label export and review, annotation pushes); unlike the
-  clients above they use the engine (``backend.engine``), so they live in their own package
+
+A standalone library: it imports nothing from ``backend`` or ``edge_models`` (the import
+contract in ``pyproject.toml`` checks it). The nightly jobs that drive the engine with these
+clients (pull, label export and review, annotation pushes) live above the engine, in
+``backend.sync``.
 """

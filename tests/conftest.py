@@ -78,7 +78,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def embedding_model(models_dir: Path):  # type: ignore[no-untyped-def]
     """The exported ONNX embedding model (exported once per session), loaded in ONNX Runtime."""
-    from edge_models.onnx_export import ensure_embedding_model
+    from edge_models.embedding_model import ensure_embedding_model
     from edge_models.runtime import OnnxModel
 
     path, card = ensure_embedding_model(models_dir)

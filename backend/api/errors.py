@@ -11,7 +11,7 @@ from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
 
 from ..engine.catalog.store import UnknownCollection, UnknownItem
-from ..engine.images import ImageDecodeError
+from dataset_tools.images import ImageDecodeError
 from ..engine.index import IndexConfigError
 from ..engine.index_store import CollectionBusy
 from ..engine.search import OptionsError

@@ -14,6 +14,9 @@ from typing import Any, Protocol, Sequence
 import numpy as np
 from PIL import Image
 
+from edge_models.embedding_model import embedding_cache_key, ensure_embedding_model
+from edge_models.runtime import OnnxModel
+
 
 class Descriptor(Protocol):
     name: str
@@ -33,8 +36,10 @@ class CnnDescriptor:
     name = "cnn"
     dim = 1280
 
-    def __init__(self, models_dir: Path) -> None:
+    def __init__(self, models_dir: Path, *, threads: int = 0, device: str = "auto") -> None:
         self._models_dir = Path(models_dir)
+        self._threads = threads
+        self._device = device
         self._model: Any = None
         self._lock = threading.Lock()
 
@@ -43,19 +48,13 @@ class CnnDescriptor:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    from edge_models.onnx_export import ensure_embedding_model
-                    from edge_models.runtime import OnnxModel
-
                     path, card = ensure_embedding_model(self._models_dir)
-                    self._model = OnnxModel.load(path, card)
+                    self._model = OnnxModel.load(path, card, threads=self._threads, device=self._device)
         return self._model
 
     @property
     def version(self) -> str:
-        from edge_models.onnx_export import embedding_cache_key
-        from edge_models.preprocessing import DEFAULT_SPEC
-
-        return self._model.card.version if self._model is not None else embedding_cache_key(DEFAULT_SPEC)
+        return self._model.card.version if self._model is not None else embedding_cache_key()
 
     @property
     def input_size(self) -> int:
@@ -106,5 +105,5 @@ class ColorDescriptor:
         return {"descriptor": self.name, "model": "hsv-histogram", "version": self.version, "provider": "numpy"}
 
 
-def build_descriptors(models_dir: Path) -> dict[str, Descriptor]:
-    return {"cnn": CnnDescriptor(models_dir), "color": ColorDescriptor()}
+def build_descriptors(models_dir: Path, *, threads: int = 0, device: str = "auto") -> dict[str, Descriptor]:
+    return {"cnn": CnnDescriptor(models_dir, threads=threads, device=device), "color": ColorDescriptor()}

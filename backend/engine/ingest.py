@@ -25,7 +25,7 @@ from dataset_tools.readers import SourceReadError, SourceRecord, open_source
 from ..config import Settings
 from .catalog.store import Catalog, NewItem
 from .descriptors import Descriptor
-from .images import DecodedImage, ImageDecodeError, decode_image, decode_path
+from dataset_tools.images import DecodedImage, ImageDecodeError, decode_image, decode_path
 from .index import VectorIndex
 from .index_store import IndexStore, ReconcileReport
 from .media import store_media

@@ -1,7 +1,8 @@
 """The active category classifier, as ingest and search use it.
 
-Looks up the registry's active classification model and loads it lazily, once per version
-(the ONNX session costs ~50 ms and torch is only imported when a model is actually in use).
+Looks up the registry's active classification model and loads its exported
+``classifier.onnx`` lazily, once per version, in ONNX Runtime (never torch: a model folder
+without the ONNX file is reported, not exported here).
 When a newer model is activated (``artsnap models register``), the next call picks it up.
 With no active model it labels nothing, so a fresh install works without one.
 """
@@ -14,6 +15,8 @@ from typing import Any, Sequence
 
 from PIL import Image
 
+from edge_models.classifier import load_classifier
+
 from .catalog.store import Catalog
 from .model_registry import CLASSIFICATION, active_model
 
@@ -21,8 +24,12 @@ log = logging.getLogger(__name__)
 
 
 class ActiveClassifier:
-    def __init__(self, catalog: Catalog, *, top_k: int = 3, recheck_s: float = 30.0) -> None:
+    def __init__(
+        self, catalog: Catalog, *, top_k: int = 3, recheck_s: float = 30.0, threads: int = 0, device: str = "auto"
+    ) -> None:
         self.catalog = catalog
+        self.threads = threads
+        self.device = device
         self.top_k = top_k
         self.recheck_s = recheck_s
         self._lock = threading.Lock()
@@ -40,10 +47,8 @@ class ActiveClassifier:
             if model is None:
                 self._loaded, self._version_id = None, None
             elif model.id != self._version_id:
-                from edge_models.classifier import load_classifier
-
                 try:
-                    self._loaded = load_classifier(model.path)
+                    self._loaded = load_classifier(model.path, threads=self.threads, device=self.device)
                     self._version_id = model.id
                     log.info("classifier %s %s loaded", model.name, model.version)
                 except (OSError, ValueError, KeyError) as exc:

@@ -17,7 +17,7 @@ from .artwork import crop_artwork
 from .catalog.store import Catalog, ItemView
 from .descriptors import Descriptor
 from .fusion import FusedHit, QueryLabel, fuse
-from .images import decode_image
+from dataset_tools.images import decode_image
 from .index_store import IndexStore
 from .related_labels import label_sharing_candidates
 

@@ -29,9 +29,9 @@ class Engine:
     def open(cls, settings: Settings) -> "Engine":
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         catalog = Catalog(settings.database_url)
-        descriptors = build_descriptors(settings.models_dir)
+        descriptors = build_descriptors(settings.models_dir, threads=settings.threads, device=settings.device)
         store = IndexStore(settings.index_dir, descriptors, settings.index_factory)
-        classifier = ActiveClassifier(catalog)
+        classifier = ActiveClassifier(catalog, threads=settings.threads, device=settings.device)
         return cls(
             settings=settings,
             catalog=catalog,

@@ -106,7 +106,7 @@ class ModelVersion(Base):
 
 
 # ---------------------------------------------------------------------------------------
-# Sync state (europeana_sync jobs) — migration 0002_sync.
+# Sync state (backend.sync jobs) — migration 0002_sync.
 #
 # Kept apart from the tables above on purpose: the engine never reads these; only the
 # sync jobs do, through ``catalog/sync_store.py``. Nothing here knows a wire format: a

@@ -1,6 +1,6 @@
 """The sync jobs' repository: checkpoints, the annotation map, labels with their provenance.
 
-A separate module from :mod:`.store` so the sync jobs (``europeana_sync/jobs``) can grow
+A separate module from :mod:`.store` so the sync jobs (``backend/sync``) can grow
 their queries without touching the engine's repository. It shares the catalog's engine
 and sessions, so every write here is in the same database and transaction rules.
 

@@ -1,0 +1,69 @@
+"""Run the real HTTP server (``artsnap serve``: gunicorn, model and indexes loaded per worker) in a
+subprocess for a benchmark, and stop it again — only the process this module started."""
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from backend.config import Settings
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def running_server(settings: Settings, *, workers: int = 1, timeout_s: float = 300.0) -> Iterator[str]:
+    """Start ``artsnap serve`` on a free port; yield its base URL once ``/healthz`` answers."""
+    import requests
+
+    port = free_port()
+    log_path = Path(settings.data_dir) / "server.log"
+    env = dict(os.environ)
+    env.update({"ARTSNAP_DATABASE_URL": settings.database_url, "ARTSNAP_INDEX_FACTORY": settings.index_factory})
+    cmd = [sys.executable, "-m", "backend.cli", "--data-dir", str(settings.data_dir), "serve",
+           "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    with open(log_path, "wb") as log:
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                tail = log_path.read_text(errors="replace")[-2000:]
+                raise RuntimeError(f"the server exited with code {proc.returncode} before answering:\n{tail}")
+            try:
+                if requests.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the server did not answer /healthz within {timeout_s:.0f} s (log: {log_path})")
+            time.sleep(0.3)
+        yield url
+    finally:
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the gunicorn master we started (it stops its workers), SIGKILL its group if it hangs."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)  # the session we created for it: the master and its workers only
+        except ProcessLookupError:
+            pass
+        proc.wait(timeout=10)

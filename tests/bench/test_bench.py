@@ -1,0 +1,91 @@
+"""Smoke test of ``make bench`` (``python -m benchmarks``): a cheap section on tiny generated data, end to end.
+
+The real figures come from ``make bench`` on a quiet machine; here we only prove that the
+runner writes a report with the machine, the date, the protocol and ratios, dumps JSON beside
+it, skips sections whose data is absent with a reason, and that the metrics compute what
+their docstrings say.
+"""
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from benchmarks.retrieval import average_precision_at_k, mean_average_precision, target_ranks
+from benchmarks.runner import SECTION_NAMES, json_path_for, run_benchmarks
+
+
+def _tiny_wikiart(folder: Path) -> Path:
+    """A 'wikiart-styles-3500.zip' of 3 generated families × 5 images, plus one _dup pair."""
+    from dataset_tools.demo import paint
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "wikiart-styles-3500.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED) as zf:
+        for family in ("mondrian", "seascape", "ink_wash"):
+            for i in range(5):
+                buf = io.BytesIO()
+                paint(family, i, size=96).save(buf, "JPEG", quality=90)
+                zf.writestr(f"{family}/{family}_{i:04d}.jpg", buf.getvalue())
+                if i == 0:
+                    zf.writestr(f"{family}/{family}_dup000.jpg", buf.getvalue())
+    return folder
+
+
+def test_bench_writes_report_with_machine_date_and_ratios(tmp_path: Path, make_settings) -> None:  # type: ignore[no-untyped-def]
+    datasets = _tiny_wikiart(tmp_path / "datasets")
+    out = tmp_path / "out" / "BENCHMARKS.md"
+    code = run_benchmarks(
+        make_settings(), quick=True, out=out, only=["wikiart_style_map", "cifar_map"],
+        command="python -m benchmarks --quick (test)", datasets_dir=datasets,
+    )
+    assert code == 0
+    md = out.read_text()
+    assert "## Machine" in md and "| CPU |" in md and "| Python |" in md
+    assert "- date: " in md and "python -m benchmarks --quick (test)" in md
+    assert "Protocol:" in md and "mAP@10" in md
+    assert "×" in md  # ratios against the same-run references
+    assert "_dup" in md  # says what it did with the duplicates
+    assert "Skipped: cifar10-jpeg.zip is not in" in md
+
+    data = json.loads(json_path_for(out).read_text())
+    sections = {s["name"]: s for s in data["run"]["sections"]}
+    assert set(sections) == set(SECTION_NAMES)
+    wik = sections["wikiart_style_map"]
+    assert wik["status"] == "ok"
+    assert wik["result"]["n_images"] == 15  # the _dup files are left out
+    assert 0.0 <= wik["result"]["cnn"]["map"] <= 1.0
+    # Generated families are visually distinct: the CNN must beat chance clearly.
+    assert wik["result"]["cnn"]["map"] > wik["result"]["random"]["map"]
+    assert sections["cifar_map"]["status"] == "skipped"
+    assert sections["search_latency"]["status"] == "not run"
+
+
+def test_unknown_section_is_refused(tmp_path: Path) -> None:
+    from backend.config import Settings
+
+    assert run_benchmarks(Settings(data_dir=tmp_path), quick=True, out=tmp_path / "B.md", only=["nope"]) == 2
+    assert not (tmp_path / "B.md").exists()
+
+
+def test_average_precision_convention() -> None:
+    # relevant at ranks 1 and 3 of the top 4: (1/1 + 2/3) / 2
+    ap = average_precision_at_k(np.array([[True, False, True, False], [False, False, False, False]]))
+    assert ap[0] == pytest.approx((1 + 2 / 3) / 2)
+    assert ap[1] == 0.0
+
+
+def test_map_leave_one_out_and_target_ranks() -> None:
+    # two tight clusters: every neighbour of a point is its own class first
+    v = np.array([[1, 0.05], [1, -0.05], [1, 0.0], [0.05, 1], [-0.05, 1], [0, 1]], np.float32)
+    v /= np.linalg.norm(v, axis=1, keepdims=True)
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    res = mean_average_precision(v, labels, v, labels, 2, exclude_self=True, class_names=["a", "b"])
+    assert res.map == pytest.approx(1.0)
+    assert res.n_database == 5 and set(res.per_class_map) == {"a", "b"}
+    ranks = target_ranks(v[[0, 3]], v, np.array([0, 3]))
+    assert ranks.tolist() == [1, 1]

@@ -1,0 +1,143 @@
+"""The pretrained descriptor: weights, the one preprocessing spec, the ONNX export the server runs.
+
+The strongest evidence that weights and preprocessing are right is on real photographs: the
+network's own ImageNet head should recognise CIFAR-10 ships as boats far more often than
+chance, and a wrong normalisation should visibly hurt that (so the test can fail).
+"""
+from __future__ import annotations
+
+import io
+import zipfile
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from backend.engine.descriptors import CnnDescriptor
+from edge_models.backbone import EMBEDDING_DIM, EmbeddingNet
+from edge_models.embedding_model import ensure_embedding_model
+from edge_models.preprocessing import DEFAULT_SPEC
+
+# ImageNet-1k classes a person would call a boat or ship.
+SHIP_LIKE = np.array([403, 472, 484, 510, 554, 576, 625, 628, 724, 780, 814, 833, 871, 913, 914])
+TORCHVISION_NORMALISATION = dict(mean=(123.675, 116.28, 103.53), std=(58.395, 57.12, 57.375))
+
+
+def _cifar_images(zip_path: Path, cls: str, n: int) -> list[Image.Image]:
+    with zipfile.ZipFile(zip_path) as zf:
+        names = sorted(m for m in zf.namelist() if m.startswith(f"test/{cls}/") and m.endswith(".jpg"))[:n]
+        return [Image.open(io.BytesIO(zf.read(m))).convert("RGB") for m in names]
+
+
+def _ship_like_top5_rate(model, images: list[Image.Image], spec) -> float:  # type: ignore[no-untyped-def]
+    logits = np.concatenate([model.run(spec.to_batch(images[i : i + 64]))["logits"] for i in range(0, len(images), 64)])
+    top5 = np.argsort(-logits, axis=1)[:, :5]
+    return float(np.isin(top5, SHIP_LIKE).any(axis=1).mean())
+
+
+@pytest.fixture(scope="module")
+def torch_net() -> EmbeddingNet:
+    torch.set_num_threads(2)
+    return EmbeddingNet().eval()
+
+
+@pytest.fixture(scope="module")
+def demo_images(demo_source) -> list[Image.Image]:  # type: ignore[no-untyped-def]
+    paths = sorted(Path(demo_source.out_dir).rglob("*_0001.jpg"))  # one of each family
+    return [Image.open(p).convert("RGB") for p in paths]
+
+
+@pytest.mark.shared
+def test_imagenet_head_sees_ships_in_cifar_ships_far_above_chance(cifar_zip: Path, embedding_model) -> None:  # type: ignore[no-untyped-def]
+    ships = _cifar_images(cifar_zip, "ship", 200)
+    cats = _cifar_images(cifar_zip, "cat", 60)
+    spec = embedding_model.card.preprocessing
+    assert spec == DEFAULT_SPEC
+
+    ship_rate = _ship_like_top5_rate(embedding_model, ships, spec)
+    cat_rate = _ship_like_top5_rate(embedding_model, cats, spec)
+    # Chance that 5 random classes of 1000 include one of the 15 ≈ 7.5 %.
+    assert ship_rate >= 0.45, f"ship-like class in the top 5 for only {ship_rate:.0%} of CIFAR ships"
+    # It is about ships, not a head that always says "boat":
+    assert cat_rate <= 0.15, f"ship-like classes in the top 5 of {cat_rate:.0%} of cats"
+
+    # The normalisation matters, so this test would catch the wrong one (same 100 ships):
+    right = _ship_like_top5_rate(embedding_model, ships[:100], spec)
+    wrong = _ship_like_top5_rate(embedding_model, ships[:100], replace(spec, **TORCHVISION_NORMALISATION))
+    assert wrong <= right - 0.15, (right, wrong)
+
+
+def _torch_outputs(net: EmbeddingNet, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    with torch.no_grad():
+        emb, logits = net(torch.from_numpy(batch))
+    return emb.numpy(), logits.numpy()
+
+
+def _assert_parity(embedding_model, torch_net: EmbeddingNet, images: list[Image.Image]) -> None:  # type: ignore[no-untyped-def]
+    batch = embedding_model.card.preprocessing.to_batch(images)
+    got = embedding_model.run(batch)
+    ref_emb, ref_logits = _torch_outputs(torch_net, batch)
+    assert float(np.max(np.abs(got["embedding"] - ref_emb))) <= 1e-4
+    np.testing.assert_array_equal(got["logits"].argmax(1), ref_logits.argmax(1))
+    assert float(np.max(np.abs(got["logits"] - ref_logits))) <= 1e-2
+
+
+@pytest.mark.shared
+def test_onnx_runtime_matches_torch_on_real_photos(cifar_zip: Path, embedding_model, torch_net: EmbeddingNet) -> None:  # type: ignore[no-untyped-def]
+    images = [im for cls in ("ship", "cat", "truck", "bird") for im in _cifar_images(cifar_zip, cls, 3)]
+    _assert_parity(embedding_model, torch_net, images)
+
+
+def test_onnx_runtime_matches_torch_on_generated_paintings(embedding_model, torch_net: EmbeddingNet, demo_images) -> None:  # type: ignore[no-untyped-def]
+    _assert_parity(embedding_model, torch_net, demo_images)
+
+
+def test_embeddings_are_unit_length_and_batching_does_not_change_them(models_dir: Path, embedding_model, demo_images) -> None:  # type: ignore[no-untyped-def]
+    desc = CnnDescriptor(models_dir)
+    batch = desc.describe(demo_images)
+    assert batch.shape == (len(demo_images), EMBEDDING_DIM)
+    np.testing.assert_allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-5)
+    one_by_one = np.concatenate([desc.describe([im]) for im in demo_images])
+    np.testing.assert_allclose(batch, one_by_one, atol=1e-5)
+    # Different paintings get different vectors (not a constant output).
+    sims = batch @ batch.T
+    assert sims[~np.eye(len(batch), dtype=bool)].max() < 0.99
+
+
+def test_same_picture_reencoded_stays_closer_than_another_family(models_dir: Path, embedding_model, demo_images) -> None:  # type: ignore[no-untyped-def]
+    desc = CnnDescriptor(models_dir)
+    original = demo_images[0]
+    buf = io.BytesIO()
+    original.resize((150, 150)).save(buf, "JPEG", quality=60)
+    reencoded = Image.open(buf).convert("RGB")
+    vecs = desc.describe([original, reencoded, *demo_images[1:]])
+    same = float(vecs[0] @ vecs[1])
+    others = vecs[2:] @ vecs[0]
+    assert same > 0.8
+    assert same > float(others.max()) + 0.1, (same, float(others.max()))
+
+
+def test_centre_crop_keeps_the_middle_of_a_wide_picture() -> None:
+    # A 2:1 picture: red outer quarters, blue centre half. Shorter side to 224, centre 224
+    # square: only blue remains.
+    img = Image.new("RGB", (448, 224), (255, 0, 0))
+    img.paste((0, 0, 255), (112, 0, 336, 224))
+    crop = np.asarray(DEFAULT_SPEC.resize_and_crop(img))
+    assert crop.shape == (224, 224, 3)
+    assert (crop[..., 2] > 200).mean() > 0.99 and (crop[..., 0] < 50).mean() > 0.99
+    arr = DEFAULT_SPEC.to_array(Image.new("L", (50, 80), 127))  # greyscale, tall, tiny
+    assert arr.shape == (3, 224, 224)
+    np.testing.assert_allclose(arr, 0.0, atol=1e-6)  # 127 is the spec's mean: normalised to 0
+
+
+def test_export_is_cached_and_its_card_carries_the_serving_spec(models_dir: Path, embedding_model) -> None:  # type: ignore[no-untyped-def]
+    path, card = ensure_embedding_model(models_dir)
+    mtime = path.stat().st_mtime_ns
+    path2, card2 = ensure_embedding_model(models_dir)
+    assert path2 == path and path.stat().st_mtime_ns == mtime  # not exported again
+    # Phones read the preprocessing from this card: it must be what the server uses.
+    assert card2.preprocessing == embedding_model.card.preprocessing == DEFAULT_SPEC
+    assert card2.version == card.version

@@ -1,0 +1,265 @@
+"""Pull job against the fake Search API (synthetic records), with faults; and the whole
+nightly round (pull → labels → export → push) finishing with nothing lost or duplicated.
+
+The fake's 24 synthetic records: 21 are pullable, one is in copyright (InC), one is
+non-commercial (CC BY-NC, "restricted"), one has no image at all, and one has only a
+preview (edmPreview, no edmIsShownBy).
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import Counter
+
+import pytest
+
+from backend.cli import main
+from backend.engine.catalog.sync_store import SyncStore
+from backend.engine.services import Engine
+from europeana_sync.fake import FakeServer
+from backend.sync import provenance
+from backend.sync.checkpoints import PULL_JOB
+from backend.sync.export_labels import ExportFilters, export_labels, write_csv
+from backend.sync.pull import EXIT_STOPPED, PullOptions, pull
+from backend.sync.push import PushOptions, push
+from tests.sync.sync_support import europeana_target, live_tags, record_id, sample_mapping, search_client
+
+PULLABLE = 21
+SKIP_REASONS = {"licence not allowed: InC (permission)": 1, "licence not allowed: CC-BY-NC (restricted)": 1,
+                "no image (neither edmIsShownBy nor edmPreview)": 1}
+#: The fault tests pull a smaller result set (ONNX time on 2 shared cores is what they cost):
+#: records 3, 4, 10, 11 (CC BY-NC, skipped), 17 (preview only), 18 — 3 pages of 2.
+SMALL = dict(query="impressionism", rows=2, batch_size=2)
+SMALL_PULLABLE = 5
+SMALL_SKIPS = {"licence not allowed: CC-BY-NC (restricted)": 1}
+
+
+@pytest.fixture
+def engine(make_settings):
+    eng = Engine.open(make_settings())
+    yield eng
+    eng.close()
+
+
+def options(**overrides) -> PullOptions:
+    base = dict(query="*", collection="eu", rows=5, batch_size=4, workers=2)
+    return PullOptions(**{**base, **overrides})
+
+
+def catalogue(engine: Engine) -> Counter:
+    """record id → how many items carry it (must all be 1)."""
+    cid = engine.catalog.collection_id("eu")
+    ids = engine.catalog.ids_with_status(cid, "indexed") + engine.catalog.ids_with_status(cid, "duplicate")
+    return Counter(provenance.record_id_of(v.extra) for v in engine.catalog.get_items(ids).values())
+
+
+def search_cursors(fake: FakeServer) -> list[str]:
+    from urllib.parse import parse_qs
+    return [parse_qs(r.query)["cursor"][0] for r in fake.state.logged("/record/v2/search.json")]
+
+
+class CrashAfter:
+    """An observer that "crashes" the job after ``n`` results were accounted for."""
+
+    def __init__(self, n: int) -> None:
+        self.n, self.done = n, 0
+
+    def start(self, total, done):  # noqa: ANN001
+        pass
+
+    def message(self, text):  # noqa: ANN001
+        pass
+
+    def advance(self, k: int) -> None:
+        self.done += k
+        if self.done >= self.n:
+            raise RuntimeError("simulated crash")
+
+
+def test_nightly_round_with_faults_loses_and_duplicates_nothing_and_a_rerun_changes_nothing(
+        fake, clock, engine):
+    # -- pull: five pages, a 429 burst, 503s, an early page end, a missing full image --------
+    fake.set_faults(rate_limited_requests=3, server_errors=2, early_page_ends=1)
+    fake.state.records.get(record_id(3)).item["edmIsShownBy"] = ["/fake-media/9200999/artsnap_demo_003/gone.png"]
+    summary = pull(engine, search_client(fake, clock), options())
+    state = summary.state
+    assert summary.complete and summary.exit_code == 0 and summary.total_results == 24
+    assert (state.seen, state.added, state.duplicates, state.failed_count) == (24, PULLABLE, 0, 0)
+    assert state.skipped == SKIP_REASONS
+    assert summary.pages >= 5
+    held = catalogue(engine)
+    assert len(held) == PULLABLE and set(held.values()) == {1}
+    snapshot = fake.state.faults.snapshot()["injected"]
+    assert snapshot["rate_limited_requests"] == 3 and snapshot["server_errors"] == 2
+    assert snapshot["early_page_ends"] == 1
+
+    # provenance on the items; the fallbacks to edmPreview
+    items = {provenance.record_id_of(v.extra): v for v in engine.catalog.get_items(
+        engine.catalog.ids_with_status(engine.catalog.collection_id("eu"), "indexed")).values()}
+    first = items[record_id(0)]
+    assert first.source_path == "europeana/9200999/artsnap_demo_000.jpg" and first.title
+    assert first.extra[provenance.DATA_PROVIDER] == "Artsnap Demo Museum"
+    assert first.extra[provenance.RIGHTS] == "http://creativecommons.org/publicdomain/zero/1.0/"
+    assert first.extra[provenance.LICENCE] == "CC0"
+    assert first.extra[provenance.LANDING_PAGE] == "https://www.europeana.eu/item/9200999/artsnap_demo_000"
+    assert first.extra[provenance.IMAGE_KIND] == "edmIsShownBy"
+    assert items[record_id(17)].extra[provenance.IMAGE_KIND] == "edmPreview"      # preview only
+    assert items[record_id(3)].extra[provenance.IMAGE_KIND] == "edmPreview"       # full image 404
+
+    # -- labels: the classifier proposes, the curator accepts all but one ------------------
+    store = SyncStore(engine.catalog)
+    model_id = engine.catalog.register_model("wikiart-style", "2026.11", "classifier", {}, None)
+    from europeana_sync.fake.synthetic import synthetic_records
+    style_of = {r.record_id: r.style for r in synthetic_records()}
+    by_record = {rid: view.id for rid, view in items.items()}
+    engine.catalog.add_machine_labels({i: [(style_of[rid], 0.9)] for rid, i in by_record.items()}, model_id)
+    for rid, item_id in by_record.items():
+        if rid != record_id(4):
+            store.set_label_status(item_id, style_of[rid], "accepted")
+
+    export = export_labels(store, "eu", ExportFilters(), sample_mapping())
+    buffer = io.StringIO()
+    write_csv(export, buffer)
+    rows = list(csv.DictReader(io.StringIO(buffer.getvalue())))
+    assert len(rows) == PULLABLE - 1 and all(r["vocabulary_uri"].startswith("http://www.wikidata.org/") for r in rows)
+    assert {r["record_id"] for r in rows} == set(by_record) - {record_id(4)}
+    assert all(r["model_version"] == "wikiart-style@2026.11" and r["confidence"] == "0.9000" for r in rows)
+
+    # -- push, with faults again -------------------------------------------------------------
+    fake.set_faults(rate_limited_requests=2, server_errors=1, duplicate_refusals=1, paths=["/annotation"])
+    pushed = push(store, europeana_target(fake, clock, store), sample_mapping(), PushOptions(collection="eu"))
+    assert pushed.exit_code == 0
+    assert len(pushed.created) + len(pushed.already_present) == PULLABLE - 1
+    assert len(live_tags(fake)) == PULLABLE - 1 and len(set(live_tags(fake))) == PULLABLE - 1
+
+    # -- the same night again: nothing downloaded, nothing sent, nothing new ----------------
+    fake.set_faults(rate_limited_requests=0, server_errors=0, duplicate_refusals=0, paths=[])
+    fake.state.clear_log()
+    again = pull(engine, search_client(fake, clock), options())
+    assert again.complete and again.state.added == 0 and again.state.already_present == PULLABLE
+    assert fake.state.logged("/fake-media") == []
+    assert catalogue(engine) == held
+    pushed_again = push(store, europeana_target(fake, clock, store), sample_mapping(), PushOptions(collection="eu"))
+    assert pushed_again.unchanged == PULLABLE - 1 and not pushed_again.created
+    assert fake.state.logged("/annotation") == []
+
+
+@pytest.mark.parametrize("where", ["before the batch is ingested", "after ingest, before the checkpoint"])
+def test_crash_mid_pull_resumes_from_the_checkpoint(fake, clock, engine, monkeypatch, where):
+    client = search_client(fake, clock)
+    if where.startswith("before"):
+        real_download = client.download
+
+        def crashing_download(url: str) -> bytes:
+            if "artsnap_demo_018" in url:
+                raise RuntimeError("simulated crash")
+            return real_download(url)
+
+        monkeypatch.setattr(client, "download", crashing_download)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            pull(engine, client, options(**SMALL))
+    else:
+        from backend.sync import checkpoints
+        saves = {"n": 0}
+        real_save = checkpoints.PullCheckpoints.save
+
+        def crashing_save(self, fingerprint, state, *, done=False):  # noqa: ANN001
+            saves["n"] += 1
+            if saves["n"] == 3:
+                raise RuntimeError("simulated crash")
+            return real_save(self, fingerprint, state, done=done)
+
+        monkeypatch.setattr(checkpoints.PullCheckpoints, "save", crashing_save)
+        with pytest.raises(RuntimeError, match="simulated crash"):
+            pull(engine, client, options(**SMALL))
+        monkeypatch.setattr(checkpoints.PullCheckpoints, "save", real_save)
+    stored = SyncStore(engine.catalog).checkpoints(PULL_JOB)
+    assert len(stored) == 1 and stored[0].status == "running" and stored[0].state["seen"] > 0
+    fake.state.clear_log()
+
+    resumed = pull(engine, search_client(fake, clock), options(**SMALL))
+    assert resumed.complete and resumed.resumed_from == stored[0].state["seen"]
+    assert search_cursors(fake)[0] == stored[0].state["search"]["cursor"] != "*"   # not from page 1 again
+    fetched_again = {r.path.split("/")[3] for r in fake.state.logged("/fake-media")}
+    assert fetched_again <= {"artsnap_demo_018"}      # only the batch in flight, if anything
+    state = resumed.state
+    assert state.seen == 6 and state.skipped == SMALL_SKIPS
+    assert state.added + state.already_present == SMALL_PULLABLE
+    held = catalogue(engine)
+    assert len(held) == SMALL_PULLABLE and set(held.values()) == {1}
+    assert SyncStore(engine.catalog).checkpoints(PULL_JOB)[0].status == "done"
+
+
+def test_rate_limit_without_end_stops_cleanly_then_resumes(fake, clock, engine):
+    class LimitAfterFirstPage(CrashAfter):
+        def advance(self, k: int) -> None:
+            self.done += k
+            if self.done >= 2:
+                fake.set_faults(rate_limited_requests=-1, paths=["/record/v2/search.json"])
+
+    stopped = pull(engine, search_client(fake, clock), options(**SMALL), observer=LimitAfterFirstPage(0))
+    assert not stopped.complete and stopped.exit_code == EXIT_STOPPED
+    assert "rate limited by the Search API" in stopped.stopped and "resets in 2 s" in stopped.stopped
+    assert any("run the same command again" in line for line in stopped.lines())
+    fake.set_faults(rate_limited_requests=0)
+    resumed = pull(engine, search_client(fake, clock), options(**SMALL))
+    assert resumed.complete and resumed.resumed_from == stopped.state.seen > 0
+    assert resumed.state.added == SMALL_PULLABLE and set(catalogue(engine).values()) == {1}
+
+
+def test_results_that_keep_ending_early_stop_then_resume(fake, clock, engine):
+    fake.set_faults(early_page_ends=3)                 # more than the job's two re-asks
+    stopped = pull(engine, search_client(fake, clock), options(**SMALL))
+    assert stopped.exit_code == EXIT_STOPPED and "ended early" in stopped.stopped
+    assert stopped.state.seen == 2
+    resumed = pull(engine, search_client(fake, clock), options(**SMALL))
+    assert resumed.complete and resumed.state.added == SMALL_PULLABLE
+
+
+def test_failed_download_is_recorded_and_the_job_goes_on(fake, clock, engine):
+    fake.set_faults(server_errors=-1, paths=["/fake-media/9200999/artsnap_demo_004/"])
+    summary = pull(engine, search_client(fake, clock, max_attempts=2), options(**SMALL, limit=3))
+    assert summary.stopped == "limit of 3 results reached" and not summary.complete
+    assert summary.state.failed_count == 1 and summary.exit_code == 1
+    [failure] = summary.state.failed
+    assert failure["record_id"] == record_id(4)
+    assert "edmIsShownBy" in failure["reason"] and "edmPreview" in failure["reason"] and "503" in failure["reason"]
+    fake.set_faults(server_errors=0)
+    rest = pull(engine, search_client(fake, clock), options(**SMALL))
+    assert rest.complete and rest.resumed_from == 3
+    # the failed record is picked up by the next full run
+    again = pull(engine, search_client(fake, clock), options(**SMALL))
+    assert again.state.added == 1 and len(catalogue(engine)) == SMALL_PULLABLE
+
+
+def test_slow_responses_time_out_and_are_retried(fake, clock, engine):
+    fake.set_faults(slow_requests=2, slow_seconds=0.6, paths=["/fake-media/", "/record/v2/search.json"])
+    summary = pull(engine, search_client(fake, clock, read_timeout=0.25), options(**SMALL))
+    assert summary.complete and summary.state.added == SMALL_PULLABLE and summary.state.failed_count == 0
+    assert fake.state.faults.snapshot()["injected"]["slow_requests"] == 2
+    assert len(clock.sleeps) >= 2                     # each timeout was followed by a backoff
+
+
+def test_reusability_is_sent_and_extra_licences_can_be_allowed(fake, clock, engine):
+    summary = pull(engine, search_client(fake, clock), options(**SMALL, reusability="open,restricted"))
+    assert "reusability=open%2Crestricted" in fake.state.logged("/record/v2/search.json")[0].query
+    assert summary.state.skipped == {} and summary.state.added == SMALL_PULLABLE + 1   # the CC BY-NC one too
+    allowed = pull(engine, search_client(fake, clock), options(**SMALL, allow_licences=("CC-BY-NC",), restart=True))
+    assert allowed.state.skipped == {} and allowed.state.already_present == SMALL_PULLABLE + 1
+
+
+def test_cli_pull_prints_a_json_summary(fake, make_settings, capsys):
+    data_dir = make_settings().data_dir
+    code = main(["--data-dir", str(data_dir), "europeana", "pull", "baroque", "--collection", "eu",
+                 "--api-url", fake.url, "--api-key", "test-key", "--rows", "3", "--json", "--quiet"])
+    captured = capsys.readouterr()
+    assert code == 0
+    summary = json.loads(captured.out)        # records 1, 8, 15 pulled; 22 has no image
+    assert summary["added"] == 3 and summary["complete"] and summary["pages"] == 2
+    assert summary["skipped_items"] == [{"record_id": record_id(22),
+                                         "reason": "no image (neither edmIsShownBy nor edmPreview)"}]
+    assert "skipped     1  no image (neither edmIsShownBy nor edmPreview)" in captured.err
+    assert main(["--data-dir", str(data_dir), "europeana", "pull", "x", "--collection", "eu",
+                 "--api-url", fake.url, "--api-key", ""]) == 2
+    assert "no API key" in capsys.readouterr().err
