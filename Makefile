@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 DATA   ?=
 export ARTSNAP_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: setup run serve demo test test-all bench bench-quick browser postgres clean
+.PHONY: setup run serve demo test test-all lint format mutation bench bench-quick browser postgres clean
 
 ## setup: create .venv and install artsnap with its test tools (idempotent)
 setup: $(VENV)/.installed
@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	# torch first, pinned: on these machines it resolves to the local CPU wheel; unpinned, a
 	# dependency could pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test,postgres,export]'
+	$(BIN)/python -m pip install --quiet -e '.[test,postgres,export,dev]'
 	touch $@
 
 ## run: set up, build the demo collection (or ingest DATA=path), serve page + API on 127.0.0.1:8080
@@ -40,6 +40,19 @@ postgres:
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
 	    || echo "warning: could not install postgresql; PostgreSQL tests will skip"; \
 	  else echo "note: postgresql not installed and not root; PostgreSQL tests will skip"; fi; }
+
+## lint: what a contributor runs before pushing (CI runs it too): style, format, types, layers
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/python tools/check_type_ignores.py
+	$(BIN)/lint-imports
+
+## format: apply ruff's fixes and formatting
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 ## test: the whole fast suite (unit, contract, end-to-end, browser)
 test: setup browser postgres

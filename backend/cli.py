@@ -4,6 +4,7 @@ Every sub-command builds :class:`Settings` from ``--data-dir`` / ``ARTSNAP_DATA_
 talks to the same engine the HTTP API uses. Machine-readable output goes to stdout
 (``--json``); progress bars and per-file errors go to stderr, so pipes stay clean.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -12,8 +13,8 @@ import logging
 import os
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from . import __version__
 from .config import Settings
@@ -35,7 +36,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(args.data_dir, **overrides)
 
 
-def _engine(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _engine(args: argparse.Namespace):
     from .engine.services import Engine
 
     return Engine.open(_settings(args))
@@ -62,13 +63,15 @@ class _TqdmObserver:
 
         tqdm.write(text, file=sys.stderr)
 
-    def file_error(self, error) -> None:  # type: ignore[no-untyped-def]
+    def file_error(self, error) -> None:
         self._line(f"error: {error.source_path}: {error.code}: {error.message}")
 
     def duplicate(self, source_path: str, of_source_path: str, kind: str, distance: int) -> None:
         if not self.quiet:
             extra = f", distance {distance}" if kind == "near" else ""
-            self._line(f"duplicate: {source_path} is {'an' if kind == 'exact' else 'a'} {kind} duplicate of {of_source_path}{extra} (linked, not indexed)")
+            self._line(
+                f"duplicate: {source_path} is {'an' if kind == 'exact' else 'a'} {kind} duplicate of {of_source_path}{extra} (linked, not indexed)"
+            )
 
     def close(self) -> None:
         if self.bar is not None:
@@ -113,8 +116,9 @@ def _parse_weights(text: str | None) -> dict[str, float] | None:
 
 
 def cmd_search(args: argparse.Namespace) -> int:
-    from .engine.catalog.store import UnknownCollection
     from dataset_tools.images import ImageDecodeError
+
+    from .engine.catalog.store import UnknownCollection
     from .engine.search import OptionsError, SearchOptions
 
     eng = _engine(args)
@@ -158,7 +162,10 @@ def cmd_search(args: argparse.Namespace) -> int:
             print(f"{path}  ({result.timings.total_ms:.0f} ms)")
             for rank, hit in enumerate(result.hits, 1):
                 labels = ", ".join(hit.item.label_names)
-                print(f"  {rank:>3}. {hit.score:.3f}  #{hit.item.id}  {hit.item.source_path}" + (f"  [{labels}]" if labels else ""))
+                print(
+                    f"  {rank:>3}. {hit.score:.3f}  #{hit.item.id}  {hit.item.source_path}"
+                    + (f"  [{labels}]" if labels else "")
+                )
     return 1 if failures == len(args.images) else 0
 
 
@@ -222,14 +229,18 @@ def cmd_reindex(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="artsnap", description="Visual search for art and cultural heritage collections.")
     p.add_argument("--version", action="version", version=f"artsnap {__version__}")
-    p.add_argument("--data-dir", default=None, help="catalog, indexes, media and models (default ./var or $ARTSNAP_DATA_DIR)")
+    p.add_argument(
+        "--data-dir", default=None, help="catalog, indexes, media and models (default ./var or $ARTSNAP_DATA_DIR)"
+    )
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     s = sub.add_parser("ingest", help="add a folder, .zip or CSV manifest of images to a collection")
     s.add_argument("source", help="folder (first-level folder = label), .zip, or .csv manifest (path,label,title,...)")
     s.add_argument("--collection", required=True)
     s.add_argument("--limit", type=int, default=None, help="only the first N images (in sorted order)")
-    s.add_argument("--index-factory", default=None, help="faiss index_factory string for a new collection (default Flat)")
+    s.add_argument(
+        "--index-factory", default=None, help="faiss index_factory string for a new collection (default Flat)"
+    )
     s.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     s.add_argument("--quiet", action="store_true", help="no progress bar or duplicate lines")
     s.set_defaults(func=cmd_ingest)
@@ -273,6 +284,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_model_commands(sub)
     from .cli_sync import register as register_sync_commands
+
     register_sync_commands(sub)
     return p
 

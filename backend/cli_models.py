@@ -4,6 +4,7 @@ Training and export live in :mod:`edge_models`; these commands parse arguments, 
 curator needs (accuracy, the learning curve, parity, where the files are) and register an
 exported model so the API hands it to phones and ingest labels with it.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,7 +41,9 @@ def cmd_train(args: argparse.Namespace) -> int:
     if result.learning_curve is not None:
         print("learning curve (test accuracy by images per category):", file=sys.stderr)
         for p in result.learning_curve.points:
-            print(f"  {p.label:>5}: {p.accuracy:.3f} ± {p.accuracy_std:.3f} (macro-F1 {p.macro_f1:.3f})", file=sys.stderr)
+            print(
+                f"  {p.label:>5}: {p.accuracy:.3f} ± {p.accuracy_std:.3f} (macro-F1 {p.macro_f1:.3f})", file=sys.stderr
+            )
     print(f"model folder: {result.model_dir} (report: {result.report_path})", file=sys.stderr)
     print(f"next: artsnap export-classifier {result.model_dir} --register", file=sys.stderr)
     return 0
@@ -59,12 +62,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     for key, path in sorted(result.files.items()):
         print(f"  {key:<12} {result.sizes.get(key, 0) / 1e6:6.1f} MB  {path}", file=sys.stderr)
     if result.parity is not None:
-        print(f"parity with torch: {'ok' if result.parity.ok else 'FAILED'} — details in model_card.json", file=sys.stderr)
+        print(
+            f"parity with torch: {'ok' if result.parity.ok else 'FAILED'} — details in model_card.json", file=sys.stderr
+        )
         for p in result.parity.formats.values():
             if not p.passed:
                 kind = "below target" if p in result.parity.below_target else "FAILED"
-                print(f"  {p.fmt} {kind}: top-1 agreement {p.top1_agreement:.1%}, max |dp| "
-                      f"{p.max_abs_diff_probabilities:.2g} on {p.n} test images; target {p.criterion}", file=sys.stderr)
+                print(
+                    f"  {p.fmt} {kind}: top-1 agreement {p.top1_agreement:.1%}, max |dp| "
+                    f"{p.max_abs_diff_probabilities:.2g} on {p.n} test images; target {p.criterion}",
+                    file=sys.stderr,
+                )
         for c in result.parity.coreml.values():
             if not c.passed:
                 print(f"  {c.fmt}: {'; '.join(c.problems)}", file=sys.stderr)
@@ -103,10 +111,20 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     settings = Settings.from_env(args.data_dir)
     models = list_models(Catalog(settings.database_url))
     if args.json:
-        print(json.dumps([{"name": m.name, "version": m.version, "task": m.task, "active": m.active, "path": str(m.path)} for m in models]))
+        print(
+            json.dumps(
+                [
+                    {"name": m.name, "version": m.version, "task": m.task, "active": m.active, "path": str(m.path)}
+                    for m in models
+                ]
+            )
+        )
         return 0
     if not models:
-        print("no models registered: artsnap train-classifier SOURCE --out DIR, then export-classifier DIR --register", file=sys.stderr)
+        print(
+            "no models registered: artsnap train-classifier SOURCE --out DIR, then export-classifier DIR --register",
+            file=sys.stderr,
+        )
     for m in models:
         print(f"{'*' if m.active else ' '} {m.name} {m.version} ({m.task}) {m.path}")
     return 0
@@ -118,12 +136,14 @@ def _data_dir(args: argparse.Namespace) -> Path:
     return Settings.from_env(args.data_dir).data_dir
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s = sub.add_parser("train-classifier", help="train the category classifier from labelled folders or a CSV manifest")
     s.add_argument("source", help="folder-per-label, .zip, or CSV manifest (path,label; 'a;b' = several labels)")
     s.add_argument("--out", required=True, help="model folder to write")
     s.add_argument("--learning-curve", action="store_true", help="accuracy at 10, 25, 50, 100 and all images per class")
-    s.add_argument("--fine-tune", action="store_true", help="also fine-tune the last blocks (GPU when present; slow on CPU)")
+    s.add_argument(
+        "--fine-tune", action="store_true", help="also fine-tune the last blocks (GPU when present; slow on CPU)"
+    )
     s.add_argument("--epochs", type=int, default=200)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--cache-dir", default=None, help="feature cache (default DATA_DIR/cache)")
@@ -134,7 +154,9 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     s.add_argument("model_dir")
     s.add_argument("--formats", default="onnx,tflite,coreml")
     s.add_argument("--quantize", default="fp32,fp16,int8")
-    s.add_argument("--register", action="store_true", help="make it the active model served to phones and used by ingest")
+    s.add_argument(
+        "--register", action="store_true", help="make it the active model served to phones and used by ingest"
+    )
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_export)
 

@@ -9,6 +9,7 @@ Exit codes, for cron: 0 done; 1 done, but some items failed or were refused (see
 summary); 2 bad usage or configuration (missing key, invalid mapping file); 75 stopped early
 (rate limit, service down) — run the same command later and it resumes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,22 +33,34 @@ def register(sub: Any) -> None:
 
 # -- parsers --------------------------------------------------------------------------------
 
+
 def _register_europeana(sub: Any) -> None:
     p = sub.add_parser("europeana", help="pull collections from Europeana; publish labels as annotations")
     actions = p.add_subparsers(dest="europeana_command", required=True, metavar="ACTION")
 
-    s = actions.add_parser("pull", help="download the images of a Europeana search into a collection",
-                           description="Pages through a Search API query, downloads edmIsShownBy "
-                           "(else edmPreview) of every openly licensed result and ingests it with its "
-                           "provenance. Resumes from a checkpoint after a crash or a stop.")
+    s = actions.add_parser(
+        "pull",
+        help="download the images of a Europeana search into a collection",
+        description="Pages through a Search API query, downloads edmIsShownBy "
+        "(else edmPreview) of every openly licensed result and ingests it with its "
+        "provenance. Resumes from a checkpoint after a crash or a stop.",
+    )
     s.add_argument("query", help="Search API query, e.g. 'impressionism' or 'who:\"Claude Monet\"'")
     s.add_argument("--collection", required=True)
     s.add_argument("--qf", action="append", default=[], help="a Search API filter, e.g. TYPE:IMAGE (repeatable)")
-    s.add_argument("--reusability", default=None,
-                   help="licence classes to ask for and accept: open, restricted, permission, or a "
-                   "comma list (default: only 'open' is accepted, and nothing is sent to the API)")
-    s.add_argument("--allow-licence", action="append", default=[], metavar="CODE",
-                   help="also accept this licence code, e.g. CC-BY-NC or InC-EDU (repeatable)")
+    s.add_argument(
+        "--reusability",
+        default=None,
+        help="licence classes to ask for and accept: open, restricted, permission, or a "
+        "comma list (default: only 'open' is accepted, and nothing is sent to the API)",
+    )
+    s.add_argument(
+        "--allow-licence",
+        action="append",
+        default=[],
+        metavar="CODE",
+        help="also accept this licence code, e.g. CC-BY-NC or InC-EDU (repeatable)",
+    )
     s.add_argument("--rows", type=int, default=100, help="results per page (1-100)")
     s.add_argument("--limit", type=int, default=None, help="at most N results this run; the next run continues")
     s.add_argument("--batch-size", type=int, default=32, help="images per ingest batch and checkpoint")
@@ -57,22 +70,36 @@ def _register_europeana(sub: Any) -> None:
     _output_args(s)
     s.set_defaults(func=cmd_europeana_pull)
 
-    s = actions.add_parser("push-annotations", help="publish accepted labels as tagging annotations",
-                           description="Accepted labels with a vocabulary URI become tagging annotations "
-                           "on their Europeana records; labels a curator rejected are withdrawn. "
-                           "Idempotent: what is done is recorded in the catalog and never sent twice.")
+    s = actions.add_parser(
+        "push-annotations",
+        help="publish accepted labels as tagging annotations",
+        description="Accepted labels with a vocabulary URI become tagging annotations "
+        "on their Europeana records; labels a curator rejected are withdrawn. "
+        "Idempotent: what is done is recorded in the catalog and never sent twice.",
+    )
     _push_args(s)
     _europeana_api_args(s)
-    s.add_argument("--token-url", default=os.environ.get("EUROPEANA_TOKEN_URL"),
-                   help="OpenID Connect token endpoint (default: Europeana's; env EUROPEANA_TOKEN_URL)")
-    s.add_argument("--client-id", default=os.environ.get("EUROPEANA_CLIENT_ID"),
-                   help="OIDC client id (env EUROPEANA_CLIENT_ID)")
-    s.add_argument("--client-secret", default=os.environ.get("EUROPEANA_CLIENT_SECRET"),
-                   help="OIDC client secret (prefer env EUROPEANA_CLIENT_SECRET)")
-    s.add_argument("--username", default=os.environ.get("EUROPEANA_USERNAME"),
-                   help="Europeana account for the password grant (env EUROPEANA_USERNAME)")
-    s.add_argument("--password", default=os.environ.get("EUROPEANA_PASSWORD"),
-                   help="its password (prefer env EUROPEANA_PASSWORD)")
+    s.add_argument(
+        "--token-url",
+        default=os.environ.get("EUROPEANA_TOKEN_URL"),
+        help="OpenID Connect token endpoint (default: Europeana's; env EUROPEANA_TOKEN_URL)",
+    )
+    s.add_argument(
+        "--client-id", default=os.environ.get("EUROPEANA_CLIENT_ID"), help="OIDC client id (env EUROPEANA_CLIENT_ID)"
+    )
+    s.add_argument(
+        "--client-secret",
+        default=os.environ.get("EUROPEANA_CLIENT_SECRET"),
+        help="OIDC client secret (prefer env EUROPEANA_CLIENT_SECRET)",
+    )
+    s.add_argument(
+        "--username",
+        default=os.environ.get("EUROPEANA_USERNAME"),
+        help="Europeana account for the password grant (env EUROPEANA_USERNAME)",
+    )
+    s.add_argument(
+        "--password", default=os.environ.get("EUROPEANA_PASSWORD"), help="its password (prefer env EUROPEANA_PASSWORD)"
+    )
     s.set_defaults(func=cmd_europeana_push)
 
 
@@ -83,12 +110,17 @@ def _register_labels(sub: Any) -> None:
     s = actions.add_parser("export", help="labels with record ids and vocabulary URIs as CSV or JSON-LD")
     s.add_argument("--collection", required=True)
     s.add_argument("--format", choices=("csv", "jsonld"), default="csv")
-    s.add_argument("--min-confidence", type=float, default=None,
-                   help="drop machine labels below this confidence (curator labels count as 1.0)")
+    s.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        help="drop machine labels below this confidence (curator labels count as 1.0)",
+    )
     s.add_argument("--status", choices=("accepted", "proposed", "rejected", "any"), default="accepted")
     s.add_argument("--source", choices=("curator", "machine", "any"), default="any")
-    s.add_argument("--mapping", type=Path, default=None,
-                   help="category → vocabulary URI file (.json or .csv), validated first")
+    s.add_argument(
+        "--mapping", type=Path, default=None, help="category → vocabulary URI file (.json or .csv), validated first"
+    )
     s.add_argument("--out", type=Path, default=None, help="write here instead of stdout")
     s.set_defaults(func=cmd_labels_export)
 
@@ -98,32 +130,46 @@ def _register_labels(sub: Any) -> None:
     verdict = s.add_mutually_exclusive_group(required=True)
     verdict.add_argument("--accept", dest="verdict", action="store_const", const="accepted")
     verdict.add_argument("--reject", dest="verdict", action="store_const", const="rejected")
-    s.add_argument("--source", choices=("curator", "machine", "any"), default="any",
-                   help="only the label from this source (default: every source)")
+    s.add_argument(
+        "--source",
+        choices=("curator", "machine", "any"),
+        default="any",
+        help="only the label from this source (default: every source)",
+    )
     s.set_defaults(func=cmd_labels_review)
 
 
 def _register_with(sub: Any) -> None:
     p = sub.add_parser("with", help="publish labels to the WITH platform")
     actions = p.add_subparsers(dest="with_command", required=True, metavar="ACTION")
-    s = actions.add_parser("push-annotations", help="publish accepted labels as WITH annotations",
-                           description="Accepted labels with a vocabulary URI become 'Tagging' annotations "
-                           "on the WITH records whose externalId is the Europeana record id; rejected "
-                           "labels are withdrawn. Idempotent and resumable like the Europeana push.")
+    s = actions.add_parser(
+        "push-annotations",
+        help="publish accepted labels as WITH annotations",
+        description="Accepted labels with a vocabulary URI become 'Tagging' annotations "
+        "on the WITH records whose externalId is the Europeana record id; rejected "
+        "labels are withdrawn. Idempotent and resumable like the Europeana push.",
+    )
     _push_args(s)
     s.add_argument("--api-url", default=os.environ.get("WITH_API_URL"), help="WITH base URL (env WITH_API_URL)")
     s.add_argument("--username", default=os.environ.get("WITH_USERNAME"), help="WITH login (env WITH_USERNAME)")
-    s.add_argument("--password", default=os.environ.get("WITH_PASSWORD"),
-                   help="WITH password (prefer env WITH_PASSWORD)")
+    s.add_argument(
+        "--password", default=os.environ.get("WITH_PASSWORD"), help="WITH password (prefer env WITH_PASSWORD)"
+    )
     s.add_argument("--generator", default="artsnap", help="generator name stored on each annotation")
     s.set_defaults(func=cmd_with_push)
 
 
 def _europeana_api_args(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--api-url", default=os.environ.get("EUROPEANA_API_URL", "https://api.europeana.eu"),
-                   help="Europeana API base (env EUROPEANA_API_URL; the local fake's URL to try things)")
-    s.add_argument("--api-key", default=os.environ.get("EUROPEANA_API_KEY"),
-                   help="your Europeana API key (prefer env EUROPEANA_API_KEY)")
+    s.add_argument(
+        "--api-url",
+        default=os.environ.get("EUROPEANA_API_URL", "https://api.europeana.eu"),
+        help="Europeana API base (env EUROPEANA_API_URL; the local fake's URL to try things)",
+    )
+    s.add_argument(
+        "--api-key",
+        default=os.environ.get("EUROPEANA_API_KEY"),
+        help="your Europeana API key (prefer env EUROPEANA_API_KEY)",
+    )
 
 
 def _push_args(s: argparse.ArgumentParser) -> None:
@@ -143,6 +189,7 @@ def _output_args(s: argparse.ArgumentParser) -> None:
 
 # -- helpers ----------------------------------------------------------------------------------
 
+
 def _settings(args: argparse.Namespace) -> Settings:
     return Settings.from_env(args.data_dir)
 
@@ -152,7 +199,7 @@ def _fail(command: str, message: str, code: int = EXIT_USAGE) -> int:
     return code
 
 
-def _catalog(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _catalog(args: argparse.Namespace):
     from .engine.catalog.store import Catalog
 
     settings = _settings(args)
@@ -160,7 +207,7 @@ def _catalog(args: argparse.Namespace):  # type: ignore[no-untyped-def]
     return Catalog(settings.database_url)
 
 
-def _load_mapping(path: Path, command: str):  # type: ignore[no-untyped-def]
+def _load_mapping(path: Path, command: str):
     """The validated mapping, or ``None`` after printing every problem of the file."""
     from europeana_sync.vocabulary import VocabularyMappingError, load_mapping
 
@@ -194,8 +241,15 @@ class _Bar:
     def start(self, total: int | None, done: int = 0) -> None:
         from tqdm import tqdm
 
-        self.bar = tqdm(total=total, initial=done, unit=self.unit, desc=self.desc, disable=self.quiet,
-                        file=sys.stderr, dynamic_ncols=True)
+        self.bar = tqdm(
+            total=total,
+            initial=done,
+            unit=self.unit,
+            desc=self.desc,
+            disable=self.quiet,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
 
     def advance(self, n: int) -> None:
         if self.bar is not None:
@@ -214,14 +268,18 @@ class _Bar:
 
 # -- commands -------------------------------------------------------------------------------
 
+
 def cmd_europeana_pull(args: argparse.Namespace) -> int:
-    from .sync.pull import PullOptions, parse_reusability, pull
     from europeana_sync.search_api import SearchApiClient
+
+    from .sync.pull import PullOptions, parse_reusability, pull
 
     command = "europeana pull"
     if not args.api_key:
-        return _fail(command, "no API key: set EUROPEANA_API_KEY or pass --api-key "
-                     "(free at https://pro.europeana.eu/pages/get-api)")
+        return _fail(
+            command,
+            "no API key: set EUROPEANA_API_KEY or pass --api-key (free at https://pro.europeana.eu/pages/get-api)",
+        )
     if not 1 <= args.rows <= 100:
         return _fail(command, "--rows must be between 1 and 100")
     if args.limit is not None and args.limit < 1:
@@ -229,10 +287,18 @@ def cmd_europeana_pull(args: argparse.Namespace) -> int:
     try:
         if args.reusability:
             parse_reusability(args.reusability)
-        options = PullOptions(query=args.query, collection=args.collection, qf=tuple(args.qf),
-                              reusability=args.reusability, allow_licences=tuple(args.allow_licence),
-                              rows=args.rows, limit=args.limit, batch_size=max(1, args.batch_size),
-                              workers=max(1, args.workers), restart=args.restart)
+        options = PullOptions(
+            query=args.query,
+            collection=args.collection,
+            qf=tuple(args.qf),
+            reusability=args.reusability,
+            allow_licences=tuple(args.allow_licence),
+            rows=args.rows,
+            limit=args.limit,
+            batch_size=max(1, args.batch_size),
+            workers=max(1, args.workers),
+            restart=args.restart,
+        )
     except ValueError as exc:
         return _fail(command, str(exc))
     from .engine.services import Engine
@@ -250,10 +316,9 @@ def cmd_europeana_pull(args: argparse.Namespace) -> int:
 
 
 def _push(args: argparse.Namespace, command: str, target_factory: Any) -> int:
-    from .sync.push import PushOptions, push
-
     from .engine.catalog.store import UnknownCollection
     from .engine.catalog.sync_store import SyncStore
+    from .sync.push import PushOptions, push
 
     if args.min_confidence is not None and not 0 <= args.min_confidence <= 1:
         return _fail(command, "--min-confidence must be between 0 and 1")
@@ -271,9 +336,13 @@ def _push(args: argparse.Namespace, command: str, target_factory: Any) -> int:
         target = None if args.dry_run else target_factory(store)
         if isinstance(target, str):
             return _fail(command, target)
-        options = PushOptions(collection=args.collection, dry_run=args.dry_run,
-                              sources=None if args.source == "any" else (args.source,),
-                              min_confidence=args.min_confidence, retry_refused=args.retry_refused)
+        options = PushOptions(
+            collection=args.collection,
+            dry_run=args.dry_run,
+            sources=None if args.source == "any" else (args.source,),
+            min_confidence=args.min_confidence,
+            retry_refused=args.retry_refused,
+        )
         summary = push(store, target or _DryRunTarget(command), mapping, options, observer=bar)
     finally:
         bar.close()
@@ -299,16 +368,23 @@ def cmd_europeana_push(args: argparse.Namespace) -> int:
     def make_target(store: Any) -> Any:
         from europeana_sync.annotations_api import AnnotationsClient
         from europeana_sync.http import RetryingSession
-        from .sync.targets import EuropeanaTarget
         from europeana_sync.oidc import EUROPEANA_TOKEN_URL, OidcTokenProvider
+
+        from .sync.targets import EuropeanaTarget
 
         if not args.api_key:
             return "no API key: set EUROPEANA_API_KEY or pass --api-key"
         if not args.client_id:
             return "no OIDC client: set EUROPEANA_CLIENT_ID (and EUROPEANA_CLIENT_SECRET) or pass --client-id"
         http = RetryingSession()
-        tokens = OidcTokenProvider(args.token_url or EUROPEANA_TOKEN_URL, args.client_id, args.client_secret,
-                                   username=args.username, password=args.password, http=http)
+        tokens = OidcTokenProvider(
+            args.token_url or EUROPEANA_TOKEN_URL,
+            args.client_id,
+            args.client_secret,
+            username=args.username,
+            password=args.password,
+            http=http,
+        )
         client = AnnotationsClient(args.api_key, tokens, base_url=args.api_url, http=http)
         return EuropeanaTarget(client, known_creator=store.known_creator("europeana"))
 
@@ -317,25 +393,26 @@ def cmd_europeana_push(args: argparse.Namespace) -> int:
 
 def cmd_with_push(args: argparse.Namespace) -> int:
     def make_target(store: Any) -> Any:
-        from .sync.targets import WithTarget
         from europeana_sync.with_api import WithClient
+
+        from .sync.targets import WithTarget
 
         if not args.api_url:
             return "no WITH URL: set WITH_API_URL or pass --api-url"
         if not (args.username and args.password):
             return "no WITH login: set WITH_USERNAME and WITH_PASSWORD (or pass --username/--password)"
-        return WithTarget(WithClient(args.api_url, username=args.username, password=args.password),
-                          generator=args.generator)
+        return WithTarget(
+            WithClient(args.api_url, username=args.username, password=args.password), generator=args.generator
+        )
 
     return _push(args, "with push-annotations", make_target)
 
 
 def cmd_labels_export(args: argparse.Namespace) -> int:
-    from .sync.export_labels import ExportFilters, export_labels, write_csv, write_jsonld
-
     from . import __version__
     from .engine.catalog.store import UnknownCollection
     from .engine.catalog.sync_store import SyncStore
+    from .sync.export_labels import ExportFilters, export_labels, write_csv, write_jsonld
 
     command = "labels export"
     try:
@@ -372,16 +449,20 @@ def cmd_labels_export(args: argparse.Namespace) -> int:
 
 
 def cmd_labels_review(args: argparse.Namespace) -> int:
-    from .sync.review import review_label
-
     from .engine.catalog.store import UnknownItem
     from .engine.catalog.sync_store import SyncStore
+    from .sync.review import review_label
 
     command = "labels review"
     catalog = _catalog(args)
     try:
-        result = review_label(SyncStore(catalog), args.item, args.label, args.verdict,
-                              source=None if args.source == "any" else args.source)
+        result = review_label(
+            SyncStore(catalog),
+            args.item,
+            args.label,
+            args.verdict,
+            source=None if args.source == "any" else args.source,
+        )
     except UnknownItem as exc:
         return _fail(command, str(exc))
     except LookupError as exc:

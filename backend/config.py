@@ -3,11 +3,13 @@
 No module-level globals: the Flask app, the CLI and the tests each build a ``Settings`` and
 hand it to the services, so two apps with different data folders can live in one process.
 """
+
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 
 def _env_int(name: str, default: int) -> int:
@@ -49,7 +51,7 @@ class Settings:
             object.__setattr__(self, "database_url", f"sqlite:///{self.data_dir / 'catalog.db'}")
 
     @classmethod
-    def from_env(cls, data_dir: str | Path | None = None, **overrides: object) -> "Settings":
+    def from_env(cls, data_dir: str | Path | None = None, **overrides: Any) -> Settings:
         base = cls(
             data_dir=Path(data_dir or os.environ.get("ARTSNAP_DATA_DIR", "./var")),
             database_url=os.environ.get("ARTSNAP_DATABASE_URL", ""),

@@ -4,12 +4,16 @@
 shared across fork, and loading in each worker's ``load()`` keeps start-up simple. The first
 visitor never pays for model loading because each worker warms up before accepting requests.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import Settings
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +37,7 @@ def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeo
 
     from .api import create_app
 
-    class _App(BaseApplication):  # type: ignore[misc]
+    class _App(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type information
         def load_config(self) -> None:
             cfg: dict[str, Any] = {
                 "bind": f"{host}:{port}",
@@ -50,7 +54,7 @@ def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeo
             for key, value in cfg.items():
                 self.cfg.set(key, value)
 
-        def load(self):  # type: ignore[no-untyped-def]
+        def load(self) -> Flask:
             limit_library_threads()
             app = create_app(settings)
             app.extensions["artsnap.engine"].search.warm_up()

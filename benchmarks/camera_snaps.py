@@ -20,6 +20,7 @@ landscape painting throws away its sides, which the catalogue embedding saw.
 The locator is also scored directly: IoU of its quadrilateral with the true painting corners
 (and with the frame's, to spot "found the frame, not the painting").
 """
+
 from __future__ import annotations
 
 import io
@@ -79,23 +80,41 @@ class CameraSnapsResult:
 
     def headline(self) -> str:
         a, b, c = self._v("whole"), self._v("server"), self._v("oracle")
-        return (f"recall@1 / @10: whole photo {a.recall_at_1:.2f} / {a.recall_at_10:.2f}, server locate+rectify "
-                f"{b.recall_at_1:.2f} / {b.recall_at_10:.2f} ({fmt_ratio(ratio(b.recall_at_1, a.recall_at_1))} the whole photo at @1), "
-                f"oracle corners {c.recall_at_1:.2f} / {c.recall_at_10:.2f}")
+        return (
+            f"recall@1 / @10: whole photo {a.recall_at_1:.2f} / {a.recall_at_10:.2f}, server locate+rectify "
+            f"{b.recall_at_1:.2f} / {b.recall_at_10:.2f} ({fmt_ratio(ratio(b.recall_at_1, a.recall_at_1))} the whole photo at @1), "
+            f"oracle corners {c.recall_at_1:.2f} / {c.recall_at_10:.2f}"
+        )
 
     def targets(self) -> list[TargetCheck]:
         return []
 
     def markdown(self) -> str:
         ref = self._v("whole")
-        rows = [[f"({v.key}) {v.description}", f"{v.recall_at_1:.3f} ± {_se(v.recall_at_1, self.n_snaps):.3f}",
-                 f"{v.recall_at_10:.3f} ± {_se(v.recall_at_10, self.n_snaps):.3f}", f"{v.median_rank:.0f}",
-                 fmt_ratio(ratio(v.recall_at_1, ref.recall_at_1)), fmt_ratio(ratio(v.recall_at_10, ref.recall_at_10))]
-                for v in self.variants]
-        brows = [[b.bucket, b.count, f"{b.server_r1:.2f}", f"{b.server_pad_r1:.2f}", f"{b.oracle_r1:.2f}", f"{b.oracle_pad_r1:.2f}"]
-                 for b in self.buckets]
+        rows = [
+            [
+                f"({v.key}) {v.description}",
+                f"{v.recall_at_1:.3f} ± {_se(v.recall_at_1, self.n_snaps):.3f}",
+                f"{v.recall_at_10:.3f} ± {_se(v.recall_at_10, self.n_snaps):.3f}",
+                f"{v.median_rank:.0f}",
+                fmt_ratio(ratio(v.recall_at_1, ref.recall_at_1)),
+                fmt_ratio(ratio(v.recall_at_10, ref.recall_at_10)),
+            ]
+            for v in self.variants
+        ]
+        brows = [
+            [
+                b.bucket,
+                b.count,
+                f"{b.server_r1:.2f}",
+                f"{b.server_pad_r1:.2f}",
+                f"{b.oracle_r1:.2f}",
+                f"{b.oracle_pad_r1:.2f}",
+            ]
+            for b in self.buckets
+        ]
         out = [
-            f"{self.n_snaps} simulated snaps ({self.out_size[0]}×{self.out_size[1]}, difficulty \"{self.difficulty}\") of "
+            f'{self.n_snaps} simulated snaps ({self.out_size[0]}×{self.out_size[1]}, difficulty "{self.difficulty}") of '
             f"WikiArt paintings, each searched against all {self.collection_size} WikiArt embeddings (cosine, exact). "
             f"Reference (a): the whole photo; the design note measured ≈ {DESIGN_REFERENCE[0]} / {DESIGN_REFERENCE[1]} for it.",
             "",
@@ -109,7 +128,9 @@ class CameraSnapsResult:
             "",
             "recall@1 by what the locator did:",
             "",
-            md_table(["locator outcome", "snaps", "server (crop)", "server (pad)", "oracle (crop)", "oracle (pad)"], brows),
+            md_table(
+                ["locator outcome", "snaps", "server (crop)", "server (pad)", "oracle (crop)", "oracle (pad)"], brows
+            ),
         ]
         if self.diagnosis:
             out += ["", "**Diagnosis**", ""] + [f"- {d}" for d in self.diagnosis]
@@ -158,9 +179,8 @@ def _bucket(found: bool, iou_p: float, iou_f: float, framed: bool) -> str:
 def run(ctx: BenchContext) -> CameraSnapsResult:
     from tqdm import tqdm
 
-    from dataset_tools.camera_snap import simulate_snap
-
     from backend.engine.artwork import ArtworkRegion, crop_artwork, rectify
+    from dataset_tools.camera_snap import simulate_snap
     from dataset_tools.images import decode_image
 
     art = ctx.wikiart()
@@ -188,7 +208,8 @@ def run(ctx: BenchContext) -> CameraSnapsResult:
         photo = decode_image(snap.jpeg, max_pixels=ctx.settings.max_pixels, min_side=ctx.settings.query_min_side).image
         sx = photo.width / snap.photo.width
         sy = photo.height / snap.photo.height
-        to_photo = lambda q: ((np.asarray(q, np.float32) + 0.5) * np.float32([sx, sy]) - 0.5).astype(np.float32)  # noqa: E731
+        scale = np.float32([sx, sy])
+        to_photo = lambda q, scale=scale: ((np.asarray(q, np.float32) + 0.5) * scale - 0.5).astype(np.float32)  # noqa: E731
         t0 = time.perf_counter()
         located, region = crop_artwork(photo)
         locate_ms.append((time.perf_counter() - t0) * 1000)
@@ -215,23 +236,43 @@ def run(ctx: BenchContext) -> CameraSnapsResult:
         "oracle": "oracle: true corners, rectify, centre crop",
         "oracle_pad": "oracle: true corners, rectify, letterboxed",
     }
-    variants = [VariantRecall(k, desc[k], float(np.mean(r <= 1)), float(np.mean(r <= 10)), float(np.median(r)))
-                for k, r in ranks.items()]
+    variants = [
+        VariantRecall(k, desc[k], float(np.mean(r <= 1)), float(np.mean(r <= 10)), float(np.median(r)))
+        for k, r in ranks.items()
+    ]
     labels = [_bucket(*x) for x in info]
-    order = ["painting found (IoU ≥ 0.9)", "roughly (0.5 ≤ IoU < 0.9)", "frame's outer edge instead of the painting",
-             "something else (IoU < 0.5)", "not found (whole photo used)"]
+    order = [
+        "painting found (IoU ≥ 0.9)",
+        "roughly (0.5 ≤ IoU < 0.9)",
+        "frame's outer edge instead of the painting",
+        "something else (IoU < 0.5)",
+        "not found (whole photo used)",
+    ]
     buckets = []
     for b in order:
         m = np.array([lab == b for lab in labels])
         if m.any():
-            buckets.append(LocatorBucket(b, int(m.sum()), float(np.mean(ranks["server"][m] <= 1)),
-                                         float(np.mean(ranks["server_pad"][m] <= 1)), float(np.mean(ranks["oracle"][m] <= 1)),
-                                         float(np.mean(ranks["oracle_pad"][m] <= 1))))
+            buckets.append(
+                LocatorBucket(
+                    b,
+                    int(m.sum()),
+                    float(np.mean(ranks["server"][m] <= 1)),
+                    float(np.mean(ranks["server_pad"][m] <= 1)),
+                    float(np.mean(ranks["oracle"][m] <= 1)),
+                    float(np.mean(ranks["oracle_pad"][m] <= 1)),
+                )
+            )
     found = np.array([x[0] for x in info])
     ious = np.array([x[1] for x in info])
     result = CameraSnapsResult(
-        n_snaps=n, collection_size=len(art), out_size=out_size, difficulty="default", variants=variants, buckets=buckets,
-        median_iou=float(np.median(ious[found])) if found.any() else 0.0, found_rate=float(found.mean()),
+        n_snaps=n,
+        collection_size=len(art),
+        out_size=out_size,
+        difficulty="default",
+        variants=variants,
+        buckets=buckets,
+        median_iou=float(np.median(ious[found])) if found.any() else 0.0,
+        found_rate=float(found.mean()),
         locate=Latency.of(locate_ms),
     )
     result.diagnosis = _diagnose(result)
@@ -249,23 +290,38 @@ def _diagnose(r: CameraSnapsResult) -> list[str]:
     v = {x.key: x for x in r.variants}
     out = []
     gap = v["oracle"].recall_at_1 - v["server"].recall_at_1
-    out.append(f"oracle − server recall@1 = {gap:+.2f} (centre crop), "
-               f"{v['oracle_pad'].recall_at_1 - v['server_pad'].recall_at_1:+.2f} (letterboxed): what a perfect locator would add.")
+    out.append(
+        f"oracle − server recall@1 = {gap:+.2f} (centre crop), "
+        f"{v['oracle_pad'].recall_at_1 - v['server_pad'].recall_at_1:+.2f} (letterboxed): what a perfect locator would add."
+    )
     pad_gain = v["oracle_pad"].recall_at_1 - v["oracle"].recall_at_1
-    out.append(f"letterboxing instead of centre-cropping the rectified painting changes oracle recall@1 by {pad_gain:+.2f} "
-               f"and server recall@1 by {v['server_pad'].recall_at_1 - v['server'].recall_at_1:+.2f}: "
-               + ("the crop's preprocessing matters — the catalogue embeddings saw the whole painting (letterboxed on "
-                  "black), a centre crop of a rectified non-square painting does not." if pad_gain > 0.03 else
-                  "preprocessing of the rectified crop is not the main loss."))
+    out.append(
+        f"letterboxing instead of centre-cropping the rectified painting changes oracle recall@1 by {pad_gain:+.2f} "
+        f"and server recall@1 by {v['server_pad'].recall_at_1 - v['server'].recall_at_1:+.2f}: "
+        + (
+            "the crop's preprocessing matters — the catalogue embeddings saw the whole painting (letterboxed on "
+            "black), a centre crop of a rectified non-square painting does not."
+            if pad_gain > 0.03
+            else "preprocessing of the rectified crop is not the main loss."
+        )
+    )
     good = next((b for b in r.buckets if b.bucket.startswith("painting found")), None)
     if good is not None:
-        out.append(f"where the locator found the painting (IoU ≥ 0.9, {good.count}/{r.n_snaps} snaps) the server reaches "
-                   f"recall@1 {good.server_r1:.2f} vs oracle {good.oracle_r1:.2f}: "
-                   + ("residual corner error costs little there." if good.oracle_r1 - good.server_r1 < 0.05 else
-                      "even 'found' crops lose recall (corner error, slight over/under-crop)."))
+        out.append(
+            f"where the locator found the painting (IoU ≥ 0.9, {good.count}/{r.n_snaps} snaps) the server reaches "
+            f"recall@1 {good.server_r1:.2f} vs oracle {good.oracle_r1:.2f}: "
+            + (
+                "residual corner error costs little there."
+                if good.oracle_r1 - good.server_r1 < 0.05
+                else "even 'found' crops lose recall (corner error, slight over/under-crop)."
+            )
+        )
     bad = [b for b in r.buckets if not b.bucket.startswith("painting found")]
     if bad:
         lost = sum(b.count * (b.oracle_r1 - b.server_r1) for b in bad) / max(1, r.n_snaps)
-        out.append("locator misses: " + ", ".join(f"{b.bucket}: {b.count}" for b in bad)
-                   + f"; they account for ≈ {lost:+.2f} of recall@1 (oracle − server on those snaps, per snap overall).")
+        out.append(
+            "locator misses: "
+            + ", ".join(f"{b.bucket}: {b.count}" for b in bad)
+            + f"; they account for ≈ {lost:+.2f} of recall@1 (oracle − server on those snaps, per snap overall)."
+        )
     return out

@@ -10,6 +10,7 @@ whole database: not comparable with the full figure, only a smoke test.
 References in the same run: a random ranking (chance level ≈ the class share, 0.1) and the
 engine's 128-bin HSV colour histogram (``ColorDescriptor``) under the same protocol.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -37,24 +38,57 @@ class CifarMapResult:
     notes: list[str] = field(default_factory=list)
 
     def headline(self) -> str:
-        return (f"mAP@{self.k} {self.cnn.map:.3f} ({fmt_ratio(ratio(self.cnn.map, self.random.map))} random, "
-                f"{fmt_ratio(ratio(self.cnn.map, self.color.map))} colour histogram)")
+        return (
+            f"mAP@{self.k} {self.cnn.map:.3f} ({fmt_ratio(ratio(self.cnn.map, self.random.map))} random, "
+            f"{fmt_ratio(ratio(self.cnn.map, self.color.map))} colour histogram)"
+        )
 
     def targets(self) -> list[TargetCheck]:
         return []
 
     def markdown(self) -> str:
         rows = []
-        for name, r in (("EfficientNet-Lite0 embedding (cosine)", self.cnn), ("HSV colour histogram (reference)", self.color),
-                        ("random ranking (chance)", self.random)):
-            rows.append([name, f"{r.map:.4f}", f"{r.map_ir:.4f}", f"{r.precision_at_k:.4f}", fmt_ratio(ratio(self.cnn.map, r.map))])
+        for name, r in (
+            ("EfficientNet-Lite0 embedding (cosine)", self.cnn),
+            ("HSV colour histogram (reference)", self.color),
+            ("random ranking (chance)", self.random),
+        ):
+            rows.append(
+                [
+                    name,
+                    f"{r.map:.4f}",
+                    f"{r.map_ir:.4f}",
+                    f"{r.precision_at_k:.4f}",
+                    fmt_ratio(ratio(self.cnn.map, r.map)),
+                ]
+            )
         per = md_table(
             ["class", "mAP (CNN)", "mAP (colour)"],
-            [[c, f"{v:.3f}", f"{self.color.per_class_map.get(c, float('nan')):.3f}"] for c, v in self.cnn.per_class_map.items()],
+            [
+                [c, f"{v:.3f}", f"{self.color.per_class_map.get(c, float('nan')):.3f}"]
+                for c, v in self.cnn.per_class_map.items()
+            ],
         )
         return "\n".join(
-            [self.protocol, "", md_table(["descriptor", f"mAP@{self.k}", f"mAP@{self.k} (IR convention)", f"precision@{self.k}", f"CNN ÷ this (mAP@{self.k})"], rows), "",
-             "<details><summary>per class</summary>\n", per, "\n</details>"] + [f"\n> {n}" for n in self.notes]
+            [
+                self.protocol,
+                "",
+                md_table(
+                    [
+                        "descriptor",
+                        f"mAP@{self.k}",
+                        f"mAP@{self.k} (IR convention)",
+                        f"precision@{self.k}",
+                        f"CNN ÷ this (mAP@{self.k})",
+                    ],
+                    rows,
+                ),
+                "",
+                "<details><summary>per class</summary>\n",
+                per,
+                "\n</details>",
+            ]
+            + [f"\n> {n}" for n in self.notes]
         )
 
 
@@ -68,7 +102,9 @@ def split(train: ImageSet, test: ImageSet, quick: bool) -> tuple[ImageSet, Image
         rest_test += idx[per_q:].tolist()
     if quick:
         tr = [i for c in range(len(train.class_names)) for i in np.flatnonzero(train.labels == c)[:450].tolist()]
-        te = [i for c in range(len(test.class_names)) for i in np.flatnonzero(test.labels[rest_test] == c)[:50].tolist()]
+        te = [
+            i for c in range(len(test.class_names)) for i in np.flatnonzero(test.labels[rest_test] == c)[:50].tolist()
+        ]
         te = [rest_test[i] for i in te]
     else:
         tr, te = list(range(len(train))), rest_test
@@ -90,9 +126,15 @@ def run(ctx: BenchContext) -> CifarMapResult:
     for desc in (ctx.cnn, ctx.color):
         qv = ctx.describe(queries, desc)
         dv = ctx.describe(database, desc)
-        res[desc.name] = mean_average_precision(qv, queries.labels, dv, database.labels, k, class_names=queries.class_names)
+        res[desc.name] = mean_average_precision(
+            qv, queries.labels, dv, database.labels, k, class_names=queries.class_names
+        )
     res["random"] = mean_average_precision(
-        np.zeros((len(queries), 1)), queries.labels, np.zeros((len(database), 1)), database.labels, k,
+        np.zeros((len(queries), 1)),
+        queries.labels,
+        np.zeros((len(database), 1)),
+        database.labels,
+        k,
         scores_fn=random_scores(len(database), ctx.seed),
     )
     protocol = (
@@ -104,7 +146,17 @@ def run(ctx: BenchContext) -> CifarMapResult:
     )
     notes = []
     if ctx.quick:
-        notes.append("quick mode: the database has only 5 000 images, so mAP@5000 ranks all of it; not comparable with "
-                     "the full protocol's figure, which is the one to quote")
-    return CifarMapResult(protocol=protocol, k=k, n_queries=len(queries), n_database=len(database), cnn=res["cnn"],
-                          color=res["color"], random=res["random"], notes=notes)
+        notes.append(
+            "quick mode: the database has only 5 000 images, so mAP@5000 ranks all of it; not comparable with "
+            "the full protocol's figure, which is the one to quote"
+        )
+    return CifarMapResult(
+        protocol=protocol,
+        k=k,
+        n_queries=len(queries),
+        n_database=len(database),
+        cnn=res["cnn"],
+        color=res["color"],
+        random=res["random"],
+        notes=notes,
+    )

@@ -5,6 +5,7 @@ Training and export are :mod:`edge_models`'s; this section only runs them on the
 data and renders the figures. Frozen features are cached under the bench cache, so a re-run
 costs the head training and the export, not the feature extraction.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,7 +56,9 @@ class ClassifierSection:
         if onnx:
             for fmt, lat in b.latency.items():
                 ratios.append(f"{fmt}: {lat.median_ms:.1f} ms = {lat.median_ms / onnx.median_ms:.2f}× ONNX")
-        ratio_line = ("Latency relative to ONNX Runtime (same image, same process): " + "; ".join(ratios)) if ratios else ""
+        ratio_line = (
+            ("Latency relative to ONNX Runtime (same image, same process): " + "; ".join(ratios)) if ratios else ""
+        )
         return "\n".join([protocol, "", benchmarks_markdown(b), ratio_line])
 
 

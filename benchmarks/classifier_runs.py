@@ -12,6 +12,7 @@ What is measured, and why each figure:
 * how often the classifier says "none of these" on pictures that are not paintings at all
   (CIFAR-10 photos, when ../shared has them): the abstain threshold's false-answer side.
 """
+
 from __future__ import annotations
 
 import io
@@ -25,8 +26,14 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-__all__ = ["ClassifierBenchmark", "LatencyResult", "benchmarks_markdown", "measure_latency",
-           "ood_abstain_rate", "run_classifier_benchmark"]
+__all__ = [
+    "ClassifierBenchmark",
+    "LatencyResult",
+    "benchmarks_markdown",
+    "measure_latency",
+    "ood_abstain_rate",
+    "run_classifier_benchmark",
+]
 
 
 @dataclass
@@ -64,8 +71,15 @@ class ClassifierBenchmark:
         return asdict(self)
 
 
-def measure_latency(model_dir: Path, files: dict[str, Path], image: Image.Image, *, runs: int = 50,
-                    warmup: int = 5, threads: int | None = None) -> dict[str, LatencyResult]:
+def measure_latency(
+    model_dir: Path,
+    files: dict[str, Path],
+    image: Image.Image,
+    *,
+    runs: int = 50,
+    warmup: int = 5,
+    threads: int | None = None,
+) -> dict[str, LatencyResult]:
     """Median single-image latency per file (model only: the input tensor is prepared once)."""
     from edge_models.export_tflite import INPUT_NAME, SIGNATURE, load_interpreter
     from edge_models.model_dir import load_config
@@ -127,8 +141,9 @@ def held_out_images(source: Path, model_dir: Path) -> list[Image.Image]:
         return [Image.open(io.BytesIO(r.read())).convert("RGB") for r in src if r.source_path in test]
 
 
-def unseen_agreement(model_dir: Path, files: dict[str, Path], images: list[Image.Image], *,
-                     snaps: bool = True, seed: int = 0) -> tuple[dict[str, dict[str, float]], dict[str, int]]:
+def unseen_agreement(
+    model_dir: Path, files: dict[str, Path], images: list[Image.Image], *, snaps: bool = True, seed: int = 0
+) -> tuple[dict[str, dict[str, float]], dict[str, int]]:
     """Top-1 agreement of the quantised .tflite files with torch fp32 on ``images`` and on a
     simulated phone photo of each.
 
@@ -136,9 +151,8 @@ def unseen_agreement(model_dir: Path, files: dict[str, Path], images: list[Image
     same paintings; this one the original files and what a phone would photograph.
     """
     from dataset_tools.camera_snap import simulate_snap
-
-    from edge_models.trained import load_trained
     from edge_models.parity import compare_formats
+    from edge_models.trained import load_trained
 
     trained = load_trained(model_dir)
     quantised = {k: v for k, v in files.items() if k in ("tflite_fp16", "tflite_int8")}
@@ -171,14 +185,21 @@ def run_classifier_benchmark(
 
     work_dir = Path(work_dir)
     model_dir = work_dir / "classifier"
-    res = train_classifier(source, model_dir, learning_curve=learning_curve, progress=progress,
-                           cache_dir=cache_dir or work_dir / "cache")
+    res = train_classifier(
+        source, model_dir, learning_curve=learning_curve, progress=progress, cache_dir=cache_dir or work_dir / "cache"
+    )
     bench = ClassifierBenchmark(
-        dataset=Path(source).name, accuracy=res.test.accuracy, macro_f1=res.test.macro_f1, n_test=res.test.n,
-        per_class=[asdict(c) for c in res.test.per_class], coverage=res.test.coverage,
-        selective_accuracy=res.test.selective_accuracy, ece=res.test.ece,
+        dataset=Path(source).name,
+        accuracy=res.test.accuracy,
+        macro_f1=res.test.macro_f1,
+        n_test=res.test.n,
+        per_class=[asdict(c) for c in res.test.per_class],
+        coverage=res.test.coverage,
+        selective_accuracy=res.test.selective_accuracy,
+        ece=res.test.ece,
         learning_curve=res.learning_curve.to_dict()["points"] if res.learning_curve else [],
-        train_seconds=round(res.seconds, 1), model_dir=str(model_dir),
+        train_seconds=round(res.seconds, 1),
+        model_dir=str(model_dir),
     )
     if export:
         ex = export_models(model_dir, progress=progress)
@@ -197,24 +218,39 @@ def run_classifier_benchmark(
 
 def benchmarks_markdown(b: ClassifierBenchmark) -> str:
     """A BENCHMARKS.md section with the figures of one run."""
-    lines = [f"### Category classifier ({b.dataset})", "",
-             f"Test split: accuracy **{b.accuracy:.3f}**, macro-F1 **{b.macro_f1:.3f}** (n={b.n_test}); "
-             f"ECE {b.ece:.3f}; abstain threshold answers {b.coverage:.1%} of test images, "
-             f"{b.selective_accuracy:.3f} of those right. Training {b.train_seconds:.0f} s on this machine.", ""]
+    lines = [
+        f"### Category classifier ({b.dataset})",
+        "",
+        f"Test split: accuracy **{b.accuracy:.3f}**, macro-F1 **{b.macro_f1:.3f}** (n={b.n_test}); "
+        f"ECE {b.ece:.3f}; abstain threshold answers {b.coverage:.1%} of test images, "
+        f"{b.selective_accuracy:.3f} of those right. Training {b.train_seconds:.0f} s on this machine.",
+        "",
+    ]
     if b.ood_abstain_rate is not None:
-        lines += [f"Non-paintings (500 CIFAR-10 photos): \"none of these\" for {b.ood_abstain_rate:.1%}.", ""]
+        lines += [f'Non-paintings (500 CIFAR-10 photos): "none of these" for {b.ood_abstain_rate:.1%}.', ""]
     lines += ["| style | precision | recall | F1 | n |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {c['label']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
-              for c in b.per_class]
+    lines += [
+        f"| {c['label']} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
+        for c in b.per_class
+    ]
     if b.learning_curve:
         lines += ["", "| images per style | accuracy | macro-F1 |", "|---|---:|---:|"]
-        lines += [f"| {p['label']} | {p['accuracy']:.3f} ± {p['accuracy_std']:.3f} | {p['macro_f1']:.3f} ± "
-                  f"{p['macro_f1_std']:.3f} |" for p in b.learning_curve]
+        lines += [
+            f"| {p['label']} | {p['accuracy']:.3f} ± {p['accuracy_std']:.3f} | {p['macro_f1']:.3f} ± "
+            f"{p['macro_f1_std']:.3f} |"
+            for p in b.learning_curve
+        ]
     if b.sizes_bytes:
         lines += ["", "| file | size | latency median (p90), 1 image |", "|---|---:|---:|"]
         for fmt, size in b.sizes_bytes.items():
             lat = b.latency.get(fmt)
-            lat_s = f"{lat.median_ms:.1f} ms ({lat.p90_ms:.1f})" if lat else "n/a (cannot run on Linux)" if fmt.startswith("coreml") else ""
+            lat_s = (
+                f"{lat.median_ms:.1f} ms ({lat.p90_ms:.1f})"
+                if lat
+                else "n/a (cannot run on Linux)"
+                if fmt.startswith("coreml")
+                else ""
+            )
             lines.append(f"| {fmt} | {size / 1e6:.2f} MB | {lat_s} |")
     if b.parity:
         lines += ["", "| parity vs torch | max abs diff (probabilities) | top-1 agreement |", "|---|---:|---:|"]
@@ -222,10 +258,17 @@ def benchmarks_markdown(b: ClassifierBenchmark) -> str:
             lines.append(f"| {fmt} | {p['max_abs_diff_probabilities']:.2e} | {p['top1_agreement']:.1%} |")
     if b.unseen_agreement:
         fmts = sorted({f for v in b.unseen_agreement.values() for f in v})
-        lines += ["", "Top-1 agreement with torch fp32 on every held-out painting as filed, and on a simulated "
-                  "phone photo of each (the disagreements are near-ties, so samples of a few hundred are "
-                  "noisy by about ±0.6 %):", "",
-                  "| images | " + " | ".join(fmts) + " |", "|---|" + "---:|" * len(fmts)]
+        lines += [
+            "",
+            "Top-1 agreement with torch fp32 on every held-out painting as filed, and on a simulated "
+            "phone photo of each (the disagreements are near-ties, so samples of a few hundred are "
+            "noisy by about ±0.6 %):",
+            "",
+            "| images | " + " | ".join(fmts) + " |",
+            "|---|" + "---:|" * len(fmts),
+        ]
         for name, row in b.unseen_agreement.items():
-            lines.append(f"| {name} (n={b.unseen_n.get(name, '?')}) | " + " | ".join(f"{row[f]:.1%}" for f in fmts) + " |")
+            lines.append(
+                f"| {name} (n={b.unseen_n.get(name, '?')}) | " + " | ".join(f"{row[f]:.1%}" for f in fmts) + " |"
+            )
     return "\n".join(lines) + "\n"

@@ -7,6 +7,7 @@ listed so a reader can see which figure came from which run.
 
     python -m benchmarks.combine BENCHMARKS.md bench-out/quality.md bench-out/speed.md ...
 """
+
 from __future__ import annotations
 
 import re

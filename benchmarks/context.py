@@ -6,6 +6,7 @@ via :class:`CnnDescriptor`), data-set embeddings are computed once and reused ac
 each section that builds collections gets its own empty scratch data folder, so a benchmark
 never touches the user's catalog and re-runs start from the same state.
 """
+
 from __future__ import annotations
 
 import os
@@ -19,6 +20,7 @@ import numpy as np
 
 from backend.config import Settings
 from backend.engine.descriptors import CnnDescriptor, ColorDescriptor
+
 from .datasets import CIFAR_ZIP, WIKIART_ZIP, ImageSet, cifar10, generated_images, shared_datasets_dir, wikiart
 from .embeddings import EmbeddingCache, describe_image_set
 
@@ -32,7 +34,7 @@ class BenchContext:
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def create(cls, settings: Settings, quick: bool, *, datasets_dir: Path | None | str = "auto") -> "BenchContext":
+    def create(cls, settings: Settings, quick: bool, *, datasets_dir: Path | None | str = "auto") -> BenchContext:
         ds = shared_datasets_dir() if datasets_dir == "auto" else (Path(datasets_dir) if datasets_dir else None)
         return cls(settings=settings, quick=quick, datasets_dir=ds)
 

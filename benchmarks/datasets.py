@@ -6,6 +6,7 @@ names and ``read(i) -> bytes``; sections never care where the bytes come from. W
 shared folder is absent, speed sections fall back to :func:`generated_images` (the project's
 own procedural paintings) and quality sections are skipped with a reason.
 """
+
 from __future__ import annotations
 
 import io
@@ -13,9 +14,9 @@ import os
 import threading
 import zipfile
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 
@@ -51,11 +52,17 @@ class ImageSet(ABC):
     def read(self, i: int) -> bytes:
         """The encoded bytes of image ``i``."""
 
-    def subset(self, indices: Sequence[int], name: str | None = None) -> "ImageSet":
-        return _Subset(name or self.name, [self.names[i] for i in indices], self.labels[np.asarray(indices, int)],
-                       self.class_names, self, list(indices))
+    def subset(self, indices: Sequence[int], name: str | None = None) -> ImageSet:
+        return _Subset(
+            name or self.name,
+            [self.names[i] for i in indices],
+            self.labels[np.asarray(indices, int)],
+            self.class_names,
+            self,
+            list(indices),
+        )
 
-    def balanced(self, n: int, seed: int = 0, name: str | None = None) -> "ImageSet":
+    def balanced(self, n: int, seed: int = 0, name: str | None = None) -> ImageSet:
         """About ``n`` images, the same number per class where possible, in a fixed order."""
         rng = np.random.default_rng(seed)
         per = max(1, -(-n // max(1, len(self.class_names))))
@@ -120,8 +127,13 @@ class _Concat(ImageSet):
 
 def concat(*parts: ImageSet) -> ImageSet:
     """One set made of several with the same classes, in order."""
-    return _Concat(name="+".join(p.name for p in parts), names=[n for p in parts for n in p.names],
-                   labels=np.concatenate([p.labels for p in parts]), class_names=parts[0].class_names, parts=tuple(parts))
+    return _Concat(
+        name="+".join(p.name for p in parts),
+        names=[n for p in parts for n in p.names],
+        labels=np.concatenate([p.labels for p in parts]),
+        class_names=parts[0].class_names,
+        parts=tuple(parts),
+    )
 
 
 def _zip_members(path: Path) -> list[str]:
@@ -164,5 +176,6 @@ def generated_images(n: int, *, size: int = 224, seed: int = 0) -> ImageSet:
         names.append(f"{fam}/{fam}_{i // len(families):04d}.jpg")
         labels.append(i % len(families))
         blobs.append(buf.getvalue())
-    return MemoryImageSet(name="generated", names=names, labels=np.array(labels, np.int64), class_names=families,
-                          blobs=blobs)
+    return MemoryImageSet(
+        name="generated", names=names, labels=np.array(labels, np.int64), class_names=families, blobs=blobs
+    )

@@ -8,16 +8,18 @@ image (0.777 GFLOP) divided into the best float32 matrix-multiply rate numpy rea
 Ingest is timed end to end (listing, decode, dedup hashes, media store, catalog, ORT, index)
 on a fresh scratch catalog with the model already loaded, as a worker would have it.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 
-from dataset_tools.images import decode_image
 from backend.engine.ingest import INGEST_MIN_SIDE
+from dataset_tools.images import decode_image
+
 from .context import BenchContext
 from .figures import Latency, TargetCheck, fmt_ratio, md_table, miss_by, ratio, time_calls
 from .ingest_profile import ProfileRow, StageCost, profile_ingest, stage_costs
@@ -75,9 +77,11 @@ class EmbedThroughputResult:
         return ratio(self.ingest.images_per_s, ref) if self.ingest else float("nan")
 
     def headline(self) -> str:
-        s = (f"ONNX Runtime {self.onnx_img_s:.0f} img/s vs torch eager {self.torch_img_s:.0f} img/s "
-             f"({fmt_ratio(ratio(self.onnx_img_s, self.torch_img_s))}), {fmt_ratio(ratio(self.onnx_img_s, self.ceiling_img_s))} of the "
-             f"{self.ceiling_img_s:.0f} img/s arithmetic ceiling")
+        s = (
+            f"ONNX Runtime {self.onnx_img_s:.0f} img/s vs torch eager {self.torch_img_s:.0f} img/s "
+            f"({fmt_ratio(ratio(self.onnx_img_s, self.torch_img_s))}), {fmt_ratio(ratio(self.onnx_img_s, self.ceiling_img_s))} of the "
+            f"{self.ceiling_img_s:.0f} img/s arithmetic ceiling"
+        )
         if self.ingest:
             s += f"; ingest {self.ingest.images_per_s:.0f} img/s end to end ({fmt_ratio(self.ingest_vs_onnx)} of ORT alone)"
         return s
@@ -86,8 +90,15 @@ class EmbedThroughputResult:
         if not self.ingest:
             return [TargetCheck("ingest rate", f"≥ {INGEST_TARGET:.0f} img/s", "not measured", None)]
         rate = self.ingest.images_per_s
-        return [TargetCheck("ingest rate (224 px JPEGs, end to end)", f"≥ {INGEST_TARGET:.0f} img/s", f"{rate:.1f} img/s",
-                            rate >= INGEST_TARGET, miss_by(rate, INGEST_TARGET, higher_is_better=True))]
+        return [
+            TargetCheck(
+                "ingest rate (224 px JPEGs, end to end)",
+                f"≥ {INGEST_TARGET:.0f} img/s",
+                f"{rate:.1f} img/s",
+                rate >= INGEST_TARGET,
+                miss_by(rate, INGEST_TARGET, higher_is_better=True),
+            )
+        ]
 
     def markdown(self) -> str:
         out = [
@@ -98,26 +109,51 @@ class EmbedThroughputResult:
             md_table(
                 ["", "ONNX Runtime (server path)", "torch eager (`EmbeddingNet`)", "ratio ORT vs torch"],
                 [
-                    [f"batch {self.batch}, img/s (median of {len(self.onnx_runs_img_s)} runs)", f"{self.onnx_img_s:.1f}",
-                     f"{self.torch_img_s:.1f}", fmt_ratio(ratio(self.onnx_img_s, self.torch_img_s))],
-                    ["batch 1 latency p50", f"{self.onnx_b1.p50_ms:.2f} ms", f"{self.torch_b1.p50_ms:.2f} ms",
-                     fmt_ratio(ratio(self.torch_b1.p50_ms, self.onnx_b1.p50_ms)) + " faster"],
-                    ["batch 1 latency p95", f"{self.onnx_b1.p95_ms:.2f} ms (n={self.onnx_b1.n})",
-                     f"{self.torch_b1.p95_ms:.2f} ms (n={self.torch_b1.n})", ""],
-                    ["batch 1 latency p50, **1 thread** (scaling check)", f"{self.onnx_b1_one_thread.p50_ms:.2f} ms",
-                     f"{self.torch_b1_one_thread.p50_ms:.2f} ms",
-                     fmt_ratio(ratio(self.torch_b1_one_thread.p50_ms, self.onnx_b1_one_thread.p50_ms)) + " faster"],
+                    [
+                        f"batch {self.batch}, img/s (median of {len(self.onnx_runs_img_s)} runs)",
+                        f"{self.onnx_img_s:.1f}",
+                        f"{self.torch_img_s:.1f}",
+                        fmt_ratio(ratio(self.onnx_img_s, self.torch_img_s)),
+                    ],
+                    [
+                        "batch 1 latency p50",
+                        f"{self.onnx_b1.p50_ms:.2f} ms",
+                        f"{self.torch_b1.p50_ms:.2f} ms",
+                        fmt_ratio(ratio(self.torch_b1.p50_ms, self.onnx_b1.p50_ms)) + " faster",
+                    ],
+                    [
+                        "batch 1 latency p95",
+                        f"{self.onnx_b1.p95_ms:.2f} ms (n={self.onnx_b1.n})",
+                        f"{self.torch_b1.p95_ms:.2f} ms (n={self.torch_b1.n})",
+                        "",
+                    ],
+                    [
+                        "batch 1 latency p50, **1 thread** (scaling check)",
+                        f"{self.onnx_b1_one_thread.p50_ms:.2f} ms",
+                        f"{self.torch_b1_one_thread.p50_ms:.2f} ms",
+                        fmt_ratio(ratio(self.torch_b1_one_thread.p50_ms, self.onnx_b1_one_thread.p50_ms)) + " faster",
+                    ],
                 ],
             ),
             "",
             md_table(
                 ["reference", "value", "ORT batch throughput as a share"],
                 [
-                    [f"numpy float32 matmul {self.sgemm_size}² (best / median)",
-                     f"{self.sgemm_gflops_best:.1f} / {self.sgemm_gflops_median:.1f} GFLOP/s", ""],
-                    [f"arithmetic ceiling = best GFLOP/s ÷ {FLOPS_PER_IMAGE / 1e9:.3f} GFLOP/img",
-                     f"{self.ceiling_img_s:.0f} img/s", fmt_ratio(ratio(self.onnx_img_s, self.ceiling_img_s))],
-                    ["preprocessing alone (Pillow resize + crop + normalise, 1 thread)", f"{self.preprocess_img_s:.0f} img/s", ""],
+                    [
+                        f"numpy float32 matmul {self.sgemm_size}² (best / median)",
+                        f"{self.sgemm_gflops_best:.1f} / {self.sgemm_gflops_median:.1f} GFLOP/s",
+                        "",
+                    ],
+                    [
+                        f"arithmetic ceiling = best GFLOP/s ÷ {FLOPS_PER_IMAGE / 1e9:.3f} GFLOP/img",
+                        f"{self.ceiling_img_s:.0f} img/s",
+                        fmt_ratio(ratio(self.onnx_img_s, self.ceiling_img_s)),
+                    ],
+                    [
+                        "preprocessing alone (Pillow resize + crop + normalise, 1 thread)",
+                        f"{self.preprocess_img_s:.0f} img/s",
+                        "",
+                    ],
                 ],
             ),
         ]
@@ -143,8 +179,10 @@ class EmbedThroughputResult:
                 "",
                 md_table(
                     ["stage", "ms / image", "share", "code"],
-                    [[s.stage, f"{s.ms_per_image:.2f}", f"{s.share:.0%}", f"`{s.where}`"] for s in
-                     sorted(self.stages, key=lambda s: -s.ms_per_image)],
+                    [
+                        [s.stage, f"{s.ms_per_image:.2f}", f"{s.share:.0%}", f"`{s.where}`"]
+                        for s in sorted(self.stages, key=lambda s: -s.ms_per_image)
+                    ],
                 ),
                 "",
                 f"Sum {serial_ms:.2f} ms/image → {1000 / serial_ms:.0f} img/s if nothing overlapped; "
@@ -157,21 +195,26 @@ class EmbedThroughputResult:
                 f"cProfile of a real ingest ({self.profile_images} images, {self.profile_seconds:.1f} s under the profiler; "
                 "main thread only, so read/decode/hash show up as waiting for the pool):",
                 "",
-                md_table(["main-thread time", "seconds", "share"],
-                         [[r.category, f"{r.seconds:.2f}", f"{r.share:.0%}"] for r in self.profile]),
+                md_table(
+                    ["main-thread time", "seconds", "share"],
+                    [[r.category, f"{r.seconds:.2f}", f"{r.share:.0%}"] for r in self.profile],
+                ),
             ]
         out += [f"\n> {n}" for n in self.notes]
         return "\n".join(out)
 
     def check_scaling(self) -> None:
         """Flag a run where more threads made things slower: the CPU was oversubscribed."""
-        for name, many, one in (("ONNX Runtime", self.onnx_b1, self.onnx_b1_one_thread),
-                                ("torch", self.torch_b1, self.torch_b1_one_thread)):
+        for name, many, one in (
+            ("ONNX Runtime", self.onnx_b1, self.onnx_b1_one_thread),
+            ("torch", self.torch_b1, self.torch_b1_one_thread),
+        ):
             if many.p50_ms > 1.2 * one.p50_ms:
                 self.notes.append(
                     f"{name} was {many.p50_ms / one.p50_ms:.1f}× *slower* at batch 1 with {self.ort_threads if name.startswith('ONNX') else self.torch_threads} "
                     "threads than with 1: the cores were oversubscribed (other processes), and spinning/OpenMP thread pools "
-                    "degrade badly then. The multi-thread figures of this run are not representative; rerun on a quiet machine.")
+                    "degrade badly then. The multi-thread figures of this run are not representative; rerun on a quiet machine."
+                )
 
 
 def _sgemm(size: int, repeats: int) -> tuple[float, float]:
@@ -279,7 +322,7 @@ def run(ctx: BenchContext) -> EmbedThroughputResult:
     net = EmbeddingNet().eval()
     xt, xt1 = torch.from_numpy(x), torch.from_numpy(x1)
 
-    def torch_run(t: "torch.Tensor") -> None:
+    def torch_run(t: torch.Tensor) -> None:
         with torch.inference_mode():
             net(t)
 
@@ -300,7 +343,6 @@ def run(ctx: BenchContext) -> EmbedThroughputResult:
         onnx_b1 += time_calls(lambda: model.run(x1), 1, warmup=0)
         if i < n1_torch:
             torch_b1 += time_calls(lambda: torch_run(xt1), 1, warmup=0)
-
 
     ctx.log("embed: batch 1 on one thread (scaling check)")
     from edge_models.runtime import OnnxModel

@@ -9,6 +9,7 @@ shard written so far (append-only ``.npz`` shards, each written atomically).
 Images go through exactly what ingest does: :func:`decode_image` with ingest's ``min_side``,
 then the descriptor (ONNX Runtime with the model card's preprocessing for ``cnn``).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -21,8 +22,9 @@ from typing import Any
 
 import numpy as np
 
-from dataset_tools.images import decode_image
 from backend.engine.ingest import INGEST_MIN_SIDE
+from dataset_tools.images import decode_image
+
 from .datasets import ImageSet
 
 
@@ -120,8 +122,15 @@ def describe_image_set(
             cache.put(list(todo_keys), vecs)
         todo_idx.clear(), todo_keys.clear(), todo_imgs.clear()
 
-    bar = tqdm(total=len(images), desc=desc or f"{descriptor.name} {images.name}", unit="img", file=sys.stderr,
-               dynamic_ncols=True, leave=False, mininterval=1.0)
+    bar = tqdm(
+        total=len(images),
+        desc=desc or f"{descriptor.name} {images.name}",
+        unit="img",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        leave=False,
+        mininterval=1.0,
+    )
     for i in range(len(images)):
         data = images.read(i)
         key = file_key(data)

@@ -3,11 +3,12 @@
 Kept apart from the sections so the report reads the same everywhere: a latency is always
 ``p50 / p95 (n)``, a ratio always says *what against what*, and a missed target says by how much.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -28,7 +29,7 @@ class Latency:
     max_ms: float
 
     @classmethod
-    def of(cls, samples_ms: Sequence[float]) -> "Latency":
+    def of(cls, samples_ms: Sequence[float]) -> Latency:
         a = np.asarray(samples_ms, dtype=np.float64)
         if a.size == 0:
             return cls(0, float("nan"), float("nan"), float("nan"), float("nan"), float("nan"))

@@ -4,6 +4,7 @@ Load average is recorded at the start and the end of the run because the dev mac
 shared: a load above the core count means every absolute timing in the report is inflated,
 while same-process ratios are much less affected.
 """
+
 from __future__ import annotations
 
 import os
@@ -106,7 +107,7 @@ def _gpu() -> str:
 
         if torch.cuda.is_available():
             return ", ".join(torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count()))
-    except Exception:  # noqa: BLE001 - a broken CUDA install still means "no usable GPU"
+    except Exception:
         pass
     if shutil.which("nvidia-smi"):
         return "nvidia-smi present, but torch sees no CUDA device"
@@ -118,13 +119,23 @@ def collect() -> MachineInfo:
         import onnxruntime as ort
 
         providers = list(ort.get_available_providers())
-    except Exception:  # noqa: BLE001
+    except Exception:
         providers = []
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         usable = os.cpu_count() or 1
-    dists = ("torch", "onnxruntime", "faiss-cpu", "numpy", "pillow", "opencv-python-headless", "SQLAlchemy", "Flask", "gunicorn")
+    dists = (
+        "torch",
+        "onnxruntime",
+        "faiss-cpu",
+        "numpy",
+        "pillow",
+        "opencv-python-headless",
+        "SQLAlchemy",
+        "Flask",
+        "gunicorn",
+    )
     return MachineInfo(
         cpu_model=_cpu_model(),
         logical_cores=os.cpu_count() or 1,

@@ -14,6 +14,7 @@ factory is built in this process and compared with exact ``Flat`` search
 (the reference, recall 1 by definition): recall@10 against Flat's top 10, median query time
 at batch 1 (as the server searches), build time and serialised size.
 """
+
 from __future__ import annotations
 
 import json
@@ -82,25 +83,41 @@ class MemoryResult:
     def targets(self) -> list[TargetCheck]:
         out = []
         for w in self.workers:
-            out.append(TargetCheck(f"worker RSS, {self.items} items, index `{w.factory}`", f"< {RSS_TARGET_MB:.0f} MB",
-                                   f"{w.rss_mb:.0f} MB (peak {w.peak_mb:.0f})", w.rss_mb < RSS_TARGET_MB,
-                                   miss_by(w.rss_mb, RSS_TARGET_MB, higher_is_better=False)))
+            out.append(
+                TargetCheck(
+                    f"worker RSS, {self.items} items, index `{w.factory}`",
+                    f"< {RSS_TARGET_MB:.0f} MB",
+                    f"{w.rss_mb:.0f} MB (peak {w.peak_mb:.0f})",
+                    w.rss_mb < RSS_TARGET_MB,
+                    miss_by(w.rss_mb, RSS_TARGET_MB, higher_is_better=False),
+                )
+            )
         return out
 
     def markdown(self) -> str:
         flat = self._flat()
         rows = []
         for w in self.workers:
-            rows.append([f"`{w.factory}`", f"{w.rss_mb:.0f}", f"{w.peak_mb:.0f}",
-                         f"{w.index_mb.get('cnn', float('nan')):.0f} + {w.index_mb.get('color', float('nan')):.0f}",
-                         fmt_ratio(ratio(w.rss_mb, flat.rss_mb)) if flat else "n/a",
-                         "yes" if w.rss_mb < RSS_TARGET_MB else f"**no** ({miss_by(w.rss_mb, RSS_TARGET_MB, higher_is_better=False)})"])
+            rows.append(
+                [
+                    f"`{w.factory}`",
+                    f"{w.rss_mb:.0f}",
+                    f"{w.peak_mb:.0f}",
+                    f"{w.index_mb.get('cnn', float('nan')):.0f} + {w.index_mb.get('color', float('nan')):.0f}",
+                    fmt_ratio(ratio(w.rss_mb, flat.rss_mb)) if flat else "n/a",
+                    "yes"
+                    if w.rss_mb < RSS_TARGET_MB
+                    else f"**no** ({miss_by(w.rss_mb, RSS_TARGET_MB, higher_is_better=False)})",
+                ]
+            )
         out = [
             f"{self.items} items ({self.vector_source}); each factory's collection is loaded by a fresh process the way a "
             "gunicorn worker loads it (create_app → warm_up → indexes on first search → 5 searches); VmRSS from "
             "/proc/self/status.",
             "",
-            md_table(["index factory (cnn)", "RSS MB", "peak MB", "cnn + color index files MB", "vs Flat", "< 1 GB?"], rows),
+            md_table(
+                ["index factory (cnn)", "RSS MB", "peak MB", "cnn + color index files MB", "vs Flat", "< 1 GB?"], rows
+            ),
         ]
         if flat:
             steps = []
@@ -108,17 +125,45 @@ class MemoryResult:
             for s in flat.stages:
                 steps.append([s["stage"], f"{s['rss_mb']:.0f}", f"+{s['rss_mb'] - prev:.0f}", f"{s['seconds']:.1f}"])
                 prev = s["rss_mb"]
-            out += ["", "Where a `Flat` worker's memory goes:", "", md_table(["step", "RSS MB", "added MB", "seconds"], steps)]
+            out += [
+                "",
+                "Where a `Flat` worker's memory goes:",
+                "",
+                md_table(["step", "RSS MB", "added MB", "seconds"], steps),
+            ]
         if self.ann:
             ref = next((r for r in self.ann if r.factory == "Flat"), None)
-            rows = [[f"`{r.factory}`", r.params, f"{r.recall_at_10:.3f}", f"{r.query_ms_p50:.2f}",
-                     fmt_ratio(ratio(r.query_ms_p50, ref.query_ms_p50)) if ref else "n/a", f"{r.size_mb:.0f}",
-                     f"{r.build_s:.1f}"] for r in self.ann]
-            out += ["", f"Approximate vs exact on the first {self.ann_items} of those vectors, {self.ann_query_source}, "
-                        "batch 1 on **one** OpenMP thread (raw faiss indexes, inner product, as the engine builds them before the id "
-                        "map; builds use every core):", "",
-                    md_table(["factory", "search parameter", "recall@10 vs Flat", "ms / query (p50)", "time vs Flat",
-                              "size MB", "build s"], rows)]
+            rows = [
+                [
+                    f"`{r.factory}`",
+                    r.params,
+                    f"{r.recall_at_10:.3f}",
+                    f"{r.query_ms_p50:.2f}",
+                    fmt_ratio(ratio(r.query_ms_p50, ref.query_ms_p50)) if ref else "n/a",
+                    f"{r.size_mb:.0f}",
+                    f"{r.build_s:.1f}",
+                ]
+                for r in self.ann
+            ]
+            out += [
+                "",
+                f"Approximate vs exact on the first {self.ann_items} of those vectors, {self.ann_query_source}, "
+                "batch 1 on **one** OpenMP thread (raw faiss indexes, inner product, as the engine builds them before the id "
+                "map; builds use every core):",
+                "",
+                md_table(
+                    [
+                        "factory",
+                        "search parameter",
+                        "recall@10 vs Flat",
+                        "ms / query (p50)",
+                        "time vs Flat",
+                        "size MB",
+                        "build s",
+                    ],
+                    rows,
+                ),
+            ]
         out += [f"\n> {n}" for n in self.notes]
         return "\n".join(out)
 
@@ -173,7 +218,7 @@ def _collection_vectors(real: _Vectors, n: int, rng: np.random.Generator) -> dic
     return out
 
 
-def _catalog(ctx: BenchContext, n: int, labels: list[str]):  # type: ignore[no-untyped-def]
+def _catalog(ctx: BenchContext, n: int, labels: list[str]):
     """A scratch catalog with ``n`` indexed rows, reused across runs (building it takes a while)."""
     from backend.engine.services import Engine
 
@@ -196,15 +241,31 @@ def _catalog(ctx: BenchContext, n: int, labels: list[str]):  # type: ignore[no-u
     return st, cid, ids
 
 
-def _probe(ctx: BenchContext, settings, factory: str) -> WorkerMemory:  # type: ignore[no-untyped-def]
-    cmd = [sys.executable, "-m", "benchmarks.memory_probe", "--data-dir", str(settings.data_dir),
-           "--database-url", settings.database_url, "--index-factory", factory, "--collection", COLLECTION]
+def _probe(ctx: BenchContext, settings, factory: str) -> WorkerMemory:
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.memory_probe",
+        "--data-dir",
+        str(settings.data_dir),
+        "--database-url",
+        settings.database_url,
+        "--index-factory",
+        factory,
+        "--collection",
+        COLLECTION,
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900)
     if proc.returncode != 0:
         raise RuntimeError(f"memory probe for {factory!r} failed ({proc.returncode}): {proc.stderr[-2000:]}")
     data = json.loads(proc.stdout.strip().splitlines()[-1])
-    return WorkerMemory(factory=factory, rss_mb=data["rss_mb"], peak_mb=data["peak_mb"], stages=data["stages"],
-                        index_mb={k: v["file_mb"] for k, v in data["indexes"].items()})
+    return WorkerMemory(
+        factory=factory,
+        rss_mb=data["rss_mb"],
+        peak_mb=data["peak_mb"],
+        stages=data["stages"],
+        index_mb={k: v["file_mb"] for k, v in data["indexes"].items()},
+    )
 
 
 def _ann(ctx: BenchContext, db: np.ndarray, queries: np.ndarray) -> list[AnnRow]:
@@ -223,7 +284,7 @@ def _ann_rows(ctx: BenchContext, db: np.ndarray, queries: np.ndarray) -> list[An
     n, d = db.shape
     rows: list[AnnRow] = []
 
-    def timed_queries(index) -> tuple[float, np.ndarray]:  # type: ignore[no-untyped-def]
+    def timed_queries(index) -> tuple[float, np.ndarray]:
         index.search(queries[:5], 10)  # warm-up
         ts, found = [], np.zeros((len(queries), 10), np.int64)
         for i in range(len(queries)):
@@ -233,7 +294,7 @@ def _ann_rows(ctx: BenchContext, db: np.ndarray, queries: np.ndarray) -> list[An
             found[i] = ids[0]
         return float(np.median(ts)), found
 
-    def build(factory: str, train: np.ndarray | None = None):  # type: ignore[no-untyped-def]
+    def build(factory: str, train: np.ndarray | None = None):
         threads = faiss.omp_get_max_threads()
         faiss.omp_set_num_threads(default_threads)  # building uses every core; queries are timed on one
         t0 = time.perf_counter()
@@ -245,7 +306,7 @@ def _ann_rows(ctx: BenchContext, db: np.ndarray, queries: np.ndarray) -> list[An
         faiss.omp_set_num_threads(threads)
         return index, took
 
-    def size_mb(index) -> float:  # type: ignore[no-untyped-def]
+    def size_mb(index) -> float:
         return faiss.serialize_index(index).nbytes / 2**20
 
     def recall(found: np.ndarray) -> float:
@@ -258,7 +319,9 @@ def _ann_rows(ctx: BenchContext, db: np.ndarray, queries: np.ndarray) -> list[An
     faiss.omp_set_num_threads(1)  # batch-1 queries: see the note on OpenMP threads
     ms, gt = timed_queries(flat)
     rows.append(AnnRow("Flat", "exact (reference)", bt, size_mb(flat), ms, 1.0))
-    rows.append(AnnRow("Flat", f"exact, faiss default {default_threads} OpenMP threads", bt, size_mb(flat), ms_default, 1.0))
+    rows.append(
+        AnnRow("Flat", f"exact, faiss default {default_threads} OpenMP threads", bt, size_mb(flat), ms_default, 1.0)
+    )
     del flat
     specs = ["SQ8"] if ctx.quick else ["SQ8", "PCA256,Flat"]
     for f in specs:
@@ -273,7 +336,9 @@ def _ann_rows(ctx: BenchContext, db: np.ndarray, queries: np.ndarray) -> list[An
     for ef in (16, 64, 128):
         faiss.ParameterSpace().set_index_parameter(idx, "efSearch", ef)
         ms, found = timed_queries(idx)
-        rows.append(AnnRow("HNSW32", f"efSearch {ef}" + (" (faiss default)" if ef == 16 else ""), bt, sz, ms, recall(found)))
+        rows.append(
+            AnnRow("HNSW32", f"efSearch {ef}" + (" (faiss default)" if ef == 16 else ""), bt, sz, ms, recall(found))
+        )
     del idx
     nlist = 1024 if n >= 60_000 else 256
     ctx.log(f"memory/ann: IVF{nlist},Flat")
@@ -331,7 +396,17 @@ def run(ctx: BenchContext) -> MemoryResult:
         "libraries (torch, ONNX Runtime, OpenCV, faiss) are what count.",
     ]
     if real.queries is None:
-        notes.append("Without CIFAR-10 the vectors are copies-with-noise of a few thousand real embeddings, so their "
-                     "nearest neighbours are unusually easy to find: approximate-index recall here is optimistic.")
-    return MemoryResult(items=len(ids), vector_source=source, workers=workers, ann_items=n_ann,
-                        ann_queries=len(queries), ann=ann, ann_query_source=qsource, notes=notes)
+        notes.append(
+            "Without CIFAR-10 the vectors are copies-with-noise of a few thousand real embeddings, so their "
+            "nearest neighbours are unusually easy to find: approximate-index recall here is optimistic."
+        )
+    return MemoryResult(
+        items=len(ids),
+        vector_source=source,
+        workers=workers,
+        ann_items=n_ann,
+        ann_queries=len(queries),
+        ann=ann,
+        ann_query_source=qsource,
+        notes=notes,
+    )

@@ -8,6 +8,7 @@ collection's indexes on first search, then real searches. ``torch`` is imported 
 step before the model so its share is visible: the worker needs it only because the model
 cache key and export live in a module that imports torch.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,14 @@ def main(argv: list[str] | None = None) -> int:
     stages: list[dict[str, float | str]] = []
 
     def mark(name: str, t0: float) -> None:
-        stages.append({"stage": name, "rss_mb": _status_mb("VmRSS"), "hwm_mb": _status_mb("VmHWM"),
-                       "seconds": time.perf_counter() - t0})
+        stages.append(
+            {
+                "stage": name,
+                "rss_mb": _status_mb("VmRSS"),
+                "hwm_mb": _status_mb("VmHWM"),
+                "seconds": time.perf_counter() - t0,
+            }
+        )
 
     t = time.perf_counter()
     mark("python interpreter", t)
@@ -83,8 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     buf = io.BytesIO()
     Image.fromarray(rng.integers(0, 255, (768, 1024, 3), dtype=np.uint8)).save(buf, "JPEG", quality=90)
     for _ in range(2):
-        r = client.post(f"/v1/collections/{args.collection}/search",
-                        data={"image": (io.BytesIO(buf.getvalue()), "q.jpg")}, content_type="multipart/form-data")
+        r = client.post(
+            f"/v1/collections/{args.collection}/search",
+            data={"image": (io.BytesIO(buf.getvalue()), "q.jpg")},
+            content_type="multipart/form-data",
+        )
         if r.status_code != 200:
             raise SystemExit(f"image search failed: {r.status_code} {r.get_data(as_text=True)[:300]}")
     mark("after 5 searches (3 embedding, 2 photo)", t)

@@ -1,5 +1,6 @@
 """BENCHMARKS.md and its JSON twin: one header (machine, date, command), a target table, then
 each section as it wrote itself, with its protocol."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -39,8 +40,11 @@ class RunInfo:
 
 
 def render(run: RunInfo, machine: MachineInfo) -> str:
-    mode = ("**quick mode** — small subsets for a smoke run; quality figures are not the protocol's figures of record"
-            if run.quick else "full protocol")
+    mode = (
+        "**quick mode** — small subsets for a smoke run; quality figures are not the protocol's figures of record"
+        if run.quick
+        else "full protocol"
+    )
     out = [
         "# artsnap benchmarks",
         "",
@@ -67,8 +71,12 @@ def render(run: RunInfo, machine: MachineInfo) -> str:
         if s.status == "ok" and hasattr(s.result, "targets"):
             checks += s.result.targets()
     if checks:
-        out.append(md_table(["target", "limit", "measured", "status", "by how much"],
-                            [[c.name, c.target, c.measured, c.status, c.note] for c in checks]))
+        out.append(
+            md_table(
+                ["target", "limit", "measured", "status", "by how much"],
+                [[c.name, c.target, c.measured, c.status, c.note] for c in checks],
+            )
+        )
     else:
         out.append("No target was measured in this run.")
     out += ["", "## Summary", ""]
@@ -78,7 +86,7 @@ def render(run: RunInfo, machine: MachineInfo) -> str:
         rows.append([f"[{s.title}](#{_anchor(s)})", s.status, f"{s.seconds:.0f} s", line])
     out.append(md_table(["section", "status", "time", "headline"], rows))
     for i, s in enumerate(run.sections, 1):
-        out += ["", f"## {i}. {s.title}", "", f"<a id=\"{_anchor(s)}\"></a>", ""]
+        out += ["", f"## {i}. {s.title}", "", f'<a id="{_anchor(s)}"></a>', ""]
         if s.status == "ok":
             out.append(s.result.markdown())
         elif s.status == "skipped":
@@ -95,10 +103,16 @@ def git_revision(repo: Path) -> str:
     import subprocess
 
     try:
-        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True,
-                              timeout=10).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=repo, capture_output=True,
-                               text=True, timeout=10).stdout.splitlines()
+        head = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=repo, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.splitlines()
     except (OSError, subprocess.SubprocessError):
         return ""
     if not head:

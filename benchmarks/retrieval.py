@@ -11,10 +11,11 @@ random ranking at small k; so the information-retrieval variant is computed too
 Similarity is the inner product of unit vectors (= cosine, what the FAISS indexes compute).
 Work is chunked by queries so 1 000 × 59 000 scores never sit in memory at once.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 

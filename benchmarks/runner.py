@@ -7,18 +7,20 @@ here (data set absent) is *skipped* with its reason; one that crashes is reporte
 with the error, and the others still run. Exit status: 0 when nothing failed, 1 otherwise,
 2 for an unknown section name.
 """
+
 from __future__ import annotations
 
 import shlex
 import sys
 import time
 import traceback
-from datetime import datetime, timezone
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
-from typing import Sequence
 
 from backend.config import Settings
+
 from . import camera_snaps, cifar_map, classifier, embed_throughput, memory, search_latency, wikiart_style_map
 from .context import BenchContext
 from .figures import SkipSection
@@ -55,14 +57,16 @@ def run_benchmarks(
     wanted = list(dict.fromkeys(only)) if only else list(SECTION_NAMES)
     unknown = [n for n in wanted if n not in SECTION_NAMES]
     if unknown:
-        print(f"benchmarks: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTION_NAMES)}", file=sys.stderr)
+        print(
+            f"benchmarks: unknown section(s) {', '.join(unknown)}; known: {', '.join(SECTION_NAMES)}", file=sys.stderr
+        )
         return 2
     out = Path(out)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ctx = BenchContext.create(settings, quick, datasets_dir=datasets_dir)
     machine = collect()
     run = RunInfo(
-        date=datetime.now(timezone.utc).astimezone().isoformat(timespec="seconds"),
+        date=datetime.now(UTC).astimezone().isoformat(timespec="seconds"),
         command=command or "python -m benchmarks " + shlex.join(sys.argv[1:]),
         quick=quick,
         data_dir=str(settings.data_dir),
@@ -88,14 +92,16 @@ def run_benchmarks(
             outcome.status = "ok"
         except SkipSection as exc:
             outcome.status, outcome.reason = "skipped", str(exc)
-        except Exception as exc:  # noqa: BLE001 - one broken section must not lose the others' figures
+        except Exception as exc:
             failed = True
             outcome.status = "failed"
             outcome.reason = f"{type(exc).__name__}: {exc}"
             traceback.print_exc(file=sys.stderr)
         outcome.seconds = time.perf_counter() - t0
-        ctx.log(f"   {module.NAME}: {outcome.status} in {outcome.seconds:.0f} s"
-                + (f" — {outcome.result.headline()}" if outcome.status == "ok" else f" — {outcome.reason}"))
+        ctx.log(
+            f"   {module.NAME}: {outcome.status} in {outcome.seconds:.0f} s"
+            + (f" — {outcome.result.headline()}" if outcome.status == "ok" else f" — {outcome.reason}")
+        )
         write()
     machine.finish()
     write()

@@ -15,6 +15,7 @@ References in the same run: the same photos with ``locate: false``; an on-device
 sent as JSON (the floor: HTTP + search + catalog, no image work); and one ONNX Runtime
 single-image embed in the bench process after every query (the unavoidable cost of a query).
 """
+
 from __future__ import annotations
 
 import io
@@ -95,16 +96,28 @@ class SearchLatencyResult:
 
     def headline(self) -> str:
         a = self.photo.latency["app_ms"]
-        return (f"server time p50 {a.p50_ms:.1f} ms / p95 {a.p95_ms:.1f} ms (targets {P50_TARGET_MS:.0f} / {P95_TARGET_MS:.0f}); "
-                f"{fmt_ratio(ratio(a.p50_ms, self.onnx_b1.p50_ms))} one ONNX embed")
+        return (
+            f"server time p50 {a.p50_ms:.1f} ms / p95 {a.p95_ms:.1f} ms (targets {P50_TARGET_MS:.0f} / {P95_TARGET_MS:.0f}); "
+            f"{fmt_ratio(ratio(a.p50_ms, self.onnx_b1.p50_ms))} one ONNX embed"
+        )
 
     def targets(self) -> list[TargetCheck]:
         a = self.photo.latency["app_ms"]
         return [
-            TargetCheck("search p50, server time (12 MP JPEG, 10k items)", f"≤ {P50_TARGET_MS:.0f} ms", f"{a.p50_ms:.1f} ms",
-                        a.p50_ms <= P50_TARGET_MS, miss_by(a.p50_ms, P50_TARGET_MS, higher_is_better=False)),
-            TargetCheck("search p95, server time (12 MP JPEG, 10k items)", f"≤ {P95_TARGET_MS:.0f} ms", f"{a.p95_ms:.1f} ms",
-                        a.p95_ms <= P95_TARGET_MS, miss_by(a.p95_ms, P95_TARGET_MS, higher_is_better=False)),
+            TargetCheck(
+                "search p50, server time (12 MP JPEG, 10k items)",
+                f"≤ {P50_TARGET_MS:.0f} ms",
+                f"{a.p50_ms:.1f} ms",
+                a.p50_ms <= P50_TARGET_MS,
+                miss_by(a.p50_ms, P50_TARGET_MS, higher_is_better=False),
+            ),
+            TargetCheck(
+                "search p95, server time (12 MP JPEG, 10k items)",
+                f"≤ {P95_TARGET_MS:.0f} ms",
+                f"{a.p95_ms:.1f} ms",
+                a.p95_ms <= P95_TARGET_MS,
+                miss_by(a.p95_ms, P95_TARGET_MS, higher_is_better=False),
+            ),
         ]
 
     def markdown(self) -> str:
@@ -129,8 +142,11 @@ class SearchLatencyResult:
             cells = [labels[key]]
             for m in (self.photo, self.photo_no_locate, self.embedding_json):
                 lat = m.latency.get(key)
-                cells.append("–" if lat is None or lat.n == 0 or not np.isfinite(lat.p50_ms)
-                             else f"{lat.p50_ms:.1f} / {lat.p95_ms:.1f}")
+                cells.append(
+                    "–"
+                    if lat is None or lat.n == 0 or not np.isfinite(lat.p50_ms)
+                    else f"{lat.p50_ms:.1f} / {lat.p95_ms:.1f}"
+                )
             rows.append(cells)
         a = self.photo.latency["app_ms"]
         other = self.photo.latency["app_ms"].p50_ms - self.photo.latency["total_ms"].p50_ms
@@ -138,21 +154,32 @@ class SearchLatencyResult:
             head,
             "",
             md_table(
-                ["p50 / p95 ms", f"12 MP photo (n={self.photo.n})", f"same, `locate: false` (n={self.photo_no_locate.n})",
-                 f"on-device embedding JSON (n={self.embedding_json.n})"],
+                [
+                    "p50 / p95 ms",
+                    f"12 MP photo (n={self.photo.n})",
+                    f"same, `locate: false` (n={self.photo_no_locate.n})",
+                    f"on-device embedding JSON (n={self.embedding_json.n})",
+                ],
                 rows,
             ),
             "",
             md_table(
                 ["ratio", "value"],
                 [
-                    ["server p50 ÷ one ONNX single-image embed in the bench process, after each query (p50 "
-                     f"{self.onnx_b1.p50_ms:.1f} ms, n={self.onnx_b1.n}; intra-op spinning off so it leaves the server "
-                     "alone)", fmt_ratio(ratio(a.p50_ms, self.onnx_b1.p50_ms))],
-                    ["server p50, photo ÷ photo without locate",
-                     fmt_ratio(ratio(a.p50_ms, self.photo_no_locate.latency["app_ms"].p50_ms))],
-                    ["server p50, photo ÷ on-device embedding (no image work)",
-                     fmt_ratio(ratio(a.p50_ms, self.embedding_json.latency["app_ms"].p50_ms))],
+                    [
+                        "server p50 ÷ one ONNX single-image embed in the bench process, after each query (p50 "
+                        f"{self.onnx_b1.p50_ms:.1f} ms, n={self.onnx_b1.n}; intra-op spinning off so it leaves the server "
+                        "alone)",
+                        fmt_ratio(ratio(a.p50_ms, self.onnx_b1.p50_ms)),
+                    ],
+                    [
+                        "server p50, photo ÷ photo without locate",
+                        fmt_ratio(ratio(a.p50_ms, self.photo_no_locate.latency["app_ms"].p50_ms)),
+                    ],
+                    [
+                        "server p50, photo ÷ on-device embedding (no image work)",
+                        fmt_ratio(ratio(a.p50_ms, self.embedding_json.latency["app_ms"].p50_ms)),
+                    ],
                 ],
             ),
             "",
@@ -178,7 +205,9 @@ class SearchLatencyResult:
                 f"Inside the search stage (`SearchService._search`, re-run in the bench process on the same collection, "
                 f"p50 of 20 runs with real-ish embedding queries; faiss uses {self.faiss_threads} OpenMP threads by default):",
                 "",
-                md_table(["part", "p50 ms", "code"], [[p.part, f"{p.p50_ms:.2f}", f"`{p.code}`"] for p in self.search_parts]),
+                md_table(
+                    ["part", "p50 ms", "code"], [[p.part, f"{p.p50_ms:.2f}", f"`{p.code}`"] for p in self.search_parts]
+                ),
             ]
         if self.thread_settings:
             base = self.thread_settings[0]
@@ -189,17 +218,39 @@ class SearchLatencyResult:
                 "Runtime (whose intra-op threads spin after each run by default) and faiss (OpenMP) each start one thread "
                 "per core; on 2 cores they can fight. The first row is what the server runs today:",
                 "",
-                md_table(["setting", "cv2 threads", "ORT spinning", "faiss threads", "locate p50", "embed p50", "search p50",
-                          "sum p50 ms", "vs today"],
-                         [[t.label, t.cv2_threads, "on" if t.ort_spinning else "off", t.faiss_threads, f"{t.locate_ms:.1f}",
-                           f"{t.embed_ms:.1f}", f"{t.search_ms:.1f}", f"{t.total_ms:.1f}", fmt_ratio(ratio(t.total_ms, base.total_ms))]
-                          for t in self.thread_settings]),
+                md_table(
+                    [
+                        "setting",
+                        "cv2 threads",
+                        "ORT spinning",
+                        "faiss threads",
+                        "locate p50",
+                        "embed p50",
+                        "search p50",
+                        "sum p50 ms",
+                        "vs today",
+                    ],
+                    [
+                        [
+                            t.label,
+                            t.cv2_threads,
+                            "on" if t.ort_spinning else "off",
+                            t.faiss_threads,
+                            f"{t.locate_ms:.1f}",
+                            f"{t.embed_ms:.1f}",
+                            f"{t.search_ms:.1f}",
+                            f"{t.total_ms:.1f}",
+                            fmt_ratio(ratio(t.total_ms, base.total_ms)),
+                        ]
+                        for t in self.thread_settings
+                    ],
+                ),
             ]
         out += [f"\n> {n}" for n in self.notes]
         return "\n".join(out)
 
 
-def _query_photos(ctx: BenchContext, images, item_paths: list[str], count: int) -> list[tuple[bytes, str]]:  # type: ignore[no-untyped-def]
+def _query_photos(ctx: BenchContext, images, item_paths: list[str], count: int) -> list[tuple[bytes, str]]:
     """``count`` 12 MP q90 JPEG snaps of distinct collection paintings, with their source_path."""
     from dataset_tools.camera_snap import simulate_snap
 
@@ -217,11 +268,14 @@ def _query_photos(ctx: BenchContext, images, item_paths: list[str], count: int) 
     return out
 
 
-def _one(session, url: str, *, photo: bytes | None, options: dict, embedding: list[float] | None) -> tuple[dict, float, float]:  # type: ignore[no-untyped-def]
+def _one(
+    session, url: str, *, photo: bytes | None, options: dict, embedding: list[float] | None
+) -> tuple[dict, float, float]:
     t0 = time.perf_counter()
     if photo is not None:
-        r = session.post(url, files={"image": ("snap.jpg", photo, "image/jpeg")}, data={"options": json.dumps(options)},
-                         timeout=120)
+        r = session.post(
+            url, files={"image": ("snap.jpg", photo, "image/jpeg")}, data={"options": json.dumps(options)}, timeout=120
+        )
     else:
         r = session.post(url, json={"embedding": embedding, "options": options}, timeout=120)
     client = (time.perf_counter() - t0) * 1000
@@ -240,7 +294,9 @@ def _mode(name: str, samples: list[dict[str, float]], bodies: list[tuple[dict, s
         paths = [h["source_path"] for h in b.get("results", [])][:10]
         at1 += int(bool(paths) and paths[0] == target)
         top10 += int(target in paths)
-    return ModeFigures(mode=name, n=len(samples), latency=lat, found_artwork=found, target_in_top10=top10, target_at_1=at1)
+    return ModeFigures(
+        mode=name, n=len(samples), latency=lat, found_artwork=found, target_in_top10=top10, target_at_1=at1
+    )
 
 
 def decode_check(photo: bytes, min_side: int, max_pixels: int, n: int = 8) -> dict[str, float]:
@@ -269,22 +325,28 @@ def decode_check(photo: bytes, min_side: int, max_pixels: int, n: int = 8) -> di
     return {"photo_mb": len(photo) / 1e6, "photo_ms": p50(photo), "grainy_mb": len(big) / 1e6, "grainy_ms": p50(big)}
 
 
-def ort_session(path, threads: int, spinning: bool):  # type: ignore[no-untyped-def]
+def ort_session(path, threads: int, spinning: bool):
     """An ONNX Runtime CPU session like the server's, with intra-op spinning on or off."""
     from edge_models.runtime import make_session
 
     return make_session(path, threads=threads, device="cpu", spinning=spinning)
 
 
-def thread_settings(settings, model, photo: bytes, queries: np.ndarray, threads: int,  # type: ignore[no-untyped-def]
-                    n: int = 12) -> list[ThreadSetting]:
+def thread_settings(
+    settings,
+    model,
+    photo: bytes,
+    queries: np.ndarray,
+    threads: int,
+    n: int = 12,
+) -> list[ThreadSetting]:
     """locate → embed → search latency under different thread-pool settings (see the report text)."""
     import cv2
     import faiss
 
     from backend.engine.artwork import crop_artwork
-    from dataset_tools.images import decode_image
     from backend.engine.services import Engine
+    from dataset_tools.images import decode_image
 
     eng = Engine.open(settings)
     cv2_default, faiss_default = cv2.getNumThreads(), faiss.omp_get_max_threads()
@@ -319,8 +381,18 @@ def thread_settings(settings, model, photo: bytes, queries: np.ndarray, threads:
                     times.append(((t1 - t0) * 1000, (t2 - t1) * 1000, (t3 - t2) * 1000))
                 time.sleep(0.02)
             a = np.asarray(times)
-            rows.append(ThreadSetting(label, cvt, spinning, ft, float(np.median(a[:, 0])), float(np.median(a[:, 1])),
-                                      float(np.median(a[:, 2])), float(np.median(a.sum(1)))))
+            rows.append(
+                ThreadSetting(
+                    label,
+                    cvt,
+                    spinning,
+                    ft,
+                    float(np.median(a[:, 0])),
+                    float(np.median(a[:, 1])),
+                    float(np.median(a[:, 2])),
+                    float(np.median(a.sum(1))),
+                )
+            )
             del sess
     finally:
         cv2.setNumThreads(cv2_default)
@@ -329,7 +401,7 @@ def thread_settings(settings, model, photo: bytes, queries: np.ndarray, threads:
     return rows
 
 
-def search_parts(settings, queries: np.ndarray, n: int = 20) -> tuple[list[SearchPart], int]:  # type: ignore[no-untyped-def]
+def search_parts(settings, queries: np.ndarray, n: int = 20) -> tuple[list[SearchPart], int]:
     """Time the pieces of one search in-process, to say where ``search_ms`` goes."""
     import faiss
 
@@ -347,7 +419,7 @@ def search_parts(settings, queries: np.ndarray, n: int = 20) -> tuple[list[Searc
         _, ids = idx.search(qs[0], pool)
         cand = np.sort(ids[0][ids[0] >= 0])
 
-        def p50(fn) -> float:  # type: ignore[no-untyped-def]
+        def p50(fn) -> float:
             fn(0)
             ts = []
             for i in range(n):
@@ -356,25 +428,59 @@ def search_parts(settings, queries: np.ndarray, n: int = 20) -> tuple[list[Searc
                 ts.append((time.perf_counter() - t0) * 1000)
             return float(np.median(ts))
 
-        parts = [SearchPart("whole `search_vectors` (top_k 10)",
-                            p50(lambda i: eng.search.search_vectors(COLLECTION, {"cnn": queries[i % len(qs)]}, opts)),
-                            "engine.search.SearchService.search_vectors")]
-        parts.append(SearchPart(f"faiss top-{pool}, {threads} OpenMP threads", p50(lambda i: idx.search(qs[i % len(qs)], pool)),
-                                "engine.index.VectorIndex.search"))
+        parts = [
+            SearchPart(
+                "whole `search_vectors` (top_k 10)",
+                p50(lambda i: eng.search.search_vectors(COLLECTION, {"cnn": queries[i % len(qs)]}, opts)),
+                "engine.search.SearchService.search_vectors",
+            )
+        ]
+        parts.append(
+            SearchPart(
+                f"faiss top-{pool}, {threads} OpenMP threads",
+                p50(lambda i: idx.search(qs[i % len(qs)], pool)),
+                "engine.index.VectorIndex.search",
+            )
+        )
         try:
             faiss.omp_set_num_threads(1)
-            parts.append(SearchPart(f"faiss top-{pool}, 1 OpenMP thread", p50(lambda i: idx.search(qs[i % len(qs)], pool)),
-                                    "faiss.omp_set_num_threads(1)"))
+            parts.append(
+                SearchPart(
+                    f"faiss top-{pool}, 1 OpenMP thread",
+                    p50(lambda i: idx.search(qs[i % len(qs)], pool)),
+                    "faiss.omp_set_num_threads(1)",
+                )
+            )
         finally:
             faiss.omp_set_num_threads(threads)
-        parts.append(SearchPart(f"`contains` of {len(cand)} candidates", p50(lambda i: idx.contains(cand)),
-                                "engine.index.VectorIndex.contains (copies all ids)"))
-        parts.append(SearchPart(f"`reconstruct` {len(cand)} vectors", p50(lambda i: idx.reconstruct(cand)),
-                                "engine.index.VectorIndex.reconstruct (one call per id)"))
-        parts.append(SearchPart(f"catalog `get_items` of {len(cand)} candidates", p50(lambda i: eng.catalog.get_items(cand.tolist())),
-                                "engine.catalog.store.Catalog.get_items (3 Core selects)"))
-        parts.append(SearchPart("catalog `collection_id`", p50(lambda i: eng.catalog.collection_id(COLLECTION)),
-                                "engine.catalog.store.Catalog.collection_id"))
+        parts.append(
+            SearchPart(
+                f"`contains` of {len(cand)} candidates",
+                p50(lambda i: idx.contains(cand)),
+                "engine.index.VectorIndex.contains (copies all ids)",
+            )
+        )
+        parts.append(
+            SearchPart(
+                f"`reconstruct` {len(cand)} vectors",
+                p50(lambda i: idx.reconstruct(cand)),
+                "engine.index.VectorIndex.reconstruct (one call per id)",
+            )
+        )
+        parts.append(
+            SearchPart(
+                f"catalog `get_items` of {len(cand)} candidates",
+                p50(lambda i: eng.catalog.get_items(cand.tolist())),
+                "engine.catalog.store.Catalog.get_items (3 Core selects)",
+            )
+        )
+        parts.append(
+            SearchPart(
+                "catalog `collection_id`",
+                p50(lambda i: eng.catalog.collection_id(COLLECTION)),
+                "engine.catalog.store.Catalog.collection_id",
+            )
+        )
         return parts, threads
     finally:
         eng.close()
@@ -384,6 +490,7 @@ def run(ctx: BenchContext) -> SearchLatencyResult:
     import requests
 
     from backend.engine.services import Engine
+
     from .embed_throughput import _Bar
 
     n_total = 10_000
@@ -432,14 +539,18 @@ def run(ctx: BenchContext) -> SearchLatencyResult:
         for i in range(warm):
             _one(session, url, photo=photos[i % len(photos)][0], options={"top_k": 10}, embedding=None)
             _one(session, url, photo=None, options={"top_k": 10}, embedding=emb_queries[i % len(emb_queries)])
-        plan = [("photo", i) for i in range(n_queries)] + [("nolocate", i) for i in range(max(5, n_queries // 2))] + \
-               [("embedding", i) for i in range(n_queries)]
+        plan = (
+            [("photo", i) for i in range(n_queries)]
+            + [("nolocate", i) for i in range(max(5, n_queries // 2))]
+            + [("embedding", i) for i in range(n_queries)]
+        )
         order = np.random.default_rng(ctx.seed).permutation(len(plan))  # interleave modes against drift
         for j in tqdm(order, desc="search queries", file=sys.stderr, leave=False, dynamic_ncols=True):
             mode, i = plan[int(j)]
             if mode == "embedding":
-                body, client, app = _one(session, url, photo=None, options={"top_k": 10},
-                                         embedding=emb_queries[i % len(emb_queries)])
+                body, client, app = _one(
+                    session, url, photo=None, options={"top_k": 10}, embedding=emb_queries[i % len(emb_queries)]
+                )
                 target = None
             else:
                 data, target = photos[i % len(photos)]

@@ -1,5 +1,6 @@
 """Run the real HTTP server (``artsnap serve``: gunicorn, model and indexes loaded per worker) in a
 subprocess for a benchmark, and stop it again — only the process this module started."""
+
 from __future__ import annotations
 
 import os
@@ -8,9 +9,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
 
 from backend.config import Settings
 
@@ -30,8 +31,20 @@ def running_server(settings: Settings, *, workers: int = 1, timeout_s: float = 3
     log_path = Path(settings.data_dir) / "server.log"
     env = dict(os.environ)
     env.update({"ARTSNAP_DATABASE_URL": settings.database_url, "ARTSNAP_INDEX_FACTORY": settings.index_factory})
-    cmd = [sys.executable, "-m", "backend.cli", "--data-dir", str(settings.data_dir), "serve",
-           "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "backend.cli",
+        "--data-dir",
+        str(settings.data_dir),
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+    ]
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     url = f"http://127.0.0.1:{port}"

@@ -12,6 +12,7 @@ paintings) mixed with a second real one and Gaussian noise, then re-normalised, 
 the clustered, anisotropic shape of real embeddings (pure random unit vectors in 1 280-d are
 all nearly orthogonal, which flatters approximate indexes).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,8 +24,14 @@ from backend.engine.catalog.store import NewItem
 
 
 def realish_vectors(
-    bases: np.ndarray, n: int, rng: np.random.Generator, *, noise: float = 0.5, mix: float = 0.3,
-    nonnegative: bool = False, chunk: int = 20_000,
+    bases: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    *,
+    noise: float = 0.5,
+    mix: float = 0.3,
+    nonnegative: bool = False,
+    chunk: int = 20_000,
 ) -> np.ndarray:
     """``n`` unit vectors: base_i + mix·(base_j − base_i) + noise·g/√d, normalised (rows, float32)."""
     bases = np.asarray(bases, np.float32)
@@ -45,8 +52,15 @@ def realish_vectors(
 
 
 def add_synthetic_items(
-    engine: Any, collection: str, vectors: dict[str, np.ndarray], *, labels: list[str] | None = None,
-    chunk: int = 5000, prefix: str = "synthetic", progress: Any = None, count: int | None = None,
+    engine: Any,
+    collection: str,
+    vectors: dict[str, np.ndarray],
+    *,
+    labels: list[str] | None = None,
+    chunk: int = 5000,
+    prefix: str = "synthetic",
+    progress: Any = None,
+    count: int | None = None,
 ) -> np.ndarray:
     """Catalog rows + index vectors for ``len(vectors[...])`` synthetic items; returns their ids.
 
@@ -83,7 +97,9 @@ def add_synthetic_items(
     return id_arr
 
 
-def add_vectors(index_store: Any, cid: int, ids: np.ndarray, vectors: dict[str, np.ndarray], chunk: int = 50_000) -> None:
+def add_vectors(
+    index_store: Any, cid: int, ids: np.ndarray, vectors: dict[str, np.ndarray], chunk: int = 50_000
+) -> None:
     """Add vectors to the collection's saved indexes (one writer lock, one atomic save).
 
     The first chunk is large (≥ 1 000) so factories that need training (SQ8, PCA, IVF) train on it.

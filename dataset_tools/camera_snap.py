@@ -15,6 +15,7 @@ grain is added at full resolution (latency benchmarks need real-sized phone JPEG
 Measured 2026-11 on the 2-core dev box while other jobs kept it fully busy (process CPU
 time): ~0.55 s for a 4032x3024 snap, ~0.13 s for the default 1024x768.
 """
+
 from __future__ import annotations
 
 import io
@@ -137,12 +138,27 @@ def trim_letterbox(img: Image.Image, *, dark: int = 24) -> tuple[int, int, int, 
 # --------------------------------------------------------------------------- parameters
 
 _WALL_PALETTE = (  # museum walls: whites, greys, and the deep colours of old-master rooms
-    (236, 233, 226), (224, 224, 220), (210, 205, 195), (190, 190, 188), (150, 150, 150),
-    (120, 40, 45), (60, 80, 70), (40, 55, 80), (85, 85, 90), (200, 180, 150), (160, 120, 90),
+    (236, 233, 226),
+    (224, 224, 220),
+    (210, 205, 195),
+    (190, 190, 188),
+    (150, 150, 150),
+    (120, 40, 45),
+    (60, 80, 70),
+    (40, 55, 80),
+    (85, 85, 90),
+    (200, 180, 150),
+    (160, 120, 90),
 )
 _FRAME_PALETTE = (
-    (180, 140, 60), (150, 110, 45), (30, 28, 26), (90, 60, 35), (245, 242, 235), (140, 140, 140),
-    (60, 40, 25), (200, 170, 110),
+    (180, 140, 60),
+    (150, 110, 45),
+    (30, 28, 26),
+    (90, 60, 35),
+    (245, 242, 235),
+    (140, 140, 140),
+    (60, 40, 25),
+    (200, 170, 110),
 )
 
 
@@ -160,7 +176,8 @@ def draw_params(
     u = rng.uniform
 
     def jitter(rgb: tuple[int, int, int], amount: float) -> tuple[int, int, int]:
-        return tuple(int(np.clip(c + rng.normal(0, amount), 0, 255)) for c in rgb)  # type: ignore[return-value]
+        r, g, b = (int(np.clip(c + rng.normal(0, amount), 0, 255)) for c in rgb)
+        return r, g, b
 
     max_angle = 10.0 if easy else (35.0 if hard else 25.0)
     max_roll = 3.0 if easy else (12.0 if hard else 8.0)
@@ -275,8 +292,9 @@ def render_snap(painting: Image.Image, params: SnapParams) -> Snap:
         # phones deliver full-resolution grain; a tiled field keeps 12 MP cheap
         img8 = _add_noise(img8, params.noise_sigma * 0.5, rng, tile=509)
 
-    ok, enc = cv2.imencode(".jpg", cv2.cvtColor(img8, cv2.COLOR_RGB2BGR),
-                           [cv2.IMWRITE_JPEG_QUALITY, params.jpeg_quality])
+    ok, enc = cv2.imencode(
+        ".jpg", cv2.cvtColor(img8, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, params.jpeg_quality]
+    )
     if not ok:  # pragma: no cover - OpenCV always encodes a uint8 RGB array
         raise RuntimeError("JPEG encoding failed")
     jpeg = enc.tobytes()
@@ -382,7 +400,7 @@ def _framed_canvas(
             canvas[sel] = (profile * lit * grain)[sel][:, None] * np.asarray(p.frame_rgb, np.float32)
             # the frame's lip casts a thin shadow onto the top and left of the picture
             lip = max(1, round(0.02 * px_per_unit))
-            ramp = (1.0 - 0.35 * np.clip(1.0 - (np.arange(lip, dtype=np.float32) + 0.5) / lip, 0, 1))
+            ramp = 1.0 - 0.35 * np.clip(1.0 - (np.arange(lip, dtype=np.float32) + 0.5) / lip, 0, 1)
             canvas[b : b + lip, b : cw - b] *= ramp[:, None, None]
             canvas[b : ch - b, b : b + lip] *= ramp[None, :, None]
         if mat_px > 0:
@@ -401,12 +419,17 @@ def _wall(w: int, h: int, p: SnapParams, rng: np.random.Generator) -> np.ndarray
     low = cv2.resize(low, (w, h), interpolation=cv2.INTER_LINEAR)
     fine = cv2.GaussianBlur(np.frombuffer(rng.bytes(w * h), np.uint8).reshape(h, w), (3, 3), 0)
     # field = 1 + blotch * low + grain * (fine / 127.5 - 1)
-    field = cv2.scaleAdd(low, p.wall_blotch, np.float32(1.0 - p.wall_grain) + fine.astype(np.float32) * np.float32(p.wall_grain / 127.5))
+    field = cv2.scaleAdd(
+        low, p.wall_blotch, np.float32(1.0 - p.wall_grain) + fine.astype(np.float32) * np.float32(p.wall_grain / 127.5)
+    )
     return cv2.merge([field * np.float32(c) for c in p.wall_rgb])
 
 
 def _draw_distractors(
-    photo: np.ndarray, homography: np.ndarray, canvas_outer: np.ndarray, p: SnapParams,
+    photo: np.ndarray,
+    homography: np.ndarray,
+    canvas_outer: np.ndarray,
+    p: SnapParams,
     rng: np.random.Generator,
 ) -> None:
     """Things on the wall that a locator must not mistake for the painting."""
@@ -448,8 +471,10 @@ def _draw_distractors(
             poly((nx + fb, ny + fb, nx + nw - fb, ny + nh - fb), np.asarray(p.neighbour_rgb, np.float32))
             for _ in range(3):
                 a, b = rng.uniform(nx + fb, nx + nw - fb), rng.uniform(ny + fb, ny + nh - fb)
-                poly((a, b, min(a + nw * 0.3, nx + nw - fb), min(b + nh * 0.3, ny + nh - fb)),
-                     rng.uniform(0, 255, 3).astype(np.float32))
+                poly(
+                    (a, b, min(a + nw * 0.3, nx + nw - fb), min(b + nh * 0.3, ny + nh - fb)),
+                    rng.uniform(0, 255, 3).astype(np.float32),
+                )
 
 
 def _light(photo: np.ndarray, p: SnapParams, painting_quad: np.ndarray, diag: float) -> np.ndarray:

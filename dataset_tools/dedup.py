@@ -88,7 +88,7 @@ class DuplicateMatch:
     """``of`` is the key of the item already indexed; ``distance`` is 0 for exact matches."""
 
     kind: Literal["exact", "near"]
-    of: int | str
+    of: Key
     distance: int
 
 

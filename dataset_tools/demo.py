@@ -78,10 +78,7 @@ class DemoSummary:
 
 def _jitter(rng: Rng, color: RGB, amount: int) -> RGB:
     """The colour moved by up to ``amount`` per channel: variation inside a family."""
-    r, g, b = (
-        min(255, max(0, c + d))
-        for c, d in zip(color, rng.integers(-amount, amount + 1, 3).tolist())
-    )
+    r, g, b = (min(255, max(0, c + d)) for c, d in zip(color, rng.integers(-amount, amount + 1, 3).tolist()))
     return (r, g, b)
 
 
@@ -96,9 +93,7 @@ def _grid(n: int) -> tuple[np.ndarray, np.ndarray]:
     return axis[None, :], axis[:, None]
 
 
-def _vertical_gradient(
-    height: int, width: int, top: RGB, bottom: RGB, y0: float = 0.0, y1: float = 1.0
-) -> np.ndarray:
+def _vertical_gradient(height: int, width: int, top: RGB, bottom: RGB, y0: float = 0.0, y1: float = 1.0) -> np.ndarray:
     """``top`` until fraction ``y0`` of the height, blending to ``bottom`` at ``y1``."""
     t = np.clip((np.linspace(0, 1, height, dtype=np.float32) - y0) / max(y1 - y0, 1e-6), 0, 1)
     col = (1 - t)[:, None] * np.array(top, np.float32) + t[:, None] * np.array(bottom, np.float32)
@@ -162,9 +157,7 @@ def _stripes(rng: Rng, S: int) -> Image.Image:
     elif mode == 1:
         cx, cy = rng.uniform(-0.4, 0.4, 2)
         r = np.hypot(x - cx, y - cy)
-        phase = freq * r + amp * np.sin(
-            round(k) * np.arctan2(y - cy, x - cx)
-        )  # whole lobes: no seam
+        phase = freq * r + amp * np.sin(round(k) * np.arctan2(y - cy, x - cx))  # whole lobes: no seam
     else:
         theta = np.arctan2(y, x)
         phase = round(freq / 2) * theta + amp * 3 * np.hypot(x, y)
@@ -199,9 +192,7 @@ def _seascape(rng: Rng, S: int) -> Image.Image:
     sea_top = _jitter(rng, (40, 90, 130), 20)
     sea_bottom = _jitter(rng, (10, 35, 60), 10)
     h = int(horizon * S)
-    img = _to_image(
-        _vertical_gradient(S, S, _jitter(rng, top, 15), _jitter(rng, low, 15), 0.0, horizon)
-    )
+    img = _to_image(_vertical_gradient(S, S, _jitter(rng, top, 15), _jitter(rng, low, 15), 0.0, horizon))
     draw = ImageDraw.Draw(img, "RGBA")
     sx = float(rng.uniform(0.2, 0.8)) * S
     sy = h - float(rng.uniform(0.05, 0.22)) * S
@@ -253,15 +244,11 @@ def _starry_swirls(rng: Rng, S: int) -> Image.Image:
     for _ in range(length):
         d = p[:, None, :] - centres[None, :, :]
         r2 = (d**2).sum(-1) + (S * 0.05) ** 2
-        v = (np.stack([-d[..., 1], d[..., 0]], -1) * (spins / r2)[..., None]).sum(
-            1
-        ) * S * 0.3 + drift
+        v = (np.stack([-d[..., 1], d[..., 0]], -1) * (spins / r2)[..., None]).sum(1) * S * 0.3 + drift
         p = p + v / (np.linalg.norm(v, axis=1, keepdims=True) + 1e-6) * step
         paths.append(p)
     strokes = np.stack(paths, 1).tolist()
-    colours = np.clip(
-        np.array(blues)[rng.integers(len(blues), size=n)] + rng.integers(-20, 21, (n, 3)), 0, 255
-    )
+    colours = np.clip(np.array(blues)[rng.integers(len(blues), size=n)] + rng.integers(-20, 21, (n, 3)), 0, 255)
     for pts, (r, g, b) in zip(strokes, colours.tolist()):
         draw.line([tuple(q) for q in pts], fill=(r, g, b, 230), width=width)
     for _ in range(int(rng.integers(5, 11))):
@@ -272,11 +259,7 @@ def _starry_swirls(rng: Rng, S: int) -> Image.Image:
             draw.ellipse((cx - rr, cy - rr, cx + rr, cy + rr), fill=(250, 230, 120, 40))
         draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=(255, 245, 180, 255))
     if rng.random() < 0.7:  # a dark cypress rising from the bottom edge
-        base = (
-            float(rng.uniform(0.05, 0.35)) * S
-            if rng.random() < 0.5
-            else float(rng.uniform(0.65, 0.95)) * S
-        )
+        base = float(rng.uniform(0.05, 0.35)) * S if rng.random() < 0.5 else float(rng.uniform(0.65, 0.95)) * S
         top = float(rng.uniform(0.15, 0.45)) * S
         w = float(rng.uniform(0.06, 0.12)) * S
         pts = [
@@ -293,35 +276,25 @@ def _starry_swirls(rng: Rng, S: int) -> Image.Image:
 def _pointillism(rng: Rng, S: int) -> Image.Image:
     """Thousands of small pure-colour dots sampling a soft landscape, on a pale ground."""
     small = 16
-    sky = _vertical_gradient(
-        small, small, _jitter(rng, (140, 190, 235), 25), _jitter(rng, (235, 225, 190), 20)
-    )
+    sky = _vertical_gradient(small, small, _jitter(rng, (140, 190, 235), 25), _jitter(rng, (235, 225, 190), 20))
     horizon = int(rng.integers(6, 10))
-    greens = _vertical_gradient(
-        small, small, _jitter(rng, (120, 170, 80), 30), _jitter(rng, (60, 110, 50), 20)
-    )
+    greens = _vertical_gradient(small, small, _jitter(rng, (120, 170, 80), 30), _jitter(rng, (60, 110, 50), 20))
     field = sky.copy()
     field[horizon:] = greens[: small - horizon]
     for _ in range(int(rng.integers(2, 5))):  # trees / figures as colour blobs
         bx, by = int(rng.integers(0, small)), int(rng.integers(horizon - 4, small))
         blob = np.array(
-            _jitter(
-                rng, _pick(rng, [(40, 90, 40), (200, 80, 60), (60, 60, 150), (230, 200, 80)]), 20
-            ),
+            _jitter(rng, _pick(rng, [(40, 90, 40), (200, 80, 60), (60, 60, 150), (230, 200, 80)]), 20),
             np.float32,
         )
         field[max(0, by - 2) : by + 2, max(0, bx - 1) : bx + 2] = blob
-    guide = np.asarray(
-        Image.fromarray(field.astype(np.uint8)).resize((S, S), Image.BICUBIC), np.float32
-    )
+    guide = np.asarray(Image.fromarray(field.astype(np.uint8)).resize((S, S), Image.BICUBIC), np.float32)
     img = Image.new("RGB", (S, S), _jitter(rng, (245, 240, 228), 6))
     draw = ImageDraw.Draw(img)
     r = S * float(rng.uniform(0.006, 0.01))
     n = int(rng.integers(4500, 6500))
     xs, ys = rng.uniform(0, S, n), rng.uniform(0, S, n)
-    cols = np.clip(
-        guide[ys.astype(int) % S, xs.astype(int) % S] + rng.integers(-45, 46, (n, 3)), 0, 255
-    )
+    cols = np.clip(guide[ys.astype(int) % S, xs.astype(int) % S] + rng.integers(-45, 46, (n, 3)), 0, 255)
     for x, y, (r_, g, b) in zip(xs.tolist(), ys.tolist(), cols.astype(int).tolist()):
         draw.ellipse((x - r, y - r, x + r, y + r), fill=(r_, g, b))
     return img
@@ -342,9 +315,7 @@ def _portrait(rng: Rng, S: int) -> Image.Image:
         w = float(rng.uniform(0.15, 0.4)) * S
         x0 = 0.0 if rng.random() < 0.5 else S - w
         panel = _pick(rng, [(170, 160, 130), (120, 30, 30), (90, 110, 130)])
-        draw.rectangle(
-            (x0, float(rng.uniform(0, 0.3)) * S, x0 + w, S), fill=_jitter(rng, panel, 15)
-        )
+        draw.rectangle((x0, float(rng.uniform(0, 0.3)) * S, x0 + w, S), fill=_jitter(rng, panel, 15))
     elif setting == 2:  # a distant landscape behind the sitter
         hy = float(rng.uniform(0.45, 0.7)) * S
         draw.rectangle((0, 0, S, hy), fill=_jitter(rng, (150, 165, 150), 20))
@@ -359,12 +330,8 @@ def _portrait(rng: Rng, S: int) -> Image.Image:
         15,
     )
     shoulders = fw * float(rng.uniform(2.2, 3.6))
-    draw.ellipse(
-        (cx - shoulders, fy + fh * 1.35, cx + shoulders, max(fy + fh * 4.5, S * 1.15)), fill=cloth
-    )
-    skin = _jitter(
-        rng, _pick(rng, [(225, 190, 160), (200, 150, 115), (160, 110, 80), (235, 205, 185)]), 12
-    )
+    draw.ellipse((cx - shoulders, fy + fh * 1.35, cx + shoulders, max(fy + fh * 4.5, S * 1.15)), fill=cloth)
+    skin = _jitter(rng, _pick(rng, [(225, 190, 160), (200, 150, 115), (160, 110, 80), (235, 205, 185)]), 12)
     draw.rectangle(
         (cx - fw * 0.4, fy + fh * 0.6, cx + fw * 0.4, fy + fh * 1.5),
         fill=tuple(int(c * 0.85) for c in skin),
@@ -416,9 +383,7 @@ def _portrait(rng: Rng, S: int) -> Image.Image:
     # computed on a coarse grid and scaled up, then multiplied into the picture.
     x, y = _grid(S // 8)
     side = -1 if rng.random() < 0.5 else 1
-    shading = np.clip(1.15 - 0.6 * np.hypot(x, y + 0.2), 0.3, 1.0) * (
-        1.0 - 0.35 * np.clip(side * x, 0, 1)
-    )
+    shading = np.clip(1.15 - 0.6 * np.hypot(x, y + 0.2), 0.3, 1.0) * (1.0 - 0.35 * np.clip(side * x, 0, 1))
     mask = Image.fromarray((shading * 255).astype(np.uint8), "L").resize((S, S), Image.BILINEAR)
     return ImageChops.multiply(img, Image.merge("RGB", (mask, mask, mask)))
 
@@ -439,18 +404,12 @@ def _cubist(rng: Rng, S: int) -> Image.Image:
         ox, oy = cx + rng.normal(0, 0.22) * S, cy + rng.normal(0, 0.22) * S
         rad = float(rng.uniform(0.12, 0.32)) * S
         # Evenly spread corners (with jitter) give broad facets rather than needle-thin shards.
-        angles = (
-            np.linspace(0, 2 * math.pi, n, endpoint=False)
-            + rng.uniform(0, 2 * math.pi)
-            + rng.normal(0, 0.25, n)
-        )
+        angles = np.linspace(0, 2 * math.pi, n, endpoint=False) + rng.uniform(0, 2 * math.pi) + rng.normal(0, 0.25, n)
         radii = rad * rng.uniform(0.6, 1.0, n)
         pts = [(ox + r * math.cos(a), oy + r * math.sin(a)) for a, r in zip(angles, radii)]
         colour = _jitter(rng, _pick(rng, palette), 18)
         draw.polygon(pts, fill=colour + (int(rng.integers(140, 230)),))
-        draw.line(
-            pts + [pts[0]], fill=(20, 18, 15, 255), width=max(2, int(S * rng.uniform(0.004, 0.009)))
-        )
+        draw.line(pts + [pts[0]], fill=(20, 18, 15, 255), width=max(2, int(S * rng.uniform(0.004, 0.009))))
     return img
 
 
@@ -471,8 +430,7 @@ def _ink_wash(rng: Rng, S: int) -> Image.Image:
             * 0.25
             * np.abs(
                 sum(
-                    rng.uniform(0.2, 1)
-                    * np.sin(2 * math.pi * (rng.uniform(0.5, 3) * xs + rng.random()))
+                    rng.uniform(0.2, 1) * np.sin(2 * math.pi * (rng.uniform(0.5, 3) * xs + rng.random()))
                     for _ in range(3)
                 )
             )
@@ -482,9 +440,7 @@ def _ink_wash(rng: Rng, S: int) -> Image.Image:
         below = rows - ridge[None, :]
         alpha = np.where(below >= 0, ink * (1 - 0.6 * np.clip(below / (n * 0.25), 0, 1)), 0.0)
         density = density + (1 - density) * alpha
-    density = np.asarray(
-        Image.fromarray(density.astype(np.float32)).resize((S, S), Image.BICUBIC), np.float32
-    )
+    density = np.asarray(Image.fromarray(density.astype(np.float32)).resize((S, S), Image.BICUBIC), np.float32)
     paper = np.array(_jitter(rng, (238, 232, 214), 6), np.float32)
     ink_rgb = np.array([30, 30, 32], np.float32)
     img = _to_image(paper + density[..., None] * (ink_rgb - paper))
@@ -502,9 +458,7 @@ def _ink_wash(rng: Rng, S: int) -> Image.Image:
     seal = S * float(rng.uniform(0.04, 0.06))
     sx = S * (0.88 if rng.random() < 0.5 else 0.08)
     sy = S * float(rng.uniform(0.08, 0.2))
-    draw.rectangle(
-        (sx - seal, sy - seal, sx + seal, sy + seal), fill=_jitter(rng, (180, 30, 30), 15)
-    )
+    draw.rectangle((sx - seal, sy - seal, sx + seal, sy + seal), fill=_jitter(rng, (180, 30, 30), 15))
     return img
 
 

@@ -26,6 +26,7 @@ Treat these as upper bounds: an idle box was not available to re-measure.
 
 This module is framework-free on purpose: no Flask imports.
 """
+
 from __future__ import annotations
 
 import io
@@ -35,7 +36,7 @@ from os import PathLike
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
+from PIL import Image, ImageFile, ImageOps, JpegImagePlugin, PngImagePlugin, WebPImagePlugin
 
 __all__ = [
     "ACCEPTED_FORMATS",
@@ -80,9 +81,16 @@ _REFUSED_MAGIC: tuple[tuple[int, bytes, str], ...] = (
 )
 # ISO-BMFF brands (bytes 8..12 after "ftyp"): iPhones default to HEIC.
 _HEIF_BRANDS = {
-    b"heic": "HEIC", b"heix": "HEIC", b"heim": "HEIC", b"heis": "HEIC",
-    b"hevc": "HEIC", b"hevx": "HEIC", b"mif1": "HEIF", b"msf1": "HEIF",
-    b"avif": "AVIF", b"avis": "AVIF",
+    b"heic": "HEIC",
+    b"heix": "HEIC",
+    b"heim": "HEIC",
+    b"heis": "HEIC",
+    b"hevc": "HEIC",
+    b"hevx": "HEIC",
+    b"mif1": "HEIF",
+    b"msf1": "HEIF",
+    b"avif": "AVIF",
+    b"avis": "AVIF",
 }
 
 
@@ -122,9 +130,7 @@ class DecodedImage:
     decode_ms: float
 
 
-def decode_image(
-    data: bytes, *, max_pixels: int = 64_000_000, min_side: int | None = None
-) -> DecodedImage:
+def decode_image(data: bytes, *, max_pixels: int = 64_000_000, min_side: int | None = None) -> DecodedImage:
     """Decode ``data`` (the bytes of a JPEG, PNG or WebP file) into an RGB image.
 
     ``max_pixels`` bounds width*height as declared in the file header; it is checked before
@@ -161,13 +167,12 @@ def decode_image(
         img.load()
     except Image.DecompressionBombError as exc:
         raise _too_large(original_size, max_pixels, str(exc)) from exc
-    except Exception as exc:  # noqa: BLE001 - any decoder failure on untrusted bytes is "corrupt"
+    except Exception as exc:
         # Pillow signals damage as OSError ("image file is truncated", "broken data stream"),
         # but also SyntaxError/ValueError/struct.error from plugins; all mean the same to a user.
         raise ImageDecodeError(
             "truncated",
-            f"the {fmt} file is truncated or corrupt and could not be decoded ({exc}); "
-            "upload the complete file",
+            f"the {fmt} file is truncated or corrupt and could not be decoded ({exc}); upload the complete file",
         ) from exc
 
     _apply_exif_orientation(img)
@@ -182,9 +187,11 @@ def decode_image(
     )
 
 
-def decode_path(path: str | PathLike[str], **kw: object) -> DecodedImage:
+def decode_path(
+    path: str | PathLike[str], *, max_pixels: int = 64_000_000, min_side: int | None = None
+) -> DecodedImage:
     """Read a file and :func:`decode_image` it (same keyword arguments)."""
-    return decode_image(Path(path).read_bytes(), **kw)  # type: ignore[arg-type]
+    return decode_image(Path(path).read_bytes(), max_pixels=max_pixels, min_side=min_side)
 
 
 # --------------------------------------------------------------------------- internals
@@ -201,7 +208,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         if size is None:
             raise ImageDecodeError("too_large", f"the image is too large to decode: {exc}") from exc
         raise _too_large(size, max_pixels=min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or 0))) from exc
-    except Exception as exc:  # noqa: BLE001 - UnidentifiedImageError, OSError, SyntaxError...: classify below
+    except Exception as exc:
         accepted = _sniff(data, _ACCEPTED_MAGIC)
         if accepted == "WEBP" and not data.startswith(b"RIFF"):
             accepted = None
@@ -219,15 +226,14 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
             ) from exc
         raise ImageDecodeError(
             "not_an_image",
-            f"the upload is not a recognisable image ({len(data)} bytes); "
-            f"send a {_ACCEPTED_TEXT} image",
+            f"the upload is not a recognisable image ({len(data)} bytes); send a {_ACCEPTED_TEXT} image",
         ) from exc
 
 
 def _header_size(data: bytes) -> tuple[int, int] | None:
     """(w, h) from the header via the format plugin directly (no pixel decoding, and no
     Image.open bomb check, which is what stopped us); None when it cannot be read."""
-    plugin = {
+    plugin: type[ImageFile.ImageFile] | None = {
         "JPEG": JpegImagePlugin.JpegImageFile,
         "PNG": PngImagePlugin.PngImageFile,
         "WEBP": WebPImagePlugin.WebPImageFile,
@@ -237,7 +243,7 @@ def _header_size(data: bytes) -> tuple[int, int] | None:
     try:
         with plugin(io.BytesIO(data)) as img:
             return int(img.size[0]), int(img.size[1])
-    except Exception:  # noqa: BLE001 - best effort, only used to word an error message
+    except Exception:
         return None
 
 
@@ -261,7 +267,7 @@ def _sniff_refused(data: bytes) -> str | None:
     try:
         with Image.open(io.BytesIO(data)) as other:
             return str(other.format)
-    except Exception:  # noqa: BLE001 - identification is best effort
+    except Exception:
         return None
 
 
@@ -291,7 +297,7 @@ def _apply_exif_orientation(img: Image.Image) -> None:
     """
     try:
         ImageOps.exif_transpose(img, in_place=True)
-    except Exception:  # noqa: BLE001 - broken EXIF is common and harmless to skip
+    except Exception:
         pass
 
 
@@ -308,9 +314,7 @@ def _to_rgb(img: Image.Image) -> Image.Image:
         # 16-bit greyscale PNG: keep the top 8 bits of 0..65535.
         grey = np.asarray(img).astype(np.int64) >> 8
         return Image.fromarray(np.clip(grey, 0, 255).astype(np.uint8)).convert("RGB")
-    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        mode in ("P", "L", "RGB") and "transparency" in img.info
-    )
+    has_alpha = mode in ("RGBA", "LA", "PA", "RGBa", "La") or (mode in ("P", "L", "RGB") and "transparency" in img.info)
     if has_alpha:
         rgba = img.convert("RGBA")
         background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))

@@ -160,9 +160,7 @@ def _read_file(path: Path, source_path: str, max_bytes: int) -> bytes:
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             if size > max_bytes:
-                raise SourceReadError(
-                    source_path, f"file is {size} bytes, larger than the {max_bytes}-byte limit"
-                )
+                raise SourceReadError(source_path, f"file is {size} bytes, larger than the {max_bytes}-byte limit")
             return fh.read()
     except SourceReadError:
         raise
@@ -323,8 +321,7 @@ class ZipSource(_Listed):
         if info.file_size > self.max_bytes:
             raise SourceReadError(
                 source_path,
-                f"member is {info.file_size} bytes uncompressed, "
-                f"larger than the {self.max_bytes}-byte limit",
+                f"member is {info.file_size} bytes uncompressed, larger than the {self.max_bytes}-byte limit",
             )
         try:
             with self._zipfile().open(info) as fh:
@@ -344,9 +341,7 @@ class ZipSource(_Listed):
             # exotic compression (deflate64); ValueError: handle closed.
             raise SourceReadError(source_path, f"cannot read zip member: {exc}") from exc
         if len(data) > self.max_bytes:
-            raise SourceReadError(
-                source_path, f"member is larger than the {self.max_bytes}-byte limit"
-            )
+            raise SourceReadError(source_path, f"member is larger than the {self.max_bytes}-byte limit")
         return data
 
     def close(self) -> None:
@@ -400,40 +395,24 @@ class CsvSource(_Listed):
         try:
             text = Path(self.root).read_bytes().decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise SourceError(
-                f"{manifest}: manifest is not UTF-8 text ({exc.reason} at byte {exc.start})"
-            ) from exc
+            raise SourceError(f"{manifest}: manifest is not UTF-8 text ({exc.reason} at byte {exc.start})") from exc
         except OSError as exc:
             raise SourceError(f"{manifest}: cannot read manifest ({exc})") from exc
 
         first_line = text.split("\n", 1)[0]
-        delimiter = (
-            ","
-            if "," in first_line
-            else "\t"
-            if "\t" in first_line
-            else ";"
-            if ";" in first_line
-            else ","
-        )
+        delimiter = "," if "," in first_line else "\t" if "\t" in first_line else ";" if ";" in first_line else ","
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         header = next(reader, None)
         if not header or not any(h.strip() for h in header):
-            raise SourceError(
-                f"{manifest}: manifest is empty; expected a header row with a 'path' column"
-            )
+            raise SourceError(f"{manifest}: manifest is empty; expected a header row with a 'path' column")
         columns = [h.strip() for h in header]
         lower = [c.lower() for c in columns]
         if "path" not in lower:
-            raise SourceError(
-                f"{manifest}: manifest header has no 'path' column (found: {', '.join(columns)})"
-            )
+            raise SourceError(f"{manifest}: manifest header has no 'path' column (found: {', '.join(columns)})")
         path_i = lower.index("path")
         label_i = next((lower.index(n) for n in ("label", "labels") if n in lower), None)
         title_i = lower.index("title") if "title" in lower else None
-        extra_i = [
-            i for i in range(len(columns)) if i not in (path_i, label_i, title_i) and columns[i]
-        ]
+        extra_i = [i for i in range(len(columns)) if i not in (path_i, label_i, title_i) and columns[i]]
 
         by_path: dict[str, SourceRecord] = {}
         for row in reader:

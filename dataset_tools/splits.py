@@ -12,6 +12,7 @@ category has only a few dozen images: a random split could leave it out of valid
 entirely. Groups are dealt label by label, rarest label first, each label's groups shuffled
 with the seed, so the same seed always gives the same split.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -7,6 +7,7 @@ backbone to separate and varied enough that a head has something to learn. Optio
 duplicate files (one copy under the same label, one under another label), because real
 collections have them and the split must cope.
 """
+
 from __future__ import annotations
 
 import csv
@@ -58,7 +59,12 @@ def make_style_image(style: str, rng: np.random.Generator, size: int = 96) -> Im
 
 
 def write_style_folder(
-    root: Path, *, per_class: int = 20, size: int = 96, seed: int = 0, duplicates: bool = True,
+    root: Path,
+    *,
+    per_class: int = 20,
+    size: int = 96,
+    seed: int = 0,
+    duplicates: bool = True,
     styles: tuple[str, ...] = STYLES,
 ) -> SyntheticCollection:
     """``root/<style>/<style>_NNN.jpg`` (a folder-per-label SOURCE); also writes ``manifest.csv``."""

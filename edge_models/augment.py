@@ -10,6 +10,7 @@ Pillow + numpy only (torchvision does not load with this torch build). Every ran
 comes from the ``rng`` passed in, so a view is reproducible from (image, seed, view index),
 which is what the feature cache keys on.
 """
+
 from __future__ import annotations
 
 import io

@@ -9,6 +9,7 @@ The convolution weights are rounded to their per-channel int8 grid once, at load
 (:mod:`edge_models.int8_grid`): server, fp32 phone models and int8 phone models then share
 exactly the same weights.
 """
+
 from __future__ import annotations
 
 import torch
@@ -37,9 +38,7 @@ def load_efficientnet(num_classes: int = IMAGENET_CLASSES) -> nn.Module:
 
     # The package prints "Loaded pretrained weights ..."; keep CLI output clean.
     with contextlib.redirect_stdout(io.StringIO()):
-        model = EfficientNet.from_pretrained(
-            BACKBONE_NAME, weights_path=str(weights_path()), num_classes=num_classes
-        )
+        model = EfficientNet.from_pretrained(BACKBONE_NAME, weights_path=str(weights_path()), num_classes=num_classes)
     from .int8_grid import snap_to_int8_grid
 
     snap_to_int8_grid(model)

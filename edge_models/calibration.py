@@ -15,6 +15,7 @@ this is the honest operating point: it bounds the loss of good answers, not the 
 F1 on validation (kept within [0.2, 0.8] so a tiny validation set cannot push them to
 extremes). No label above its threshold is the "none" answer.
 """
+
 from __future__ import annotations
 
 import numpy as np

@@ -14,11 +14,13 @@ needs both pays for one backbone pass. The embedding is only comparable with the
 index when ``embedding_space`` equals the index's (a frozen backbone); a fine-tuned model says
 so in its card.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -45,12 +47,15 @@ class ClassifierOutput:
 class Classifier:
     """An exported classifier: ``classifier.onnx`` + its config, in an ONNX Runtime session."""
 
-    def __init__(self, model_dir: Path, config: ClassifierConfig, session: object) -> None:
+    def __init__(self, model_dir: Path, config: ClassifierConfig, session: Any) -> None:
         self.model_dir = Path(model_dir)
         self.config = config
         self.session = session
-        self._thresholds = (np.asarray(config.label_thresholds, np.float32)
-                            if config.multi_label else np.full(len(config.labels), config.abstain_threshold, np.float32))
+        self._thresholds = (
+            np.asarray(config.label_thresholds, np.float32)
+            if config.multi_label
+            else np.full(len(config.labels), config.abstain_threshold, np.float32)
+        )
 
     @property
     def labels(self) -> list[str]:
@@ -67,7 +72,7 @@ class Classifier:
     def run_batch(self, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Preprocessed (N, 3, S, S) → (probabilities, embeddings)."""
         sess = self.session
-        probs, emb = sess.run(["probabilities", "embedding"], {"image": np.ascontiguousarray(batch, np.float32)})  # type: ignore[attr-defined]
+        probs, emb = sess.run(["probabilities", "embedding"], {"image": np.ascontiguousarray(batch, np.float32)})
         return probs, emb
 
     def decide(self, probs: np.ndarray, *, top_k: int = 1) -> list[list[Prediction]]:

@@ -9,6 +9,7 @@ export can rebuild exactly what training used.
 The registry has EfficientNet-Lite0 (the product's backbone) built in; tests register a tiny
 network so the full train → export → parity path runs in seconds.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -59,7 +60,7 @@ class PooledEfficientNet(nn.Module):
 
 
 def _efficientnet_tail(module: nn.Module, n_blocks: int) -> list[nn.Module]:
-    net = module.net  # type: ignore[attr-defined]
+    net = module.net  # type: ignore[attr-defined]  # PooledEfficientNet keeps the network as .net
     blocks = list(net._blocks)[-n_blocks:] if n_blocks > 0 else []
     return [*blocks, net._conv_head, net._bn1]
 

@@ -12,6 +12,7 @@ The temperature is baked into the graph, so every runtime returns the same calib
 the abstain threshold is *not* (it is a decision, kept in the model card, so apps can show
 "none of these" with their own wording).
 """
+
 from __future__ import annotations
 
 import torch

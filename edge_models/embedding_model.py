@@ -5,6 +5,7 @@ as a torch package. So the ONNX file is built once per (weights, preprocessing, 
 torch) key by :mod:`edge_models.onnx_export` **in a child process**, and everything a server
 needs afterwards, the cache key, the file's path and its card, lives here, torch-free.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -58,7 +59,14 @@ def ensure_embedding_model(cache_dir: Path, spec: PreprocessSpec = DEFAULT_SPEC)
     with FileLock(str(onnx_path) + ".lock"):
         if not (onnx_path.exists() and card_path.exists()):
             log.info("building the %s ONNX model once (cached at %s)", BACKBONE_NAME, onnx_path)
-            cmd = [sys.executable, "-m", "edge_models.onnx_export", str(cache_dir), "--spec", json.dumps(spec.to_dict())]
+            cmd = [
+                sys.executable,
+                "-m",
+                "edge_models.onnx_export",
+                str(cache_dir),
+                "--spec",
+                json.dumps(spec.to_dict()),
+            ]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0 or not (onnx_path.exists() and card_path.exists()):
                 raise EmbeddingExportError(

@@ -14,6 +14,7 @@ files: a metadata buffer in each .tflite (:mod:`edge_models.tflite_metadata`), t
 ``metadata_props``, and Core ML user-defined metadata. The parity check (:mod:`edge_models.parity`)
 runs at the end on the stored test images, and its figures go into the card.
 """
+
 from __future__ import annotations
 
 import json
@@ -26,12 +27,12 @@ from typing import Any
 
 import numpy as np
 
-from .weights import weights_sha256
 from .classifier_backbone import get_backbone
 from .model_card import ModelCard
 from .model_dir import ClassifierConfig, read_sample_images
-from .trained import TrainedClassifier, load_trained
 from .parity import ParityResult, check_coreml, compare_formats
+from .trained import TrainedClassifier, load_trained
+from .weights import weights_sha256
 
 log = logging.getLogger(__name__)
 
@@ -110,13 +111,21 @@ def export_models(
 
             off_grid = off_grid_weights(trained.net.backbone)
             if off_grid:  # e.g. a backbone registered without snapping: int8 will round its weights
-                log.warning("%d backbone convolutions are off the int8 grid (%s, ...); int8 will agree less "
-                            "with fp32 (see edge_models.int8_grid)", len(off_grid), ", ".join(off_grid[:3]))
+                log.warning(
+                    "%d backbone convolutions are off the int8 grid (%s, ...); int8 will agree less "
+                    "with fp32 (see edge_models.int8_grid)",
+                    len(off_grid),
+                    ", ".join(off_grid[:3]),
+                )
             calib = read_sample_images(model_dir / "samples" / "calibration.zip")
             batch = spec.to_batch(calib).transpose(0, 2, 3, 1)
             path = model_dir / "classifier_int8.tflite"
-            quantize_int8(model_dir / "classifier_fp32.tflite", path, np.ascontiguousarray(batch),
-                          float_regex=get_backbone(config.backbone).int8_float_regex)
+            quantize_int8(
+                model_dir / "classifier_fp32.tflite",
+                path,
+                np.ascontiguousarray(batch),
+                float_regex=get_backbone(config.backbone).int8_float_regex,
+            )
             _embed_tflite_card(path, card_json, config)
             result.files["tflite_int8"] = path
         elif step.startswith("coreml_"):
@@ -125,9 +134,15 @@ def export_models(
             precision = step.split("_", 1)[1]
             path = model_dir / f"classifier_{precision}.mlpackage"
             convert_coreml(
-                trained.net, path, spec=spec, labels=config.labels, multi_label=config.multi_label,
-                metadata=_coreml_metadata(config, card_json), precision=precision,
-                description=f"{config.name}: {len(config.labels)} categories", version=config.version,
+                trained.net,
+                path,
+                spec=spec,
+                labels=config.labels,
+                multi_label=config.multi_label,
+                metadata=_coreml_metadata(config, card_json),
+                precision=precision,
+                description=f"{config.name}: {len(config.labels)} categories",
+                version=config.version,
             )
             zip_mlpackage(path)
             result.files[step] = path
@@ -148,8 +163,13 @@ def export_models(
         if not parity.ok:
             log.warning("exported models do not all match torch: %s", parity.to_dict())
         for p in parity.below_target:
-            log.warning("%s: top-1 agreement with torch %.1f%% on %d test images, below the %s target",
-                        p.fmt, 100 * p.top1_agreement, p.n, p.criterion)
+            log.warning(
+                "%s: top-1 agreement with torch %.1f%% on %d test images, below the %s target",
+                p.fmt,
+                100 * p.top1_agreement,
+                p.n,
+                p.criterion,
+            )
 
     for key, path in result.files.items():
         sized = path.with_name(path.name + ".zip") if path.suffix == ".mlpackage" else path
@@ -175,19 +195,50 @@ def build_card(config: ClassifierConfig) -> ModelCard:
         backbone=config.backbone,
         preprocessing=spec,
         inputs=[
-            {"name": "image", "format": "onnx", "dtype": "float32", "layout": "NCHW", "shape": [-1, 3, size, size],
-             "normalised": True},
-            {"name": "image", "format": "tflite", "dtype": "float32", "layout": "NHWC", "shape": [1, size, size, 3],
-             "normalised": True},
-            {"name": "image", "format": "coreml", "type": "image", "color": spec.color_order, "size": [size, size],
-             "normalised": False, "note": "scale/bias baked in; resize shorter side + centre crop first"},
+            {
+                "name": "image",
+                "format": "onnx",
+                "dtype": "float32",
+                "layout": "NCHW",
+                "shape": [-1, 3, size, size],
+                "normalised": True,
+            },
+            {
+                "name": "image",
+                "format": "tflite",
+                "dtype": "float32",
+                "layout": "NHWC",
+                "shape": [1, size, size, 3],
+                "normalised": True,
+            },
+            {
+                "name": "image",
+                "format": "coreml",
+                "type": "image",
+                "color": spec.color_order,
+                "size": [size, size],
+                "normalised": False,
+                "note": "scale/bias baked in; resize shorter side + centre crop first",
+            },
         ],
         outputs=[
-            {"name": "probabilities", "dtype": "float32", "shape": [-1, n], "calibrated": True,
-             "description": f"{probs_desc}, temperature {config.temperature:.4g} applied",
-             "coreml": "outputs 'label' and 'label_probs' (classifier)" if not config.multi_label else "probabilities"},
-            {"name": "embedding", "dtype": "float32", "shape": [-1, d], "l2_normalised": True,
-             "embedding_space": config.embedding_space},
+            {
+                "name": "probabilities",
+                "dtype": "float32",
+                "shape": [-1, n],
+                "calibrated": True,
+                "description": f"{probs_desc}, temperature {config.temperature:.4g} applied",
+                "coreml": "outputs 'label' and 'label_probs' (classifier)"
+                if not config.multi_label
+                else "probabilities",
+            },
+            {
+                "name": "embedding",
+                "dtype": "float32",
+                "shape": [-1, d],
+                "l2_normalised": True,
+                "embedding_space": config.embedding_space,
+            },
         ],
         labels=list(config.labels),
         metrics=dict(config.metrics),
@@ -198,9 +249,11 @@ def build_card(config: ClassifierConfig) -> ModelCard:
             "temperature": config.temperature,
             "abstain_threshold": config.abstain_threshold,
             "label_thresholds": config.label_thresholds,
-            "decision": ("labels whose probability >= their label_threshold; none = 'none of these'"
-                         if config.multi_label else
-                         "top label if its probability >= abstain_threshold, else 'none of these'"),
+            "decision": (
+                "labels whose probability >= their label_threshold; none = 'none of these'"
+                if config.multi_label
+                else "top label if its probability >= abstain_threshold, else 'none of these'"
+            ),
             "fine_tuned": config.fine_tuned,
             "embedding_space": config.embedding_space,
             "trained_at": config.created_at,
@@ -251,7 +304,9 @@ def _embed_tflite_card(path: Path, card_json: str, config: ClassifierConfig) -> 
     from .model_card import write_atomic
     from .tflite_metadata import CARD_KEY, LABELS_KEY, embed_metadata
 
-    data = embed_metadata(path.read_bytes(), {CARD_KEY: card_json.encode(), LABELS_KEY: "\n".join(config.labels).encode()})
+    data = embed_metadata(
+        path.read_bytes(), {CARD_KEY: card_json.encode(), LABELS_KEY: "\n".join(config.labels).encode()}
+    )
     write_atomic(path, data)
 
 

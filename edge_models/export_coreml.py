@@ -23,6 +23,7 @@ The classifier op is added in a second coremltools pass over the converted MIL p
 coremltools 9 cannot add a classifier to a torch model with more than one output in a single
 call (its output-type list goes out of step), nor quantise weights after one is added.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -73,12 +74,26 @@ def convert_coreml(
     example = torch.zeros(1, 3, size, size)
     with _quiet():
         exported = torch.export.export(net.eval(), (example,)).run_decompositions({})
-        image = ct.ImageType(name="image", shape=(1, 3, size, size), scale=scale, bias=bias,
-                             color_layout=ct.colorlayout.RGB if spec.color_order == "RGB" else ct.colorlayout.BGR)
-        outputs = [ct.TensorType(name="probabilities", dtype=np.float32), ct.TensorType(name="embedding", dtype=np.float32)]
+        image = ct.ImageType(
+            name="image",
+            shape=(1, 3, size, size),
+            scale=scale,
+            bias=bias,
+            color_layout=ct.colorlayout.RGB if spec.color_order == "RGB" else ct.colorlayout.BGR,
+        )
+        outputs = [
+            ct.TensorType(name="probabilities", dtype=np.float32),
+            ct.TensorType(name="embedding", dtype=np.float32),
+        ]
         target = ct.target.iOS16
-        model = ct.convert(exported, inputs=[image], outputs=outputs, convert_to="mlprogram",
-                           minimum_deployment_target=target, compute_precision=compute)
+        model = ct.convert(
+            exported,
+            inputs=[image],
+            outputs=outputs,
+            convert_to="mlprogram",
+            minimum_deployment_target=target,
+            compute_precision=compute,
+        )
         if precision == "int8":
             from coremltools.optimize import coreml as cto
 
@@ -96,17 +111,20 @@ def convert_coreml(
             prog.functions["main"].set_output_types(None)
             model = ct.convert(
                 prog,
-                classifier_config=ct.ClassifierConfig(list(labels), predicted_feature_name="label",
-                                                      predicted_probabilities_output="probabilities"),
-                convert_to="mlprogram", minimum_deployment_target=target,
+                classifier_config=ct.ClassifierConfig(
+                    list(labels), predicted_feature_name="label", predicted_probabilities_output="probabilities"
+                ),
+                convert_to="mlprogram",
+                minimum_deployment_target=target,
                 compute_precision=ct.precision.FLOAT32,  # already decided above; do not re-cast
             )
 
     model.short_description = description or "artsnap category classifier"
     model.author = "artsnap"
     model.version = version
-    model.input_description["image"] = (f"{size}x{size} RGB image: resize the shorter side to {spec.resize_shorter}, "
-                                        "centre crop (Vision: centerCrop)")
+    model.input_description["image"] = (
+        f"{size}x{size} RGB image: resize the shorter side to {spec.resize_shorter}, centre crop (Vision: centerCrop)"
+    )
     model.output_description["embedding"] = "L2-normalised embedding, for search by vector"
     if multi_label:
         model.output_description["probabilities"] = "one sigmoid probability per label (labels in metadata)"
@@ -144,11 +162,16 @@ def inspect_coreml(path: Path) -> dict[str, Any]:
         kind = f.type.WhichOneof("Type")
         out: dict[str, Any] = {"name": f.name, "type": kind}
         if kind == "imageType":
-            out.update(width=f.type.imageType.width, height=f.type.imageType.height,
-                       color_space=ct.proto.FeatureTypes_pb2.ImageFeatureType.ColorSpace.Name(f.type.imageType.colorSpace))
+            out.update(
+                width=f.type.imageType.width,
+                height=f.type.imageType.height,
+                color_space=ct.proto.FeatureTypes_pb2.ImageFeatureType.ColorSpace.Name(f.type.imageType.colorSpace),
+            )
         elif kind == "multiArrayType":
-            out.update(shape=list(f.type.multiArrayType.shape),
-                       dtype=ct.proto.FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name(f.type.multiArrayType.dataType))
+            out.update(
+                shape=list(f.type.multiArrayType.shape),
+                dtype=ct.proto.FeatureTypes_pb2.ArrayFeatureType.ArrayDataType.Name(f.type.multiArrayType.dataType),
+            )
         return out
 
     labels: list[str] = []
@@ -225,6 +248,10 @@ def _image_preprocessing(spec) -> dict[str, Any]:
 
 @contextlib.contextmanager
 def _quiet():
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+    with (
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(io.StringIO()),
+        contextlib.redirect_stderr(io.StringIO()),
+    ):
         warnings.simplefilter("ignore")
         yield

@@ -17,6 +17,7 @@ more conversions:
 Input: ``image`` float32 (1, S, S, 3), NHWC, normalised by the card's preprocessing spec.
 Outputs: ``probabilities`` (1, C) and ``embedding`` (1, D).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -62,16 +63,18 @@ def quantize_fp16(fp32_path: Path, path: Path) -> Path:
     """float16 weights (dequantised at load), float32 compute."""
     from ai_edge_quantizer import quantizer
 
-    recipe = [{
-        "regex": ".*",
-        "operation": "*",
-        "algorithm_key": "float_casting",
-        "op_config": {
-            "weight_tensor_config": {"num_bits": 16, "dtype": "FLOAT"},
-            "compute_precision": "FLOAT",
-            "explicit_dequantize": True,
-        },
-    }]
+    recipe = [
+        {
+            "regex": ".*",
+            "operation": "*",
+            "algorithm_key": "float_casting",
+            "op_config": {
+                "weight_tensor_config": {"num_bits": 16, "dtype": "FLOAT"},
+                "compute_precision": "FLOAT",
+                "explicit_dequantize": True,
+            },
+        }
+    ]
     q = quantizer.Quantizer(str(fp32_path), recipe)
     with _quiet():
         result = q.quantize(enable_progress_report=False)
@@ -131,15 +134,20 @@ def quantize_int8(fp32_path: Path, path: Path, representative: np.ndarray, *, fl
     if len(representative) == 0:
         raise ValueError("int8 quantisation needs representative images")
     if float_regex and not _scope_matches(fp32_path, float_regex):
-        log.warning("int8: no tensor in %s matches the layers to keep float (%s); every layer will be "
-                    "int8 and agree less with fp32", fp32_path.name, float_regex)
+        log.warning(
+            "int8: no tensor in %s matches the layers to keep float (%s); every layer will be "
+            "int8 and agree less with fp32",
+            fp32_path.name,
+            float_regex,
+        )
     q = quantizer.Quantizer(str(fp32_path))
     for name in QUANTIZED_OPS:
         op = getattr(qtyping.TFLOperationName, name)
         q.add_static_config(regex=".*", operation_name=op, activation_num_bits=8, weight_num_bits=8)
         if float_regex:
-            q.update_quantization_recipe(regex=float_regex, operation_name=op,
-                                         algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE)
+            q.update_quantization_recipe(
+                regex=float_regex, operation_name=op, algorithm_key=algorithm_manager.AlgorithmName.NO_QUANTIZE
+            )
     data = [{INPUT_NAME: representative[i : i + 1].astype(np.float32)} for i in range(len(representative))]
     with _quiet():
         calibration = q.calibrate({SIGNATURE: data}, num_threads=os.cpu_count() or 1)
@@ -159,7 +167,9 @@ def _scope_matches(path: Path, regex: str) -> bool:
     return any(pattern.search(tfl.get_op_scope(op, sg.tensors)) for sg in model.subgraphs for op in sg.operators)
 
 
-def run_tflite(path_or_bytes: Path | bytes, batch_nhwc: np.ndarray, *, threads: int | None = None) -> dict[str, np.ndarray]:
+def run_tflite(
+    path_or_bytes: Path | bytes, batch_nhwc: np.ndarray, *, threads: int | None = None
+) -> dict[str, np.ndarray]:
     """Run a classifier .tflite image by image (batch 1 models); returns stacked outputs."""
     interp = load_interpreter(path_or_bytes, threads=threads)
     runner = interp.get_signature_runner(SIGNATURE)

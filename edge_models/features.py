@@ -9,6 +9,7 @@ the server and the phone see it; views 1..K are phone-photo augmentations (see
 :mod:`edge_models.augment`), so the head learns from "photos" without a backbone pass per
 epoch.
 """
+
 from __future__ import annotations
 
 import io
@@ -117,7 +118,9 @@ def load_view(
     limit = int(spec.resize_shorter * 1.25)
     if min(img.size) > limit:
         scale = limit / min(img.size)
-        img = img.resize((max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR)
+        img = img.resize(
+            (max(1, round(img.width * scale)), max(1, round(img.height * scale))), Image.Resampling.BILINEAR
+        )
     return augment(img, view_rng(sha256, view, seed))
 
 
@@ -155,7 +158,7 @@ def extract_features(
             if cache is not None and k in cache:
                 results[k] = cache.get(k)
             else:
-                results[k] = None  # type: ignore[assignment]
+                results[k] = None  # type: ignore[assignment]  # placeholder keeps the order; filled below
                 todo.append((req, v))
 
     if todo:
@@ -189,6 +192,4 @@ def extract_features(
 
     if not requests:
         return np.zeros((0, len(views), 0), np.float32)
-    return np.stack(
-        [np.stack([results[key(req.sha256, v)] for v in views]) for req in requests]
-    ).astype(np.float32)
+    return np.stack([np.stack([results[key(req.sha256, v)] for v in views]) for req in requests]).astype(np.float32)

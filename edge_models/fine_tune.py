@@ -10,6 +10,7 @@ It runs on the GPU when one is present (:func:`best_torch_device`); on 2 CPU cor
 epoch over a few thousand images takes minutes, which is why it is opt-in. The code path is
 the same either way and a tiny run is part of the tests.
 """
+
 from __future__ import annotations
 
 import copy
@@ -88,7 +89,9 @@ def fine_tune(
     model = _Model(backbone, copy.deepcopy(head)).to(device).eval()
     n_classes = head.fc.out_features
     weights = torch.from_numpy(class_weights(y_train, n_classes, multi_label=multi_label)).to(device)
-    loss_fn: nn.Module = nn.BCEWithLogitsLoss(pos_weight=weights) if multi_label else nn.CrossEntropyLoss(weight=weights)
+    loss_fn: nn.Module = (
+        nn.BCEWithLogitsLoss(pos_weight=weights) if multi_label else nn.CrossEntropyLoss(weight=weights)
+    )
     opt = torch.optim.AdamW(
         [{"params": tail_params, "lr": lr}, {"params": model.head.parameters(), "lr": head_lr}], weight_decay=1e-4
     )
@@ -97,10 +100,14 @@ def fine_tune(
     target_dtype = torch.float32 if multi_label else torch.long
 
     # Validation images never change: decode and preprocess them once (uint8, 150 kB each).
-    val_crops = [np.asarray(spec.resize_and_crop(load_view(read(), sha, 0, spec=spec, augment=augment))) for sha, read in val]
+    val_crops = [
+        np.asarray(spec.resize_and_crop(load_view(read(), sha, 0, spec=spec, augment=augment))) for sha, read in val
+    ]
 
     def to_batch(crops: list[np.ndarray]) -> torch.Tensor:
-        arr = (np.stack(crops).astype(np.float32) - np.asarray(spec.mean, np.float32)) / np.asarray(spec.std, np.float32)
+        arr = (np.stack(crops).astype(np.float32) - np.asarray(spec.mean, np.float32)) / np.asarray(
+            spec.std, np.float32
+        )
         return torch.from_numpy(np.ascontiguousarray(arr.transpose(0, 3, 1, 2))).to(device)
 
     def val_loss() -> float:
@@ -120,7 +127,9 @@ def fine_tune(
     best_epoch, history = 0, [best_loss]
     for epoch in range(1, epochs + 1):
         order = rng.permutation(len(train))
-        bar = tqdm(range(0, len(order), batch_size), desc=f"fine-tune {epoch}/{epochs}", disable=not progress, leave=False)
+        bar = tqdm(
+            range(0, len(order), batch_size), desc=f"fine-tune {epoch}/{epochs}", disable=not progress, leave=False
+        )
         for s in bar:
             idx = order[s : s + batch_size]
             crops = []
@@ -159,4 +168,3 @@ def fine_tune(
         device=str(device),
         trainable_parameters=int(sum(p.numel() for p in tail_params)),
     )
-

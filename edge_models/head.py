@@ -11,6 +11,7 @@ label (``pos_weight`` = negatives/positives) for multi-label. Early stopping wat
 validation loss and restores the best epoch. The L2 strength is picked from a small grid on the
 validation split, since the right amount depends on how many images a curator labelled.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -119,8 +120,10 @@ def fit_head(
         for epoch in range(1, epochs + 1):
             if batch_size:
                 order = torch.randperm(len(xt), generator=gen)
-                batches = [(xt[order[s : s + batch_size]], yt[order[s : s + batch_size]])
-                           for s in range(0, len(xt), batch_size)]
+                batches = [
+                    (xt[order[s : s + batch_size]], yt[order[s : s + batch_size]])
+                    for s in range(0, len(xt), batch_size)
+                ]
             else:
                 batches = [(xt, yt)]
             for xb, yb in batches:
@@ -176,8 +179,15 @@ def select_head(
     candidates: dict[str, float] = {}
     for wd in weight_decays if len(x_val) else weight_decays[:1]:
         head, fit = fit_head(
-            x_train, y_train, x_val, y_val, n_classes=n_classes, multi_label=multi_label,
-            weight_decay=wd, seed=seed, **kw,  # type: ignore[arg-type]
+            x_train,
+            y_train,
+            x_val,
+            y_val,
+            n_classes=n_classes,
+            multi_label=multi_label,
+            weight_decay=wd,
+            seed=seed,
+            **kw,  # type: ignore[arg-type]  # the remaining train_head keywords, passed through
         )
         candidates[f"{wd:g}"] = fit.best_val_loss
         if best is None or fit.best_val_loss < best[1].best_val_loss:

@@ -12,6 +12,7 @@ The cost is the rounding itself, paid once in float: at most half a grid step pe
 (1/254 of the channel's largest weight). BatchNorm folding multiplies each output channel by
 one number, which keeps the channel on its grid, so the converters' folded weights stay exact.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass

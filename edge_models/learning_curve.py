@@ -7,6 +7,7 @@ split and scored on the same test split. Small budgets are repeated with differe
 and the spread is reported, since 10 images can be lucky or unlucky. Cheap: it re-uses the
 cached frozen features, no backbone pass.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -48,9 +49,7 @@ class LearningCurve:
         return {"n_test": self.n_test, "points": [asdict(p) | {"label": p.label} for p in self.points]}
 
 
-def sample_per_class(
-    y: np.ndarray, n: int | None, rng: np.random.Generator, *, multi_label: bool
-) -> np.ndarray:
+def sample_per_class(y: np.ndarray, n: int | None, rng: np.random.Generator, *, multi_label: bool) -> np.ndarray:
     """Indices of at most ``n`` items per category (multi-label: per label, union of picks)."""
     if n is None:
         return np.arange(len(y))
@@ -93,8 +92,9 @@ def learning_curve(
         views = x_train_views.shape[1]
         xs = x_train_views[idx].reshape(len(idx) * views, -1)
         ys = np.repeat(y_train[idx], views, axis=0)
-        head, _ = select_head(xs, ys, x_val, y_val, n_classes=n_classes, multi_label=multi_label, seed=seed + r,
-                              max_epochs=max_epochs)
+        head, _ = select_head(
+            xs, ys, x_val, y_val, n_classes=n_classes, multi_label=multi_label, seed=seed + r, max_epochs=max_epochs
+        )
         logits = head_logits(head, x_test)
         if multi_label:
             ev = evaluate_multi_label(sigmoid(logits), y_test, labels, thresholds=np.full(n_classes, 0.5))

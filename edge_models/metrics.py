@@ -6,6 +6,7 @@ recall, the confusion matrix, calibration error, and what the abstain threshold 
 (coverage: share of images that get an answer; selective accuracy: how often those answers
 are right).
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -96,9 +97,7 @@ def evaluate_single_label(
     )
 
 
-def evaluate_multi_label(
-    probs: np.ndarray, y: np.ndarray, labels: list[str], *, thresholds: np.ndarray
-) -> Evaluation:
+def evaluate_multi_label(probs: np.ndarray, y: np.ndarray, labels: list[str], *, thresholds: np.ndarray) -> Evaluation:
     """Per-label P/R/F1 at the per-label thresholds, micro/macro-F1, exact-match accuracy."""
     truth = y > 0.5
     pred = probs >= thresholds[None, :]

@@ -5,6 +5,7 @@ A card says what the model is, how to feed it (the preprocessing spec, copied fr
 what comes out, which labels, and how well it did. Apps and the server trust the card, not
 assumptions.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -12,7 +13,7 @@ import json
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ class ModelCard:
     weights_sha256: str | None = None
     files: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -42,7 +43,7 @@ class ModelCard:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ModelCard":
+    def from_dict(cls, data: dict[str, Any]) -> ModelCard:
         data = dict(data)
         data["preprocessing"] = PreprocessSpec.from_dict(data.get("preprocessing", {}))
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
@@ -54,7 +55,7 @@ class ModelCard:
         return path
 
     @classmethod
-    def load(cls, path: str | Path) -> "ModelCard":
+    def load(cls, path: str | Path) -> ModelCard:
         return cls.from_dict(json.loads(Path(path).read_text()))
 
 

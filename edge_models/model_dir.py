@@ -17,6 +17,7 @@ runtime being compared decodes the very same pixels.
 This module never imports torch (serving reads ``classifier.json`` through it); the weights
 are saved and rebuilt by :mod:`edge_models.trained`.
 """
+
 from __future__ import annotations
 
 import io
@@ -24,7 +25,7 @@ import json
 import zipfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -67,7 +68,7 @@ class ClassifierConfig:
     metrics: dict[str, Any] = field(default_factory=dict)
     training: dict[str, Any] = field(default_factory=dict)
     format_version: int = FORMAT_VERSION
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
     def spec(self) -> PreprocessSpec:
@@ -77,7 +78,7 @@ class ClassifierConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "ClassifierConfig":
+    def from_dict(cls, data: dict[str, Any]) -> ClassifierConfig:
         return cls(**{k: v for k, v in data.items() if k in cls.__dataclass_fields__})
 
 

@@ -5,6 +5,7 @@ the weights live in torch. The embedding model is exported once per cache key, i
 process started by :func:`edge_models.embedding_model.ensure_embedding_model`; the parity
 check at export time guarantees the fast path computes the same thing as the reference.
 """
+
 from __future__ import annotations
 
 import contextlib

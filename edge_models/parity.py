@@ -11,6 +11,7 @@ real, confident-or-not images expose. Criteria (issue 3):
   and colour order with the spec's scale/bias, the outputs, the class labels in order, and
   the metadata (card, version, labels).
 """
+
 from __future__ import annotations
 
 import json
@@ -61,8 +62,9 @@ class ParityResult:
         (:attr:`below_target`), not failed: its disagreements are near-ties, a sample of a few
         hundred images moves by ±0.6 % around the true rate, and the file is still usable
         (fp16 is the choice where the last percent matters)."""
-        return (all(f.passed for f in self.formats.values() if _criterion(f.fmt)[1])
-                and all(c.passed for c in self.coreml.values()))
+        return all(f.passed for f in self.formats.values() if _criterion(f.fmt)[1]) and all(
+            c.passed for c in self.coreml.values()
+        )
 
     @property
     def below_target(self) -> list[FormatParity]:
@@ -84,8 +86,9 @@ def _criterion(fmt: str) -> tuple[str, bool]:
     return f"top-1 agreement >= {QUANTIZED_MIN_TOP1:.0%}", False
 
 
-def compare_formats(net: torch.nn.Module, files: dict[str, Path], images: list[Image.Image],
-                    config: ClassifierConfig) -> dict[str, FormatParity]:
+def compare_formats(
+    net: torch.nn.Module, files: dict[str, Path], images: list[Image.Image], config: ClassifierConfig
+) -> dict[str, FormatParity]:
     """Run torch and each ONNX/TFLite file on ``images``; compare probabilities and embeddings."""
     from .export_tflite import run_tflite
 

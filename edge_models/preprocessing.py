@@ -6,10 +6,12 @@ from a copy. The values were checked on real images: with the TensorFlow Efficie
 normalisation (mean 127, std 128) the packaged ImageNet weights put a ship-like class in the
 top 5 for ~61 % of CIFAR-10 test ships; with the torchvision ImageNet mean/std only ~29 %.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -39,7 +41,7 @@ class PreprocessSpec:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "PreprocessSpec":
+    def from_dict(cls, data: dict[str, Any]) -> PreprocessSpec:
         fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
         for key in ("mean", "std"):
             if key in fields:
@@ -64,8 +66,8 @@ class PreprocessSpec:
     def to_array(self, img: Image.Image) -> np.ndarray:
         """One image → float32 array (3, S, S), normalised."""
         arr = np.asarray(self.resize_and_crop(img), dtype=np.float32)
-        arr = (arr - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
-        return np.ascontiguousarray(arr.transpose(2, 0, 1))
+        norm = (arr - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+        return np.ascontiguousarray(norm.transpose(2, 0, 1), dtype=np.float32)
 
     def to_batch(self, images: Sequence[Image.Image]) -> np.ndarray:
         """Images → float32 batch (N, 3, S, S)."""

@@ -5,6 +5,7 @@ matplotlib runs headless (Agg); the confusion matrix is row-normalised (each row
 images of one true category were called), with raw counts printed in the cells, because with
 imbalanced categories raw colours only show which category is biggest.
 """
+
 from __future__ import annotations
 
 import json
@@ -40,8 +41,15 @@ def plot_confusion_matrix(evaluation: Evaluation, labels: list[str], path: Path)
         for i in range(len(labels)):
             for j in range(len(labels)):
                 if conf[i, j]:
-                    ax.text(j, i, int(conf[i, j]), ha="center", va="center", fontsize=8,
-                            color="white" if norm[i, j] > 0.5 else "black")
+                    ax.text(
+                        j,
+                        i,
+                        int(conf[i, j]),
+                        ha="center",
+                        va="center",
+                        fontsize=8,
+                        color="white" if norm[i, j] > 0.5 else "black",
+                    )
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="share of true category")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -74,8 +82,15 @@ def plot_learning_curve(curve: LearningCurve, path: Path) -> Path:
     return path
 
 
-def write_report(out_dir: Path, summary: dict[str, Any], test: Evaluation, labels: list[str],
-                 curve: LearningCurve | None, *, multi_label: bool) -> Path:
+def write_report(
+    out_dir: Path,
+    summary: dict[str, Any],
+    test: Evaluation,
+    labels: list[str],
+    curve: LearningCurve | None,
+    *,
+    multi_label: bool,
+) -> Path:
     """Write report.json, report.md and the PNGs; returns the Markdown path."""
     out_dir = Path(out_dir)
     files: dict[str, str] = {}
@@ -90,36 +105,63 @@ def write_report(out_dir: Path, summary: dict[str, Any], test: Evaluation, label
 
     lines = [f"# Classifier training report — {summary.get('name', '')} {summary.get('version', '')}", ""]
     lines += [f"- mode: {'multi-label (sigmoid per label)' if multi_label else 'single-label (softmax)'}"]
-    for key in ("source", "backbone", "fine_tuned", "training_data_hash", "temperature", "abstain_threshold", "seconds"):
+    for key in (
+        "source",
+        "backbone",
+        "fine_tuned",
+        "training_data_hash",
+        "temperature",
+        "abstain_threshold",
+        "seconds",
+    ):
         if key in summary:
             lines.append(f"- {key.replace('_', ' ')}: {summary[key]}")
     counts = summary.get("counts", {})
     if counts:
         lines += ["", "## Data", "", "| category | train | val | test |", "|---|---:|---:|---:|"]
         for label in labels:
-            lines.append(f"| {label} | " + " | ".join(str(counts.get(s, {}).get(label, 0)) for s in ("train", "val", "test")) + " |")
+            lines.append(
+                f"| {label} | "
+                + " | ".join(str(counts.get(s, {}).get(label, 0)) for s in ("train", "val", "test"))
+                + " |"
+            )
     for note in summary.get("notes", []):
         lines.append(f"\n> {note}")
     lines += ["", "## Test split", ""]
-    lines.append(f"accuracy **{test.accuracy:.3f}**, macro-F1 **{test.macro_f1:.3f}** on {test.n} images"
-                 + (f", micro-F1 {test.micro_f1:.3f}" if test.micro_f1 is not None else ""))
+    lines.append(
+        f"accuracy **{test.accuracy:.3f}**, macro-F1 **{test.macro_f1:.3f}** on {test.n} images"
+        + (f", micro-F1 {test.micro_f1:.3f}" if test.micro_f1 is not None else "")
+    )
     if test.ece is not None:
         lines.append(f"\nexpected calibration error {test.ece:.3f} (after temperature scaling)")
     if test.coverage is not None:
-        sel = f", and {test.selective_accuracy:.3f} of those answers are right" if test.selective_accuracy is not None else ""
-        lines.append(f"\nwith the abstain threshold the model answers {test.coverage:.1%} of test images{sel}; "
-                     "the rest get \"none of these categories\".")
+        sel = (
+            f", and {test.selective_accuracy:.3f} of those answers are right"
+            if test.selective_accuracy is not None
+            else ""
+        )
+        lines.append(
+            f"\nwith the abstain threshold the model answers {test.coverage:.1%} of test images{sel}; "
+            'the rest get "none of these categories".'
+        )
     lines += ["", "| category | precision | recall | F1 | support |", "|---|---:|---:|---:|---:|"]
     for c in test.per_class:
         lines.append(f"| {c.label} | {c.precision:.3f} | {c.recall:.3f} | {c.f1:.3f} | {c.support} |")
     if "confusion_matrix" in files:
         lines += ["", "![confusion matrix](confusion_matrix.png)"]
     if curve is not None and curve.points:
-        lines += ["", "## Learning curve", "", "| images per category | images used | accuracy | macro-F1 | runs |",
-                  "|---|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "## Learning curve",
+            "",
+            "| images per category | images used | accuracy | macro-F1 | runs |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for p in curve.points:
-            lines.append(f"| {p.label} | {p.n_train} | {p.accuracy:.3f} ± {p.accuracy_std:.3f} | "
-                         f"{p.macro_f1:.3f} ± {p.macro_f1_std:.3f} | {p.repeats} |")
+            lines.append(
+                f"| {p.label} | {p.n_train} | {p.accuracy:.3f} ± {p.accuracy_std:.3f} | "
+                f"{p.macro_f1:.3f} ± {p.macro_f1_std:.3f} | {p.repeats} |"
+            )
         lines += ["", "![learning curve](learning_curve.png)"]
     path = out_dir / "report.md"
     write_atomic(path, ("\n".join(lines) + "\n").encode())

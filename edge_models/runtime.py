@@ -9,6 +9,7 @@ Every session in the product (embedding, classifier, parity checks, benchmarks) 
 * intra-op threads do not spin after a run: spinning burns the cores that decoding, the
   artwork locator and the other gunicorn worker need (see BENCHMARKS.md, thread settings).
 """
+
 from __future__ import annotations
 
 import os
@@ -32,7 +33,9 @@ def providers(device: str = "auto") -> list[str]:
         raise ValueError(f"device must be one of {', '.join(DEVICES)}, not {device!r}")
     available = ort.get_available_providers()
     if device == "cuda" and "CUDAExecutionProvider" not in available:
-        raise RuntimeError("device 'cuda' asked for, but this onnxruntime has no CUDA provider (install onnxruntime-gpu)")
+        raise RuntimeError(
+            "device 'cuda' asked for, but this onnxruntime has no CUDA provider (install onnxruntime-gpu)"
+        )
     cuda = ["CUDAExecutionProvider"] if device in ("auto", "cuda") and "CUDAExecutionProvider" in available else []
     return cuda + ["CPUExecutionProvider"]
 
@@ -58,7 +61,7 @@ class OnnxModel:
     session: Any
 
     @classmethod
-    def load(cls, path: Path, card: ModelCard, *, threads: int = 0, device: str = "auto") -> "OnnxModel":
+    def load(cls, path: Path, card: ModelCard, *, threads: int = 0, device: str = "auto") -> OnnxModel:
         return cls(path=Path(path), card=card, session=make_session(path, threads=threads, device=device))
 
     @property

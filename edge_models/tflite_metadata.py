@@ -12,6 +12,7 @@ We add two entries:
 (The older ``TFLITE_METADATA`` schema of the tflite-support project is not written: its
 writer library is unmaintained and does not install with numpy 2; the card is a superset.)
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping

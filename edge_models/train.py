@@ -9,6 +9,7 @@
 Each stage lives in its own module; this one only wires them and decides what goes in the
 model directory. Export is a separate step (:mod:`edge_models.export`).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -17,25 +18,26 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
 from .augment import PhoneAugment
-from .weights import BACKBONE_NAME
 from .calibration import abstain_threshold, apply_temperature, fit_temperature, label_thresholds
 from .classifier_backbone import TorchFeatureExtractor, get_backbone, module_fingerprint
 from .features import FeatureRequest, extract_features, load_view
 from .head import LinearHead, head_logits, select_head
-from .learning_curve import LearningCurve, learning_curve as compute_learning_curve
+from .learning_curve import LearningCurve
+from .learning_curve import learning_curve as compute_learning_curve
 from .metrics import Evaluation, evaluate_multi_label, evaluate_single_label
 from .model_card import write_atomic
 from .model_dir import ClassifierConfig, write_sample_images
-from .trained import save_trained
 from .preprocessing import PreprocessSpec
 from .report import write_report
+from .trained import save_trained
 from .training_data import TrainingSet, load_training_set
+from .weights import BACKBONE_NAME
 
 log = logging.getLogger(__name__)
 
@@ -128,22 +130,51 @@ def train_classifier(
         extractor = choice.frozen_extractor(cache)
         views = list(range(1 + aug_views))
         feats = dict(
-            train=extract_features(requests(keys["train"]), views, extractor=extractor, spec=spec,
-                                   cache_dir=cache, augment=augment, seed=seed, progress=progress),
-            val=extract_features(requests(keys["val"]), [0], extractor=extractor, spec=spec, cache_dir=cache,
-                                 progress=progress)[:, 0],
-            test=extract_features(requests(keys["test"]), [0], extractor=extractor, spec=spec, cache_dir=cache,
-                                  progress=progress)[:, 0],
+            train=extract_features(
+                requests(keys["train"]),
+                views,
+                extractor=extractor,
+                spec=spec,
+                cache_dir=cache,
+                augment=augment,
+                seed=seed,
+                progress=progress,
+            ),
+            val=extract_features(
+                requests(keys["val"]), [0], extractor=extractor, spec=spec, cache_dir=cache, progress=progress
+            )[:, 0],
+            test=extract_features(
+                requests(keys["test"]), [0], extractor=extractor, spec=spec, cache_dir=cache, progress=progress
+            )[:, 0],
         )
         n_classes = len(ts.labels)
         x_train = feats["train"].reshape(-1, feats["train"].shape[-1])
         y_train = np.repeat(y["train"], len(views), axis=0)
-        head, fit = select_head(x_train, y_train, feats["val"], y["val"], n_classes=n_classes,
-                                multi_label=ts.multi_label, max_epochs=epochs, seed=seed)
-        log.info("head: weight decay %g, best epoch %d, val accuracy %.3f", fit.weight_decay, fit.best_epoch, fit.val_accuracy)
+        head, fit = select_head(
+            x_train,
+            y_train,
+            feats["val"],
+            y["val"],
+            n_classes=n_classes,
+            multi_label=ts.multi_label,
+            max_epochs=epochs,
+            seed=seed,
+        )
+        log.info(
+            "head: weight decay %g, best epoch %d, val accuracy %.3f",
+            fit.weight_decay,
+            fit.best_epoch,
+            fit.val_accuracy,
+        )
         training_info: dict = {
-            "head": {"weight_decay": fit.weight_decay, "best_epoch": fit.best_epoch, "epochs_run": fit.epochs_run,
-                     "val_loss_by_weight_decay": fit.candidates, "aug_views": aug_views, "augment": augment.version},
+            "head": {
+                "weight_decay": fit.weight_decay,
+                "best_epoch": fit.best_epoch,
+                "epochs_run": fit.epochs_run,
+                "val_loss_by_weight_decay": fit.candidates,
+                "aug_views": aug_views,
+                "augment": augment.version,
+            },
             "seed": seed,
         }
 
@@ -153,21 +184,33 @@ def train_classifier(
             from .fine_tune import fine_tune as run_fine_tune
 
             ft = run_fine_tune(
-                choice, head,
-                [(ts.sha256[k], ts.readers[k]) for k in keys["train"]], y["train"],
-                [(ts.sha256[k], ts.readers[k]) for k in keys["val"]], y["val"],
-                multi_label=ts.multi_label, spec=spec, blocks=fine_tune_blocks, epochs=fine_tune_epochs,
-                seed=seed, progress=progress,
+                choice,
+                head,
+                [(ts.sha256[k], ts.readers[k]) for k in keys["train"]],
+                y["train"],
+                [(ts.sha256[k], ts.readers[k]) for k in keys["val"]],
+                y["val"],
+                multi_label=ts.multi_label,
+                spec=spec,
+                blocks=fine_tune_blocks,
+                epochs=fine_tune_epochs,
+                seed=seed,
+                progress=progress,
             )
             backbone_module, head = ft.backbone, ft.head
             tuned = TorchFeatureExtractor(backbone_module, key=f"ft-{module_fingerprint(backbone_module)}")
             for s in ("val", "test"):
-                feats[s] = extract_features(requests(keys[s]), [0], extractor=tuned, spec=spec, cache_dir=None,
-                                            progress=progress)[:, 0]
+                feats[s] = extract_features(
+                    requests(keys[s]), [0], extractor=tuned, spec=spec, cache_dir=None, progress=progress
+                )[:, 0]
             embedding_space = ""  # set below, once the version is known
-            training_info["fine_tune"] = {"blocks": fine_tune_blocks, "best_epoch": ft.best_epoch,
-                                          "val_loss": ft.history, "device": ft.device,
-                                          "trainable_parameters": ft.trainable_parameters}
+            training_info["fine_tune"] = {
+                "blocks": fine_tune_blocks,
+                "best_epoch": ft.best_epoch,
+                "val_loss": ft.history,
+                "device": ft.device,
+                "trainable_parameters": ft.trainable_parameters,
+            }
 
         # Calibration and the abstain decision, on validation.
         val_logits = head_logits(head, feats["val"])
@@ -186,8 +229,17 @@ def train_classifier(
         curve = None
         if learning_curve:
             curve = compute_learning_curve(
-                feats["train"], y["train"], feats["val"], y["val"], feats["test"], y["test"], ts.labels,
-                multi_label=ts.multi_label, seed=seed, progress=progress, max_epochs=epochs,
+                feats["train"],
+                y["train"],
+                feats["val"],
+                y["val"],
+                feats["test"],
+                y["test"],
+                ts.labels,
+                multi_label=ts.multi_label,
+                seed=seed,
+                progress=progress,
+                max_epochs=epochs,
             )
 
         data_hash = ts.fingerprint
@@ -208,28 +260,53 @@ def train_classifier(
             fine_tuned=fine_tune,
             embedding_space=embedding_space,
             embedding_dim=choice.dim,
-            metrics={"test": test_eval.summary(), "val_accuracy_before_calibration": round(fit.val_accuracy, 4),
-                     **({"learning_curve": curve.to_dict()} if curve else {})},
+            metrics={
+                "test": test_eval.summary(),
+                "val_accuracy_before_calibration": round(fit.val_accuracy, 4),
+                **({"learning_curve": curve.to_dict()} if curve else {}),
+            },
             training=training_info,
         )
         save_trained(out, config, head, backbone_module)
         _write_samples(out, ts, keys, spec, augment, seed)
-        write_atomic(out / "splits.json", json.dumps(
-            {"seed": seed, "assignment": ts.split.assignment(), "ambiguous_duplicates": ts.ambiguous}, indent=1
-        ).encode())
+        write_atomic(
+            out / "splits.json",
+            json.dumps(
+                {"seed": seed, "assignment": ts.split.assignment(), "ambiguous_duplicates": ts.ambiguous}, indent=1
+            ).encode(),
+        )
         counts = ts.counts()
         seconds = time.perf_counter() - started
         summary = {
-            "name": config.name, "version": version, "source": str(source), "backbone": choice.name,
-            "fine_tuned": fine_tune, "training_data_hash": data_hash, "temperature": round(temperature, 4),
-            "abstain_threshold": round(threshold, 4), "seconds": round(seconds, 1), "counts": counts,
-            "notes": notes, "training": training_info,
+            "name": config.name,
+            "version": version,
+            "source": str(source),
+            "backbone": choice.name,
+            "fine_tuned": fine_tune,
+            "training_data_hash": data_hash,
+            "temperature": round(temperature, 4),
+            "abstain_threshold": round(threshold, 4),
+            "seconds": round(seconds, 1),
+            "counts": counts,
+            "notes": notes,
+            "training": training_info,
         }
         report_path = write_report(out, summary, test_eval, ts.labels, curve, multi_label=ts.multi_label)
         return TrainResult(
-            model_dir=out, version=version, labels=ts.labels, multi_label=ts.multi_label, test=test_eval,
-            temperature=temperature, abstain_threshold=threshold, counts=counts, training_data_hash=data_hash,
-            fine_tuned=fine_tune, learning_curve=curve, report_path=report_path, seconds=seconds, notes=notes,
+            model_dir=out,
+            version=version,
+            labels=ts.labels,
+            multi_label=ts.multi_label,
+            test=test_eval,
+            temperature=temperature,
+            abstain_threshold=threshold,
+            counts=counts,
+            training_data_hash=data_hash,
+            fine_tuned=fine_tune,
+            learning_curve=curve,
+            report_path=report_path,
+            seconds=seconds,
+            notes=notes,
         )
     finally:
         ts.close()
@@ -242,18 +319,22 @@ def _version(data_hash: str, head: LinearHead, backbone: object | None) -> str:
         h.update(name.encode())
         h.update(t.numpy().tobytes())
     if backbone is not None:
-        h.update(module_fingerprint(backbone).encode())  # type: ignore[arg-type]
-    return f"{datetime.now(timezone.utc):%Y%m%d}-{h.hexdigest()[:8]}"
+        h.update(module_fingerprint(backbone).encode())  # type: ignore[arg-type]  # a torch module when fine-tuned
+    return f"{datetime.now(UTC):%Y%m%d}-{h.hexdigest()[:8]}"
 
 
 def _data_notes(ts: TrainingSet) -> list[str]:
     notes = []
     if ts.split.n_duplicate_items:
-        notes.append(f"{ts.split.n_duplicate_items} images are copies of others; each duplicate group was "
-                     "kept on one side of the split and used once.")
+        notes.append(
+            f"{ts.split.n_duplicate_items} images are copies of others; each duplicate group was "
+            "kept on one side of the split and used once."
+        )
     if ts.ambiguous:
-        notes.append(f"{len(ts.ambiguous)} duplicate groups are filed under different categories and were left "
-                     "out (one picture cannot be two categories for a single-label classifier).")
+        notes.append(
+            f"{len(ts.ambiguous)} duplicate groups are filed under different categories and were left "
+            "out (one picture cannot be two categories for a single-label classifier)."
+        )
     if ts.unlabelled:
         notes.append(f"{ts.unlabelled} images have no label and were not used.")
     if ts.unreadable:
@@ -265,19 +346,21 @@ def _data_notes(ts: TrainingSet) -> list[str]:
     return notes
 
 
-def _write_samples(out: Path, ts: TrainingSet, keys: dict[str, list[str]], spec: PreprocessSpec,
-                   augment: PhoneAugment, seed: int) -> None:
+def _write_samples(
+    out: Path, ts: TrainingSet, keys: dict[str, list[str]], spec: PreprocessSpec, augment: PhoneAugment, seed: int
+) -> None:
     """Representative images for int8 calibration (train: clean + phone views) and for parity (test)."""
     rng = np.random.default_rng(seed)
     train = list(keys["train"])
-    pick = [train[i] for i in rng.permutation(len(train))[: N_CALIBRATION_IMAGES]]
+    pick = [train[i] for i in rng.permutation(len(train))[:N_CALIBRATION_IMAGES]]
     calib = []
     for i, k in enumerate(pick):
         view = 0 if i % 2 == 0 else 1
-        calib.append(spec.resize_and_crop(load_view(ts.readers[k](), ts.sha256[k], view, spec=spec, augment=augment, seed=seed)))
+        calib.append(
+            spec.resize_and_crop(load_view(ts.readers[k](), ts.sha256[k], view, spec=spec, augment=augment, seed=seed))
+        )
     write_sample_images(out / "samples" / "calibration.zip", calib, pick)
     test = list(keys["test"]) or list(keys["val"]) or train
-    pick = [test[i] for i in rng.permutation(len(test))[: N_PARITY_IMAGES]]
+    pick = [test[i] for i in rng.permutation(len(test))[:N_PARITY_IMAGES]]
     imgs = [spec.resize_and_crop(load_view(ts.readers[k](), ts.sha256[k], 0, spec=spec, augment=augment)) for k in pick]
     write_sample_images(out / "samples" / "parity.zip", imgs, pick)
-

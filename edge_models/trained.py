@@ -3,6 +3,7 @@
 The torch half of :mod:`edge_models.model_dir` (which holds the folder layout and the
 torch-free config that serving reads).
 """
+
 from __future__ import annotations
 
 import io

@@ -12,6 +12,7 @@ through :mod:`dataset_tools.splits`. What is left here is the policy:
   labels in a single-label collection is ambiguous — the same picture cannot be two styles
   under a softmax — so it is left out of training and evaluation and listed in the report.
 """
+
 from __future__ import annotations
 
 import logging
@@ -114,8 +115,12 @@ def load_training_set(
     readers: dict[str, Callable[[], bytes]] = {}
     with ThreadPoolExecutor(max_workers=workers) as pool:
         for record, sha, ph in tqdm(
-            pool.map(_hash_record, labelled), total=len(labelled), desc="reading", unit="img",
-            disable=not progress, leave=False,
+            pool.map(_hash_record, labelled),
+            total=len(labelled),
+            desc="reading",
+            unit="img",
+            disable=not progress,
+            leave=False,
         ):
             if sha is None:
                 unreadable.append((record.source_path, str(ph)))

@@ -4,6 +4,7 @@ Importing torch costs seconds and ~180 MB per process; a gunicorn worker or an
 ``artsnap search`` that only runs the cached ONNX model must not pay that. Names, sizes and
 the weights' hash (the cache key of every export) therefore live here, torch-free.
 """
+
 from __future__ import annotations
 
 from functools import lru_cache

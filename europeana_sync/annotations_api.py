@@ -13,6 +13,7 @@ Everything the API would refuse for its shape (target not a ``http://data.europe
 URI, plain tag longer than 64 characters, empty tag) is refused here first, before a request
 is spent, with :class:`AnnotationValidationError`.
 """
+
 from __future__ import annotations
 
 import re
@@ -77,7 +78,8 @@ def tag_body(body_uri_or_text: str, *, language: str | None = None) -> TagBody:
         raise AnnotationValidationError("a plain-text tag must not be empty")
     if len(value) > MAX_TAG_LENGTH:
         raise AnnotationValidationError(
-            f"plain-text tag is {len(value)} characters; the API allows at most {MAX_TAG_LENGTH}: {value[:80]!r}")
+            f"plain-text tag is {len(value)} characters; the API allows at most {MAX_TAG_LENGTH}: {value[:80]!r}"
+        )
     body = {"value": value}
     if language:
         body["language"] = language
@@ -89,16 +91,18 @@ def tag_target(target_record_id: str) -> str:
         target = item_uri(target_record_id)
     except ValueError as exc:
         raise AnnotationValidationError(str(exc)) from exc
-    if not is_item_uri(target):     # belt and braces: this is the API's own rule
+    if not is_item_uri(target):  # belt and braces: this is the API's own rule
         raise AnnotationValidationError(f"target must be a http://data.europeana.eu/item/ URI: {target!r}")
     return target
 
 
-def tagging_annotation(target_record_id: str, body_uri_or_text: str, *,
-                       language: str | None = None) -> dict[str, Any]:
+def tagging_annotation(target_record_id: str, body_uri_or_text: str, *, language: str | None = None) -> dict[str, Any]:
     """The request body of :meth:`AnnotationsClient.create_tag`, exactly as sent."""
-    return {"motivation": "tagging", "body": tag_body(body_uri_or_text, language=language),
-            "target": tag_target(target_record_id)}
+    return {
+        "motivation": "tagging",
+        "body": tag_body(body_uri_or_text, language=language),
+        "target": tag_target(target_record_id),
+    }
 
 
 def _agent_id(value: Any) -> str | None:
@@ -152,11 +156,16 @@ class Annotation:
             target = target.get("source") or target.get("id") or target.get("scope")
         elif isinstance(target, list):
             target = next((t for t in target if isinstance(t, str)), None)
-        return cls(id=annotation_uri(data["id"]), motivation=data.get("motivation"),
-                   body=body if isinstance(body, (str, dict)) else None,
-                   target=target if isinstance(target, str) else None,
-                   creator=_agent_id(data.get("creator")), generator=_agent_id(data.get("generator")),
-                   created=data.get("created"), raw=data)
+        return cls(
+            id=annotation_uri(data["id"]),
+            motivation=data.get("motivation"),
+            body=body if isinstance(body, (str, dict)) else None,
+            target=target if isinstance(target, str) else None,
+            creator=_agent_id(data.get("creator")),
+            generator=_agent_id(data.get("generator")),
+            created=data.get("created"),
+            raw=data,
+        )
 
 
 def duplicate_ids(message: str) -> list[str] | None:
@@ -179,20 +188,26 @@ class AnnotationsClient:
     ``token_provider``, which the HTTP layer refreshes once on a 401.
     """
 
-    def __init__(self, api_key: str, token_provider: Authenticator | None = None, *,
-                 base_url: str = DEFAULT_BASE_URL, http: RetryingSession | None = None) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        token_provider: Authenticator | None = None,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        http: RetryingSession | None = None,
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.token_provider = token_provider
-        self.http = (http or RetryingSession()).with_headers({"X-Api-Key": api_key,
-                                                              "Accept": "application/ld+json, application/json"})
+        self.http = (http or RetryingSession()).with_headers(
+            {"X-Api-Key": api_key, "Accept": "application/ld+json, application/json"}
+        )
 
     def _writer(self) -> Authenticator:
         if self.token_provider is None:
             raise RuntimeError("writing annotations needs a token provider (OIDC credentials)")
         return self.token_provider
 
-    def create_tag(self, target_record_id: str, body_uri_or_text: str, *,
-                   language: str | None = None) -> str:
+    def create_tag(self, target_record_id: str, body_uri_or_text: str, *, language: str | None = None) -> str:
         """Tag a record; returns the new annotation's URI.
 
         Raises :class:`DuplicateAnnotation` (with the existing ids) when the same tag exists.
@@ -203,8 +218,9 @@ class AnnotationsClient:
     def create(self, annotation: Mapping[str, Any]) -> Annotation:
         """POST any annotation body; prefer :meth:`create_tag`, which validates first."""
         try:
-            response = self.http.request("POST", f"{self.base_url}/annotation/", json=dict(annotation),
-                                         authenticator=self._writer())
+            response = self.http.request(
+                "POST", f"{self.base_url}/annotation/", json=dict(annotation), authenticator=self._writer()
+            )
         except BadRequest as exc:
             ids = duplicate_ids(exc.message)
             if ids is not None:
@@ -221,28 +237,34 @@ class AnnotationsClient:
         """Soft-delete (a later GET answers 410). ``False`` if it was already deleted,
         so a curator's repeated "reject" is not an error."""
         try:
-            self.http.request("DELETE", f"{self.base_url}/annotation/{annotation_number(annotation_id)}",
-                              authenticator=self._writer())
+            self.http.request(
+                "DELETE", f"{self.base_url}/annotation/{annotation_number(annotation_id)}", authenticator=self._writer()
+            )
         except Gone:
             return False
         return True
 
-    def search(self, query: str = "*:*", qf: Sequence[str] = (), *,
-               page_size: int = MAX_PAGE_SIZE) -> Iterator[Annotation]:
+    def search(
+        self, query: str = "*:*", qf: Sequence[str] = (), *, page_size: int = MAX_PAGE_SIZE
+    ) -> Iterator[Annotation]:
         """All annotations matching ``query``/``qf``, page by page (``page`` is 0-based)."""
         if not 1 <= page_size <= MAX_PAGE_SIZE:
             raise ValueError(f"page_size must be between 1 and {MAX_PAGE_SIZE}")
         page = 0
         while True:
-            params: list[tuple[str, str]] = [("query", query), ("pageSize", str(page_size)),
-                                             ("page", str(page)), ("profile", "standard")]
+            params: list[tuple[str, str]] = [
+                ("query", query),
+                ("pageSize", str(page_size)),
+                ("page", str(page)),
+                ("profile", "standard"),
+            ]
             params += [("qf", f) for f in qf]
             payload = self.http.get_json(f"{self.base_url}/annotation/search", params=params)
             items = payload.get("items") or []
             for item in items:
                 if isinstance(item, Mapping):
                     yield Annotation.from_json(item)
-                elif isinstance(item, str):       # minimal profile: ids only
+                elif isinstance(item, str):  # minimal profile: ids only
                     yield Annotation(id=annotation_uri(item), motivation=None, body=None, target=None)
             if not items or not payload.get("next"):
                 return

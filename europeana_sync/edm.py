@@ -7,6 +7,7 @@ defensive parsing, so it happens once here and the rest of the code sees datacla
 optional fields are plainly ``None`` when absent. ``raw`` keeps the original JSON for
 anything not modelled yet.
 """
+
 from __future__ import annotations
 
 import urllib.parse
@@ -87,8 +88,11 @@ def clean_landing_page(url: str | None) -> str | None:
     if not url:
         return None
     parts = urllib.parse.urlsplit(url)
-    kept = [(k, v) for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
-            if not k.lower().startswith("utm_") and k.lower() != "wskey"]
+    kept = [
+        (k, v)
+        for k, v in urllib.parse.parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith("utm_") and k.lower() != "wskey"
+    ]
     return urllib.parse.urlunsplit(parts._replace(query=urllib.parse.urlencode(kept)))
 
 
@@ -158,9 +162,13 @@ class WebResource:
             value = data.get(key)
             return int(value) if isinstance(value, (int, float)) else None
 
-        return cls(about=str(data.get("about", "")), mime_type=first_value(data.get("ebucoreHasMimeType")),
-                   width=_int("ebucoreWidth"), height=_int("ebucoreHeight"),
-                   file_size=_int("ebucoreFileByteSize"))
+        return cls(
+            about=str(data.get("about", "")),
+            mime_type=first_value(data.get("ebucoreHasMimeType")),
+            width=_int("ebucoreWidth"),
+            height=_int("ebucoreHeight"),
+            file_size=_int("ebucoreFileByteSize"),
+        )
 
 
 @dataclass(frozen=True)
@@ -193,8 +201,9 @@ class Aggregation:
             data_provider=first_value(data.get("edmDataProvider")),
             provider=first_value(data.get("edmProvider")),
             has_view=_strings(data.get("hasView")),
-            web_resources=tuple(WebResource.from_json(wr) for wr in data.get("webResources") or ()
-                                if isinstance(wr, Mapping)),
+            web_resources=tuple(
+                WebResource.from_json(wr) for wr in data.get("webResources") or () if isinstance(wr, Mapping)
+            ),
         )
 
 
@@ -219,8 +228,9 @@ class Proxy:
             mapped = _lang_map(value)
             if mapped:
                 fields[key] = mapped
-        return cls(about=first_value(data.get("about")), europeana_proxy=bool(data.get("europeanaProxy")),
-                   fields=fields)
+        return cls(
+            about=first_value(data.get("about")), europeana_proxy=bool(data.get("europeanaProxy")), fields=fields
+        )
 
 
 @dataclass(frozen=True)
@@ -273,8 +283,7 @@ class EuropeanaRecord:
         return merged
 
     def title(self, language: str = "en") -> str | None:
-        return pick_language(self.values("dcTitle"), language) or pick_language(
-            self.values("dcDescription"), language)
+        return pick_language(self.values("dcTitle"), language) or pick_language(self.values("dcDescription"), language)
 
     @classmethod
     def from_json(cls, payload: Mapping[str, Any]) -> EuropeanaRecord:
@@ -290,8 +299,9 @@ class EuropeanaRecord:
         return cls(
             id=normalize_record_id(data["about"]),
             type=first_value(data.get("type")),
-            aggregations=tuple(Aggregation.from_json(a) for a in data.get("aggregations") or ()
-                               if isinstance(a, Mapping)),
+            aggregations=tuple(
+                Aggregation.from_json(a) for a in data.get("aggregations") or () if isinstance(a, Mapping)
+            ),
             proxies=tuple(Proxy.from_json(p) for p in data.get("proxies") or () if isinstance(p, Mapping)),
             edm_preview=first_value(europeana.get("edmPreview")),
             landing_page=first_value(europeana.get("edmLandingPage")),

@@ -4,6 +4,7 @@ Jobs decide what to do per failure *kind* (skip the item, record "already presen
 resume tomorrow), so every failure the clients can report has its own class here instead of a
 bare ``requests.HTTPError`` whose meaning the caller would have to re-derive from a status code.
 """
+
 from __future__ import annotations
 
 from collections.abc import Sequence
@@ -60,8 +61,16 @@ class RetriesExhausted(ApiError):
     connection error or timeout.
     """
 
-    def __init__(self, status: int | None, message: str, *, url: str = "", body: str = "",
-                 attempts: int = 0, elapsed: float = 0.0) -> None:
+    def __init__(
+        self,
+        status: int | None,
+        message: str,
+        *,
+        url: str = "",
+        body: str = "",
+        attempts: int = 0,
+        elapsed: float = 0.0,
+    ) -> None:
         self.attempts = attempts
         self.elapsed = elapsed
         super().__init__(status, message, url=url, body=body)
@@ -74,8 +83,16 @@ class RateLimited(RetriesExhausted):
     and report "quota exhausted, resets in N s" instead of a generic failure.
     """
 
-    def __init__(self, message: str, *, url: str = "", body: str = "", attempts: int = 0,
-                 elapsed: float = 0.0, reset_after: float | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str = "",
+        body: str = "",
+        attempts: int = 0,
+        elapsed: float = 0.0,
+        reset_after: float | None = None,
+    ) -> None:
         self.reset_after = reset_after
         super().__init__(429, message, url=url, body=body, attempts=attempts, elapsed=elapsed)
 
@@ -107,5 +124,4 @@ class TruncatedResults(EuropeanaSyncError):
         self.received = received
         self.total = total
         self.cursor = cursor
-        super().__init__(
-            f"search results ended after {received} of {total} items (page cursor {cursor!r})")
+        super().__init__(f"search results ended after {received} of {total} items (page cursor {cursor!r})")

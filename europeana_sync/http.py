@@ -21,6 +21,7 @@ annotation, so a retry can never create a duplicate.
 ``sleep``, ``clock`` and ``rng`` are injectable so tests run in milliseconds and can assert
 exactly how long the client *would* have waited.
 """
+
 from __future__ import annotations
 
 import email.utils
@@ -123,8 +124,10 @@ def parse_ratelimit(value: str | None) -> RateLimitInfo | None:
             found.append(RateLimitInfo(policy=head.strip().strip('"'), remaining=remaining, reset_seconds=reset))
     if not found:
         return None
-    return min(found, key=lambda info: (info.remaining if info.remaining is not None else float("inf"),
-                                        -(info.reset_seconds or 0.0)))
+    return min(
+        found,
+        key=lambda info: (info.remaining if info.remaining is not None else float("inf"), -(info.reset_seconds or 0.0)),
+    )
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -243,9 +246,14 @@ class RetryingSession:
 
         Lets the Search and Annotations clients share one pool while each adds its own key.
         """
-        return RetryingSession(self.policy, session=self.session,
-                               default_headers={**self.default_headers, **headers},
-                               sleep=self.sleep, clock=self.clock, rng=self.rng)
+        return RetryingSession(
+            self.policy,
+            session=self.session,
+            default_headers={**self.default_headers, **headers},
+            sleep=self.sleep,
+            clock=self.clock,
+            rng=self.rng,
+        )
 
     # -- the request loop -------------------------------------------------------------
 
@@ -264,7 +272,7 @@ class RetryingSession:
         """Send one logical request; returns a 2xx/3xx response or raises a typed error."""
         policy = self.policy
         start = self.clock()
-        failures = 0          # 5xx + network errors
+        failures = 0  # 5xx + network errors
         rate_limited = 0
         refreshed = False
         last_body = ""
@@ -276,18 +284,27 @@ class RetryingSession:
                 send_headers.update(authenticator.auth_headers())
             try:
                 response = self.session.request(
-                    method, url, params=params, json=json, data=data, headers=send_headers,
-                    timeout=timeout or (policy.connect_timeout, policy.read_timeout))
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    data=data,
+                    headers=send_headers,
+                    timeout=timeout or (policy.connect_timeout, policy.read_timeout),
+                )
             except RETRYABLE_EXCEPTIONS as exc:
                 failures += 1
                 last_body = repr(exc)
                 reason = f"{type(exc).__name__}: {exc}"
                 if failures >= policy.max_attempts:
                     raise RetriesExhausted(
-                        None, f"gave up after {failures} attempts; last error {reason}",
-                        url=safe_url, attempts=failures, elapsed=self.clock() - start) from exc
-                self._wait(policy.backoff(failures, self.rng), start, reason, safe_url,
-                           failures, None, last_body)
+                        None,
+                        f"gave up after {failures} attempts; last error {reason}",
+                        url=safe_url,
+                        attempts=failures,
+                        elapsed=self.clock() - start,
+                    ) from exc
+                self._wait(policy.backoff(failures, self.rng), start, reason, safe_url, failures, None, last_body)
                 continue
 
             self._note_rate_limit(response)
@@ -297,10 +314,13 @@ class RetryingSession:
                     raise AuthenticationError(
                         response.status_code,
                         f"credentials rejected again after one refresh: {error_message(response)}",
-                        url=safe_url, body=response.text[:2000])
+                        url=safe_url,
+                        body=response.text[:2000],
+                    )
                 refreshed = True
-                log.info("%s %s: credentials rejected (HTTP %s); refreshing once",
-                         method, safe_url, response.status_code)
+                log.info(
+                    "%s %s: credentials rejected (HTTP %s); refreshing once", method, safe_url, response.status_code
+                )
                 authenticator.refresh()
                 continue
 
@@ -312,16 +332,27 @@ class RetryingSession:
                 if rate_limited > policy.max_rate_limited:
                     raise RateLimited(
                         f"still rate limited after {rate_limited} answers of 429",
-                        url=safe_url, body=last_body, attempts=rate_limited + failures,
-                        elapsed=self.clock() - start, reset_after=header_wait)
-                wait = (min(header_wait, policy.max_rate_limit_wait) if header_wait is not None
-                        else policy.backoff(rate_limited, self.rng))
+                        url=safe_url,
+                        body=last_body,
+                        attempts=rate_limited + failures,
+                        elapsed=self.clock() - start,
+                        reset_after=header_wait,
+                    )
+                wait = (
+                    min(header_wait, policy.max_rate_limit_wait)
+                    if header_wait is not None
+                    else policy.backoff(rate_limited, self.rng)
+                )
                 if self.clock() - start + wait > policy.max_total_seconds:
                     raise RateLimited(
                         f"rate limited; waiting {wait:.0f} s (announced reset: {header_wait} s) "
                         f"would exceed the time budget of {policy.max_total_seconds} s",
-                        url=safe_url, body=last_body, attempts=rate_limited + failures,
-                        elapsed=self.clock() - start, reset_after=header_wait)
+                        url=safe_url,
+                        body=last_body,
+                        attempts=rate_limited + failures,
+                        elapsed=self.clock() - start,
+                        reset_after=header_wait,
+                    )
                 log.info("%s %s: 429, waiting %.1f s", method, safe_url, wait)
                 self.sleep(wait)
                 continue
@@ -331,10 +362,13 @@ class RetryingSession:
                 last_body = response.text[:2000]
                 if failures >= policy.max_attempts:
                     raise RetriesExhausted(
-                        status, f"gave up after {failures} attempts; last answer HTTP {status}: "
-                        f"{error_message(response)}",
-                        url=safe_url, body=last_body, attempts=failures,
-                        elapsed=self.clock() - start)
+                        status,
+                        f"gave up after {failures} attempts; last answer HTTP {status}: {error_message(response)}",
+                        url=safe_url,
+                        body=last_body,
+                        attempts=failures,
+                        elapsed=self.clock() - start,
+                    )
                 wait = policy.backoff(failures, self.rng)
                 announced = parse_retry_after(response.headers.get("Retry-After"))
                 if announced is not None:
@@ -369,13 +403,19 @@ class RetryingSession:
             with self._lock:
                 self.last_rate_limit = info
 
-    def _wait(self, delay: float, start: float, reason: str, url: str, attempts: int,
-              status: int | None, body: str) -> None:
+    def _wait(
+        self, delay: float, start: float, reason: str, url: str, attempts: int, status: int | None, body: str
+    ) -> None:
         elapsed = self.clock() - start
         if elapsed + delay > self.policy.max_total_seconds:
             raise RetriesExhausted(
-                status, f"gave up after {attempts} attempts in {elapsed:.1f} s "
+                status,
+                f"gave up after {attempts} attempts in {elapsed:.1f} s "
                 f"(time budget {self.policy.max_total_seconds} s); last error {reason}",
-                url=url, body=body, attempts=attempts, elapsed=elapsed)
+                url=url,
+                body=body,
+                attempts=attempts,
+                elapsed=elapsed,
+            )
         log.info("%s: %s, retry %d in %.2f s", url, reason, attempts, delay)
         self.sleep(delay)

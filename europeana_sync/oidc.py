@@ -9,6 +9,7 @@ Grants: ``refresh_token`` when we hold one (cheap, keeps the user session), fall
 the primary grant — ``password`` when a username is configured (Europeana's user accounts
 carry the annotation write role), else ``client_credentials``.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,7 +31,7 @@ EUROPEANA_TOKEN_URL = "https://auth.europeana.eu/auth/realms/europeana/protocol/
 @dataclass(frozen=True)
 class Token:
     access_token: str
-    expires_at: float            # on the provider's clock
+    expires_at: float  # on the provider's clock
     refresh_token: str | None = None
 
 
@@ -96,12 +97,14 @@ class OidcTokenProvider:
             except ApiError as exc:
                 if exc.status not in (400, 401):
                     raise
-                log.info("refresh token refused (%s); using the %s grant", exc.message,
-                         "password" if self.username else "client_credentials")
+                log.info(
+                    "refresh token refused (%s); using the %s grant",
+                    exc.message,
+                    "password" if self.username else "client_credentials",
+                )
                 self._refresh_token = None
         if self.username:
-            return self._grant({"grant_type": "password", "username": self.username,
-                                "password": self.password or ""})
+            return self._grant({"grant_type": "password", "username": self.username, "password": self.password or ""})
         return self._grant({"grant_type": "client_credentials"})
 
     def _grant(self, form: dict[str, str]) -> Token:
@@ -112,24 +115,26 @@ class OidcTokenProvider:
             form["scope"] = self.scope
         requested = self.clock()
         try:
-            response = self.http.request("POST", self.token_url, data=form,
-                                         headers={"Accept": "application/json"})
+            response = self.http.request("POST", self.token_url, data=form, headers={"Accept": "application/json"})
         except ApiError as exc:
             if exc.status in (400, 401, 403):
-                raise AuthenticationError(exc.status, f"token endpoint refused the "
-                                          f"{form['grant_type']} grant: {exc.message}",
-                                          url=exc.url, body=exc.body) from exc
+                raise AuthenticationError(
+                    exc.status,
+                    f"token endpoint refused the {form['grant_type']} grant: {exc.message}",
+                    url=exc.url,
+                    body=exc.body,
+                ) from exc
             raise
         payload = response.json()
         access = payload.get("access_token")
         if not isinstance(access, str) or not access:
-            raise AuthenticationError(response.status_code, "token endpoint answered without access_token",
-                                      url=self.token_url)
+            raise AuthenticationError(
+                response.status_code, "token endpoint answered without access_token", url=self.token_url
+            )
         expires_in = payload.get("expires_in")
         lifetime = float(expires_in) if isinstance(expires_in, (int, float)) else 300.0
         refresh = payload.get("refresh_token")
         if isinstance(refresh, str) and refresh:
             self._refresh_token = refresh
         self.tokens_fetched += 1
-        return Token(access_token=access, expires_at=requested + lifetime,
-                     refresh_token=self._refresh_token)
+        return Token(access_token=access, expires_at=requested + lifetime, refresh_token=self._refresh_token)

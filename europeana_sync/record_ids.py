@@ -6,6 +6,7 @@ A record is named ``/<dataset>/<local>`` by the Search/Record API, but
 provenance and idempotency maps by record id, so every spelling is normalised here to the
 API's ``/<dataset>/<local>`` form before anything is stored or compared.
 """
+
 from __future__ import annotations
 
 import re
@@ -66,7 +67,7 @@ def is_item_uri(uri: str) -> bool:
     """Exactly what the Annotations API accepts as a target for our tags (http, not https)."""
     if not uri.startswith(ITEM_URI_BASE + "/"):
         return False
-    return bool(_RECORD_ID.match(uri[len(ITEM_URI_BASE):]))
+    return bool(_RECORD_ID.match(uri[len(ITEM_URI_BASE) :]))
 
 
 def landing_page(record_id: str) -> str:

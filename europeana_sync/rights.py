@@ -6,6 +6,7 @@ Classes follow the Search API documentation: *open* = CC0, Public Domain Mark, C
 CC BY-SA; *restricted* = the other CC licences, NoC-NC, NoC-OKLR, InC-EDU; everything else
 (InC, InC-OW-EU, CNE, unknown URIs) is *permission*, the conservative answer.
 """
+
 from __future__ import annotations
 
 import re

@@ -8,6 +8,7 @@ without re-reading everything. A page that ends early (no ``nextCursor`` while f
 ``totalResults`` items arrived) is asked for again; if the cursor does not come back the
 iteration raises :class:`TruncatedResults` instead of stopping quietly half-way.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,8 +48,12 @@ class SearchQuery:
             raise ValueError("query must not be empty (use '*' for everything)")
 
     def params(self, cursor: str) -> list[tuple[str, str]]:
-        params: list[tuple[str, str]] = [("query", self.query), ("rows", str(self.rows)),
-                                         ("cursor", cursor), ("profile", self.profile)]
+        params: list[tuple[str, str]] = [
+            ("query", self.query),
+            ("rows", str(self.rows)),
+            ("cursor", cursor),
+            ("profile", self.profile),
+        ]
         params += [("qf", f) for f in self.qf]
         if self.reusability:
             params.append(("reusability", self.reusability))
@@ -77,13 +82,16 @@ class SearchCheckpoint:
     fingerprint: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"cursor": self.cursor, "skip": self.skip, "offset": self.offset,
-                "fingerprint": self.fingerprint}
+        return {"cursor": self.cursor, "skip": self.skip, "offset": self.offset, "fingerprint": self.fingerprint}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> SearchCheckpoint:
-        return cls(cursor=str(data["cursor"]), skip=int(data["skip"]), offset=int(data["offset"]),
-                   fingerprint=str(data["fingerprint"]))
+        return cls(
+            cursor=str(data["cursor"]),
+            skip=int(data["skip"]),
+            offset=int(data["offset"]),
+            fingerprint=str(data["fingerprint"]),
+        )
 
 
 @dataclass(frozen=True)
@@ -104,19 +112,27 @@ class SearchResults(Iterator[EuropeanaItem]):
     and ``index_in_page`` its index there; :meth:`checkpoint` says "resume after this item".
     """
 
-    def __init__(self, client: SearchApiClient, query: SearchQuery, *,
-                 resume_from: SearchCheckpoint | None = None, max_refetch: int = 2,
-                 allow_truncated: bool = False) -> None:
+    def __init__(
+        self,
+        client: SearchApiClient,
+        query: SearchQuery,
+        *,
+        resume_from: SearchCheckpoint | None = None,
+        max_refetch: int = 2,
+        allow_truncated: bool = False,
+    ) -> None:
         if resume_from is not None and resume_from.fingerprint != query.fingerprint:
-            raise ValueError("checkpoint belongs to a different query (query, qf, rows, "
-                             "reusability or media changed); start from the beginning")
+            raise ValueError(
+                "checkpoint belongs to a different query (query, qf, rows, "
+                "reusability or media changed); start from the beginning"
+            )
         self._client = client
         self.query = query
         self.max_refetch = max_refetch
         self.allow_truncated = allow_truncated
         self.cursor: str = resume_from.cursor if resume_from else FIRST_CURSOR
         self.next_cursor: str | None = None
-        self.offset: int = resume_from.offset if resume_from else 0   # items before this page
+        self.offset: int = resume_from.offset if resume_from else 0  # items before this page
         # index of the last item handed out from the current page (resume: skip - 1)
         self.index_in_page: int = (resume_from.skip if resume_from else 0) - 1
         self.total_results: int | None = None
@@ -143,8 +159,9 @@ class SearchResults(Iterator[EuropeanaItem]):
 
     def checkpoint(self) -> SearchCheckpoint:
         """Resume point *after* the last item handed out."""
-        return SearchCheckpoint(cursor=self.cursor, skip=self.index_in_page + 1, offset=self.offset,
-                                fingerprint=self.query.fingerprint)
+        return SearchCheckpoint(
+            cursor=self.cursor, skip=self.index_in_page + 1, offset=self.offset, fingerprint=self.query.fingerprint
+        )
 
     @property
     def items_seen(self) -> int:
@@ -171,15 +188,20 @@ class SearchResults(Iterator[EuropeanaItem]):
         received = self.offset + self._received_in_page
         short = self.total_results is not None and received < self.total_results
         if self._received_in_page == 0:
-            if short:                   # an empty page before the end: asking again cannot help
+            if short:  # an empty page before the end: asking again cannot help
                 self._truncated(received)
             self._done = True
             return
         if not self.next_cursor and short:
             for attempt in range(1, self.max_refetch + 1):
-                log.warning("search page at cursor %r ended without nextCursor after %d of %d "
-                            "items; asking again (%d/%d)", self.cursor, received,
-                            self.total_results, attempt, self.max_refetch)
+                log.warning(
+                    "search page at cursor %r ended without nextCursor after %d of %d items; asking again (%d/%d)",
+                    self.cursor,
+                    received,
+                    self.total_results,
+                    attempt,
+                    self.max_refetch,
+                )
                 page = self._client.search_page(self.query, self.cursor)
                 self.pages_fetched += 1
                 if page.next_cursor:
@@ -192,7 +214,7 @@ class SearchResults(Iterator[EuropeanaItem]):
             return
         self.offset = received
         self.cursor = self.next_cursor
-        self.index_in_page = -1       # a checkpoint taken if the next load fails skips nothing
+        self.index_in_page = -1  # a checkpoint taken if the next load fails skips nothing
         self._page = None
 
     def _truncated(self, received: int) -> None:
@@ -209,37 +231,46 @@ class SearchApiClient:
     The key goes in the ``X-Api-Key`` header, never in the URL, so it stays out of logs.
     """
 
-    def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL,
-                 http: RetryingSession | None = None) -> None:
+    def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, http: RetryingSession | None = None) -> None:
         if not api_key:
             raise ValueError("an API key is required (https://pro.europeana.eu/pages/get-api)")
         self.base_url = base_url.rstrip("/")
         self._media_http = http or RetryingSession()
         self.http = self._media_http.with_headers({"X-Api-Key": api_key, "Accept": "application/json"})
 
-    def search(self, query: str, qf: Sequence[str] = (), *, rows: int = MAX_ROWS,
-               reusability: str | None = None, media: bool | None = None,
-               resume_from: SearchCheckpoint | None = None,
-               allow_truncated: bool = False) -> SearchResults:
+    def search(
+        self,
+        query: str,
+        qf: Sequence[str] = (),
+        *,
+        rows: int = MAX_ROWS,
+        reusability: str | None = None,
+        media: bool | None = None,
+        resume_from: SearchCheckpoint | None = None,
+        allow_truncated: bool = False,
+    ) -> SearchResults:
         """Iterate all items matching ``query`` and the ``qf`` filters, to the last page."""
         spec = SearchQuery(query=query, qf=tuple(qf), rows=rows, reusability=reusability, media=media)
         return SearchResults(self, spec, resume_from=resume_from, allow_truncated=allow_truncated)
 
     def search_page(self, query: SearchQuery, cursor: str = FIRST_CURSOR) -> SearchPage:
-        payload = self.http.get_json(f"{self.base_url}/record/v2/search.json",
-                                     params=query.params(cursor))
+        payload = self.http.get_json(f"{self.base_url}/record/v2/search.json", params=query.params(cursor))
         raw_items = payload.get("items") or []
         items = []
         for raw in raw_items:
             try:
                 items.append(EuropeanaItem.from_json(raw))
-            except ValueError as exc:   # one malformed item must not sink the page
+            except ValueError as exc:  # one malformed item must not sink the page
                 log.warning("skipping malformed search item: %s", exc)
         total = payload.get("totalResults")
         next_cursor = payload.get("nextCursor") or None
-        return SearchPage(cursor=cursor, next_cursor=next_cursor,
-                          total_results=int(total) if isinstance(total, (int, float)) else None,
-                          items=tuple(items), received=len(raw_items))
+        return SearchPage(
+            cursor=cursor,
+            next_cursor=next_cursor,
+            total_results=int(total) if isinstance(total, (int, float)) else None,
+            items=tuple(items),
+            received=len(raw_items),
+        )
 
     def record(self, record_id: str) -> EuropeanaRecord:
         """The full record; ``record_id`` may be any spelling :func:`normalize_record_id` accepts."""

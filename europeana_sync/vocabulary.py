@@ -21,6 +21,7 @@ Two file formats, chosen by suffix. JSON::
 
 CSV with a header row ``category,uri,label`` (label optional), one URI per row.
 """
+
 from __future__ import annotations
 
 import csv
@@ -80,7 +81,7 @@ class MappingEntry:
 
 @dataclass(frozen=True)
 class ValidationIssue:
-    severity: str          # "error" or "warning"
+    severity: str  # "error" or "warning"
     message: str
     category: str | None = None
     uri: str | None = None
@@ -160,8 +161,9 @@ class VocabularyMapping:
     def uris_for(self, category: str) -> tuple[str, ...]:
         return tuple(term.uri for term in self.terms.get(category, ()))
 
-    def preferred(self, category: str,
-                  order: Iterable[Vocabulary] = (Vocabulary.WIKIDATA, Vocabulary.AAT)) -> VocabularyTerm | None:
+    def preferred(
+        self, category: str, order: Iterable[Vocabulary] = (Vocabulary.WIKIDATA, Vocabulary.AAT)
+    ) -> VocabularyTerm | None:
         """The term to publish for ``category``: the first vocabulary of ``order`` it has."""
         terms = self.terms.get(category, ())
         for vocabulary in order:
@@ -180,6 +182,7 @@ class VocabularyMapping:
 
 # -- reading --------------------------------------------------------------------------------
 
+
 def read_entries(path: Path) -> list[MappingEntry]:
     """Entries of a ``.json`` or ``.csv`` mapping file, unvalidated (``ValueError`` if unreadable)."""
     path = Path(path)
@@ -194,7 +197,7 @@ def read_entries(path: Path) -> list[MappingEntry]:
 
 def entries_from_json(document: Any, *, source: str = "") -> list[MappingEntry]:
     if not isinstance(document, Mapping) or not isinstance(document.get("categories"), Mapping):
-        raise ValueError(f"{source}: expected {{\"categories\": {{name: [{{\"uri\": ...}}]}}}}")
+        raise ValueError(f'{source}: expected {{"categories": {{name: [{{"uri": ...}}]}}}}')
     if document.get("format", FORMAT_ID) != FORMAT_ID:
         raise ValueError(f"{source}: unsupported format {document.get('format')!r} (expected {FORMAT_ID})")
     entries = []
@@ -207,8 +210,11 @@ def entries_from_json(document: Any, *, source: str = "") -> list[MappingEntry]:
                 entries.append(MappingEntry(str(category), term, None, where))
             elif isinstance(term, Mapping):
                 label = term.get("label")
-                entries.append(MappingEntry(str(category), str(term.get("uri", "")),
-                                            label if isinstance(label, str) else None, where))
+                entries.append(
+                    MappingEntry(
+                        str(category), str(term.get("uri", "")), label if isinstance(label, str) else None, where
+                    )
+                )
             else:
                 entries.append(MappingEntry(str(category), repr(term), None, where))
     return entries
@@ -216,13 +222,13 @@ def entries_from_json(document: Any, *, source: str = "") -> list[MappingEntry]:
 
 def entries_from_csv_rows(rows: Iterable[Mapping[str, str | None]], *, source: str = "") -> list[MappingEntry]:
     entries = []
-    for line, row in enumerate(rows, start=2):           # line 1 is the header
+    for line, row in enumerate(rows, start=2):  # line 1 is the header
         if "category" not in row or "uri" not in row:
             raise ValueError(f"{source}: the header must name the columns category,uri[,label]")
         category = (row.get("category") or "").strip()
         uri = (row.get("uri") or "").strip()
         if not category and not uri:
-            continue                                     # blank line
+            continue  # blank line
         label = (row.get("label") or "").strip() or None
         entries.append(MappingEntry(category, uri, label, f"{source}:{line}"))
     return entries
@@ -230,8 +236,10 @@ def entries_from_csv_rows(rows: Iterable[Mapping[str, str | None]], *, source: s
 
 # -- validating -----------------------------------------------------------------------------
 
-def validate_entries(entries: Iterable[MappingEntry],
-                     known_categories: Iterable[str] | None = None) -> ValidationReport:
+
+def validate_entries(
+    entries: Iterable[MappingEntry], known_categories: Iterable[str] | None = None
+) -> ValidationReport:
     """Every problem of a mapping at once, so a curator fixes the file in one go."""
     report = ValidationReport()
     seen_pairs: set[tuple[str, str]] = set()
@@ -256,8 +264,11 @@ def validate_entries(entries: Iterable[MappingEntry],
             if hint:
                 report.error(f"URI {uri!r} is not in canonical form; use {hint}", entry)
             else:
-                report.error(f"URI {uri!r} is neither a Getty AAT (http://vocab.getty.edu/aat/3xxxxxxxx) "
-                             "nor a Wikidata (http://www.wikidata.org/entity/Q…) URI", entry)
+                report.error(
+                    f"URI {uri!r} is neither a Getty AAT (http://vocab.getty.edu/aat/3xxxxxxxx) "
+                    "nor a Wikidata (http://www.wikidata.org/entity/Q…) URI",
+                    entry,
+                )
             continue
         if (category, uri) in seen_pairs:
             report.error(f"{uri} is listed twice for {category!r}", entry)
@@ -271,13 +282,17 @@ def validate_entries(entries: Iterable[MappingEntry],
         known = list(dict.fromkeys(known_categories))
         report.unknown_categories = [c for c in categories if c not in known]
         for category in report.unknown_categories:
-            report.error(f"category {category!r} is not a label of the model "
-                         f"(known: {', '.join(sorted(known))})", category=category)
+            report.error(
+                f"category {category!r} is not a label of the model (known: {', '.join(sorted(known))})",
+                category=category,
+            )
         mapped = {category for category, _ in seen_pairs}
         report.unmapped_categories = [c for c in known if c not in mapped]
         for category in report.unmapped_categories:
-            report.warning(f"label {category!r} has no vocabulary URI; it is exported without one "
-                           "and not published", category=category)
+            report.warning(
+                f"label {category!r} has no vocabulary URI; it is exported without one and not published",
+                category=category,
+            )
     return report
 
 
@@ -290,7 +305,9 @@ def mapping_from_entries(entries: Iterable[MappingEntry]) -> VocabularyMapping:
     return VocabularyMapping({category: tuple(ts) for category, ts in terms.items()})
 
 
-def load_mapping(path: Path, known_categories: Iterable[str] | None = None) -> tuple[VocabularyMapping, ValidationReport]:
+def load_mapping(
+    path: Path, known_categories: Iterable[str] | None = None
+) -> tuple[VocabularyMapping, ValidationReport]:
     """Read and validate; raises :class:`VocabularyMappingError` listing every error.
 
     Returns the report too, whose warnings (unmapped labels) the caller should show.
@@ -304,6 +321,10 @@ def load_mapping(path: Path, known_categories: Iterable[str] | None = None) -> t
 
 def to_json_document(mapping: VocabularyMapping) -> dict[str, Any]:
     """The JSON file form of ``mapping`` (for writing a mapping a curator edited in code)."""
-    return {"format": FORMAT_ID, "categories": {
-        category: [{"uri": t.uri, **({"label": t.label} if t.label else {})} for t in mapping.terms[category]]
-        for category in mapping.categories}}
+    return {
+        "format": FORMAT_ID,
+        "categories": {
+            category: [{"uri": t.uri, **({"label": t.label} if t.label else {})} for t in mapping.terms[category]]
+            for category in mapping.categories
+        },
+    }

@@ -10,6 +10,7 @@ Wire shapes follow WITH's source (``AnnotationController``: ``motivation``, a ``
 ``generator`` and ``confidence``). WITH answers a second identical annotation by returning
 the existing one, so adding is idempotent on the server as well as in our job.
 """
+
 from __future__ import annotations
 
 import logging
@@ -90,8 +91,13 @@ class WithRecord:
                         break
             if image:
                 break
-        return cls(id=str(data.get("dbId") or data.get("id")), external_id=first_value(admin.get("externalId")),
-                   title=first_value(described.get("label")), image_url=image, raw=data)
+        return cls(
+            id=str(data.get("dbId") or data.get("id")),
+            external_id=first_value(admin.get("externalId")),
+            title=first_value(described.get("label")),
+            image_url=image,
+            raw=data,
+        )
 
 
 class WithSession:
@@ -121,34 +127,50 @@ class WithSession:
 class WithClient:
     """Session-authenticated client; every call logs in lazily and re-logs-in once if needed."""
 
-    def __init__(self, base_url: str, *, username: str, password: str,
-                 http: RetryingSession | None = None) -> None:
+    def __init__(self, base_url: str, *, username: str, password: str, http: RetryingSession | None = None) -> None:
         self.base_url = base_url.rstrip("/")
         self.username = username
         self._password = password
         # WITH's session is a cookie: give it its own cookie jar, never shared with Europeana.
         base = http or RetryingSession()
-        self.http = RetryingSession(base.policy, session=requests.Session(),
-                                    default_headers={**base.default_headers, "Accept": "application/json"},
-                                    sleep=base.sleep, clock=base.clock, rng=base.rng)
+        self.http = RetryingSession(
+            base.policy,
+            session=requests.Session(),
+            default_headers={**base.default_headers, "Accept": "application/json"},
+            sleep=base.sleep,
+            clock=base.clock,
+            rng=base.rng,
+        )
         self.session = WithSession(self)
         self.user: WithUser | None = None
 
     def login(self) -> WithUser:
         key = "email" if "@" in self.username else "username"
-        response = self.http.request("POST", f"{self.base_url}/user/login",
-                                     json={key: self.username, "password": self._password})
+        response = self.http.request(
+            "POST", f"{self.base_url}/user/login", json={key: self.username, "password": self._password}
+        )
         data = response.json() if response.content else {}
-        self.user = WithUser(id=first_value(data.get("dbId")) or first_value(data.get("id")),
-                             username=first_value(data.get("username")), email=first_value(data.get("email")))
+        self.user = WithUser(
+            id=first_value(data.get("dbId")) or first_value(data.get("id")),
+            username=first_value(data.get("username")),
+            email=first_value(data.get("email")),
+        )
         self.session.logged_in = True
         self.session.logins += 1
         return self.user
 
-    def add_annotation(self, *, body_uri: str, label: str, record_id: str | None = None,
-                       external_id: str | None = None, language: str = "en",
-                       confidence: float | None = None, generator: str = "artsnap",
-                       motivation: str = "Tagging") -> WithAnnotation:
+    def add_annotation(
+        self,
+        *,
+        body_uri: str,
+        label: str,
+        record_id: str | None = None,
+        external_id: str | None = None,
+        language: str = "en",
+        confidence: float | None = None,
+        generator: str = "artsnap",
+        motivation: str = "Tagging",
+    ) -> WithAnnotation:
         """Tag a WITH record (by WITH ``record_id`` or the provider's ``external_id``, e.g. a
         Europeana record id). Returns the stored annotation, existing or new."""
         if not (record_id or external_id):
@@ -161,12 +183,12 @@ class WithClient:
         if external_id:
             target["externalId"] = external_id
         body: dict[str, Any] = {"uri": body_uri, "label": {"default": [label], language: [label]}}
-        payload: dict[str, Any] = {"motivation": motivation, "body": body, "target": target,
-                                   "generator": generator}
+        payload: dict[str, Any] = {"motivation": motivation, "body": body, "target": target, "generator": generator}
         if confidence is not None:
             payload["confidence"] = float(confidence)
-        response = self.http.request("POST", f"{self.base_url}/record/annotation", json=payload,
-                                     authenticator=self.session)
+        response = self.http.request(
+            "POST", f"{self.base_url}/record/annotation", json=payload, authenticator=self.session
+        )
         return WithAnnotation.from_json(response.json())
 
     def delete_annotation(self, annotation_id: str) -> bool:
@@ -175,15 +197,13 @@ class WithClient:
         deleteAnnotation``). ``False`` when it no longer exists (WITH answers 400 then), so
         a repeated withdrawal is not an error; 403 (we are not an annotator) raises."""
         try:
-            self.http.request("DELETE", f"{self.base_url}/annotation/{annotation_id}",
-                              authenticator=self.session)
+            self.http.request("DELETE", f"{self.base_url}/annotation/{annotation_id}", authenticator=self.session)
         except (BadRequest, NotFound):
             return False
         return True
 
     def list_annotations(self, record_id: str) -> list[WithAnnotation]:
-        payload = self.http.get_json(f"{self.base_url}/record/{record_id}/listAnnotations",
-                                     authenticator=self.session)
+        payload = self.http.get_json(f"{self.base_url}/record/{record_id}/listAnnotations", authenticator=self.session)
         items = payload.get("annotations", []) if isinstance(payload, Mapping) else payload
         return [WithAnnotation.from_json(a) for a in items or () if isinstance(a, Mapping)]
 
@@ -191,9 +211,11 @@ class WithClient:
         """All records of a collection, ``start``/``count`` page by page."""
         start = 0
         while True:
-            payload = self.http.get_json(f"{self.base_url}/collection/{collection_id}/list",
-                                         params={"start": start, "count": page_size},
-                                         authenticator=self.session)
+            payload = self.http.get_json(
+                f"{self.base_url}/collection/{collection_id}/list",
+                params={"start": start, "count": page_size},
+                authenticator=self.session,
+            )
             records = payload.get("records") or []
             for raw in records:
                 if isinstance(raw, Mapping):

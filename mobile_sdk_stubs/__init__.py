@@ -5,6 +5,7 @@
 (LiteRT interpreter, preprocessing read from the model card). The Swift (iOS, Core ML) and
 Kotlin (Android, TFLite) clients in ``swift/`` and ``kotlin/`` follow the same steps.
 """
+
 from .client import ArtsnapClient, ArtsnapError, DownloadedModel
 from .on_device import OnDeviceModel, OnDeviceResult
 

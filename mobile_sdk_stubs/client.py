@@ -6,12 +6,14 @@
   classifier gave.
 - ``search_embedding``: send only the on-device embedding, so the photo never leaves the phone.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import requests
 
@@ -58,7 +60,9 @@ class ArtsnapClient:
         resp = self.session.get(self._url("/v1/models/latest"), params={"task": task}, timeout=self.timeout)
         return self._check(resp).json()
 
-    def download_model(self, dest_dir: str | Path, key: str = "tflite_int8", *, model: dict[str, Any] | None = None) -> DownloadedModel:
+    def download_model(
+        self, dest_dir: str | Path, key: str = "tflite_int8", *, model: dict[str, Any] | None = None
+    ) -> DownloadedModel:
         """Download one file of the latest (or given) model into ``dest_dir/<version>/``.
 
         Skips the download when that version's file is already there and its hash matches,
@@ -123,4 +127,3 @@ class ArtsnapClient:
         body = {"embedding": [float(x) for x in embedding], "options": opts}
         resp = self.session.post(self._url(f"/v1/collections/{collection}/search"), json=body, timeout=self.timeout)
         return self._check(resp).json()
-

@@ -5,6 +5,7 @@ Nothing here hard-codes the preprocessing: sizes, mean and std come from the mod
 the one implementation of the resize/crop/normalise steps is ``edge_models.preprocessing``.
 The Kotlin and Swift clients mirror these steps with the same card fields.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,7 @@ class OnDeviceModel:
         self._input_name = next(iter(self._runner.get_input_details()))
 
     @classmethod
-    def load(cls, tflite_path: str | Path, card: dict[str, Any] | None = None, *, threads: int = 2) -> "OnDeviceModel":
+    def load(cls, tflite_path: str | Path, card: dict[str, Any] | None = None, *, threads: int = 2) -> OnDeviceModel:
         from ai_edge_litert.interpreter import Interpreter
 
         path = Path(tflite_path)
@@ -60,7 +61,11 @@ class OnDeviceModel:
             chosen = [(n, float(p)) for n, p, t in zip(self.labels, probs, th) if p >= t]
         else:
             best = int(np.argmax(probs))
-            chosen = [(self.labels[best], float(probs[best]))] if probs[best] >= float(extra.get("abstain_threshold", 0.0)) else []
+            chosen = (
+                [(self.labels[best], float(probs[best]))]
+                if probs[best] >= float(extra.get("abstain_threshold", 0.0))
+                else []
+            )
         chosen.sort(key=lambda lp: -lp[1])
         return OnDeviceResult(labels=chosen, probabilities=by_label, embedding=emb, abstained=not chosen)
 

@@ -3,9 +3,15 @@
 Tests that need the data sets in ``../shared`` ask for the ``shared_datasets`` fixture;
 it skips with a reason when the folder is absent, so the suite runs on any clone.
 """
+
 from __future__ import annotations
 
+import glob
 import os
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -60,12 +66,6 @@ def europeana_fixtures(shared_dir: Path) -> Path:
 # a ``models`` folder that is a link to one session-wide cache (``settings.models_dir`` is
 # ``data_dir / "models"``). Set ARTSNAP_TEST_MODELS_DIR to keep that cache between runs.
 
-import glob
-import shutil
-import subprocess
-import tempfile
-from typing import Callable, Iterator
-
 
 @pytest.fixture(scope="session")
 def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -76,7 +76,7 @@ def models_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def embedding_model(models_dir: Path):  # type: ignore[no-untyped-def]
+def embedding_model(models_dir: Path):
     """The exported ONNX embedding model (exported once per session), loaded in ONNX Runtime."""
     from edge_models.embedding_model import ensure_embedding_model
     from edge_models.runtime import OnnxModel
@@ -99,20 +99,20 @@ def _link_models(data_dir: Path, models_dir: Path) -> None:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, models_dir: Path, embedding_model) -> Callable[..., "object"]:  # type: ignore[no-untyped-def]
+def make_settings(tmp_path: Path, models_dir: Path, embedding_model) -> Callable[..., object]:
     """``make_settings(data_dir=None, **overrides)`` → Settings whose models folder is the shared cache."""
     from backend.config import Settings
 
     def make(data_dir: Path | None = None, **overrides: object) -> Settings:
         data_dir = Path(data_dir) if data_dir is not None else tmp_path / "data"
         _link_models(data_dir, models_dir)
-        return Settings(data_dir=data_dir, **overrides)  # type: ignore[arg-type]
+        return Settings(data_dir=data_dir, **overrides)
 
     return make
 
 
 @pytest.fixture(scope="session")
-def demo_source(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-untyped-def]
+def demo_source(tmp_path_factory: pytest.TempPathFactory):
     """The project's generated demo collection: 8 families × 6 images + 2 deliberate duplicates."""
     from dataset_tools.demo import generate_demo_collection
 
@@ -120,7 +120,7 @@ def demo_source(tmp_path_factory: pytest.TempPathFactory):  # type: ignore[no-un
 
 
 @pytest.fixture(scope="session")
-def demo_data_dir(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, embedding_model, demo_source) -> Path:  # type: ignore[no-untyped-def]
+def demo_data_dir(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, embedding_model, demo_source) -> Path:
     """A data folder with the demo collection ingested as ``demo``. Treat as read-only:
     tests that write copy it first (``writable_demo``)."""
     from backend.config import Settings
@@ -138,7 +138,7 @@ def demo_data_dir(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, em
 
 
 @pytest.fixture(scope="session")
-def demo_engine(demo_data_dir: Path):  # type: ignore[no-untyped-def]
+def demo_engine(demo_data_dir: Path):
     """An Engine over the shared demo data folder, for tests that only read."""
     from backend.config import Settings
     from backend.engine.services import Engine
@@ -246,7 +246,7 @@ def assert_consistent() -> Callable[..., None]:
 
     from backend.engine.index import VectorIndex
 
-    def check(engine, collection: str) -> None:  # type: ignore[no-untyped-def]
+    def check(engine, collection: str) -> None:
         cid = engine.catalog.collection_id(collection)
         indexed = set(engine.catalog.ids_with_status(cid, "indexed"))
         assert engine.catalog.ids_with_status(cid, "pending") == []
@@ -282,7 +282,7 @@ def bomb_png() -> bytes:
 
 
 @pytest.fixture
-def fake():  # type: ignore[no-untyped-def]
+def fake():
     """The local fake of the Europeana / WITH APIs on a loopback port (built-in records)."""
     from europeana_sync.fake import FakeServer
 
@@ -291,7 +291,7 @@ def fake():  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def clock():  # type: ignore[no-untyped-def]
+def clock():
     """A manual clock for the retrying HTTP layer, so tests never sleep."""
     from europeana_sync.fake.testing import ManualClock
 

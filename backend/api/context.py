@@ -1,4 +1,5 @@
 """How handlers reach the engine: through the app, never through a module global."""
+
 from __future__ import annotations
 
 from flask import current_app
@@ -8,8 +9,10 @@ from .metrics import Metrics
 
 
 def engine() -> Engine:
-    return current_app.extensions["artsnap.engine"]
+    eng: Engine = current_app.extensions["artsnap.engine"]
+    return eng
 
 
 def metrics() -> Metrics:
-    return current_app.extensions["artsnap.metrics"]
+    m: Metrics = current_app.extensions["artsnap.metrics"]
+    return m

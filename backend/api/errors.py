@@ -3,15 +3,17 @@
 Engine exceptions are mapped here, in one table, so handlers stay about the happy path and
 a client can switch on ``code`` without parsing English.
 """
+
 from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify
+from flask import Flask, Response, jsonify
 from werkzeug.exceptions import HTTPException
 
-from ..engine.catalog.store import UnknownCollection, UnknownItem
 from dataset_tools.images import ImageDecodeError
+
+from ..engine.catalog.store import UnknownCollection, UnknownItem
 from ..engine.index import IndexConfigError
 from ..engine.index_store import CollectionBusy
 from ..engine.search import OptionsError
@@ -25,7 +27,7 @@ class APIError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def error_response(status: int, code: str, message: str):  # type: ignore[no-untyped-def]
+def error_response(status: int, code: str, message: str) -> Response:
     resp = jsonify({"error": {"code": code, "message": message}})
     resp.status_code = status
     return resp
@@ -36,37 +38,39 @@ _DECODE_STATUS = {"too_large": 413, "unsupported_format": 415}
 
 def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(APIError)
-    def _api(e: APIError):  # type: ignore[no-untyped-def]
+    def _api(e: APIError) -> Response:
         return error_response(e.status, e.code, e.message)
 
     @app.errorhandler(ImageDecodeError)
-    def _decode(e: ImageDecodeError):  # type: ignore[no-untyped-def]
+    def _decode(e: ImageDecodeError) -> Response:
         return error_response(_DECODE_STATUS.get(e.code, 400), e.code, e.message)
 
     @app.errorhandler(OptionsError)
-    def _options(e: OptionsError):  # type: ignore[no-untyped-def]
+    def _options(e: OptionsError) -> Response:
         return error_response(400, "bad_options", str(e))
 
     @app.errorhandler(UnknownCollection)
-    def _collection(e: UnknownCollection):  # type: ignore[no-untyped-def]
-        return error_response(404, "unknown_collection", f"no collection named {e.name!r}; GET /v1/collections lists them")
+    def _collection(e: UnknownCollection) -> Response:
+        return error_response(
+            404, "unknown_collection", f"no collection named {e.name!r}; GET /v1/collections lists them"
+        )
 
     @app.errorhandler(UnknownItem)
-    def _item(e: UnknownItem):  # type: ignore[no-untyped-def]
+    def _item(e: UnknownItem) -> Response:
         return error_response(404, "unknown_item", f"no item with id {e.item_id}")
 
     @app.errorhandler(CollectionBusy)
-    def _busy(e: CollectionBusy):  # type: ignore[no-untyped-def]
+    def _busy(e: CollectionBusy) -> Response:
         resp = error_response(503, "collection_busy", str(e))
         resp.headers["Retry-After"] = "5"
         return resp
 
     @app.errorhandler(IndexConfigError)
-    def _index(e: IndexConfigError):  # type: ignore[no-untyped-def]
+    def _index(e: IndexConfigError) -> Response:
         return error_response(500, "index_config", str(e))
 
     @app.errorhandler(HTTPException)
-    def _http(e: HTTPException):  # type: ignore[no-untyped-def]
+    def _http(e: HTTPException) -> Response:
         code = {
             404: "not_found",
             405: "method_not_allowed",
@@ -81,6 +85,6 @@ def register_error_handlers(app: Flask) -> None:
         return error_response(e.code or 500, code, message)
 
     @app.errorhandler(Exception)
-    def _unexpected(e: Exception):  # type: ignore[no-untyped-def]
+    def _unexpected(e: Exception) -> Response:
         log.exception("unhandled error")
         return error_response(500, "internal", "internal server error; the server logged the details")

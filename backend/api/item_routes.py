@@ -1,11 +1,13 @@
 """Items: add one, read one, its picture and thumbnail, and what is related to it."""
+
 from __future__ import annotations
 
 import re
 import uuid
 from pathlib import Path
 
-from flask import Blueprint, jsonify, request, send_file
+from flask import Blueprint, Response, jsonify, request, send_file
+from flask.typing import ResponseReturnValue
 
 from ..engine.search import SearchOptions
 from .context import engine, metrics
@@ -19,7 +21,7 @@ _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 @bp.post("/v1/collections/<name>/items")
-def add_item(name: str):  # type: ignore[no-untyped-def]
+def add_item(name: str) -> ResponseReturnValue:
     """Multipart ``image`` + optional ``labels`` (JSON list), ``title``, ``source_path``."""
     eng = engine()
     eng.catalog.collection_id(name)  # collections are created by ingest; 404 otherwise
@@ -46,18 +48,18 @@ def add_item(name: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/v1/items/<int:item_id>")
-def get_item(item_id: int):  # type: ignore[no-untyped-def]
+def get_item(item_id: int) -> ResponseReturnValue:
     return jsonify(item_json(engine().catalog.get_item(item_id)))
 
 
 @bp.delete("/v1/items/<int:item_id>")
-def delete_item(item_id: int):  # type: ignore[no-untyped-def]
+def delete_item(item_id: int) -> ResponseReturnValue:
     engine().ingest.delete(item_id)
     return "", 204
 
 
 @bp.get("/v1/items/<int:item_id>/related")
-def related(item_id: int):  # type: ignore[no-untyped-def]
+def related(item_id: int) -> ResponseReturnValue:
     eng = engine()
     top_k = int_arg(request, "top_k", eng.settings.default_top_k, 1, eng.settings.max_top_k)
     try:
@@ -76,7 +78,7 @@ def related(item_id: int):  # type: ignore[no-untyped-def]
     )
 
 
-def _media_file(item_id: int, attr: str):  # type: ignore[no-untyped-def]
+def _media_file(item_id: int, attr: str) -> Response:
     eng = engine()
     item = eng.catalog.get_item(item_id)
     if item.duplicate_of and not getattr(item, attr):
@@ -90,10 +92,10 @@ def _media_file(item_id: int, attr: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/v1/items/<int:item_id>/thumbnail")
-def thumbnail(item_id: int):  # type: ignore[no-untyped-def]
+def thumbnail(item_id: int) -> ResponseReturnValue:
     return _media_file(item_id, "thumb_path")
 
 
 @bp.get("/v1/items/<int:item_id>/image")
-def image(item_id: int):  # type: ignore[no-untyped-def]
+def image(item_id: int) -> ResponseReturnValue:
     return _media_file(item_id, "media_path")

@@ -4,6 +4,7 @@ Each gunicorn worker keeps its own registry (no multiprocess mode: it needs a sh
 and a cleanup hook); scrape through a single worker or run with one worker when exact
 totals matter. Said in the README.
 """
+
 from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Histogram

@@ -1,9 +1,11 @@
 """Models for phones: ``GET /v1/models/latest`` (and by version) with the card and download URLs."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from flask import Blueprint, jsonify, request, send_file, url_for
+from flask.typing import ResponseReturnValue
 
 from ..engine.model_registry import CLASSIFICATION, RegisteredModel, UnknownModel, active_model, get_model, list_models
 from .context import engine
@@ -25,31 +27,41 @@ def _model_json(m: RegisteredModel) -> dict[str, Any]:
         for key, name in sorted(m.files.items())
     }
     card = {k: v for k, v in m.card.items() if k not in ("files", "file_sha256")}
-    return {"name": m.name, "version": m.version, "task": m.task, "active": m.active, "created_at": m.created_at, "files": files, "card": card}
+    return {
+        "name": m.name,
+        "version": m.version,
+        "task": m.task,
+        "active": m.active,
+        "created_at": m.created_at,
+        "files": files,
+        "card": card,
+    }
 
 
-def _not_found(exc: Exception):  # type: ignore[no-untyped-def]
+def _not_found(exc: Exception) -> APIError:
     return APIError(404, "unknown_model", str(exc))
 
 
 @bp.get("")
-def index():  # type: ignore[no-untyped-def]
+def index() -> ResponseReturnValue:
     return jsonify({"models": [_model_json(m) for m in list_models(engine().catalog)]})
 
 
 @bp.get("/latest")
-def latest():  # type: ignore[no-untyped-def]
+def latest() -> ResponseReturnValue:
     task = request.args.get("task", CLASSIFICATION)
     m = active_model(engine().catalog, task)
     if m is None:
-        raise APIError(404, "no_model", f"no active {task} model; train one with `artsnap train-classifier` and register it")
+        raise APIError(
+            404, "no_model", f"no active {task} model; train one with `artsnap train-classifier` and register it"
+        )
     resp = jsonify(_model_json(m))
     resp.headers["ETag"] = f'"{m.version}"'
     return resp
 
 
 @bp.get("/<version>")
-def by_version(version: str):  # type: ignore[no-untyped-def]
+def by_version(version: str) -> ResponseReturnValue:
     try:
         return jsonify(_model_json(get_model(engine().catalog, version=version)))
     except UnknownModel as exc:
@@ -57,7 +69,7 @@ def by_version(version: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/<version>/files/<key>")
-def download(version: str, key: str):  # type: ignore[no-untyped-def]
+def download(version: str, key: str) -> ResponseReturnValue:
     try:
         m = get_model(engine().catalog, version=version)
         path = m.file_path(key)

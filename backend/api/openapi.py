@@ -4,6 +4,7 @@ Written by hand next to the routes (a generator would need a schema framework th
 the app doesn't use); ``tests/test_api_contract.py`` checks every route is described and
 every described route exists.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -31,10 +32,12 @@ def _image_upload(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def openapi_document() -> dict[str, Any]:
-    json_ok = lambda ref: {  # noqa: E731
-        "description": "OK",
-        "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
-    }
+    def json_ok(ref: str) -> dict[str, Any]:
+        return {
+            "description": "OK",
+            "content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}},
+        }
+
     return {
         "openapi": "3.1.0",
         "info": {
@@ -43,7 +46,9 @@ def openapi_document() -> dict[str, Any]:
             "description": "Visual search for art collections: snap a painting, find similar works.",
         },
         "paths": {
-            "/v1/collections": {"get": {"summary": "List collections", "responses": {"200": json_ok("CollectionList")}}},
+            "/v1/collections": {
+                "get": {"summary": "List collections", "responses": {"200": json_ok("CollectionList")}}
+            },
             "/v1/collections/{name}": {
                 "get": {
                     "summary": "One collection's counts",
@@ -67,7 +72,13 @@ def openapi_document() -> dict[str, Any]:
                                         "embedding": {
                                             "oneOf": [
                                                 {"type": "array", "items": {"type": "number"}},
-                                                {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "number"}}},
+                                                {
+                                                    "type": "object",
+                                                    "additionalProperties": {
+                                                        "type": "array",
+                                                        "items": {"type": "number"},
+                                                    },
+                                                },
                                             ]
                                         },
                                         "options": {"$ref": "#/components/schemas/SearchOptions"},
@@ -103,7 +114,10 @@ def openapi_document() -> dict[str, Any]:
                     },
                     "responses": {
                         "201": json_ok("Item"),
-                        "200": {"description": "A duplicate of an existing item; linked, not indexed", **json_ok("Item")},
+                        "200": {
+                            "description": "A duplicate of an existing item; linked, not indexed",
+                            **json_ok("Item"),
+                        },
                         "400": _ERROR,
                         "404": _ERROR,
                         "409": _ERROR,
@@ -114,7 +128,11 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             "/v1/items/{item_id}": {
-                "get": {"summary": "One item", "parameters": [_id_param()], "responses": {"200": json_ok("Item"), "404": _ERROR}},
+                "get": {
+                    "summary": "One item",
+                    "parameters": [_id_param()],
+                    "responses": {"200": json_ok("Item"), "404": _ERROR},
+                },
                 "delete": {
                     "summary": "Delete an item (catalog and index)",
                     "parameters": [_id_param()],
@@ -129,16 +147,28 @@ def openapi_document() -> dict[str, Any]:
                 }
             },
             "/v1/items/{item_id}/thumbnail": {
-                "get": {"summary": "Thumbnail JPEG", "parameters": [_id_param()], "responses": {"200": {"description": "JPEG"}, "404": _ERROR}}
+                "get": {
+                    "summary": "Thumbnail JPEG",
+                    "parameters": [_id_param()],
+                    "responses": {"200": {"description": "JPEG"}, "404": _ERROR},
+                }
             },
             "/v1/items/{item_id}/image": {
-                "get": {"summary": "Stored picture", "parameters": [_id_param()], "responses": {"200": {"description": "Image"}, "404": _ERROR}}
+                "get": {
+                    "summary": "Stored picture",
+                    "parameters": [_id_param()],
+                    "responses": {"200": {"description": "Image"}, "404": _ERROR},
+                }
             },
-            "/v1/models": {"get": {"summary": "Registered models, newest first", "responses": {"200": {"description": "OK"}}}},
+            "/v1/models": {
+                "get": {"summary": "Registered models, newest first", "responses": {"200": {"description": "OK"}}}
+            },
             "/v1/models/latest": {
                 "get": {
                     "summary": "The active model's card and download URLs (phones poll this to update)",
-                    "parameters": [{"name": "task", "in": "query", "schema": {"type": "string", "default": "classification"}}],
+                    "parameters": [
+                        {"name": "task", "in": "query", "schema": {"type": "string", "default": "classification"}}
+                    ],
                     "responses": {"200": {"description": "Model card and files"}, "404": _ERROR},
                 }
             },
@@ -159,7 +189,12 @@ def openapi_document() -> dict[str, Any]:
                     "responses": {"200": {"description": "The file"}, "404": _ERROR},
                 }
             },
-            "/healthz": {"get": {"summary": "Health", "responses": {"200": {"description": "OK"}, "503": {"description": "Degraded"}}}},
+            "/healthz": {
+                "get": {
+                    "summary": "Health",
+                    "responses": {"200": {"description": "OK"}, "503": {"description": "Degraded"}},
+                }
+            },
             "/metrics": {"get": {"summary": "Prometheus metrics", "responses": {"200": {"description": "text/plain"}}}},
             "/openapi.json": {"get": {"summary": "This document", "responses": {"200": {"description": "OpenAPI"}}}},
             "/": {"get": {"summary": "The search web page", "responses": {"200": {"description": "text/html"}}}},
@@ -212,7 +247,10 @@ def openapi_document() -> dict[str, Any]:
                                 ]
                             },
                         },
-                        "filters": {"type": "object", "properties": {"labels": {"type": "array", "items": {"type": "string"}}}},
+                        "filters": {
+                            "type": "object",
+                            "properties": {"labels": {"type": "array", "items": {"type": "string"}}},
+                        },
                         "locate": {"type": "boolean"},
                         "label_weight": {"type": "number", "minimum": 0, "maximum": 1},
                     },
@@ -262,10 +300,15 @@ def openapi_document() -> dict[str, Any]:
                         "duplicates": {"type": "array", "items": {"type": "integer"}},
                     },
                 },
-                "Collection": {"type": "object", "properties": {"name": {"type": "string"}, "items": {"type": "integer"}}},
+                "Collection": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}, "items": {"type": "integer"}},
+                },
                 "CollectionList": {
                     "type": "object",
-                    "properties": {"collections": {"type": "array", "items": {"$ref": "#/components/schemas/Collection"}}},
+                    "properties": {
+                        "collections": {"type": "array", "items": {"$ref": "#/components/schemas/Collection"}}
+                    },
                 },
             }
         },

@@ -1,4 +1,5 @@
 """Turning requests into engine calls' arguments, with errors a client can act on."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,9 @@ from .errors import APIError
 
 def json_body(request: Request) -> dict[str, Any]:
     if not request.is_json:
-        raise APIError(415, "unsupported_media_type", "send multipart/form-data with an 'image' file, or application/json")
+        raise APIError(
+            415, "unsupported_media_type", "send multipart/form-data with an 'image' file, or application/json"
+        )
     try:
         data = json.loads(request.get_data(cache=True) or b"null")
     except (ValueError, UnicodeDecodeError) as exc:
@@ -34,7 +37,7 @@ def form_json(request: Request, field: str) -> Any:
 def image_bytes(request: Request, field: str = "image") -> bytes:
     if field not in request.files:
         raise APIError(400, "missing_image", f"multipart field {field!r} with an image file is required")
-    data = request.files[field].read()
+    data: bytes = request.files[field].read()
     if not data:
         raise APIError(400, "empty", f"the uploaded {field!r} file is empty")
     return data

@@ -1,7 +1,9 @@
 """Collections and search: ``POST /v1/collections/{name}/search`` and friends."""
+
 from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from ..engine.search import SearchOptions
 from .context import engine, metrics
@@ -13,7 +15,7 @@ bp = Blueprint("collections", __name__, url_prefix="/v1/collections")
 
 
 @bp.get("")
-def list_collections():  # type: ignore[no-untyped-def]
+def list_collections() -> ResponseReturnValue:
     eng = engine()
     out = []
     for name in eng.catalog.collection_names():
@@ -23,7 +25,7 @@ def list_collections():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/<name>")
-def get_collection(name: str):  # type: ignore[no-untyped-def]
+def get_collection(name: str) -> ResponseReturnValue:
     info = engine().catalog.collection_info(name)
     return jsonify(
         {
@@ -37,7 +39,7 @@ def get_collection(name: str):  # type: ignore[no-untyped-def]
 
 
 @bp.post("/<name>/search")
-def search(name: str):  # type: ignore[no-untyped-def]
+def search(name: str) -> ResponseReturnValue:
     """Multipart ``image`` (+ optional ``options`` JSON) or a JSON body with an on-device ``embedding``."""
     eng = engine()
     descriptors = list(eng.descriptors)
@@ -53,7 +55,9 @@ def search(name: str):  # type: ignore[no-untyped-def]
             raise APIError(400, "missing_field", "send an 'image' file (multipart) or a JSON 'embedding'")
         vectors = emb if isinstance(emb, dict) else {"cnn": emb}
         for key, vec in vectors.items():
-            if not isinstance(vec, list) or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in vec):
+            if not isinstance(vec, list) or not all(
+                isinstance(x, (int, float)) and not isinstance(x, bool) for x in vec
+            ):
                 raise APIError(400, "bad_embedding", f"embedding {key!r} must be a list of numbers")
         result = eng.search.search_vectors(name, vectors, options)
     m = metrics()

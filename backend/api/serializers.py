@@ -1,4 +1,5 @@
 """Engine results → JSON, adding the URLs only the HTTP layer knows."""
+
 from __future__ import annotations
 
 from typing import Any

@@ -31,6 +31,7 @@ other jobs kept it fully busy: 22-27 ms of one thread's CPU per call at work_sid
 When nothing convincing is found (e.g. the photo is already a tight crop, with no wall), the
 result says so (``found=False``, the whole image), so callers can pass the photo on as is.
 """
+
 from __future__ import annotations
 
 import math
@@ -98,9 +99,7 @@ def locate_artwork(img: Image.Image, *, work_side: int = 384) -> ArtworkRegion:
     return ArtworkRegion(corners=corners.astype(np.float32), confidence=float(min(1.0, score)), found=True)
 
 
-def rectify(
-    img: Image.Image, region: ArtworkRegion, *, out_size: int | tuple[int, int] | None = None
-) -> Image.Image:
+def rectify(img: Image.Image, region: ArtworkRegion, *, out_size: int | tuple[int, int] | None = None) -> Image.Image:
     """Warp the region's quadrilateral to an upright rectangle.
 
     The rectangle keeps the quad's aspect ratio (mean lengths of opposite sides). ``out_size``:
@@ -131,8 +130,9 @@ def rectify(
         q = (q + 0.5) / factor - 0.5
     dst = np.float32([[-0.5, -0.5], [out_w - 0.5, -0.5], [out_w - 0.5, out_h - 0.5], [-0.5, out_h - 0.5]])
     h = cv2.getPerspectiveTransform(q, dst)
-    out = cv2.warpPerspective(np.asarray(img), h, (out_w, out_h), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
+    out = cv2.warpPerspective(
+        np.asarray(img), h, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
     return Image.fromarray(out)
 
 
@@ -289,7 +289,7 @@ def _line_quads(view: _View, *, per_family: int = 10, keep: int = 6) -> list[np.
     hi = np.where((ypos[hi[:, 0]] < ypos[hi[:, 1]])[:, None], hi, hi[:, ::-1])
     vj = np.where((xpos[vj[:, 0]] < xpos[vj[:, 1]])[:, None], vj, vj[:, ::-1])
     t, b = hi[:, 0][:, None], hi[:, 1][:, None]
-    l, r = vj[:, 0][None], vj[:, 1][None]
+    lf, r = vj[:, 0][None], vj[:, 1][None]
 
     def side(cum: np.ndarray, k: np.ndarray, p0: np.ndarray, p1: np.ndarray) -> np.ndarray:
         n = cum.shape[1] - 1
@@ -298,15 +298,17 @@ def _line_quads(view: _View, *, per_family: int = 10, keep: int = 6) -> list[np.
         b_ = cum[k, np.clip(hi_, 0, n).astype(np.int32)]
         return (b_ - a) / np.maximum(hi_ - lo, 1.0)
 
-    sup = np.stack([
-        side(ch, np.broadcast_to(t, (len(hi), len(vj))), ix[t, l], ix[t, r]),
-        side(cv, np.broadcast_to(r, (len(hi), len(vj))), iy[t, r], iy[b, r]),
-        side(ch, np.broadcast_to(b, (len(hi), len(vj))), ix[b, l], ix[b, r]),
-        side(cv, np.broadcast_to(l, (len(hi), len(vj))), iy[t, l], iy[b, l]),
-    ])
+    sup = np.stack(
+        [
+            side(ch, np.broadcast_to(t, (len(hi), len(vj))), ix[t, lf], ix[t, r]),
+            side(cv, np.broadcast_to(r, (len(hi), len(vj))), iy[t, r], iy[b, r]),
+            side(ch, np.broadcast_to(b, (len(hi), len(vj))), ix[b, lf], ix[b, r]),
+            side(cv, np.broadcast_to(lf, (len(hi), len(vj))), iy[t, lf], iy[b, lf]),
+        ]
+    )
     score = 0.5 * sup.mean(0) + 0.5 * sup.min(0)
-    width = np.minimum(ix[t, r] - ix[t, l], ix[b, r] - ix[b, l])
-    height = np.minimum(iy[b, l] - iy[t, l], iy[b, r] - iy[t, r])
+    width = np.minimum(ix[t, r] - ix[t, lf], ix[b, r] - ix[b, lf])
+    height = np.minimum(iy[b, lf] - iy[t, lf], iy[b, r] - iy[t, r])
     # Tiny quads are never the artwork (the exact tests come in _score). Shapes *inside* a
     # painting are often crisper than its border, so besides the best-supported quads the
     # largest fairly supported ones go on to full scoring too.
@@ -322,8 +324,14 @@ def _line_quads(view: _View, *, per_family: int = 10, keep: int = 6) -> list[np.
             if rank[a_, c_] < 0 or taken == keep // 2:
                 break
             ti, bi, li, ri_ = hi[a_, 0], hi[a_, 1], vj[c_, 0], vj[c_, 1]
-            q = np.float32([[ix[ti, li], iy[ti, li]], [ix[ti, ri_], iy[ti, ri_]],
-                            [ix[bi, ri_], iy[bi, ri_]], [ix[bi, li], iy[bi, li]]])
+            q = np.float32(
+                [
+                    [ix[ti, li], iy[ti, li]],
+                    [ix[ti, ri_], iy[ti, ri_]],
+                    [ix[bi, ri_], iy[bi, ri_]],
+                    [ix[bi, li], iy[bi, li]],
+                ]
+            )
             if all(np.abs(q - other).max() > 0.03 * max(w, h) for other in quads):
                 quads.append(q)
                 taken += 1
@@ -624,8 +632,11 @@ def _wall_around(view: _View, q: np.ndarray, d: np.ndarray, normals: np.ndarray)
     wall = view.wall
     hh, ww = wall.shape
     # (4 sides, 12 along, 4 outwards) points in half-resolution pixels
-    pts = (q[:, None, None, :] + _WALL_T[None, :, None, None] * d[:, None, None, :]
-           + _WALL_OFFSETS[None, None, :, None] * normals[:, None, None, :])
+    pts = (
+        q[:, None, None, :]
+        + _WALL_T[None, :, None, None] * d[:, None, None, :]
+        + _WALL_OFFSETS[None, None, :, None] * normals[:, None, None, :]
+    )
     hx = np.rint((pts[..., 0] + 0.5) * 0.5 - 0.5).astype(np.int32).reshape(4, -1)
     hy = np.rint((pts[..., 1] + 0.5) * 0.5 - 0.5).astype(np.int32).reshape(4, -1)
     ok = (hx >= 0) & (hx < ww) & (hy >= 0) & (hy < hh)
@@ -681,7 +692,9 @@ def _inside_frame(view: _View, quad: np.ndarray) -> np.ndarray | None:
     # For every candidate inset d (vectorised over d): the band's roughest line (lines 0-1
     # straddle the outer edge, so from 2 on), the painting's roughness just inside (median
     # of d+1..d+4) and the strongest edge at d-1..d+1.
-    band_rough = np.maximum.accumulate(np.concatenate([np.zeros((4, 4), np.float32), rough[:, 2:]], 1), axis=1)[:, :depth]
+    band_rough = np.maximum.accumulate(np.concatenate([np.zeros((4, 4), np.float32), rough[:, 2:]], 1), axis=1)[
+        :, :depth
+    ]
     windows = np.lib.stride_tricks.sliding_window_view(np.pad(rough, ((0, 0), (0, 5)), mode="edge"), 4, axis=1)
     inside_rough = np.median(windows[:, 1 : depth + 1], axis=2)
     edge = np.maximum(np.maximum(step, np.roll(step, 1, 1)), np.roll(step, -1, 1))

@@ -5,11 +5,13 @@ painting" and "the same style"); ``color`` is a cheap HSV histogram that lets a 
 for "this palette" through per-descriptor ``weights``. Models load once, lazily, and say
 which model and version answered (as immich's ML service does).
 """
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol, Sequence
+from typing import Any, Protocol
 
 import numpy as np
 from PIL import Image
@@ -58,12 +60,13 @@ class CnnDescriptor:
 
     @property
     def input_size(self) -> int:
-        return self.model.card.preprocessing.input_size
+        return int(self.model.card.preprocessing.input_size)
 
     def describe(self, images: Sequence[Image.Image]) -> np.ndarray:
         if not images:
             return np.zeros((0, self.dim), np.float32)
-        return self.model.run_images(list(images))["embedding"]
+        out: np.ndarray = self.model.run_images(list(images))["embedding"]
+        return out
 
     def describe_with_logits(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
         out = self.model.run_images(list(images))

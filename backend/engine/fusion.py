@@ -6,10 +6,11 @@ shares with the query: labels from the phone's classifier, the server's classifi
 (for related items) the item's own curator labels. Each hit carries its parts and a
 plain-language reason, so a curator can see *why* something is there.
 """
+
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ add and delete by id without rebuilding, and ``reconstruct`` for exact re-scorin
 "related items". Saves are atomic (temp file + rename) so a reader, or a crash, never sees
 half an index. Vectors are L2-normalised and compared by inner product (= cosine).
 """
+
 from __future__ import annotations
 
 import json
@@ -31,7 +32,12 @@ class IndexMeta:
     model_version: str
 
     def to_dict(self) -> dict[str, object]:
-        return {"descriptor": self.descriptor, "dim": self.dim, "factory": self.factory, "model_version": self.model_version}
+        return {
+            "descriptor": self.descriptor,
+            "dim": self.dim,
+            "factory": self.factory,
+            "model_version": self.model_version,
+        }
 
 
 class VectorIndex:
@@ -91,7 +97,7 @@ class VectorIndex:
         return int(self._index.ntotal)
 
     def ids(self) -> np.ndarray:
-        return faiss.vector_to_array(self._index.id_map).astype(np.int64)
+        return np.asarray(faiss.vector_to_array(self._index.id_map), dtype=np.int64)
 
     def contains(self, ids: np.ndarray) -> np.ndarray:
         return np.isin(np.asarray(ids, dtype=np.int64), self.ids())
@@ -137,7 +143,7 @@ class VectorIndex:
         self.loaded_mtime = path.stat().st_mtime
 
     @classmethod
-    def load(cls, path: Path, meta: IndexMeta) -> "VectorIndex":
+    def load(cls, path: Path, meta: IndexMeta) -> VectorIndex:
         path = Path(path)
         index = faiss.read_index(str(path))
         if index.d != meta.dim:
@@ -147,7 +153,7 @@ class VectorIndex:
         return vi
 
     @classmethod
-    def open(cls, path: Path, meta: IndexMeta) -> "VectorIndex":
+    def open(cls, path: Path, meta: IndexMeta) -> VectorIndex:
         """Load when the file exists and matches the descriptor's model; else start empty."""
         path = Path(path)
         if path.exists():

@@ -5,13 +5,14 @@ changes, a single ``stat`` per search. Writers (``artsnap ingest``, ``POST …/i
 per-collection file lock, so two processes never interleave saves. ``reconcile`` is the crash
 story: after any interruption it makes the catalog's item states and the saved indexes agree.
 """
+
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Mapping
 
 import numpy as np
 from filelock import FileLock, Timeout

@@ -8,24 +8,26 @@ indexes are saved atomically and only then are the rows marked ``indexed``; a cr
 the two is repaired by :meth:`IndexStore.reconcile` on the next run, which also re-embeds
 ``pending`` rows from the media store. Re-running skips every ``source_path`` already done.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Protocol, Sequence
+from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
 from dataset_tools.dedup import DuplicateIndex, content_hash, perceptual_hash
+from dataset_tools.images import DecodedImage, ImageDecodeError, decode_image, decode_path
 from dataset_tools.readers import SourceReadError, SourceRecord, open_source
 
 from ..config import Settings
 from .catalog.store import Catalog, NewItem
 from .descriptors import Descriptor
-from dataset_tools.images import DecodedImage, ImageDecodeError, decode_image, decode_path
 from .index import VectorIndex
 from .index_store import IndexStore, ReconcileReport
 from .media import store_media
@@ -124,7 +126,7 @@ class _Prepared:
             extra=dict(self.record.extra or {}),
             media_path=media_path,
             thumb_path=thumb_path,
-            **links,  # type: ignore[arg-type]
+            **links,  # type: ignore[arg-type]  # status and duplicate fields, typed by NewItem
         )
 
 
@@ -200,7 +202,9 @@ class IngestService:
         summary.elapsed_s = time.perf_counter() - t0
         return summary
 
-    def add_one(self, collection: str, data: bytes, *, source_path: str, labels: Sequence[str] = (), title: str | None = None) -> tuple[int, str | None, int | None]:
+    def add_one(
+        self, collection: str, data: bytes, *, source_path: str, labels: Sequence[str] = (), title: str | None = None
+    ) -> tuple[int, str | None, int | None]:
         """Add a single uploaded image (HTTP). Returns (item id, duplicate kind, duplicate of)."""
         decoded = decode_image(data, max_pixels=self.settings.max_pixels, min_side=INGEST_MIN_SIDE)
         cid = self.catalog.ensure_collection(collection)
@@ -255,6 +259,7 @@ class IngestService:
         """Decode the next batch in the pool while the caller embeds the current one."""
         bs = self.settings.ingest_batch
         chunks = [records[i : i + bs] for i in range(0, len(records), bs)]
+
         def prepare(chunk: list[SourceRecord]) -> list[_Prepared | FileError]:
             return [self._prepare(r) for r in chunk]
 
@@ -326,7 +331,7 @@ class IngestService:
         key_to_id = {("new", id(p)): i for p, i in zip(keep, kept_ids)}
         dup_rows = []
         for p, of, kind, dist in dups:
-            of_id = int(key_to_id.get(of, of))  # type: ignore[arg-type]
+            of_id = int(key_to_id.get(of, of))  # type: ignore[call-overload]  # `of` is a new-item key or a kept id
             dup_rows.append(
                 p.new_item(status="duplicate", duplicate_of=of_id, duplicate_kind=kind, duplicate_distance=dist)
             )
@@ -336,9 +341,9 @@ class IngestService:
                 summary.near_duplicates += 1
         if dup_rows:
             dup_ids = self.catalog.add_items(cid, dup_rows)
-            for (p, of, kind, dist), did, row in zip(dups, dup_ids, dup_rows):
+            for (p, _of, kind, dist), did, row in zip(dups, dup_ids, dup_rows):
                 paths_of[did] = p.record.source_path
-                of_path = paths_of.get(row.duplicate_of or -1) or self.catalog.get_item(row.duplicate_of).source_path  # type: ignore[arg-type]
+                of_path = paths_of.get(row.duplicate_of or -1) or self.catalog.get_item(row.duplicate_of).source_path  # type: ignore[arg-type]  # a duplicate row always has duplicate_of
                 obs.duplicate(p.record.source_path, of_path, kind, dist)
         if keep:
             images = [p.decoded.image for p in keep]
@@ -387,4 +392,3 @@ class IngestService:
         # Rows whose media vanished are dropped so the source file is ingested afresh.
         self.catalog.replace_pending(cid, lost)
         return len(ok_ids)
-

@@ -6,12 +6,14 @@ without the ONNX file is reported, not exported here).
 When a newer model is activated (``artsnap models register``), the next call picks it up.
 With no active model it labels nothing, so a fresh install works without one.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from PIL import Image
 
@@ -69,4 +71,6 @@ class ActiveClassifier:
         clf = self._current()
         if clf is None or not images:
             return [[] for _ in images]
-        return [[(p.label, float(p.confidence)) for p in preds] for preds in clf.predict(list(images), top_k=self.top_k)]
+        return [
+            [(p.label, float(p.confidence)) for p in preds] for preds in clf.predict(list(images), top_k=self.top_k)
+        ]

@@ -5,6 +5,7 @@ server can show thumbnails, answer "related" queries and re-embed after a crash 
 upgrade without the original SOURCE folder still being there. Files are named by content
 hash, so re-ingesting the same bytes writes nothing.
 """
+
 from __future__ import annotations
 
 import io

@@ -5,6 +5,7 @@ the active classifier to label items and queries. A model is registered from an 
 model folder (``model_card.json`` + files, see :mod:`edge_models.export`), and only files the
 card lists can be downloaded, so a registry entry can never serve an arbitrary path.
 """
+
 from __future__ import annotations
 
 import json
@@ -44,7 +45,9 @@ class RegisteredModel:
     def file_path(self, key: str) -> Path:
         name = self.files.get(key)
         if name is None:
-            raise UnknownModel(f"model {self.version} has no file {key!r}; it has {', '.join(sorted(self.files)) or 'none'}")
+            raise UnknownModel(
+                f"model {self.version} has no file {key!r}; it has {', '.join(sorted(self.files)) or 'none'}"
+            )
         path = (self.path / name).resolve()
         if self.path.resolve() not in path.parents or not path.is_file():
             raise UnknownModel(f"file {key!r} of model {self.version} is missing on the server")
@@ -60,7 +63,7 @@ def _row(m: ModelVersion) -> RegisteredModel:
         active=bool(m.active),
         card=dict(m.card or {}),
         path=Path(m.path or "."),
-        created_at=m.created_at.isoformat() if m.created_at else "",
+        created_at=m.created_at.isoformat(),
     )
 
 
@@ -69,7 +72,9 @@ def register_model_dir(catalog: Catalog, model_dir: str | Path, *, activate: boo
     model_dir = Path(model_dir).resolve()
     card_path = model_dir / "model_card.json"
     if not card_path.is_file():
-        raise FileNotFoundError(f"{model_dir} has no model_card.json; run `artsnap export-classifier {model_dir}` first")
+        raise FileNotFoundError(
+            f"{model_dir} has no model_card.json; run `artsnap export-classifier {model_dir}` first"
+        )
     card = json.loads(card_path.read_text())
     files = card.get("files", {})
     missing = [k for k, name in files.items() if not (model_dir / name).is_file()]
@@ -94,7 +99,9 @@ def list_models(catalog: Catalog, task: str | None = None) -> list[RegisteredMod
 def active_model(catalog: Catalog, task: str = CLASSIFICATION) -> RegisteredModel | None:
     with catalog.session() as s:
         m = s.scalar(
-            select(ModelVersion).where(ModelVersion.task == task, ModelVersion.active.is_(True)).order_by(ModelVersion.id.desc())
+            select(ModelVersion)
+            .where(ModelVersion.task == task, ModelVersion.active.is_(True))
+            .order_by(ModelVersion.id.desc())
         )
         return _row(m) if m else None
 
@@ -107,4 +114,3 @@ def get_model(catalog: Catalog, *, version: str, model_id: int | None = None) ->
         if m is None:
             raise UnknownModel(f"no model with version {version!r}")
         return _row(m)
-

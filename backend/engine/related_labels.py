@@ -8,9 +8,10 @@ themselves* (FAISS ``IDSelectorBatch`` via ``allowed``), so the visually closest
 join the pool whatever their global rank. Fusion then scores every candidate the same way
 (visual similarity + label bonus) and says why each one is there.
 """
+
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -41,7 +42,7 @@ def label_sharing_candidates(
         return set()
     found: set[int] = set()
     for name, vec in vectors.items():
-        queries = np.atleast_2d(np.asarray(vec, np.float32))     # one row per view of the query
+        queries = np.atleast_2d(np.asarray(vec, np.float32))  # one row per view of the query
         _, ids = indexes[name].search(queries, min(pool, len(sharers)), allowed=sharers)
         found.update(int(i) for i in ids.ravel() if i >= 0)
     return found

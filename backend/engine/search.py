@@ -3,21 +3,24 @@
 Every stage is timed, because the product's promise is a photo answered in tens of
 milliseconds and BENCHMARKS.md reports where the time goes.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 from PIL import Image
+
+from dataset_tools.images import decode_image
 
 from ..config import Settings
 from .artwork import crop_artwork
 from .catalog.store import Catalog, ItemView
 from .descriptors import Descriptor
 from .fusion import FusedHit, QueryLabel, fuse
-from dataset_tools.images import decode_image
 from .index_store import IndexStore
 from .related_labels import label_sharing_candidates
 
@@ -37,7 +40,7 @@ class SearchOptions:
     exclude_ids: tuple[int, ...] = ()
 
     @classmethod
-    def from_json(cls, data: Any, settings: Settings, descriptors: Sequence[str]) -> "SearchOptions":
+    def from_json(cls, data: Any, settings: Settings, descriptors: Sequence[str]) -> SearchOptions:
         """Validate untrusted JSON (HTTP ``options``) into options, with messages a client can act on."""
         if data is None:
             data = {}
@@ -52,7 +55,7 @@ class SearchOptions:
         weights = data.get("weights")
         if weights is not None:
             if not isinstance(weights, dict) or not weights:
-                raise OptionsError(f"weights must be an object like {{\"cnn\": 1.0, \"color\": 0.2}}")
+                raise OptionsError('weights must be an object like {"cnn": 1.0, "color": 0.2}')
             for k, v in weights.items():
                 if k not in descriptors:
                     raise OptionsError(f"unknown descriptor {k!r} in weights; known: {', '.join(descriptors)}")
@@ -63,7 +66,7 @@ class SearchOptions:
         labels: list[QueryLabel] = []
         raw_labels = data.get("labels", [])
         if not isinstance(raw_labels, list):
-            raise OptionsError("labels must be a list of names or {\"name\", \"confidence\"} objects")
+            raise OptionsError('labels must be a list of names or {"name", "confidence"} objects')
         for lb in raw_labels:
             if isinstance(lb, str) and lb:
                 labels.append(QueryLabel(lb, 1.0))
@@ -73,7 +76,7 @@ class SearchOptions:
                     raise OptionsError("label confidence must be a number from 0 to 1")
                 labels.append(QueryLabel(lb["name"], float(conf)))
             else:
-                raise OptionsError("each label must be a name or {\"name\": str, \"confidence\": 0..1}")
+                raise OptionsError('each label must be a name or {"name": str, "confidence": 0..1}')
         filters = data.get("filters", {})
         if not isinstance(filters, dict) or set(filters) - {"labels"}:
             raise OptionsError("filters must be an object with an optional 'labels' list")
@@ -224,7 +227,9 @@ class SearchService:
         result.timings.total_ms = (time.perf_counter() - t0) * 1000
         return result
 
-    def search_vectors(self, collection: str, vectors: Mapping[str, np.ndarray], options: SearchOptions) -> SearchResult:
+    def search_vectors(
+        self, collection: str, vectors: Mapping[str, np.ndarray], options: SearchOptions
+    ) -> SearchResult:
         """Search with embeddings computed on the phone (the photo never leaves the device)."""
         t0 = time.perf_counter()
         cid = self.catalog.collection_id(collection)
@@ -234,7 +239,9 @@ class SearchService:
                 raise OptionsError(f"unknown descriptor {name!r}; known: {', '.join(self.descriptors)}")
             v = np.asarray(vec, dtype=np.float32).reshape(-1)
             if v.shape[0] != self.descriptors[name].dim:
-                raise OptionsError(f"embedding for {name!r} must have {self.descriptors[name].dim} numbers, got {v.shape[0]}")
+                raise OptionsError(
+                    f"embedding for {name!r} must have {self.descriptors[name].dim} numbers, got {v.shape[0]}"
+                )
             if not np.all(np.isfinite(v)):
                 raise OptionsError("embedding contains NaN or infinity")
             norm = float(np.linalg.norm(v))

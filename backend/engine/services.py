@@ -3,6 +3,7 @@
 Built from :class:`Settings`; models and indexes load lazily on first use (or at gunicorn
 post-fork via ``search.warm_up``), once per process.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -26,7 +27,7 @@ class Engine:
     search: SearchService
 
     @classmethod
-    def open(cls, settings: Settings) -> "Engine":
+    def open(cls, settings: Settings) -> Engine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         catalog = Catalog(settings.database_url)
         descriptors = build_descriptors(settings.models_dir, threads=settings.threads, device=settings.device)

@@ -14,22 +14,34 @@ receives, with our extra facts (confidence, curator status, model version) in a 
 Titles come from data providers: a cell starting with ``=``, ``+``, ``-`` or ``@`` is written
 with a leading apostrophe in CSV so a spreadsheet shows it as text instead of running it.
 """
+
 from __future__ import annotations
 
 import csv
 import json
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import IO, Any
-
-from ..engine.catalog.sync_store import LABEL_SOURCES, LABEL_STATUSES, LabelRow, SyncStore
 
 from europeana_sync.record_ids import item_uri
 from europeana_sync.vocabulary import VocabularyMapping
+
+from ..engine.catalog.sync_store import LABEL_SOURCES, LABEL_STATUSES, LabelRow, SyncStore
 from . import provenance
 
-CSV_COLUMNS = ("record_id", "item_id", "source_path", "title", "label", "vocabulary_uri",
-               "vocabulary_label", "confidence", "model_version", "label_source", "curator_status")
+CSV_COLUMNS = (
+    "record_id",
+    "item_id",
+    "source_path",
+    "title",
+    "label",
+    "vocabulary_uri",
+    "vocabulary_label",
+    "confidence",
+    "model_version",
+    "label_source",
+    "curator_status",
+)
 
 TERMS = "urn:artsnap:terms:"
 JSONLD_CONTEXT: list[Any] = [
@@ -69,10 +81,14 @@ class ExportFilters:
             raise ValueError("min_confidence must be between 0 and 1")
 
     @classmethod
-    def from_words(cls, status: str = "accepted", source: str = "any",
-                   min_confidence: float | None = None) -> ExportFilters:
-        return cls(statuses=None if status == "any" else (status,),
-                   sources=None if source == "any" else (source,), min_confidence=min_confidence)
+    def from_words(
+        cls, status: str = "accepted", source: str = "any", min_confidence: float | None = None
+    ) -> ExportFilters:
+        return cls(
+            statuses=None if status == "any" else (status,),
+            sources=None if source == "any" else (source,),
+            min_confidence=min_confidence,
+        )
 
 
 def effective_confidence(row: LabelRow) -> float:
@@ -97,17 +113,33 @@ class ExportRow:
     curator_status: str
 
     def csv_values(self) -> list[str]:
-        return [self.record_id or "", str(self.item_id), self.source_path, _safe_cell(self.title or ""),
-                self.label, self.vocabulary_uri or "", self.vocabulary_label or "",
-                "" if self.confidence is None else f"{self.confidence:.4f}", self.model_version or "",
-                self.label_source, self.curator_status]
+        return [
+            self.record_id or "",
+            str(self.item_id),
+            self.source_path,
+            _safe_cell(self.title or ""),
+            self.label,
+            self.vocabulary_uri or "",
+            self.vocabulary_label or "",
+            "" if self.confidence is None else f"{self.confidence:.4f}",
+            self.model_version or "",
+            self.label_source,
+            self.curator_status,
+        ]
 
     def annotation(self, collection: str) -> dict[str, Any]:
         body: Any = self.vocabulary_uri or {"type": "TextualBody", "value": self.label}
         target = item_uri(self.record_id) if self.record_id else f"urn:artsnap:item:{collection}:{self.item_id}"
-        out: dict[str, Any] = {"type": "Annotation", "motivation": "tagging", "body": body, "target": target,
-                               "category": self.label, "labelSource": self.label_source,
-                               "curatorStatus": self.curator_status, "itemId": self.item_id}
+        out: dict[str, Any] = {
+            "type": "Annotation",
+            "motivation": "tagging",
+            "body": body,
+            "target": target,
+            "category": self.label,
+            "labelSource": self.label_source,
+            "curatorStatus": self.curator_status,
+            "itemId": self.item_id,
+        }
         if self.record_id:
             out["recordId"] = self.record_id
         if self.confidence is not None:
@@ -125,8 +157,9 @@ class LabelExport:
     unmapped: list[str]
 
 
-def export_labels(store: SyncStore, collection: str, filters: ExportFilters,
-                  mapping: VocabularyMapping | None = None) -> LabelExport:
+def export_labels(
+    store: SyncStore, collection: str, filters: ExportFilters, mapping: VocabularyMapping | None = None
+) -> LabelExport:
     """Collect the rows of an export (no writing); see the module docstring."""
     cid = store.catalog.collection_id(collection)
     rows: list[ExportRow] = []
@@ -137,12 +170,21 @@ def export_labels(store: SyncStore, collection: str, filters: ExportFilters,
         term = mapping.preferred(row.label) if mapping is not None else None
         if mapping is not None and term is None:
             unmapped.add(row.label)
-        rows.append(ExportRow(
-            record_id=provenance.record_id_of(row.extra), item_id=row.item_id, source_path=row.source_path,
-            title=row.title, label=row.label, vocabulary_uri=term.uri if term else None,
-            vocabulary_label=term.label if term else None, confidence=row.confidence,
-            model_version=row.model if row.source == "machine" else None,
-            label_source=row.source, curator_status=row.status))
+        rows.append(
+            ExportRow(
+                record_id=provenance.record_id_of(row.extra),
+                item_id=row.item_id,
+                source_path=row.source_path,
+                title=row.title,
+                label=row.label,
+                vocabulary_uri=term.uri if term else None,
+                vocabulary_label=term.label if term else None,
+                confidence=row.confidence,
+                model_version=row.model if row.source == "machine" else None,
+                label_source=row.source,
+                curator_status=row.status,
+            )
+        )
     return LabelExport(collection=collection, rows=rows, unmapped=sorted(unmapped))
 
 
@@ -159,10 +201,13 @@ def jsonld_document(export: LabelExport, *, generator: str = "artsnap") -> dict[
         "type": "AnnotationCollection",
         "label": f"artsnap labels of collection {export.collection}",
         "generator": {"type": "Software", "name": generator},
-        "generated": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generated": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "total": len(export.rows),
-        "first": {"type": "AnnotationPage", "startIndex": 0,
-                  "items": [row.annotation(export.collection) for row in export.rows]},
+        "first": {
+            "type": "AnnotationPage",
+            "startIndex": 0,
+            "items": [row.annotation(export.collection) for row in export.rows],
+        },
     }
 
 

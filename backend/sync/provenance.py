@@ -5,6 +5,7 @@ names the item ``europeana/<dataset>/<local>.jpg`` (its ``source_path``), so a r
 recognises it without downloading anything. The export and the push jobs read the record id
 back from ``extra`` — never from the path, which a curator may have ingested by hand.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -21,7 +22,7 @@ RIGHTS = "europeana_rights"
 LICENCE = "europeana_licence"
 LANDING_PAGE = "europeana_landing_page"
 IMAGE_URL = "europeana_image_url"
-IMAGE_KIND = "europeana_image_kind"        # edmIsShownBy | edmPreview
+IMAGE_KIND = "europeana_image_kind"  # edmIsShownBy | edmPreview
 
 #: Column order of the staging manifest (after ``path`` and ``title``).
 KEYS = (RECORD_ID, DATA_PROVIDER, PROVIDER, RIGHTS, LICENCE, LANDING_PAGE, IMAGE_URL, IMAGE_KIND)

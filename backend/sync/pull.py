@@ -19,6 +19,7 @@ A 429 that outlasts the client's patience, a result set that ends early, or a se
 that stays down stop the job *cleanly*: the batch in hand is ingested, the checkpoint
 saved, and the summary says to run again later.
 """
+
 from __future__ import annotations
 
 import csv
@@ -34,14 +35,14 @@ from typing import Any, Protocol
 
 import requests
 
-from ..engine.catalog.sync_store import SyncStore
 from dataset_tools.images import ImageDecodeError, decode_image
-from ..engine.ingest import FileError, SilentObserver
-
 from europeana_sync.edm import EuropeanaItem
 from europeana_sync.errors import ApiError, BadRequest, EuropeanaSyncError, RateLimited, TruncatedResults
 from europeana_sync.rights import Reusability, licence_code, reusability
 from europeana_sync.search_api import MAX_ROWS, SearchApiClient, SearchQuery
+
+from ..engine.catalog.sync_store import SyncStore
+from ..engine.ingest import FileError, SilentObserver
 from . import provenance
 from .checkpoints import PullCheckpoints, PullState
 
@@ -57,7 +58,7 @@ MAX_TITLE = 500
 
 EXIT_OK = 0
 EXIT_FAILURES = 1
-EXIT_STOPPED = 75      # EX_TEMPFAIL: "try again later" — a cron wrapper can tell it apart
+EXIT_STOPPED = 75  # EX_TEMPFAIL: "try again later" — a cron wrapper can tell it apart
 
 
 class PullObserver(Protocol):
@@ -143,22 +144,35 @@ class PullSummary:
     def to_dict(self) -> dict[str, Any]:
         s = self.state
         return {
-            "collection": self.collection, "query": self.query, "total_results": self.total_results,
-            "seen": s.seen, "added": s.added, "duplicates": s.duplicates,
-            "already_present": s.already_present, "skipped": dict(sorted(s.skipped.items())),
-            "skipped_total": sum(s.skipped.values()), "failed": s.failed, "failed_count": s.failed_count,
-            "complete": self.complete, "stopped": self.stopped, "resumed_from": self.resumed_from,
-            "resumes": s.resumes, "pages": self.pages, "elapsed_s": round(self.elapsed_s, 3),
+            "collection": self.collection,
+            "query": self.query,
+            "total_results": self.total_results,
+            "seen": s.seen,
+            "added": s.added,
+            "duplicates": s.duplicates,
+            "already_present": s.already_present,
+            "skipped": dict(sorted(s.skipped.items())),
+            "skipped_total": sum(s.skipped.values()),
+            "failed": s.failed,
+            "failed_count": s.failed_count,
+            "complete": self.complete,
+            "stopped": self.stopped,
+            "resumed_from": self.resumed_from,
+            "resumes": s.resumes,
+            "pages": self.pages,
+            "elapsed_s": round(self.elapsed_s, 3),
             "skipped_items": [{"record_id": r, "reason": why} for r, why in self.skipped_items],
         }
 
     def lines(self) -> list[str]:
         """The human summary printed on stderr."""
         s = self.state
-        head = (f"{self.collection}: {s.added} added, {s.duplicates} duplicates linked, "
-                f"{s.already_present} already present, {sum(s.skipped.values())} skipped, "
-                f"{s.failed_count} failed — {s.seen} of "
-                f"{self.total_results if self.total_results is not None else '?'} results seen")
+        head = (
+            f"{self.collection}: {s.added} added, {s.duplicates} duplicates linked, "
+            f"{s.already_present} already present, {sum(s.skipped.values())} skipped, "
+            f"{s.failed_count} failed — {s.seen} of "
+            f"{self.total_results if self.total_results is not None else '?'} results seen"
+        )
         if self.resumed_from is not None:
             head += f" (resumed at result {self.resumed_from})"
         out = [head]
@@ -191,8 +205,7 @@ class _Fetched:
     data: bytes
 
 
-def licence_problem(rights: str | None, allowed: frozenset[Reusability],
-                    allow_codes: Iterable[str] = ()) -> str | None:
+def licence_problem(rights: str | None, allowed: frozenset[Reusability], allow_codes: Iterable[str] = ()) -> str | None:
     """Why ``rights`` is not acceptable, or ``None`` when it is."""
     if not rights:
         return "no rights statement"
@@ -209,15 +222,17 @@ def licence_problem(rights: str | None, allowed: frozenset[Reusability],
 class PullJob:
     """One pull of one query into one collection. Build, then :meth:`run`."""
 
-    def __init__(self, engine: Any, client: SearchApiClient, options: PullOptions, *,
-                 observer: PullObserver | None = None) -> None:
+    def __init__(
+        self, engine: Any, client: SearchApiClient, options: PullOptions, *, observer: PullObserver | None = None
+    ) -> None:
         self.engine = engine
         self.client = client
         self.options = options
         self.observer = observer or SilentPullObserver()
         self.allowed = options.allowed_classes()
-        self.spec = SearchQuery(query=options.query, qf=tuple(options.qf), rows=options.rows,
-                                reusability=options.reusability)
+        self.spec = SearchQuery(
+            query=options.query, qf=tuple(options.qf), rows=options.rows, reusability=options.reusability
+        )
 
     def run(self) -> PullSummary:
         started = time.perf_counter()
@@ -233,10 +248,14 @@ class PullJob:
             resumed_from = state.search.offset + state.search.skip if state.search else 0
         else:
             state = PullState.fresh(opts.query)
-        summary = PullSummary(collection=opts.collection, query=opts.query, state=state,
-                              resumed_from=resumed_from)
-        results = self.client.search(opts.query, opts.qf, rows=opts.rows, reusability=opts.reusability,
-                                     resume_from=state.search if resumed_from is not None else None)
+        summary = PullSummary(collection=opts.collection, query=opts.query, state=state, resumed_from=resumed_from)
+        results = self.client.search(
+            opts.query,
+            opts.qf,
+            rows=opts.rows,
+            reusability=opts.reusability,
+            resume_from=state.search if resumed_from is not None else None,
+        )
         present = set(catalog.source_path_status(cid))
         batch: list[_Candidate] = []
         seen_this_run = 0
@@ -270,10 +289,13 @@ class PullJob:
         except TruncatedResults as exc:
             summary.stopped = f"the results ended early ({exc}); the API may be re-indexing"
         except BadRequest as exc:
-            hint = ("; the saved cursor may no longer be valid: run with --restart to start from page 1"
-                    if resumed_from is not None else "")
+            hint = (
+                "; the saved cursor may no longer be valid: run with --restart to start from page 1"
+                if resumed_from is not None
+                else ""
+            )
             summary.stopped = f"the Search API refused the query: {exc.message}{hint}"
-        except ApiError as exc:      # 5xx that outlasted the retries, 401/403 on the key …
+        except ApiError as exc:  # 5xx that outlasted the retries, 401/403 on the key …
             summary.stopped = f"the Search API failed: {exc}"
         # Reached on a clean stop or the end: what is in hand is ingested before saving.
         if batch:
@@ -286,8 +308,9 @@ class PullJob:
         return summary
 
     # -- stages -----------------------------------------------------------------------
-    def _sort(self, item: EuropeanaItem, present: set[str], state: PullState,
-              summary: PullSummary) -> _Candidate | None:
+    def _sort(
+        self, item: EuropeanaItem, present: set[str], state: PullState, summary: PullSummary
+    ) -> _Candidate | None:
         def skip(reason: str) -> None:
             state.skip(reason)
             summary.skipped_items.append((item.id, reason))
@@ -364,8 +387,7 @@ class PullJob:
             shutil.rmtree(staging, ignore_errors=True)
         by_path = {f.candidate.source_path: f.candidate.item.id for f in ready}
         for error in observer.errors:
-            state.fail(by_path.get(error.source_path, error.source_path),
-                       f"ingest: {error.code}: {error.message}")
+            state.fail(by_path.get(error.source_path, error.source_path), f"ingest: {error.code}: {error.message}")
         state.added += result.added
         state.duplicates += result.exact_duplicates + result.near_duplicates
         state.already_present += result.already_done
@@ -407,7 +429,8 @@ def _stage(folder: Path, ready: list[_Fetched]) -> Path:
     return manifest
 
 
-def pull(engine: Any, client: SearchApiClient, options: PullOptions, *,
-         observer: PullObserver | None = None) -> PullSummary:
+def pull(
+    engine: Any, client: SearchApiClient, options: PullOptions, *, observer: PullObserver | None = None
+) -> PullSummary:
     """Run one pull; see the module docstring."""
     return PullJob(engine, client, options, observer=observer).run()

@@ -22,6 +22,7 @@ and reported.
 Labels whose category has no vocabulary URI in the mapping are reported, not published
 (a plain-text tag would not be the curated vocabulary the portals index).
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,8 +30,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
-
-from ..engine.catalog.sync_store import LinkUpdate, LinkView, SyncStore
 
 from europeana_sync.errors import (
     AnnotationValidationError,
@@ -42,6 +41,8 @@ from europeana_sync.errors import (
     RetriesExhausted,
 )
 from europeana_sync.vocabulary import VocabularyMapping
+
+from ..engine.catalog.sync_store import LinkUpdate, LinkView, SyncStore
 from . import provenance
 from .export_labels import effective_confidence
 from .targets import PushTarget
@@ -128,32 +129,48 @@ class PushSummary:
             return [o.to_dict() for o in outcomes]
 
         return {
-            "service": self.service, "collection": self.collection, "dry_run": self.dry_run,
-            "created": items(self.created), "already_present": items(self.already_present),
-            "refused": items(self.refused), "failed": items(self.failed),
-            "unchanged": self.unchanged, "refused_earlier": self.refused_earlier,
-            "withdrawn": items(self.withdrawn), "withdraw_failed": items(self.withdraw_failed),
+            "service": self.service,
+            "collection": self.collection,
+            "dry_run": self.dry_run,
+            "created": items(self.created),
+            "already_present": items(self.already_present),
+            "refused": items(self.refused),
+            "failed": items(self.failed),
+            "unchanged": self.unchanged,
+            "refused_earlier": self.refused_earlier,
+            "withdrawn": items(self.withdrawn),
+            "withdraw_failed": items(self.withdraw_failed),
             "left_in_place": items(self.left_in_place),
-            "would_create": items(self.would_create), "would_withdraw": items(self.would_withdraw),
-            "not_mapped": dict(sorted(self.not_mapped.items())), "without_record": self.without_record,
-            "stopped": self.stopped, "elapsed_s": round(self.elapsed_s, 3),
+            "would_create": items(self.would_create),
+            "would_withdraw": items(self.would_withdraw),
+            "not_mapped": dict(sorted(self.not_mapped.items())),
+            "without_record": self.without_record,
+            "stopped": self.stopped,
+            "elapsed_s": round(self.elapsed_s, 3),
         }
 
     def lines(self) -> list[str]:
         name = {"europeana": "Europeana", "with": "WITH"}.get(self.service, self.service)
         if self.dry_run:
-            out = [f"{name} ({self.collection}), dry run: would create {len(self.would_create)}, "
-                   f"would withdraw {len(self.would_withdraw)}; {self.unchanged} already done, "
-                   f"{self.refused_earlier} refused earlier (not retried)"]
+            out = [
+                f"{name} ({self.collection}), dry run: would create {len(self.would_create)}, "
+                f"would withdraw {len(self.would_withdraw)}; {self.unchanged} already done, "
+                f"{self.refused_earlier} refused earlier (not retried)"
+            ]
         else:
-            out = [f"{name} ({self.collection}): {len(self.created)} created, "
-                   f"{len(self.already_present)} already present, {len(self.refused)} refused, "
-                   f"{len(self.failed)} failed, {len(self.withdrawn)} withdrawn; "
-                   f"{self.unchanged} unchanged from earlier runs"]
-        for title, outcomes in (("refused", self.refused), ("failed", self.failed),
-                                ("withdrawal failed", self.withdraw_failed),
-                                ("left in place", self.left_in_place),
-                                ("already present", self.already_present)):
+            out = [
+                f"{name} ({self.collection}): {len(self.created)} created, "
+                f"{len(self.already_present)} already present, {len(self.refused)} refused, "
+                f"{len(self.failed)} failed, {len(self.withdrawn)} withdrawn; "
+                f"{self.unchanged} unchanged from earlier runs"
+            ]
+        for title, outcomes in (
+            ("refused", self.refused),
+            ("failed", self.failed),
+            ("withdrawal failed", self.withdraw_failed),
+            ("left in place", self.left_in_place),
+            ("already present", self.already_present),
+        ):
             for o in outcomes[:20]:
                 out.append(f"  {title}: {o.record_id} {o.label}: {o.reason}")
             if len(outcomes) > 20:
@@ -178,9 +195,16 @@ class _Wanted:
 
 
 class PushJob:
-    def __init__(self, store: SyncStore, target: PushTarget, mapping: VocabularyMapping,
-                 options: PushOptions, *, observer: PushObserver | None = None,
-                 on_step: Callable[[int], None] | None = None) -> None:
+    def __init__(
+        self,
+        store: SyncStore,
+        target: PushTarget,
+        mapping: VocabularyMapping,
+        options: PushOptions,
+        *,
+        observer: PushObserver | None = None,
+        on_step: Callable[[int], None] | None = None,
+    ) -> None:
         self.store = store
         self.target = target
         self.mapping = mapping
@@ -198,11 +222,12 @@ class PushJob:
         cid = self.store.catalog.collection_id(opts.collection)
         wanted, rejected = self._plan(cid, summary)
         links = self.store.links(service)
-        withdrawals = [link for link in links.values()
-                       if link.status in DONE and (link.record_id, link.label) in rejected
-                       and link.key not in wanted]
-        sends = [(key, want) for key, want in sorted(wanted.items())
-                 if self._needs_send(links.get(key), summary)]
+        withdrawals = [
+            link
+            for link in links.values()
+            if link.status in DONE and (link.record_id, link.label) in rejected and link.key not in wanted
+        ]
+        sends = [(key, want) for key, want in sorted(wanted.items()) if self._needs_send(links.get(key), summary)]
         self.observer.start(len(withdrawals) + len(sends))
         try:
             for link in withdrawals:
@@ -214,8 +239,10 @@ class PushJob:
                 self.observer.advance(1)
                 failures_in_row = 0 if ok else failures_in_row + 1
                 if failures_in_row >= opts.max_consecutive_failures:
-                    summary.stopped = (f"{failures_in_row} failures in a row; the service seems down "
-                                       f"(last: {summary.failed[-1].reason})")
+                    summary.stopped = (
+                        f"{failures_in_row} failures in a row; the service seems down "
+                        f"(last: {summary.failed[-1].reason})"
+                    )
                     break
         except _Stop as stop:
             summary.stopped = str(stop)
@@ -243,8 +270,7 @@ class PushJob:
                 accepted_pairs.add((record_id, row.label))
             if sources is not None and row.source not in sources:
                 continue
-            if (self.options.min_confidence is not None
-                    and effective_confidence(row) < self.options.min_confidence):
+            if self.options.min_confidence is not None and effective_confidence(row) < self.options.min_confidence:
                 continue
             if not record_id:
                 summary.without_record += 1
@@ -281,15 +307,20 @@ class PushJob:
         if self.on_step is not None:
             self.on_step(self._steps)
 
-    def _publish(self, cid: int, record_id: str, body: str, want: _Wanted, link: LinkView | None,
-                 summary: PushSummary) -> bool:
+    def _publish(
+        self, cid: int, record_id: str, body: str, want: _Wanted, link: LinkView | None, summary: PushSummary
+    ) -> bool:
         """Send one tag and record the answer; ``False`` only for a (retryable) failure."""
         service = self.target.service
         if self.options.dry_run:
             summary.would_create.append(Outcome(record_id, want.label, body))
             return True
-        self.store.record_link(service, record_id, body, LinkUpdate(
-            status="pending", label=want.label, item_id=want.item_id, collection_id=cid, count_attempt=True))
+        self.store.record_link(
+            service,
+            record_id,
+            body,
+            LinkUpdate(status="pending", label=want.label, item_id=want.item_id, collection_id=cid, count_attempt=True),
+        )
         self._step()
         try:
             published = self.target.publish(record_id, body, want.label, want.confidence)
@@ -315,18 +346,33 @@ class PushJob:
             return False
         outcome = Outcome(record_id, want.label, body, published.annotation_id, published.note)
         (summary.created if published.status == "created" else summary.already_present).append(outcome)
-        self.store.record_link(service, record_id, body, LinkUpdate(
-            status=published.status, annotation_id=published.annotation_id, ours=published.ours,
-            creator=published.creator, reason=published.note))
+        self.store.record_link(
+            service,
+            record_id,
+            body,
+            LinkUpdate(
+                status=published.status,
+                annotation_id=published.annotation_id,
+                ours=published.ours,
+                creator=published.creator,
+                reason=published.note,
+            ),
+        )
         return True
 
     def _withdraw(self, link: LinkView, summary: PushSummary) -> None:
         reason = f"curator rejected label {link.label!r}"
         outcome = Outcome(link.record_id, link.label, link.body, link.annotation_id, reason)
         if not link.ours or not link.annotation_id:
-            summary.left_in_place.append(Outcome(
-                link.record_id, link.label, link.body, link.annotation_id,
-                f"{reason}, but the annotation is not ours (someone else made the same tag); left in place"))
+            summary.left_in_place.append(
+                Outcome(
+                    link.record_id,
+                    link.label,
+                    link.body,
+                    link.annotation_id,
+                    f"{reason}, but the annotation is not ours (someone else made the same tag); left in place",
+                )
+            )
             return
         if self.options.dry_run:
             summary.would_withdraw.append(outcome)
@@ -337,12 +383,10 @@ class PushJob:
         except RateLimited as exc:
             raise _Stop(f"rate limited by the {link.service} service while withdrawing") from exc
         except (Forbidden, AuthenticationError) as exc:
-            summary.withdraw_failed.append(Outcome(link.record_id, link.label, link.body,
-                                                   link.annotation_id, str(exc)))
+            summary.withdraw_failed.append(Outcome(link.record_id, link.label, link.body, link.annotation_id, str(exc)))
             return
         except ApiError as exc:
-            summary.withdraw_failed.append(Outcome(link.record_id, link.label, link.body,
-                                                   link.annotation_id, str(exc)))
+            summary.withdraw_failed.append(Outcome(link.record_id, link.label, link.body, link.annotation_id, str(exc)))
             return
         if not existed:
             reason += " (it was already deleted on the service)"
@@ -357,7 +401,14 @@ class _Stop(Exception):
     """Stop the run cleanly (rate limit, credentials); the message goes in the summary."""
 
 
-def push(store: SyncStore, target: PushTarget, mapping: VocabularyMapping, options: PushOptions, *,
-         observer: PushObserver | None = None, on_step: Callable[[int], None] | None = None) -> PushSummary:
+def push(
+    store: SyncStore,
+    target: PushTarget,
+    mapping: VocabularyMapping,
+    options: PushOptions,
+    *,
+    observer: PushObserver | None = None,
+    on_step: Callable[[int], None] | None = None,
+) -> PushSummary:
     """Run one push; see the module docstring."""
     return PushJob(store, target, mapping, options, observer=observer, on_step=on_step).run()

@@ -10,6 +10,7 @@ one we made" — and differ in how they say "it was already there":
 * WITH returns the existing annotation and adds us to its annotators. Withdrawing removes
   only our annotator entry, so a WITH annotation is always ours to withdraw.
 """
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -24,7 +25,7 @@ from europeana_sync.with_api import WithClient
 @dataclass(frozen=True)
 class Published:
     annotation_id: str | None
-    status: str                  # created | present
+    status: str  # created | present
     ours: bool
     creator: str | None = None
     note: str | None = None
@@ -59,8 +60,11 @@ class EuropeanaTarget:
                 except ApiError:
                     creator = None
                 ours = creator is not None and creator == self.creator
-            note = ("already there, made by us in an earlier run" if ours
-                    else "already there (a duplicate refusal): someone else's tag, left alone")
+            note = (
+                "already there, made by us in an earlier run"
+                if ours
+                else "already there (a duplicate refusal): someone else's tag, left alone"
+            )
             return Published(existing, "present", ours, creator, note)
         if created.creator and not self.creator:
             self.creator = created.creator
@@ -78,14 +82,14 @@ class WithTarget:
         self.generator = generator
 
     def publish(self, record_id: str, body_uri: str, label: str, confidence: float | None) -> Published:
-        annotation = self.client.add_annotation(body_uri=body_uri, label=label, external_id=record_id,
-                                                confidence=confidence, generator=self.generator)
+        annotation = self.client.add_annotation(
+            body_uri=body_uri, label=label, external_id=record_id, confidence=confidence, generator=self.generator
+        )
         me = self.client.user.id if self.client.user else None
         annotators = annotation.raw.get("annotators") if isinstance(annotation.raw, Mapping) else None
         others = [a for a in annotators or () if isinstance(a, Mapping) and a.get("withCreator") != me]
         if others:
-            return Published(annotation.id, "present", True, me,
-                             "already there from another annotator; we joined it")
+            return Published(annotation.id, "present", True, me, "already there from another annotator; we joined it")
         return Published(annotation.id, "created", True, me)
 
     def withdraw(self, annotation_id: str) -> bool:

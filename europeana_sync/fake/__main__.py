@@ -4,6 +4,7 @@ Serves the fake on 127.0.0.1 for the demo and for trying the sync jobs by hand; 
 endpoints and demo credentials. Faults can be switched later with
 ``curl -X POST localhost:8765/_fake/faults -H 'Content-Type: application/json' -d '{"server_errors": 3}'``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m europeana_sync.fake", description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--fixtures", type=Path, default=None,
-                        help="the shared fixtures/europeana folder; default: built-in synthetic records")
+    parser.add_argument(
+        "--fixtures",
+        type=Path,
+        default=None,
+        help="the shared fixtures/europeana folder; default: built-in synthetic records",
+    )
     parser.add_argument("--faults", default="{}", help="JSON object of FaultConfig fields")
     args = parser.parse_args(argv)
     try:

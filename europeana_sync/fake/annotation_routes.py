@@ -5,10 +5,11 @@ a valid token without the write role, 400 with the API's wording for invalid or 
 annotations, 404 for unknown ids, 410 for soft-deleted ones, 201 on creation, 204 on delete.
 Error bodies use the Europeana API error shape (``success``/``status``/``error``/``message``).
 """
+
 from __future__ import annotations
 
 import urllib.parse
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -26,14 +27,16 @@ MAX_PAGE_SIZE = 100
 
 
 def api_error(status: int, message: str) -> tuple[Response, int]:
-    return jsonify({
-        "success": False,
-        "status": status,
-        "error": HTTPStatus(status).phrase,
-        "message": message,
-        "timestamp": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "path": request.path,
-    }), status
+    return jsonify(
+        {
+            "success": False,
+            "status": status,
+            "error": HTTPStatus(status).phrase,
+            "message": message,
+            "timestamp": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "path": request.path,
+        }
+    ), status
 
 
 def _oauth_error(status: int, error: str, description: str) -> tuple[Response, int]:
@@ -41,6 +44,7 @@ def _oauth_error(status: int, error: str, description: str) -> tuple[Response, i
 
 
 # -- token endpoint ------------------------------------------------------------------------
+
 
 @blueprint.post(TOKEN_PATH)
 def token() -> Any:
@@ -65,12 +69,20 @@ def token() -> Any:
         issued = state.tokens.issue(previous.subject, client.client_id, previous.can_write, lifetime)
     else:
         return _oauth_error(400, "unsupported_grant_type", f"Unsupported grant_type: {grant}")
-    return jsonify({"access_token": issued.access_token, "expires_in": lifetime,
-                    "refresh_expires_in": 1800, "refresh_token": issued.refresh_token,
-                    "token_type": "Bearer", "scope": "profile email"})
+    return jsonify(
+        {
+            "access_token": issued.access_token,
+            "expires_in": lifetime,
+            "refresh_expires_in": 1800,
+            "refresh_token": issued.refresh_token,
+            "token_type": "Bearer",
+            "scope": "profile email",
+        }
+    )
 
 
 # -- authentication helpers ---------------------------------------------------------------
+
 
 def _bearer() -> str | None:
     header = request.headers.get("Authorization", "")
@@ -82,8 +94,10 @@ def _writer() -> IssuedToken | tuple[Response, int]:
     if token is None:
         return api_error(401, f"The provided authentication token is invalid! {reason}")
     if not token.can_write:
-        return api_error(403, "The user is not authorized to perform the given operation! "
-                              f"{token.subject} has no annotation write role")
+        return api_error(
+            403,
+            f"The user is not authorized to perform the given operation! {token.subject} has no annotation write role",
+        )
     return token
 
 
@@ -102,6 +116,7 @@ def _reader_problem() -> tuple[Response, int] | None:
 
 # -- annotations --------------------------------------------------------------------------
 
+
 @blueprint.post("/annotation/")
 @blueprint.post("/annotation")
 def create() -> Any:
@@ -112,7 +127,7 @@ def create() -> Any:
     payload = request.get_json(silent=True)
     try:
         if state.faults.consume("duplicate_refusals"):
-            try:   # someone else tags the same thing a moment before us
+            try:  # someone else tags the same thing a moment before us
                 state.annotations.create(payload, creator="another-curator", generator="another-app")
             except AnnotationRefused:
                 pass
@@ -136,8 +151,9 @@ def get(number: int) -> Any:
     if stored is None:
         return api_error(404, f"No annotation found with the given identifier! {number}")
     if stored.deleted:
-        return api_error(410, f"The user is not allowed to access the annotation in the current state! "
-                              f"{stored.id} was deleted")
+        return api_error(
+            410, f"The user is not allowed to access the annotation in the current state! {stored.id} was deleted"
+        )
     return jsonify(stored.to_json())
 
 
@@ -151,11 +167,15 @@ def delete(number: int) -> Any:
     if stored is None:
         return api_error(404, f"No annotation found with the given identifier! {number}")
     if stored.deleted:
-        return api_error(410, f"The user is not allowed to access the annotation in the current state! "
-                              f"{stored.id} was deleted")
+        return api_error(
+            410, f"The user is not allowed to access the annotation in the current state! {stored.id} was deleted"
+        )
     if stored.creator != writer.subject:
-        return api_error(403, f"The user is not authorized to perform the given action! "
-                              f"{writer.subject} is not the creator of {stored.id}")
+        return api_error(
+            403,
+            f"The user is not authorized to perform the given action! "
+            f"{writer.subject} is not the creator of {stored.id}",
+        )
     state.annotations.delete(number)
     return Response(status=204)
 
@@ -175,16 +195,20 @@ def search() -> Any:
     except ValueError:
         return api_error(400, "Invalid request. Parameter value not supported or not allowed! pageSize/page")
     if not 1 <= page_size <= MAX_PAGE_SIZE or page < 0:
-        return api_error(400, f"Invalid request. Parameter value not supported or not allowed! "
-                              f"pageSize:{page_size}")
+        return api_error(400, f"Invalid request. Parameter value not supported or not allowed! pageSize:{page_size}")
     profile = request.args.get("profile", "standard").lower()
     qf = request.args.getlist("qf")
     hits = fake_state().annotations.search(query, qf)
-    chunk = hits[page * page_size:(page + 1) * page_size]
+    chunk = hits[page * page_size : (page + 1) * page_size]
 
     def page_uri(number: int) -> str:
-        params = [("query", query), *(("qf", f) for f in qf), ("pageSize", str(page_size)),
-                  ("page", str(number)), ("profile", profile)]
+        params = [
+            ("query", query),
+            *(("qf", f) for f in qf),
+            ("pageSize", str(page_size)),
+            ("page", str(number)),
+            ("profile", profile),
+        ]
         return f"{request.host_url}annotation/search?{urllib.parse.urlencode(params)}"
 
     collection_params = urllib.parse.urlencode([("query", query), *(("qf", f) for f in qf)])

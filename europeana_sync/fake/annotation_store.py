@@ -12,12 +12,13 @@ parses them — above all the duplicate refusal — is tested against the real w
 Uniqueness is per record and body, across creators, as in the real service; deletion is
 soft (the annotation stays, GET answers 410).
 """
+
 from __future__ import annotations
 
 import re
 import threading
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 ITEM_BASE = "http://data.europeana.eu/item"
@@ -40,14 +41,14 @@ class AnnotationRefused(Exception):
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass
 class StoredAnnotation:
     number: int
     motivation: str
-    body: Any                 # URI string (semantic tag) or {"value": ..., "language"?: ...}
+    body: Any  # URI string (semantic tag) or {"value": ..., "language"?: ...}
     target: str
     creator: str
     generator: str
@@ -60,7 +61,7 @@ class StoredAnnotation:
 
     @property
     def record_id(self) -> str:
-        return self.target[len(ITEM_BASE):] if self.target.startswith(ITEM_BASE) else self.target
+        return self.target[len(ITEM_BASE) :] if self.target.startswith(ITEM_BASE) else self.target
 
     @property
     def body_uri(self) -> str | None:
@@ -102,8 +103,9 @@ def validate_tagging(payload: Any) -> tuple[Any, str]:
     if motivation != "tagging":
         raise AnnotationRefused(400, "Invalid value for property motivation. Expected value: tagging")
     if payload.get("id"):
-        raise AnnotationRefused(400, "Identifier must not be set when creating a new Annotation for "
-                                     f"the given provider! {payload['id']}")
+        raise AnnotationRefused(
+            400, f"Identifier must not be set when creating a new Annotation for the given provider! {payload['id']}"
+        )
     body = payload.get("body")
     if body is None and isinstance(payload.get("bodyValue"), str):
         body = {"value": payload["bodyValue"]}
@@ -150,13 +152,22 @@ class AnnotationStore:
     def create(self, payload: Any, *, creator: str, generator: str) -> StoredAnnotation:
         body, target = validate_tagging(payload)
         with self._lock:
-            candidate = StoredAnnotation(number=self._next, motivation="tagging", body=body, target=target,
-                                         creator=creator, generator=generator, created=_now())
-            duplicates = [a.number for a in self._items.values()
-                          if not a.deleted and a.uniqueness_key == candidate.uniqueness_key]
+            candidate = StoredAnnotation(
+                number=self._next,
+                motivation="tagging",
+                body=body,
+                target=target,
+                creator=creator,
+                generator=generator,
+                created=_now(),
+            )
+            duplicates = [
+                a.number for a in self._items.values() if not a.deleted and a.uniqueness_key == candidate.uniqueness_key
+            ]
             if duplicates:
-                raise AnnotationRefused(400, "Found duplicate annotations with the ids: "
-                                        + ",".join(str(n) for n in duplicates))
+                raise AnnotationRefused(
+                    400, "Found duplicate annotations with the ids: " + ",".join(str(n) for n in duplicates)
+                )
             self._items[candidate.number] = candidate
             self._next += 1
             return candidate

@@ -9,6 +9,7 @@ Paths mirror the real services so a client only changes its base URL:
 * ``/annotation/…`` — Annotations API
 * ``/with/…`` — WITH (``/with/user/login``, ``/with/record/annotation``, …)
 """
+
 from __future__ import annotations
 
 import time
@@ -28,15 +29,20 @@ from .with_store import WithStore
 ADMIN_PREFIX = "/_fake"
 
 
-def create_fake_app(fixtures_dir: Path | None = None, faults: FaultConfig | None = None, *,
-                    accounts: FakeAccounts | None = None, serve_media_locally: bool = True) -> Flask:
+def create_fake_app(
+    fixtures_dir: Path | None = None,
+    faults: FaultConfig | None = None,
+    *,
+    accounts: FakeAccounts | None = None,
+    serve_media_locally: bool = True,
+) -> Flask:
     """Build a fresh fake (its own records, annotations, tokens and faults).
 
     ``fixtures_dir`` is the shared ``fixtures/europeana`` folder (or its ``search_record``
     subfolder); when it is ``None`` or missing, the built-in synthetic records are served.
     """
     app = Flask(__name__)
-    app.json.sort_keys = False  # type: ignore[attr-defined]
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # the DefaultJSONProvider has it; app.json is typed as its base
     if fixtures_dir is not None and Path(fixtures_dir).is_dir():
         records = RecordStore.from_fixtures(Path(fixtures_dir), serve_media_locally=serve_media_locally)
         source = f"fixtures:{fixtures_dir}"
@@ -45,9 +51,14 @@ def create_fake_app(fixtures_dir: Path | None = None, faults: FaultConfig | None
         source = "synthetic"
     accounts = accounts or FakeAccounts()
     app.extensions[EXTENSION_KEY] = FakeState(
-        records=records, annotations=AnnotationStore(),
-        with_store=WithStore(records.all(), accounts.with_users), tokens=TokenRegistry(),
-        accounts=accounts, faults=FaultState(faults), source=source)
+        records=records,
+        annotations=AnnotationStore(),
+        with_store=WithStore(records.all(), accounts.with_users),
+        tokens=TokenRegistry(),
+        accounts=accounts,
+        faults=FaultState(faults),
+        source=source,
+    )
 
     app.before_request(_inject_faults)
     app.after_request(_log_request)
@@ -70,8 +81,14 @@ def _inject_faults() -> Response | None:
     if faults.consume("slow_requests"):
         time.sleep(config.slow_seconds)
     if faults.consume("rate_limited_requests"):
-        response = jsonify({"success": False, "status": 429, "error": "Too Many Requests",
-                            "message": "Rate limit exceeded for policy 'personal'"})
+        response = jsonify(
+            {
+                "success": False,
+                "status": 429,
+                "error": "Too Many Requests",
+                "message": "Rate limit exceeded for policy 'personal'",
+            }
+        )
         response.status_code = 429
         response.headers["RateLimit"] = f'"personal";r=0;t={config.rate_limit_reset_seconds}'
         response.headers["RateLimit-Policy"] = '"personal";q=10000;w=3600'
@@ -79,8 +96,14 @@ def _inject_faults() -> Response | None:
             response.headers["Retry-After"] = str(config.rate_limit_reset_seconds)
         return response
     if faults.consume("server_errors"):
-        response = jsonify({"success": False, "status": config.server_error_status,
-                            "error": "Service Unavailable", "message": "fake outage (injected fault)"})
+        response = jsonify(
+            {
+                "success": False,
+                "status": config.server_error_status,
+                "error": "Service Unavailable",
+                "message": "fake outage (injected fault)",
+            }
+        )
         response.status_code = config.server_error_status
         return response
     return None
@@ -88,11 +111,17 @@ def _inject_faults() -> Response | None:
 
 def _log_request(response: Response) -> Response:
     if not request.path.startswith(ADMIN_PREFIX):
-        fake_state().log(LoggedRequest(
-            method=request.method, path=request.path, query=request.query_string.decode("latin-1"),
-            status=response.status_code, api_key_header=request.headers.get("X-Api-Key"),
-            api_key_param=request.args.get("wskey"),
-            bearer=request.headers.get("Authorization", "").lower().startswith("bearer ")))
+        fake_state().log(
+            LoggedRequest(
+                method=request.method,
+                path=request.path,
+                query=request.query_string.decode("latin-1"),
+                status=response.status_code,
+                api_key_header=request.headers.get("X-Api-Key"),
+                api_key_param=request.args.get("wskey"),
+                bearer=request.headers.get("Authorization", "").lower().startswith("bearer "),
+            )
+        )
     return response
 
 
@@ -136,8 +165,9 @@ def _register_admin(app: Flask) -> None:
 
     @app.get(f"{ADMIN_PREFIX}/annotations")
     def list_annotations() -> Any:
-        return jsonify([{**a.to_json(), "deleted": a.deleted}
-                        for a in fake_state().annotations.all(include_deleted=True)])
+        return jsonify(
+            [{**a.to_json(), "deleted": a.deleted} for a in fake_state().annotations.all(include_deleted=True)]
+        )
 
     @app.get(f"{ADMIN_PREFIX}/with/annotations")
     def list_with_annotations() -> Any:
@@ -147,18 +177,26 @@ def _register_admin(app: Flask) -> None:
     def info() -> Any:
         state = fake_state()
         base = request.host_url.rstrip("/")
-        return jsonify({
-            "source": state.source,
-            "records": len(state.records),
-            "endpoints": {"europeana_api": base, "token_url": base + annotation_routes.TOKEN_PATH,
-                          "with_api": base + with_routes.blueprint.url_prefix},
-            "with_collection_id": state.with_store.collection_id,
-            "credentials": {
-                "api_key": "any non-empty key" if not state.accounts.api_keys else "configured",
-                "oidc_clients": {c.client_id: {"secret": c.secret, "write": c.can_write}
-                                 for c in state.accounts.clients.values()},
-                "oidc_users": {u.username: {"password": u.password, "write": u.can_write}
-                               for u in state.accounts.users.values()},
-                "with_users": dict(state.accounts.with_users),
-            },
-        })
+        return jsonify(
+            {
+                "source": state.source,
+                "records": len(state.records),
+                "endpoints": {
+                    "europeana_api": base,
+                    "token_url": base + annotation_routes.TOKEN_PATH,
+                    "with_api": base + with_routes.blueprint.url_prefix,
+                },
+                "with_collection_id": state.with_store.collection_id,
+                "credentials": {
+                    "api_key": "any non-empty key" if not state.accounts.api_keys else "configured",
+                    "oidc_clients": {
+                        c.client_id: {"secret": c.secret, "write": c.can_write} for c in state.accounts.clients.values()
+                    },
+                    "oidc_users": {
+                        u.username: {"password": u.password, "write": u.can_write}
+                        for u in state.accounts.users.values()
+                    },
+                    "with_users": dict(state.accounts.with_users),
+                },
+            }
+        )

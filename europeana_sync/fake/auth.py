@@ -3,6 +3,7 @@
 The defaults are demo credentials printed by ``python -m europeana_sync.fake``; tests pass
 their own :class:`FakeAccounts` when they need, say, a client without the write role.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -29,8 +30,13 @@ class FakeUser:
 
 
 def _default_clients() -> dict[str, FakeClientApp]:
-    return {c.client_id: c for c in (FakeClientApp("artsnap-curator", "curator-secret", True),
-                                     FakeClientApp("artsnap-reader", "reader-secret", False))}
+    return {
+        c.client_id: c
+        for c in (
+            FakeClientApp("artsnap-curator", "curator-secret", True),
+            FakeClientApp("artsnap-reader", "reader-secret", False),
+        )
+    }
 
 
 def _default_users() -> dict[str, FakeUser]:
@@ -58,7 +64,7 @@ class FakeAccounts:
 class IssuedToken:
     access_token: str
     refresh_token: str
-    subject: str            # user name, or the client id for client credentials
+    subject: str  # user name, or the client id for client credentials
     client_id: str
     can_write: bool
     expires_at: float
@@ -76,10 +82,14 @@ class TokenRegistry:
         self.issued = 0
 
     def issue(self, subject: str, client_id: str, can_write: bool, lifetime: float) -> IssuedToken:
-        token = IssuedToken(access_token="fake-at-" + secrets.token_urlsafe(16),
-                            refresh_token="fake-rt-" + secrets.token_urlsafe(16),
-                            subject=subject, client_id=client_id, can_write=can_write,
-                            expires_at=self._clock() + lifetime)
+        token = IssuedToken(
+            access_token="fake-at-" + secrets.token_urlsafe(16),
+            refresh_token="fake-rt-" + secrets.token_urlsafe(16),
+            subject=subject,
+            client_id=client_id,
+            can_write=can_write,
+            expires_at=self._clock() + lifetime,
+        )
         with self._lock:
             self._by_access[token.access_token] = token
             self._by_refresh[token.refresh_token] = token

@@ -1,4 +1,5 @@
 """Fake Search API, Record API and media downloads."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -53,7 +54,7 @@ def search() -> Any:
         rows = int(request.args.get("rows", DEFAULT_ROWS))
     except ValueError:
         return _error(400, "Invalid rows parameter")
-    rows = max(0, min(rows, MAX_ROWS))         # the real API caps rows at 100
+    rows = max(0, min(rows, MAX_ROWS))  # the real API caps rows at 100
     fingerprint = search_fingerprint(query, qf, reusability, media)
     cursor = request.args.get("cursor")
     try:
@@ -61,7 +62,7 @@ def search() -> Any:
     except ValueError as exc:
         return _error(400, str(exc))
     hits = state.records.search(query, qf, reusability, media == "true")
-    page = hits[offset:offset + rows]
+    page = hits[offset : offset + rows]
     payload: dict[str, Any] = {
         "apikey": _api_key(),
         "success": True,
@@ -84,8 +85,15 @@ def record(dataset: str, local: str) -> Any:
     stored = fake_state().records.get(f"/{dataset}/{local}")
     if stored is None:
         return _error(404, f"Invalid record identifier: /{dataset}/{local}")
-    return jsonify({"apikey": _api_key(), "success": True, "statsDuration": 3, "requestNumber": 999,
-                    "object": absolutize_media(stored.record, _media_base())})
+    return jsonify(
+        {
+            "apikey": _api_key(),
+            "success": True,
+            "statsDuration": 3,
+            "requestNumber": 999,
+            "object": absolutize_media(stored.record, _media_base()),
+        }
+    )
 
 
 @blueprint.get("/fake-media/<dataset>/<local>/<kind>.png")
@@ -105,4 +113,3 @@ def media(dataset: str, local: str, kind: str) -> Any:
         size = (320, 240) if kind == "full" else (160, 120)
         data = state.media_cache[key] = render_png(record_id, size=size, style=stored.style)
     return Response(data, mimetype="image/png")
-

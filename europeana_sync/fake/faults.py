@@ -6,6 +6,7 @@ clients has a reproducible test. Counted faults affect the *next N* matching req
 (``-1`` = every request until switched off), which is how real incidents look: a burst of
 429s, a few 503s during a deployment.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -50,8 +51,7 @@ class FaultConfig:
         return {f.name for f in dataclasses.fields(cls)}
 
 
-_COUNTED = ("rate_limited_requests", "server_errors", "slow_requests", "early_page_ends",
-            "duplicate_refusals")
+_COUNTED = ("rate_limited_requests", "server_errors", "slow_requests", "early_page_ends", "duplicate_refusals")
 
 
 class FaultState:

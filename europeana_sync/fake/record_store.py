@@ -8,6 +8,7 @@ search item *and* a full record, synthesised from the other when a fixture only 
 Media URLs are rewritten to ``/fake-media/<dataset>/<local>/{full,preview}.png`` (made
 absolute per request) so pulls download real bytes from the fake instead of the internet.
 """
+
 from __future__ import annotations
 
 import base64
@@ -31,8 +32,13 @@ _QUERY_TOKEN = re.compile(r'"[^"]*"|\S+')
 _BOOLEAN_WORDS = {"AND", "OR", "NOT", "&&", "||"}
 _MATCH_ALL = {"", "*", "*:*"}
 _QF_FIELDS = {
-    "TYPE": ("type",), "DATA_PROVIDER": ("dataProvider",), "PROVIDER": ("provider",),
-    "COUNTRY": ("country",), "LANGUAGE": ("language",), "RIGHTS": ("rights",), "YEAR": ("year",),
+    "TYPE": ("type",),
+    "DATA_PROVIDER": ("dataProvider",),
+    "PROVIDER": ("provider",),
+    "COUNTRY": ("country",),
+    "LANGUAGE": ("language",),
+    "RIGHTS": ("rights",),
+    "YEAR": ("year",),
 }
 
 
@@ -47,8 +53,17 @@ class StoredRecord:
     def text(self) -> str:
         """Lower-cased words the free-text query is matched against."""
         parts: list[str] = [self.record_id]
-        for key in ("title", "dcDescription", "dcCreator", "dataProvider", "provider", "type",
-                    "country", "year", "edmConceptLabel"):
+        for key in (
+            "title",
+            "dcDescription",
+            "dcCreator",
+            "dataProvider",
+            "provider",
+            "type",
+            "country",
+            "year",
+            "edmConceptLabel",
+        ):
             value = self.item.get(key)
             if isinstance(value, str):
                 parts.append(value)
@@ -89,17 +104,23 @@ def record_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
         aggregation["edmIsShownBy"] = shown_by
         aggregation["webResources"].append({"about": shown_by, "ebucoreHasMimeType": "image/png"})
     titles = item.get("dcTitleLangAware") or ({"def": _as_list(item.get("title"))} if item.get("title") else {})
-    provider_proxy: dict[str, Any] = {"about": f"/proxy/provider{rid}", "proxyFor": f"/item{rid}",
-                                      "europeanaProxy": False, "edmType": item.get("type", "IMAGE")}
+    provider_proxy: dict[str, Any] = {
+        "about": f"/proxy/provider{rid}",
+        "proxyFor": f"/item{rid}",
+        "europeanaProxy": False,
+        "edmType": item.get("type", "IMAGE"),
+    }
     if titles:
         provider_proxy["dcTitle"] = titles
     for field in ("dcDescription", "dcCreator"):
         langaware = item.get(f"{field}LangAware")
         if langaware or item.get(field):
             provider_proxy[field] = langaware or {"def": _as_list(item.get(field))}
-    europeana_aggregation: dict[str, Any] = {"about": f"/aggregation/europeana{rid}",
-                                             "aggregatedCHO": f"/item{rid}",
-                                             "edmLandingPage": f"https://www.europeana.eu/item{rid}"}
+    europeana_aggregation: dict[str, Any] = {
+        "about": f"/aggregation/europeana{rid}",
+        "aggregatedCHO": f"/item{rid}",
+        "edmLandingPage": f"https://www.europeana.eu/item{rid}",
+    }
     if preview:
         europeana_aggregation["edmPreview"] = preview
     return {
@@ -107,8 +128,10 @@ def record_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
         "type": item.get("type", "IMAGE"),
         "aggregations": [aggregation],
         "europeanaAggregation": europeana_aggregation,
-        "proxies": [{"about": f"/proxy/europeana{rid}", "proxyFor": f"/item{rid}", "europeanaProxy": True},
-                    provider_proxy],
+        "proxies": [
+            {"about": f"/proxy/europeana{rid}", "proxyFor": f"/item{rid}", "europeanaProxy": True},
+            provider_proxy,
+        ],
         "providedCHOs": [{"about": f"/item{rid}"}],
         "timestamp_created": "2026-01-01T00:00:00.000Z",
     }
@@ -117,12 +140,19 @@ def record_from_item(item: Mapping[str, Any]) -> dict[str, Any]:
 def item_from_record(record: Mapping[str, Any]) -> dict[str, Any]:
     """A search item for a record fixture that no search fixture lists."""
     parsed = EuropeanaRecord.from_json(record)
-    item: dict[str, Any] = {"id": parsed.id, "type": parsed.type or "IMAGE",
-                            "guid": parsed.landing_page or f"https://www.europeana.eu/item{parsed.id}"}
+    item: dict[str, Any] = {
+        "id": parsed.id,
+        "type": parsed.type or "IMAGE",
+        "guid": parsed.landing_page or f"https://www.europeana.eu/item{parsed.id}",
+    }
     if parsed.title():
         item["title"] = [parsed.title()]
-    for key, value in (("edmIsShownBy", parsed.edm_is_shown_by), ("edmPreview", parsed.edm_preview),
-                       ("dataProvider", parsed.data_provider()), ("rights", parsed.rights)):
+    for key, value in (
+        ("edmIsShownBy", parsed.edm_is_shown_by),
+        ("edmPreview", parsed.edm_preview),
+        ("dataProvider", parsed.data_provider()),
+        ("rights", parsed.rights),
+    ):
         if value:
             item[key] = [value]
     return item
@@ -234,8 +264,9 @@ class RecordStore:
 
     # -- search ---------------------------------------------------------------------------
 
-    def search(self, query: str, qf: Iterable[str] = (), reusability: str | None = None,
-               media: bool | None = None) -> list[StoredRecord]:
+    def search(
+        self, query: str, qf: Iterable[str] = (), reusability: str | None = None, media: bool | None = None
+    ) -> list[StoredRecord]:
         tokens = self._query_tokens(query)
         filters = [self._parse_qf(f) for f in qf if f.strip()]
         classes = {c.strip().lower() for c in (reusability or "").split(",") if c.strip()}

@@ -4,6 +4,7 @@ Clients under test talk real HTTP (sockets, headers, cookies, timeouts) to 127.0
 retry layer is exercised exactly as in production; ``port=0`` lets the OS pick a free port
 so parallel test runs never collide.
 """
+
 from __future__ import annotations
 
 import threading
@@ -37,9 +38,17 @@ class FakeEndpoints:
 class FakeServer:
     """``with FakeServer() as fake: SearchApiClient("key", base_url=fake.url)``."""
 
-    def __init__(self, app: Flask | None = None, *, host: str = "127.0.0.1", port: int = 0,
-                 fixtures_dir: Path | None = None, faults: FaultConfig | None = None,
-                 quiet: bool = True, **app_kwargs: Any) -> None:
+    def __init__(
+        self,
+        app: Flask | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        fixtures_dir: Path | None = None,
+        faults: FaultConfig | None = None,
+        quiet: bool = True,
+        **app_kwargs: Any,
+    ) -> None:
         self.app = app or create_fake_app(fixtures_dir, faults, **app_kwargs)
         self._host = host
         self._port = port
@@ -52,12 +61,18 @@ class FakeServer:
     def start(self) -> FakeServer:
         if self._server is not None:
             return self
-        self._server = make_server(self._host, self._port, self.app, threaded=True,
-                                   request_handler=_QuietRequestHandler if self._quiet else None)
+        self._server = make_server(
+            self._host,
+            self._port,
+            self.app,
+            threaded=True,
+            request_handler=_QuietRequestHandler if self._quiet else None,
+        )
         server = self._server
         # a short poll interval makes stop() take milliseconds instead of half a second
-        self._thread = threading.Thread(target=lambda: server.serve_forever(poll_interval=0.02),
-                                        name="europeana-fake", daemon=True)
+        self._thread = threading.Thread(
+            target=lambda: server.serve_forever(poll_interval=0.02), name="europeana-fake", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -96,8 +111,7 @@ class FakeServer:
 
     @property
     def endpoints(self) -> FakeEndpoints:
-        return FakeEndpoints(europeana_api=self.url, token_url=self.url + TOKEN_PATH,
-                             with_api=self.url + "/with")
+        return FakeEndpoints(europeana_api=self.url, token_url=self.url + TOKEN_PATH, with_api=self.url + "/with")
 
     @property
     def state(self) -> FakeState:

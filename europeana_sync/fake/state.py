@@ -3,6 +3,7 @@
 No module-level globals: two fakes in one test process (or one per test) never share
 annotations, tokens or faults.
 """
+
 from __future__ import annotations
 
 import threading

@@ -6,6 +6,7 @@
 a pull job must handle: an in-copyright and a non-commercial licence, one with only a
 preview, one with no image at all.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -16,8 +17,7 @@ from typing import Any
 
 from PIL import Image, ImageDraw
 
-STYLES = ("art_nouveau", "baroque", "expressionism", "impressionism", "post_impressionism",
-          "romanticism", "symbolism")
+STYLES = ("art_nouveau", "baroque", "expressionism", "impressionism", "post_impressionism", "romanticism", "symbolism")
 DATASET = "9200999"
 RECORD_COUNT = 24
 
@@ -67,14 +67,21 @@ def synthetic_records() -> list[SyntheticRecord]:
         style = STYLES[index % len(STYLES)]
         case = SPECIAL_CASES.get(index)
         rights = {"in_copyright": IN_COPYRIGHT, "non_commercial": CC_BY_NC}.get(
-            case or "", _OPEN_RIGHTS[index % len(_OPEN_RIGHTS)])
+            case or "", _OPEN_RIGHTS[index % len(_OPEN_RIGHTS)]
+        )
         pretty = style.replace("_", " ").title().replace(" ", "-" if style == "post_impressionism" else " ")
-        records.append(SyntheticRecord(
-            index=index, local_id=f"artsnap_demo_{index:03d}", style=style,
-            title=f"{pretty} study no. {index // len(STYLES) + 1}", rights=rights,
-            data_provider=PROVIDERS[index % len(PROVIDERS)],
-            has_full_image=case not in ("preview_only", "no_image"),
-            has_preview=case != "no_image"))
+        records.append(
+            SyntheticRecord(
+                index=index,
+                local_id=f"artsnap_demo_{index:03d}",
+                style=style,
+                title=f"{pretty} study no. {index // len(STYLES) + 1}",
+                rights=rights,
+                data_provider=PROVIDERS[index % len(PROVIDERS)],
+                has_full_image=case not in ("preview_only", "no_image"),
+                has_preview=case != "no_image",
+            )
+        )
     return records
 
 
@@ -136,8 +143,13 @@ def render_png(record_id: str, *, size: tuple[int, int] = (320, 240), style: str
             points = [(x + rng.uniform(-3 * r, 3 * r), y + rng.uniform(-3 * r, 3 * r)) for _ in range(3)]
             draw.polygon(points, fill=colour)
         elif style in ("post_impressionism", "art_nouveau"):
-            draw.arc([x - 2 * r, y - r, x + 2 * r, y + r], rng.uniform(0, 180), rng.uniform(180, 360),
-                     fill=colour, width=max(1, int(4 * scale)))
+            draw.arc(
+                [x - 2 * r, y - r, x + 2 * r, y + r],
+                rng.uniform(0, 180),
+                rng.uniform(180, 360),
+                fill=colour,
+                width=max(1, int(4 * scale)),
+            )
         elif style == "baroque":
             draw.rectangle([x - r, y - r / 2, x + r, y + r / 2], fill=colour)
         else:

@@ -3,6 +3,7 @@
 ``ManualClock`` and its ``sleep`` move time forward together, so the HTTP layer's total
 time budget behaves exactly as in production while a test asserts the waits it chose.
 """
+
 from __future__ import annotations
 
 import random
@@ -38,5 +39,9 @@ def instant_session(clock: ManualClock, **policy: float | int) -> RetryingSessio
     """
     settings: dict[str, float | int] = {"connect_timeout": 2.0, "read_timeout": 5.0}
     settings.update(policy)
-    return RetryingSession(RetryPolicy(**settings), sleep=clock.sleep, clock=clock,  # type: ignore[arg-type]
-                           rng=random.Random(7))
+    return RetryingSession(
+        RetryPolicy(**settings),
+        sleep=clock.sleep,
+        clock=clock,  # type: ignore[arg-type]  # a ManualClock is called like time.monotonic
+        rng=random.Random(7),
+    )

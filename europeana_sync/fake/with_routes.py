@@ -3,6 +3,7 @@
 The session is a ``PLAY_SESSION`` cookie as in WITH (a Play application); an expired or
 missing session makes writes answer 400 ``{"error": "User not logged in"}``.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -28,8 +29,9 @@ def login() -> Any:
     payload = request.get_json(silent=True) or {}
     email = payload.get("email") or payload.get("username") or ""
     try:
-        session_id, entry = state.with_store.login(email, payload.get("password") or "",
-                                                   state.faults.config.with_session_seconds)
+        session_id, entry = state.with_store.login(
+            email, payload.get("password") or "", state.faults.config.with_session_seconds
+        )
     except WithRefused as exc:
         return _error(exc.status, exc.message)
     response = jsonify({"dbId": entry.user_id, "username": email.split("@")[0], "email": email})
@@ -74,11 +76,18 @@ def list_annotations(record_id: str) -> Any:
 @blueprint.get("/collection/list")
 def list_collections() -> Any:
     store = fake_state().with_store
-    return jsonify({"totalCollections": 1, "collectionsOrExhibitions": [{
-        "dbId": store.collection_id,
-        "descriptiveData": {"label": {"default": [DEMO_COLLECTION_NAME]}},
-        "administrative": {"entryCount": len(store.records)},
-    }]})
+    return jsonify(
+        {
+            "totalCollections": 1,
+            "collectionsOrExhibitions": [
+                {
+                    "dbId": store.collection_id,
+                    "descriptiveData": {"label": {"default": [DEMO_COLLECTION_NAME]}},
+                    "administrative": {"entryCount": len(store.records)},
+                }
+            ],
+        }
+    )
 
 
 @blueprint.get("/collection/<collection_id>/list")
@@ -92,5 +101,5 @@ def list_collection(collection_id: str) -> Any:
     except ValueError:
         return _error(400, "Invalid start/count")
     records = list(store.records.values())
-    page = absolutize_media(records[start:start + count], request.host_url.rstrip("/"))
+    page = absolutize_media(records[start : start + count], request.host_url.rstrip("/"))
     return jsonify({"entryCount": len(records), "records": page})

@@ -4,6 +4,7 @@ Every Europeana record the fake serves is also a WITH record (``externalId`` = t
 record id) in one collection, as if a curator had imported the pulled collection into WITH.
 WITH ids are 24-hex ObjectIds, derived from the record id so they are stable across runs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -49,10 +50,15 @@ class WithAnnotationEntry:
             "annotationWithURI": f"/annotation/{self.db_id}",
             "motivation": self.motivation,
             "body": self.body,
-            "target": {"recordId": self.record_id, "externalId": self.external_id,
-                       "withURI": f"/record/{self.record_id}"},
-            "annotators": [{"withCreator": user, "generator": self.generator, "confidence": self.confidence}
-                           for user in self.annotators],
+            "target": {
+                "recordId": self.record_id,
+                "externalId": self.external_id,
+                "withURI": f"/record/{self.record_id}",
+            },
+            "annotators": [
+                {"withCreator": user, "generator": self.generator, "confidence": self.confidence}
+                for user in self.annotators
+            ],
         }
 
 
@@ -64,8 +70,9 @@ class WithRefused(Exception):
 
 
 class WithStore:
-    def __init__(self, records: Iterable[StoredRecord], users: Mapping[str, str],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, records: Iterable[StoredRecord], users: Mapping[str, str], clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._lock = threading.Lock()
         self._clock = clock
         self._users = dict(users)
@@ -85,7 +92,7 @@ class WithStore:
             self._by_external[stored.record_id] = db_id
         self._sessions: dict[str, WithSessionEntry] = {}
         self._annotations: dict[str, WithAnnotationEntry] = {}
-        self._annotations_made = 0      # ids stay unique after deletions
+        self._annotations_made = 0  # ids stay unique after deletions
         self.logins = 0
 
     # -- sessions -------------------------------------------------------------------------
@@ -93,8 +100,7 @@ class WithStore:
     def login(self, email: str, password: str, lifetime: float) -> tuple[str, WithSessionEntry]:
         if self._users.get(email) != password:
             raise WithRefused(400, "Invalid email or password")
-        entry = WithSessionEntry(email=email, user_id=object_id("user:" + email),
-                                 expires_at=self._clock() + lifetime)
+        entry = WithSessionEntry(email=email, user_id=object_id("user:" + email), expires_at=self._clock() + lifetime)
         session_id = secrets.token_urlsafe(16)
         with self._lock:
             self._sessions[session_id] = entry
@@ -142,20 +148,26 @@ class WithStore:
         confidence = payload.get("confidence", body.get("confidence"))
         with self._lock:
             for existing in self._annotations.values():
-                if (existing.record_id == record_id and existing.motivation == motivation
-                        and existing.body.get("uri") == body.get("uri")
-                        and (body.get("uri") or existing.body.get("label") == body.get("label"))):
+                if (
+                    existing.record_id == record_id
+                    and existing.motivation == motivation
+                    and existing.body.get("uri") == body.get("uri")
+                    and (body.get("uri") or existing.body.get("label") == body.get("label"))
+                ):
                     if user_id not in existing.annotators:
                         existing.annotators.append(user_id)
                     return existing
             self._annotations_made += 1
             entry = WithAnnotationEntry(
                 db_id=object_id(f"annotation:{self._annotations_made - 1}:{record_id}"),
-                record_id=record_id, external_id=self.records[record_id]["administrative"]["externalId"],
-                motivation=motivation, body=dict(body),
+                record_id=record_id,
+                external_id=self.records[record_id]["administrative"]["externalId"],
+                motivation=motivation,
+                body=dict(body),
                 generator=payload.get("generator") if isinstance(payload.get("generator"), str) else None,
                 confidence=float(confidence) if isinstance(confidence, (int, float)) else None,
-                annotators=[user_id])
+                annotators=[user_id],
+            )
             self._annotations[entry.db_id] = entry
             return entry
 

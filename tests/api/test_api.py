@@ -1,4 +1,5 @@
 """The HTTP API through Flask's test client (and once through a real HTTP server)."""
+
 from __future__ import annotations
 
 import io
@@ -28,19 +29,19 @@ def api_data_dir(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path) 
 
 
 @pytest.fixture(scope="module")
-def app(api_data_dir: Path):  # type: ignore[no-untyped-def]
+def app(api_data_dir: Path):
     app = create_app(Settings(data_dir=api_data_dir, max_upload_bytes=MAX_UPLOAD))
     yield app
     app.extensions["artsnap.engine"].close()
 
 
 @pytest.fixture
-def client(app):  # type: ignore[no-untyped-def]
+def client(app):
     return app.test_client()
 
 
 @pytest.fixture(scope="module")
-def query_jpeg(demo_source) -> bytes:  # type: ignore[no-untyped-def]
+def query_jpeg(demo_source) -> bytes:
     return (Path(demo_source.out_dir) / "ink_wash/ink_wash_0002.jpg").read_bytes()
 
 
@@ -53,7 +54,9 @@ def png_bytes(color: tuple[int, int, int], size: tuple[int, int] = (96, 80)) -> 
     return buf.getvalue()
 
 
-def search(client, collection: str = "demo", *, image: bytes | None = None, options: object = None, filename: str = "q.jpg"):  # type: ignore[no-untyped-def]
+def search(
+    client, collection: str = "demo", *, image: bytes | None = None, options: object = None, filename: str = "q.jpg"
+):
     data: dict[str, object] = {}
     if image is not None:
         data["image"] = (io.BytesIO(image), filename)
@@ -62,7 +65,7 @@ def search(client, collection: str = "demo", *, image: bytes | None = None, opti
     return client.post(f"/v1/collections/{collection}/search", data=data, content_type="multipart/form-data")
 
 
-def assert_error(resp, status: int, code: str | None = None) -> dict[str, str]:  # type: ignore[no-untyped-def]
+def assert_error(resp, status: int, code: str | None = None) -> dict[str, str]:
     assert resp.status_code == status, (resp.status_code, resp.get_data(as_text=True)[:300])
     assert resp.mimetype == "application/json"
     body = resp.get_json()
@@ -73,7 +76,7 @@ def assert_error(resp, status: int, code: str | None = None) -> dict[str, str]: 
     return body["error"]
 
 
-def test_search_answers_with_ranked_hits_and_urls(client, query_jpeg: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_search_answers_with_ranked_hits_and_urls(client, query_jpeg: bytes) -> None:
     resp = search(client, image=query_jpeg, options={"top_k": 4})
     assert resp.status_code == 200
     body = resp.get_json()
@@ -86,7 +89,7 @@ def test_search_answers_with_ranked_hits_and_urls(client, query_jpeg: bytes) -> 
     assert body["models"][0]["descriptor"] == "cnn"
 
 
-def _bomb(request) -> bytes:  # type: ignore[no-untyped-def]
+def _bomb(request) -> bytes:
     return request.getfixturevalue("bomb_png")
 
 
@@ -94,9 +97,17 @@ ERROR_CASES = {
     # name: (request builder, status, code)
     "corrupt jpeg": (lambda c, r, q: search(c, image=q[: len(q) // 3]), 400, "truncated"),
     "random bytes": (lambda c, r, q: search(c, image=np.random.default_rng(1).bytes(3000)), 400, "not_an_image"),
-    "gif": (lambda c, r, q: search(c, image=b"GIF89a" + b"\x01\x00\x01\x00" + b"\x00" * 40, filename="a.gif"), 415, "unsupported_format"),
+    "gif": (
+        lambda c, r, q: search(c, image=b"GIF89a" + b"\x01\x00\x01\x00" + b"\x00" * 40, filename="a.gif"),
+        415,
+        "unsupported_format",
+    ),
     "decompression bomb": (lambda c, r, q: search(c, image=_bomb(r), filename="bomb.png"), 413, "too_large"),
-    "over the upload limit": (lambda c, r, q: search(c, image=b"\xff\xd8\xff" + b"\x00" * (MAX_UPLOAD + 10)), 413, "too_large"),
+    "over the upload limit": (
+        lambda c, r, q: search(c, image=b"\xff\xd8\xff" + b"\x00" * (MAX_UPLOAD + 10)),
+        413,
+        "too_large",
+    ),
     "empty file": (lambda c, r, q: search(c, image=b""), 400, "empty"),
     "missing image field": (lambda c, r, q: search(c, options={"top_k": 3}), 400, "missing_image"),
     "bad json in options": (lambda c, r, q: search(c, image=q, options="{top_k: 3"), 400, "bad_json"),
@@ -105,27 +116,73 @@ ERROR_CASES = {
     "top_k huge": (lambda c, r, q: search(c, image=q, options={"top_k": 10**6}), 400, "bad_options"),
     "top_k string": (lambda c, r, q: search(c, image=q, options={"top_k": "ten"}), 400, "bad_options"),
     "unknown collection": (lambda c, r, q: search(c, "no-such", image=q), 404, "unknown_collection"),
-    "wrong content type": (lambda c, r, q: c.post("/v1/collections/demo/search", data=q, content_type="image/jpeg"), 415, "unsupported_media_type"),
-    "text body": (lambda c, r, q: c.post("/v1/collections/demo/search", data="hello", content_type="text/plain"), 415, None),
-    "invalid json body": (lambda c, r, q: c.post("/v1/collections/demo/search", data="{", content_type="application/json"), 400, "bad_json"),
-    "json without embedding": (lambda c, r, q: c.post("/v1/collections/demo/search", json={"options": {}}), 400, "missing_field"),
-    "embedding of strings": (lambda c, r, q: c.post("/v1/collections/demo/search", json={"embedding": ["a"] * 1280}), 400, "bad_embedding"),
-    "embedding too short": (lambda c, r, q: c.post("/v1/collections/demo/search", json={"embedding": [0.5] * 12}), 400, "bad_options"),
-    "json over the upload limit": (lambda c, r, q: c.post("/v1/collections/demo/search", data=b"[" + b"0," * MAX_UPLOAD + b"0]", content_type="application/json"), 413, "too_large"),
+    "wrong content type": (
+        lambda c, r, q: c.post("/v1/collections/demo/search", data=q, content_type="image/jpeg"),
+        415,
+        "unsupported_media_type",
+    ),
+    "text body": (
+        lambda c, r, q: c.post("/v1/collections/demo/search", data="hello", content_type="text/plain"),
+        415,
+        None,
+    ),
+    "invalid json body": (
+        lambda c, r, q: c.post("/v1/collections/demo/search", data="{", content_type="application/json"),
+        400,
+        "bad_json",
+    ),
+    "json without embedding": (
+        lambda c, r, q: c.post("/v1/collections/demo/search", json={"options": {}}),
+        400,
+        "missing_field",
+    ),
+    "embedding of strings": (
+        lambda c, r, q: c.post("/v1/collections/demo/search", json={"embedding": ["a"] * 1280}),
+        400,
+        "bad_embedding",
+    ),
+    "embedding too short": (
+        lambda c, r, q: c.post("/v1/collections/demo/search", json={"embedding": [0.5] * 12}),
+        400,
+        "bad_options",
+    ),
+    "json over the upload limit": (
+        lambda c, r, q: c.post(
+            "/v1/collections/demo/search", data=b"[" + b"0," * MAX_UPLOAD + b"0]", content_type="application/json"
+        ),
+        413,
+        "too_large",
+    ),
     "unknown item": (lambda c, r, q: c.get("/v1/items/987654"), 404, "unknown_item"),
     "unknown item related": (lambda c, r, q: c.get("/v1/items/987654/related"), 404, "unknown_item"),
     "unknown item thumbnail": (lambda c, r, q: c.get("/v1/items/987654/thumbnail"), 404, "unknown_item"),
     "related bad top_k": (lambda c, r, q: c.get("/v1/items/1/related?top_k=lots"), 400, "bad_request"),
     "unknown route": (lambda c, r, q: c.get("/v1/nothing-here"), 404, "not_found"),
     "wrong method": (lambda c, r, q: c.get("/v1/collections/demo/search"), 405, "method_not_allowed"),
-    "add to unknown collection": (lambda c, r, q: c.post("/v1/collections/no-such/items", data={"image": (io.BytesIO(q), "a.jpg")}), 404, "unknown_collection"),
-    "add corrupt image": (lambda c, r, q: c.post("/v1/collections/demo/items", data={"image": (io.BytesIO(q[:500]), "a.jpg")}), 400, "truncated"),
-    "add with bad labels": (lambda c, r, q: c.post("/v1/collections/demo/items", data={"image": (io.BytesIO(q), "a.jpg"), "labels": '"baroque"'}), 400, "bad_labels"),
+    "add to unknown collection": (
+        lambda c, r, q: c.post("/v1/collections/no-such/items", data={"image": (io.BytesIO(q), "a.jpg")}),
+        404,
+        "unknown_collection",
+    ),
+    "add corrupt image": (
+        lambda c, r, q: c.post("/v1/collections/demo/items", data={"image": (io.BytesIO(q[:500]), "a.jpg")}),
+        400,
+        "truncated",
+    ),
+    "add with bad labels": (
+        lambda c, r, q: c.post(
+            "/v1/collections/demo/items", data={"image": (io.BytesIO(q), "a.jpg"), "labels": '"baroque"'}
+        ),
+        400,
+        "bad_labels",
+    ),
 }
 
 
 @pytest.mark.parametrize("case", list(ERROR_CASES))
-def test_every_error_is_json_with_the_right_status_and_the_server_keeps_serving(client, request, query_jpeg: bytes, case: str) -> None:  # type: ignore[no-untyped-def]
+def test_every_error_is_json_with_the_right_status_and_the_server_keeps_serving(
+    client, request, query_jpeg: bytes, case: str
+) -> None:
     build, status, code = ERROR_CASES[case]
     assert_error(build(client, request, query_jpeg), status, code)
     after = search(client, image=query_jpeg, options={"top_k": 1})
@@ -133,7 +190,7 @@ def test_every_error_is_json_with_the_right_status_and_the_server_keeps_serving(
     assert after.get_json()["results"][0]["source_path"] == "ink_wash/ink_wash_0002.jpg"
 
 
-def test_an_added_item_becomes_searchable_and_a_duplicate_upload_is_linked(client) -> None:  # type: ignore[no-untyped-def]
+def test_an_added_item_becomes_searchable_and_a_duplicate_upload_is_linked(client) -> None:
     new = png_bytes((30, 160, 90))
     resp = client.post(
         "/v1/collections/demo/items",
@@ -149,7 +206,9 @@ def test_an_added_item_becomes_searchable_and_a_duplicate_upload_is_linked(clien
     assert client.get(f"/v1/items/{item['id']}").get_json()["source_path"] == item["source_path"]
 
     # The very same photo again, under the same file name, as a phone would send it.
-    again = client.post("/v1/collections/demo/items", data={"image": (io.BytesIO(new), "photo.png"), "labels": '["verde"]'})
+    again = client.post(
+        "/v1/collections/demo/items", data={"image": (io.BytesIO(new), "photo.png"), "labels": '["verde"]'}
+    )
     assert again.status_code == 200, again.get_json()
     dup = again.get_json()
     assert dup["duplicate_of"] == item["id"] and dup["duplicate_kind"] == "exact" and dup["status"] == "duplicate"
@@ -158,7 +217,9 @@ def test_an_added_item_becomes_searchable_and_a_duplicate_upload_is_linked(clien
     assert {lb["name"] for lb in kept["labels"]} == {"green", "verde"}
 
     # A different photo that happens to have the same file name is a new item, not a clash.
-    other = client.post("/v1/collections/demo/items", data={"image": (io.BytesIO(png_bytes((200, 40, 160))), "photo.png")})
+    other = client.post(
+        "/v1/collections/demo/items", data={"image": (io.BytesIO(png_bytes((200, 40, 160))), "photo.png")}
+    )
     assert other.status_code == 201, other.get_json()
     # An explicit source_path that exists already is a conflict.
     clash = client.post(
@@ -168,7 +229,7 @@ def test_an_added_item_becomes_searchable_and_a_duplicate_upload_is_linked(clien
     assert_error(clash, 409, "exists")
 
 
-def test_deleted_item_is_gone_from_catalog_and_search(client) -> None:  # type: ignore[no-untyped-def]
+def test_deleted_item_is_gone_from_catalog_and_search(client) -> None:
     img = png_bytes((240, 200, 20))
     item = client.post("/v1/collections/demo/items", data={"image": (io.BytesIO(img), "to-delete.png")}).get_json()
     assert client.delete(f"/v1/items/{item['id']}").status_code == 204
@@ -177,7 +238,7 @@ def test_deleted_item_is_gone_from_catalog_and_search(client) -> None:  # type: 
     assert item["id"] not in {h["id"] for h in hits}
 
 
-def test_item_thumbnail_image_and_related(client, app) -> None:  # type: ignore[no-untyped-def]
+def test_item_thumbnail_image_and_related(client, app) -> None:
     eng = app.extensions["artsnap.engine"]
     cid = eng.catalog.collection_id("demo")
     dup_id = eng.catalog.ids_with_status(cid, "duplicate")[0]
@@ -195,16 +256,20 @@ def test_item_thumbnail_image_and_related(client, app) -> None:  # type: ignore[
     assert not {h["id"] for h in related["results"]} & {kept_id, dup_id}
 
 
-def test_embedding_search_over_http_equals_image_search(client, app, query_jpeg: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_embedding_search_over_http_equals_image_search(client, app, query_jpeg: bytes) -> None:
     eng = app.extensions["artsnap.engine"]
     vec = eng.descriptors["cnn"].describe([Image.open(io.BytesIO(query_jpeg)).convert("RGB")])[0]
-    by_vec = client.post("/v1/collections/demo/search", json={"embedding": vec.tolist(), "options": {"top_k": 6}}).get_json()
+    by_vec = client.post(
+        "/v1/collections/demo/search", json={"embedding": vec.tolist(), "options": {"top_k": 6}}
+    ).get_json()
     by_img = search(client, image=query_jpeg, options={"top_k": 6, "locate": False}).get_json()
     assert [h["id"] for h in by_vec["results"]] == [h["id"] for h in by_img["results"]]
-    np.testing.assert_allclose([h["score"] for h in by_vec["results"]], [h["score"] for h in by_img["results"]], atol=1e-5)
+    np.testing.assert_allclose(
+        [h["score"] for h in by_vec["results"]], [h["score"] for h in by_img["results"]], atol=1e-5
+    )
 
 
-def test_healthz_collections_and_metrics(client, query_jpeg: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_healthz_collections_and_metrics(client, query_jpeg: bytes) -> None:
     health = client.get("/healthz")
     assert health.status_code == 200
     body = health.get_json()
@@ -239,7 +304,7 @@ def test_healthz_collections_and_metrics(client, query_jpeg: bytes) -> None:  # 
     assert 'artsnap_search_stage_seconds_count{stage="embed"}' in text
 
 
-def test_a_real_http_server_answers_searches_and_errors(app, query_jpeg: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_a_real_http_server_answers_searches_and_errors(app, query_jpeg: bytes) -> None:
     from werkzeug.serving import make_server
 
     server = make_server("127.0.0.1", 0, app, threaded=True)
@@ -247,11 +312,19 @@ def test_a_real_http_server_answers_searches_and_errors(app, query_jpeg: bytes) 
     thread.start()
     base = f"http://127.0.0.1:{server.server_port}"
     try:
-        ok = requests.post(f"{base}/v1/collections/demo/search", files={"image": ("q.jpg", query_jpeg, "image/jpeg")},
-                           data={"options": '{"top_k": 2}'}, timeout=60)
+        ok = requests.post(
+            f"{base}/v1/collections/demo/search",
+            files={"image": ("q.jpg", query_jpeg, "image/jpeg")},
+            data={"options": '{"top_k": 2}'},
+            timeout=60,
+        )
         assert ok.status_code == 200 and ok.json()["results"][0]["source_path"] == "ink_wash/ink_wash_0002.jpg"
         assert "app;dur=" in ok.headers["Server-Timing"]
-        too_big = requests.post(f"{base}/v1/collections/demo/search", files={"image": ("q.jpg", b"\xff\xd8\xff" + b"\0" * (2 * MAX_UPLOAD))}, timeout=60)
+        too_big = requests.post(
+            f"{base}/v1/collections/demo/search",
+            files={"image": ("q.jpg", b"\xff\xd8\xff" + b"\0" * (2 * MAX_UPLOAD))},
+            timeout=60,
+        )
         assert too_big.status_code == 413 and too_big.json()["error"]["code"] == "too_large"
         assert requests.get(f"{base}/healthz", timeout=60).json()["status"] == "ok"
     finally:

@@ -3,6 +3,7 @@
 It must describe every route the app serves, describe nothing the app does not serve, and
 what the app actually answers (status codes and bodies) must be what it says.
 """
+
 from __future__ import annotations
 
 import io
@@ -19,12 +20,12 @@ _IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
 
 @pytest.fixture(scope="module")
-def app(demo_engine):  # type: ignore[no-untyped-def]
+def app(demo_engine):
     return create_app(engine=demo_engine)
 
 
 @pytest.fixture(scope="module")
-def doc(app) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+def doc(app) -> dict[str, Any]:
     resp = app.test_client().get("/openapi.json")
     assert resp.status_code == 200 and resp.mimetype == "application/json"
     return resp.get_json()
@@ -34,7 +35,7 @@ def _openapi_path(rule: str) -> str:
     return re.sub(r"<(?:[a-z]+:)?([A-Za-z_][A-Za-z0-9_]*)>", r"{\1}", rule)
 
 
-def _served(app) -> dict[str, set[str]]:  # type: ignore[no-untyped-def]
+def _served(app) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for rule in app.url_map.iter_rules():
         out.setdefault(_openapi_path(rule.rule), set()).update(m for m in rule.methods if m not in _IGNORED_METHODS)
@@ -46,19 +47,19 @@ def _described(doc: dict[str, Any]) -> dict[str, set[str]]:
     return {path: {m.upper() for m in item if m in verbs} for path, item in doc["paths"].items()}
 
 
-def test_every_served_route_and_method_is_described(app, doc) -> None:  # type: ignore[no-untyped-def]
+def test_every_served_route_and_method_is_described(app, doc) -> None:
     served, described = _served(app), _described(doc)
     missing = {f"{m} {p}" for p, methods in served.items() for m in methods if m not in described.get(p, set())}
     assert not missing, f"served but not in /openapi.json: {sorted(missing)}"
 
 
-def test_every_described_route_is_served(app, doc) -> None:  # type: ignore[no-untyped-def]
+def test_every_described_route_is_served(app, doc) -> None:
     served, described = _served(app), _described(doc)
     extra = {f"{m} {p}" for p, methods in described.items() for m in methods if m not in served.get(p, set())}
     assert not extra, f"in /openapi.json but not served: {sorted(extra)}"
 
 
-def test_path_parameters_match_the_routes(doc) -> None:  # type: ignore[no-untyped-def]
+def test_path_parameters_match_the_routes(doc) -> None:
     for path, item in doc["paths"].items():
         in_path = set(re.findall(r"{([^}]+)}", path))
         for method, op in item.items():
@@ -67,7 +68,7 @@ def test_path_parameters_match_the_routes(doc) -> None:  # type: ignore[no-untyp
             assert op.get("responses"), (method, path)
 
 
-def test_every_schema_reference_resolves(doc) -> None:  # type: ignore[no-untyped-def]
+def test_every_schema_reference_resolves(doc) -> None:
     refs = re.findall(r'"\$ref": "#/components/schemas/([^"]+)"', json.dumps(doc))
     assert refs
     assert set(refs) <= set(doc["components"]["schemas"]), set(refs) - set(doc["components"]["schemas"])
@@ -76,7 +77,15 @@ def test_every_schema_reference_resolves(doc) -> None:  # type: ignore[no-untype
 # --------------------------------------------------------------------------- responses
 
 
-_TYPES = {"object": dict, "array": list, "string": str, "integer": int, "number": (int, float), "boolean": bool, "null": type(None)}
+_TYPES = {
+    "object": dict,
+    "array": list,
+    "string": str,
+    "integer": int,
+    "number": (int, float),
+    "boolean": bool,
+    "null": type(None),
+}
 
 
 def _check(value: Any, schema: dict[str, Any], doc: dict[str, Any], where: str = "$") -> None:
@@ -98,7 +107,9 @@ def _check(value: Any, schema: dict[str, Any], doc: dict[str, Any], where: str =
     types = schema.get("type")
     if types:
         types = [types] if isinstance(types, str) else types
-        ok = any(isinstance(value, _TYPES[t]) and not (t in ("integer", "number") and isinstance(value, bool)) for t in types)
+        ok = any(
+            isinstance(value, _TYPES[t]) and not (t in ("integer", "number") and isinstance(value, bool)) for t in types
+        )
         assert ok, f"{where}: {value!r:.80} is not {types}"
     if "enum" in schema:
         assert value in schema["enum"], f"{where}: {value!r} not in {schema['enum']}"
@@ -121,21 +132,23 @@ def _check(value: Any, schema: dict[str, Any], doc: dict[str, Any], where: str =
             _check(v, schema["items"], doc, f"{where}[{i}]")
 
 
-def _assert_conforms(doc: dict[str, Any], path: str, method: str, resp) -> None:  # type: ignore[no-untyped-def]
+def _assert_conforms(doc: dict[str, Any], path: str, method: str, resp) -> None:
     op = doc["paths"][path][method]
     status = str(resp.status_code)
-    assert status in op["responses"], f"{method.upper()} {path} answered {status}, not described: {resp.get_data(as_text=True)[:200]}"
+    assert status in op["responses"], (
+        f"{method.upper()} {path} answered {status}, not described: {resp.get_data(as_text=True)[:200]}"
+    )
     content = op["responses"][status].get("content", {})
     if "application/json" in content:
         assert resp.mimetype == "application/json"
         _check(resp.get_json(), content["application/json"]["schema"], doc)
 
 
-def _jpeg(demo_source, rel: str) -> bytes:  # type: ignore[no-untyped-def]
+def _jpeg(demo_source, rel: str) -> bytes:
     return (Path(demo_source.out_dir) / rel).read_bytes()
 
 
-def test_answers_conform_to_the_document(app, doc, demo_source, bomb_png: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_answers_conform_to_the_document(app, doc, demo_source, bomb_png: bytes) -> None:
     c = app.test_client()
     img = _jpeg(demo_source, "portrait/portrait_0001.jpg")
     S = "/v1/collections/{name}/search"
@@ -149,8 +162,16 @@ def test_answers_conform_to_the_document(app, doc, demo_source, bomb_png: bytes)
         return data
 
     cases = [
-        (S, "post", lambda: c.post("/v1/collections/demo/search", data=multipart(img, '{"top_k": 3, "labels": ["portrait"]}'))),
-        (S, "post", lambda: c.post("/v1/collections/demo/search", json={"embedding": [0.01] * 1280, "options": {"top_k": 2}})),
+        (
+            S,
+            "post",
+            lambda: c.post("/v1/collections/demo/search", data=multipart(img, '{"top_k": 3, "labels": ["portrait"]}')),
+        ),
+        (
+            S,
+            "post",
+            lambda: c.post("/v1/collections/demo/search", json={"embedding": [0.01] * 1280, "options": {"top_k": 2}}),
+        ),
         (S, "post", lambda: c.post("/v1/collections/demo/search", data=multipart(img[:400]))),
         (S, "post", lambda: c.post("/v1/collections/demo/search", data=multipart(bomb_png))),
         (S, "post", lambda: c.post("/v1/collections/demo/search", data=multipart(b"GIF89a" + b"\0" * 30))),
@@ -178,7 +199,7 @@ def test_answers_conform_to_the_document(app, doc, demo_source, bomb_png: bytes)
         _assert_conforms(doc, path, method, call())
 
 
-def test_adding_items_answers_as_documented(writable_demo: Path, paint_jpeg) -> None:  # type: ignore[no-untyped-def]
+def test_adding_items_answers_as_documented(writable_demo: Path, paint_jpeg) -> None:
     from backend.config import Settings
 
     app = create_app(Settings(data_dir=writable_demo))

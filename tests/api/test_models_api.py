@@ -6,6 +6,7 @@ download URLs, a verified download that runs on-device (LiteRT) and agrees with 
 ONNX labels, machine labels on every ingested item (kept apart from curator labels), and the
 query's predicted labels in search responses.
 """
+
 from __future__ import annotations
 
 import threading
@@ -29,14 +30,20 @@ def exported_model(tmp_path_factory: pytest.TempPathFactory):
     root = tmp_path_factory.mktemp("models-api")
     coll = write_style_folder(root / "styles", per_class=16, seed=3)
     result = train_classifier(
-        coll.root, root / "model", backbone=TINY_BACKBONE, cache_dir=root / "cache", progress=False, epochs=60, aug_views=1
+        coll.root,
+        root / "model",
+        backbone=TINY_BACKBONE,
+        cache_dir=root / "cache",
+        progress=False,
+        epochs=60,
+        aug_views=1,
     )
     export_models(result.model_dir, formats=("onnx", "tflite"), quantize=("fp32",), progress=False)
     return coll, result
 
 
 @pytest.fixture
-def served(make_settings, exported_model):  # type: ignore[no-untyped-def]
+def served(make_settings, exported_model):
     from backend.api import create_app
     from backend.engine.model_registry import register_model_dir
 
@@ -53,7 +60,7 @@ def served(make_settings, exported_model):  # type: ignore[no-untyped-def]
         server.shutdown()
 
 
-def test_latest_model_lists_verified_downloads(served):  # type: ignore[no-untyped-def]
+def test_latest_model_lists_verified_downloads(served):
     app, _, registered, _, _ = served
     client = app.test_client()
     latest = client.get("/v1/models/latest").get_json()
@@ -73,7 +80,7 @@ def test_latest_model_lists_verified_downloads(served):  # type: ignore[no-untyp
     assert client.get("/v1/models/no-such-version").status_code == 404
 
 
-def test_phone_sdk_downloads_once_and_agrees_with_the_server(served, tmp_path):  # type: ignore[no-untyped-def]
+def test_phone_sdk_downloads_once_and_agrees_with_the_server(served, tmp_path):
     from PIL import Image
 
     from edge_models.classifier import load_classifier
@@ -95,11 +102,13 @@ def test_phone_sdk_downloads_once_and_agrees_with_the_server(served, tmp_path): 
         probs, emb = server.run_batch(server.config.spec.to_batch([img]))
         assert np.allclose([on_device.probabilities[n] for n in server.labels], probs[0], atol=1e-4)
         assert np.isclose(np.linalg.norm(on_device.embedding), 1.0, atol=1e-4)
-        agree += on_device.labels[:1] == [(l.label, pytest.approx(l.confidence, abs=1e-4)) for l in server.predict([img])[0][:1]]
+        agree += on_device.labels[:1] == [
+            (p.label, pytest.approx(p.confidence, abs=1e-4)) for p in server.predict([img])[0][:1]
+        ]
     assert agree == len(paths)
 
 
-def test_ingest_stores_machine_labels_apart_and_search_reports_query_labels(served, paint_jpeg):  # type: ignore[no-untyped-def]
+def test_ingest_stores_machine_labels_apart_and_search_reports_query_labels(served, paint_jpeg):
     app, engine, registered, coll, _ = served
     summary = engine.ingest.ingest(coll.root, "styles")
     assert summary.added > 0
@@ -122,7 +131,9 @@ def test_ingest_stores_machine_labels_apart_and_search_reports_query_labels(serv
         stored = {(lb.name, round(lb.confidence or 0, 4)) for lb in view.labels if lb.source == "machine"}
         assert stored == expected, view.source_path
     photo = next(coll.root.glob("*/*.jpg")).read_bytes()
-    resp = app.test_client().post("/v1/collections/styles/search", data={"image": (__import__("io").BytesIO(photo), "q.jpg")})
+    resp = app.test_client().post(
+        "/v1/collections/styles/search", data={"image": (__import__("io").BytesIO(photo), "q.jpg")}
+    )
     body = resp.get_json()
     assert resp.status_code == 200
     server_labels = [q for q in body["query"]["labels"] if q["source"] == "server"]

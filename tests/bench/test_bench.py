@@ -5,6 +5,7 @@ runner writes a report with the machine, the date, the protocol and ratios, dump
 it, skips sections whose data is absent with a reason, and that the metrics compute what
 their docstrings say.
 """
+
 from __future__ import annotations
 
 import io
@@ -36,12 +37,16 @@ def _tiny_wikiart(folder: Path) -> Path:
     return folder
 
 
-def test_bench_writes_report_with_machine_date_and_ratios(tmp_path: Path, make_settings) -> None:  # type: ignore[no-untyped-def]
+def test_bench_writes_report_with_machine_date_and_ratios(tmp_path: Path, make_settings) -> None:
     datasets = _tiny_wikiart(tmp_path / "datasets")
     out = tmp_path / "out" / "BENCHMARKS.md"
     code = run_benchmarks(
-        make_settings(), quick=True, out=out, only=["wikiart_style_map", "cifar_map"],
-        command="python -m benchmarks --quick (test)", datasets_dir=datasets,
+        make_settings(),
+        quick=True,
+        out=out,
+        only=["wikiart_style_map", "cifar_map"],
+        command="python -m benchmarks --quick (test)",
+        datasets_dir=datasets,
     )
     assert code == 0
     md = out.read_text()

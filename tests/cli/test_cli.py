@@ -1,4 +1,5 @@
 """The ``artsnap`` command line: in-process through ``main()``, and once as a real program."""
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ FAMILIES = ("seascape", "cubist", "portrait")
 
 
 @pytest.fixture
-def source(tmp_path: Path, paint_jpeg) -> Path:  # type: ignore[no-untyped-def]
+def source(tmp_path: Path, paint_jpeg) -> Path:
     root = tmp_path / "paintings"
     for fam in FAMILIES:
         (root / fam).mkdir(parents=True)
@@ -25,7 +26,7 @@ def source(tmp_path: Path, paint_jpeg) -> Path:  # type: ignore[no-untyped-def]
 
 
 @pytest.fixture
-def data_dir(make_settings) -> Path:  # type: ignore[no-untyped-def]
+def data_dir(make_settings) -> Path:
     return make_settings().data_dir
 
 
@@ -33,7 +34,7 @@ def json_lines(out: str) -> list[dict]:
     return [json.loads(line) for line in out.splitlines() if line.strip()]
 
 
-def test_ingest_then_search_prints_one_json_object_per_query(source: Path, data_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_ingest_then_search_prints_one_json_object_per_query(source: Path, data_dir: Path, capsys) -> None:
     assert main(["--data-dir", str(data_dir), "ingest", str(source), "--collection", "art", "--quiet"]) == 0
     err = capsys.readouterr().err
     assert "art: 9 added" in err
@@ -51,7 +52,9 @@ def test_ingest_then_search_prints_one_json_object_per_query(source: Path, data_
         assert [r["score"] for r in line["results"]] == sorted((r["score"] for r in line["results"]), reverse=True)
 
 
-def test_a_bad_query_file_gets_an_error_line_and_the_others_still_answer(source: Path, data_dir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_query_file_gets_an_error_line_and_the_others_still_answer(
+    source: Path, data_dir: Path, tmp_path: Path, capsys
+) -> None:
     assert main(["--data-dir", str(data_dir), "ingest", str(source), "--collection", "art", "--quiet", "--json"]) == 0
     summary = json_lines(capsys.readouterr().out)[-1]
     assert summary["added"] == 9 and summary["failed"] == []
@@ -73,7 +76,7 @@ def test_a_bad_query_file_gets_an_error_line_and_the_others_still_answer(source:
     assert main(["--data-dir", str(data_dir), "search", str(notes), "--collection", "art", "--json"]) == 1
 
 
-def test_unknown_collection_exits_2_and_names_the_known_ones(source: Path, data_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_unknown_collection_exits_2_and_names_the_known_ones(source: Path, data_dir: Path, capsys) -> None:
     img = str(source / "cubist/cubist_0.jpg")
     assert main(["--data-dir", str(data_dir), "search", img, "--collection", "nope", "--json"]) == 2
     err = capsys.readouterr().err
@@ -85,7 +88,9 @@ def test_unknown_collection_exits_2_and_names_the_known_ones(source: Path, data_
     assert "'nope'" in captured.err and "art" in captured.err and captured.out == ""
 
 
-def test_ingest_reports_bad_files_per_line_and_a_missing_source(source: Path, data_dir: Path, tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_ingest_reports_bad_files_per_line_and_a_missing_source(
+    source: Path, data_dir: Path, tmp_path: Path, capsys
+) -> None:
     (source / "cubist" / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     (source / "cubist" / "empty.png").write_bytes(b"")
     assert main(["--data-dir", str(data_dir), "ingest", str(source), "--collection", "art"]) == 0
@@ -100,7 +105,7 @@ def test_ingest_reports_bad_files_per_line_and_a_missing_source(source: Path, da
     assert info["name"] == "art" and info["indexed"] == 9 and info["labels"] == {f: 3 for f in FAMILIES}
 
 
-def test_the_installed_console_script(source: Path, data_dir: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_the_installed_console_script(source: Path, data_dir: Path, capsys) -> None:
     exe = Path(sys.executable).parent / "artsnap"
     if not exe.exists():
         found = shutil.which("artsnap")
@@ -109,20 +114,31 @@ def test_the_installed_console_script(source: Path, data_dir: Path, capsys) -> N
         exe = Path(found)
     assert main(["--data-dir", str(data_dir), "ingest", str(source), "--collection", "art", "--quiet"]) == 0
     capsys.readouterr()
-    queries = [str(source / "seascape/seascape_2.jpg"), str(source / "portrait/portrait_0.jpg"), str(source / "nope.jpg")]
+    queries = [
+        str(source / "seascape/seascape_2.jpg"),
+        str(source / "portrait/portrait_0.jpg"),
+        str(source / "nope.jpg"),
+    ]
     run = subprocess.run(
         [str(exe), "--data-dir", str(data_dir), "search", *queries, "--collection", "art", "--top-k", "3", "--json"],
-        capture_output=True, text=True, timeout=300,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert run.returncode == 0, run.stderr[-2000:]
     lines = json_lines(run.stdout)  # stdout holds nothing but the JSON lines
     assert [line["query"] for line in lines] == queries
-    assert [line["results"][0]["source_path"] for line in lines[:2]] == ["seascape/seascape_2.jpg", "portrait/portrait_0.jpg"]
+    assert [line["results"][0]["source_path"] for line in lines[:2]] == [
+        "seascape/seascape_2.jpg",
+        "portrait/portrait_0.jpg",
+    ]
     assert all(len(line["results"]) == 3 for line in lines[:2])
     assert lines[2]["error"]["code"] == "unreadable" and "nope.jpg" in run.stderr
 
 
-def test_indexes_from_another_model_are_refused_clearly_and_reindex_repairs_them(writable_demo: Path, demo_source, capsys) -> None:  # type: ignore[no-untyped-def]
+def test_indexes_from_another_model_are_refused_clearly_and_reindex_repairs_them(
+    writable_demo: Path, demo_source, capsys
+) -> None:
     side = writable_demo / "indexes" / "1" / "cnn.json"
     meta = json.loads(side.read_text())
     side.write_text(json.dumps({**meta, "model_version": "an-older-model"}))

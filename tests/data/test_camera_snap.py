@@ -1,4 +1,5 @@
 """Simulated phone snaps: reproducible, with ground truth that really marks the painting."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -49,7 +50,9 @@ def test_params_alone_reproduce_the_snap() -> None:
 def test_corners_lie_inside_the_photo_and_cover_a_plausible_share(difficulty: str) -> None:
     rng = np.random.default_rng(1)
     for k in range(8):
-        snap = simulate_snap(painting(k, (int(rng.integers(120, 320)), int(rng.integers(120, 320)))), rng, difficulty=difficulty)
+        snap = simulate_snap(
+            painting(k, (int(rng.integers(120, 320)), int(rng.integers(120, 320)))), rng, difficulty=difficulty
+        )
         w, h = snap.photo.size
         assert (w, h) == (1024, 768) and snap.photo.mode == "RGB"
         for quad in (snap.corners, snap.frame_corners):

@@ -27,9 +27,7 @@ def _painting(seed: int, size: int = 224) -> Image.Image:
     acc = np.zeros((size, size, 3), np.float32)
     for cells, weight in ((3, 1.0), (7, 0.5), (19, 0.25)):
         coarse = rng.uniform(0, 255, (cells, cells, 3)).astype(np.uint8)
-        acc += weight * np.asarray(
-            Image.fromarray(coarse).resize((size, size), Image.BICUBIC), np.float32
-        )
+        acc += weight * np.asarray(Image.fromarray(coarse).resize((size, size), Image.BICUBIC), np.float32)
     return Image.fromarray(np.clip(acc / 1.75, 0, 255).astype(np.uint8), "RGB")
 
 
@@ -44,9 +42,7 @@ def _hashes(data: bytes) -> tuple[str, int]:
 
 
 def test_content_hash_is_sha256_of_the_bytes() -> None:
-    assert (
-        content_hash(b"abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-    )
+    assert content_hash(b"abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 
 
 def test_perceptual_hash_fits_sqlite_integer_and_matches_imagehash() -> None:
@@ -104,9 +100,7 @@ def test_threshold_boundary_and_nearest_wins() -> None:
 def test_remove_forgets_and_keeps_the_others_findable() -> None:
     index = DuplicateIndex()
     rng = np.random.default_rng(0)
-    entries = {
-        f"k{i}": (f"sha{i}", int(v)) for i, v in enumerate(rng.integers(-(2**63), 2**63 - 1, 50))
-    }
+    entries = {f"k{i}": (f"sha{i}", int(v)) for i, v in enumerate(rng.integers(-(2**63), 2**63 - 1, 50))}
     for key, (sha, ph) in entries.items():
         index.add(key, sha, ph)
     removed = {key: entries.pop(key) for key in ("k0", "k17", "k49", "k25")}  # first, middle, last

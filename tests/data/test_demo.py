@@ -24,11 +24,7 @@ def default_demo(tmp_path_factory: pytest.TempPathFactory) -> DemoSummary:
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    return {
-        p.relative_to(root).as_posix(): p.read_bytes()
-        for p in sorted(root.rglob("*"))
-        if p.is_file()
-    }
+    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
 
 
 def test_default_collection_layout_and_counts(default_demo: DemoSummary) -> None:
@@ -78,16 +74,11 @@ def test_families_differ_in_colour_statistics(default_demo: DemoSummary) -> None
     stats = {}
     for family in FAMILIES:
         arrs = [
-            np.asarray(
-                Image.open(default_demo.out_dir / family / f"{family}_{i:04d}.jpg"), np.float32
-            )
+            np.asarray(Image.open(default_demo.out_dir / family / f"{family}_{i:04d}.jpg"), np.float32)
             for i in range(PER_FAMILY)
         ]
         stats[family] = np.array(
-            [
-                np.mean([a.mean((0, 1)) for a in arrs], 0).tolist()
-                + [np.mean([a.std() for a in arrs])]
-            ]
+            [np.mean([a.mean((0, 1)) for a in arrs], 0).tolist() + [np.mean([a.std() for a in arrs])]]
         )
     names = list(stats)
     for i, a in enumerate(names):
@@ -105,10 +96,7 @@ def test_same_seed_same_bytes_and_prefix_stable(tmp_path: Path) -> None:
         if "_dup" not in rel:
             assert files3[rel] == data  # more images per family does not reshuffle the first ones
     other = generate_demo_collection(tmp_path / "other", per_family=2, size=64, seed=8)
-    assert (
-        _files(other.out_dir)["mondrian/mondrian_0000.jpg"]
-        != _files(one.out_dir)["mondrian/mondrian_0000.jpg"]
-    )
+    assert _files(other.out_dir)["mondrian/mondrian_0000.jpg"] != _files(one.out_dir)["mondrian/mondrian_0000.jpg"]
 
 
 def test_rerun_removes_its_own_stale_images_only(tmp_path: Path) -> None:

@@ -1,4 +1,5 @@
 """Leakage-free stratified splits: duplicate groups never straddle train/val/test."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -84,12 +84,8 @@ def test_image_suffixes_are_case_insensitive(folder: Path) -> None:
     assert ".png" in suffixes  # from "monet_02.PNG"
 
 
-@pytest.mark.parametrize(
-    "compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED], ids=["stored", "deflate"]
-)
-def test_zip_yields_the_same_records_as_the_folder(
-    folder: Path, tmp_path: Path, compression: int
-) -> None:
+@pytest.mark.parametrize("compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED], ids=["stored", "deflate"])
+def test_zip_yields_the_same_records_as_the_folder(folder: Path, tmp_path: Path, compression: int) -> None:
     archive = open_source(_zip_of(folder, tmp_path / "c.zip", compression=compression))
     assert archive.kind == "zip"
     assert len(archive) == 5
@@ -100,9 +96,7 @@ def test_zip_yields_the_same_records_as_the_folder(
 
 def test_zip_of_a_whole_folder_strips_the_wrapper(folder: Path, tmp_path: Path) -> None:
     # What Finder's "Compress" or `zip -r collection.zip collection/` produces.
-    archive = open_source(
-        _zip_of(folder, tmp_path / "c.zip", compression=zipfile.ZIP_DEFLATED, wrapper="collection/")
-    )
+    archive = open_source(_zip_of(folder, tmp_path / "c.zip", compression=zipfile.ZIP_DEFLATED, wrapper="collection/"))
     assert archive.prefix == "collection/"
     assert _summary(archive) == _summary(open_source(folder))
 
@@ -214,9 +208,7 @@ def test_csv_manifest_labels_title_extra_and_missing_file(tmp_path: Path) -> Non
 
 def test_csv_repeated_path_merges_labels_and_semicolon_delimiter(tmp_path: Path) -> None:
     (tmp_path / "x.jpg").write_bytes(b"X")
-    manifest = _write_manifest(
-        tmp_path, "path;label\nx.jpg;portrait\nx.jpg;baroque\nx.jpg;portrait\n", bom=False
-    )
+    manifest = _write_manifest(tmp_path, "path;label\nx.jpg;portrait\nx.jpg;baroque\nx.jpg;portrait\n", bom=False)
     (record,) = list(open_source(manifest))
     assert record.labels == ("portrait", "baroque")
 

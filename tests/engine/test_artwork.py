@@ -1,4 +1,5 @@
 """Locating and rectifying the painting in simulated phone snaps."""
+
 from __future__ import annotations
 
 import io
@@ -89,7 +90,9 @@ def test_locator_on_wikiart_snaps(wikiart_zip: Path) -> None:
     with zipfile.ZipFile(wikiart_zip) as z:
         names = sorted(n for n in z.namelist() if n.endswith(".jpg") and "_dup" not in n)
         rng = np.random.default_rng(100)
-        chosen = [Image.open(io.BytesIO(z.read(names[i]))).convert("RGB") for i in rng.choice(len(names), 30, replace=False)]
+        chosen = [
+            Image.open(io.BytesIO(z.read(names[i]))).convert("RGB") for i in rng.choice(len(names), 30, replace=False)
+        ]
     errors = np.array([corner_error(locate_artwork(s.photo), s) for s in (simulate_snap(p, rng) for p in chosen)])
     assert (errors < 0.05).mean() >= WIKIART_FLOOR, np.round(errors, 3)
     # without their letterbox bars, the scans are tight crops: the locator must leave them be

@@ -4,6 +4,7 @@ Every test runs on both back ends: SQLite is the default a new user gets, Postgr
 a museum runs in production, and the two differ exactly where bugs hide (64-bit integers,
 unique constraints, transactions).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -20,7 +21,7 @@ _db_counter = itertools.count()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
-def catalog_url(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore[no-untyped-def]
+def catalog_url(request: pytest.FixtureRequest, tmp_path: Path):
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'catalog.db'}"
         return
@@ -39,7 +40,7 @@ def catalog_url(request: pytest.FixtureRequest, tmp_path: Path):  # type: ignore
 
 
 @pytest.fixture
-def catalog(catalog_url: str):  # type: ignore[no-untyped-def]
+def catalog(catalog_url: str):
     cat = Catalog(catalog_url)
     yield cat
     cat.close()
@@ -59,7 +60,7 @@ def new_item(path: str, *, labels: tuple[str, ...] = (), sha: str | None = None,
         labels=labels,
     )
     fields.update(kw)
-    return NewItem(**fields)  # type: ignore[arg-type]
+    return NewItem(**fields)
 
 
 def test_opening_migrates_to_head_and_reopening_is_a_no_op(catalog_url: str) -> None:
@@ -112,13 +113,34 @@ def test_duplicate_lends_its_label_to_the_kept_item(catalog: Catalog) -> None:
     dups = catalog.add_items(
         cid,
         [
-            new_item("post_impressionism/a.jpg", labels=("post_impressionism",), sha="a" * 64, status="duplicate",
-                     duplicate_of=kept, duplicate_kind="exact", duplicate_distance=0),
+            new_item(
+                "post_impressionism/a.jpg",
+                labels=("post_impressionism",),
+                sha="a" * 64,
+                status="duplicate",
+                duplicate_of=kept,
+                duplicate_kind="exact",
+                duplicate_distance=0,
+            ),
             # a second copy under the same second label, and one under the kept item's own label
-            new_item("post_impressionism/a2.jpg", labels=("post_impressionism",), sha="a" * 64, status="duplicate",
-                     duplicate_of=kept, duplicate_kind="exact", duplicate_distance=0),
-            new_item("impressionism/a_small.jpg", labels=("impressionism",), sha="b" * 64, status="duplicate",
-                     duplicate_of=kept, duplicate_kind="near", duplicate_distance=2),
+            new_item(
+                "post_impressionism/a2.jpg",
+                labels=("post_impressionism",),
+                sha="a" * 64,
+                status="duplicate",
+                duplicate_of=kept,
+                duplicate_kind="exact",
+                duplicate_distance=0,
+            ),
+            new_item(
+                "impressionism/a_small.jpg",
+                labels=("impressionism",),
+                sha="b" * 64,
+                status="duplicate",
+                duplicate_of=kept,
+                duplicate_kind="near",
+                duplicate_distance=2,
+            ),
         ],
     )
     view = catalog.get_item(kept)
@@ -142,11 +164,15 @@ def test_get_items_reads_many_items_in_a_constant_number_of_queries(catalog: Cat
     cid = catalog.ensure_collection("c")
     kept = catalog.add_items(cid, [new_item(f"s{i % 3}/{i}.jpg", labels=(f"s{i % 3}", "all")) for i in range(60)])
     catalog.add_items(
-        cid, [new_item(f"dup/{i}.jpg", status="duplicate", duplicate_of=k, duplicate_kind="exact") for i, k in enumerate(kept[:10])]
+        cid,
+        [
+            new_item(f"dup/{i}.jpg", status="duplicate", duplicate_of=k, duplicate_kind="exact")
+            for i, k in enumerate(kept[:10])
+        ],
     )
     statements: list[str] = []
 
-    def count(conn, cursor, statement, *args):  # type: ignore[no-untyped-def]
+    def count(conn, cursor, statement, *args):
         statements.append(statement)
 
     event.listen(catalog.engine, "before_cursor_execute", count)
@@ -166,7 +192,9 @@ def test_get_items_reads_many_items_in_a_constant_number_of_queries(catalog: Cat
 
 def test_status_counts_label_queries_and_unknowns(catalog: Catalog) -> None:
     cid = catalog.ensure_collection("c")
-    ids = catalog.add_items(cid, [new_item(f"{lab}/{i}.jpg", labels=(lab,)) for i, lab in enumerate(["a", "a", "b", "c"])])
+    ids = catalog.add_items(
+        cid, [new_item(f"{lab}/{i}.jpg", labels=(lab,)) for i, lab in enumerate(["a", "a", "b", "c"])]
+    )
     catalog.set_status(ids[:3], "indexed")  # the "c" item stays pending
     info = catalog.collection_info("c")
     assert (info.items, info.indexed, info.pending) == (4, 3, 1)

@@ -1,4 +1,5 @@
 """FAISS indexes: add, remove, search, filter, persist atomically, refuse a mismatched model."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,11 +33,11 @@ def filled() -> tuple[VectorIndex, np.ndarray, np.ndarray]:
 
 
 def top_ids(idx: VectorIndex, q: np.ndarray, k: int, **kw: object) -> list[int]:
-    _, ids = idx.search(q, k, **kw)  # type: ignore[arg-type]
+    _, ids = idx.search(q, k, **kw)
     return [int(i) for i in ids[0] if i >= 0]
 
 
-def test_each_vector_finds_itself_first_by_its_catalog_id(filled) -> None:  # type: ignore[no-untyped-def]
+def test_each_vector_finds_itself_first_by_its_catalog_id(filled) -> None:
     idx, ids, vecs = filled
     scores, found = idx.search(vecs, 3)
     np.testing.assert_array_equal(found[:, 0], ids)
@@ -47,7 +48,7 @@ def test_each_vector_finds_itself_first_by_its_catalog_id(filled) -> None:  # ty
     assert sorted(top_ids(idx, vecs[0], 1000)) == sorted(ids.tolist())
 
 
-def test_re_adding_an_id_replaces_its_vector(filled) -> None:  # type: ignore[no-untyped-def]
+def test_re_adding_an_id_replaces_its_vector(filled) -> None:
     idx, ids, vecs = filled
     new = unit_vectors(1, seed=99)
     idx.add(ids[:1], new)
@@ -56,7 +57,7 @@ def test_re_adding_an_id_replaces_its_vector(filled) -> None:  # type: ignore[no
     np.testing.assert_allclose(idx.reconstruct(ids[:1]), new, atol=1e-6)
 
 
-def test_removed_items_are_never_returned(filled) -> None:  # type: ignore[no-untyped-def]
+def test_removed_items_are_never_returned(filled) -> None:
     idx, ids, vecs = filled
     gone = ids[::3]
     assert idx.remove(gone) == len(gone)
@@ -66,7 +67,7 @@ def test_removed_items_are_never_returned(filled) -> None:  # type: ignore[no-un
     assert idx.remove(np.array([123456789])) == 0
 
 
-def test_allowed_ids_restrict_results(filled) -> None:  # type: ignore[no-untyped-def]
+def test_allowed_ids_restrict_results(filled) -> None:
     idx, ids, vecs = filled
     allowed = ids[10:20]
     got = top_ids(idx, vecs[0], 5, allowed=allowed)  # the query's own id is not allowed
@@ -102,7 +103,7 @@ def test_bad_factories_and_dimensions_give_clear_errors() -> None:
         VectorIndex(meta()).add(np.arange(3), unit_vectors(3, dim=DIM + 1))
 
 
-def test_save_and_load_round_trip(tmp_path: Path, filled) -> None:  # type: ignore[no-untyped-def]
+def test_save_and_load_round_trip(tmp_path: Path, filled) -> None:
     idx, ids, vecs = filled
     path = tmp_path / "7" / "cnn.faiss"
     idx.save(path)
@@ -112,7 +113,7 @@ def test_save_and_load_round_trip(tmp_path: Path, filled) -> None:  # type: igno
     assert not list(path.parent.glob("*.tmp"))  # nothing left behind
 
 
-def test_a_leftover_temp_file_never_breaks_loading(tmp_path: Path, filled) -> None:  # type: ignore[no-untyped-def]
+def test_a_leftover_temp_file_never_breaks_loading(tmp_path: Path, filled) -> None:
     idx, ids, vecs = filled
     path = tmp_path / "cnn.faiss"
     idx.save(path)
@@ -126,14 +127,14 @@ def test_a_leftover_temp_file_never_breaks_loading(tmp_path: Path, filled) -> No
     assert len(VectorIndex.open(path, meta())) == len(ids) + 1
 
 
-def test_a_save_that_fails_half_way_keeps_the_previous_index(tmp_path: Path, filled, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_save_that_fails_half_way_keeps_the_previous_index(tmp_path: Path, filled, monkeypatch) -> None:
     idx, ids, vecs = filled
     path = tmp_path / "cnn.faiss"
     idx.save(path)
     before = path.read_bytes()
     idx.add(np.array([1], np.int64), unit_vectors(1, seed=5))
 
-    def crash(index, filename):  # type: ignore[no-untyped-def]
+    def crash(index, filename):
         Path(filename).write_bytes(b"partial")
         raise OSError("disk full")
 
@@ -146,7 +147,7 @@ def test_a_save_that_fails_half_way_keeps_the_previous_index(tmp_path: Path, fil
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_an_index_built_with_another_model_is_refused(tmp_path: Path, filled) -> None:  # type: ignore[no-untyped-def]
+def test_an_index_built_with_another_model_is_refused(tmp_path: Path, filled) -> None:
     idx, *_ = filled
     path = tmp_path / "cnn.faiss"
     idx.save(path)

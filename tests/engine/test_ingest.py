@@ -1,4 +1,5 @@
 """Ingest: folders and zips, labels from folders, duplicates, bad files, resuming, crashes."""
+
 from __future__ import annotations
 
 import io
@@ -7,8 +8,8 @@ import subprocess
 import sys
 import textwrap
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 import pytest
@@ -37,13 +38,13 @@ def reencode(jpeg: bytes, *, scale: float = 0.9, quality: int = 70) -> bytes:
 
 
 @pytest.fixture
-def small_collection(paint_jpeg) -> dict[str, bytes]:  # type: ignore[no-untyped-def]
+def small_collection(paint_jpeg) -> dict[str, bytes]:
     """3 labels × 3 distinct images."""
     return {f"{fam}/{fam}_{i}.jpg": paint_jpeg(fam, i) for fam in FAMILIES for i in range(3)}
 
 
 @pytest.fixture
-def engine(make_settings) -> Engine:  # type: ignore[no-untyped-def]
+def engine(make_settings) -> Engine:
     eng = Engine.open(make_settings())
     yield eng
     eng.close()
@@ -55,7 +56,9 @@ def by_path(eng: Engine, collection: str) -> dict[str, object]:
     return {v.source_path: v for v in eng.catalog.get_items(ids).values()}
 
 
-def test_demo_folder_ingest_keeps_paths_labels_and_links_duplicates(demo_engine: Engine, demo_source, assert_consistent) -> None:  # type: ignore[no-untyped-def]
+def test_demo_folder_ingest_keeps_paths_labels_and_links_duplicates(
+    demo_engine: Engine, demo_source, assert_consistent
+) -> None:
     items = by_path(demo_engine, "demo")
     on_disk = sorted(p.relative_to(demo_source.out_dir).as_posix() for p in Path(demo_source.out_dir).rglob("*.jpg"))
     assert sorted(items) == on_disk  # every file, by its path relative to SOURCE
@@ -78,7 +81,9 @@ def test_demo_folder_ingest_keeps_paths_labels_and_links_duplicates(demo_engine:
     assert len(demo_engine.index_store.get(demo_engine.catalog.collection_id("demo"), "cnn")) == len(items) - 2
 
 
-def test_zip_with_a_wrapper_folder_gives_the_same_records_as_the_folder(tmp_path: Path, engine: Engine, small_collection, assert_consistent) -> None:  # type: ignore[no-untyped-def]
+def test_zip_with_a_wrapper_folder_gives_the_same_records_as_the_folder(
+    tmp_path: Path, engine: Engine, small_collection, assert_consistent
+) -> None:
     archive = tmp_path / "paintings.zip"
     with zipfile.ZipFile(archive, "w") as zf:
         for rel, data in small_collection.items():
@@ -92,10 +97,14 @@ def test_zip_with_a_wrapper_folder_gives_the_same_records_as_the_folder(tmp_path
     assert_consistent(engine, "zipped")
 
 
-def test_csv_manifest_gives_labels_and_titles(tmp_path: Path, engine: Engine, small_collection) -> None:  # type: ignore[no-untyped-def]
-    files = write_files(tmp_path / "files", {f"img{i}.jpg": d for i, d in enumerate(list(small_collection.values())[:3])})
+def test_csv_manifest_gives_labels_and_titles(tmp_path: Path, engine: Engine, small_collection) -> None:
+    files = write_files(
+        tmp_path / "files", {f"img{i}.jpg": d for i, d in enumerate(list(small_collection.values())[:3])}
+    )
     manifest = files / "manifest.csv"  # paths are relative to the manifest's folder
-    manifest.write_text("path,label,title\nimg0.jpg,baroque;portrait,Night Watch\nimg1.jpg,baroque,\nimg2.jpg,,Untitled\n")
+    manifest.write_text(
+        "path,label,title\nimg0.jpg,baroque;portrait,Night Watch\nimg1.jpg,baroque,\nimg2.jpg,,Untitled\n"
+    )
     summary = engine.ingest.ingest(manifest, "csv")
     assert summary.added == 3 and not summary.failed
     items = by_path(engine, "csv")
@@ -104,7 +113,9 @@ def test_csv_manifest_gives_labels_and_titles(tmp_path: Path, engine: Engine, sm
     assert items["img2.jpg"].label_names == [] and items["img2.jpg"].title == "Untitled"
 
 
-def test_duplicates_across_labels_and_across_runs(tmp_path: Path, engine: Engine, small_collection, assert_consistent) -> None:  # type: ignore[no-untyped-def]
+def test_duplicates_across_labels_and_across_runs(
+    tmp_path: Path, engine: Engine, small_collection, assert_consistent
+) -> None:
     first = write_files(tmp_path / "first", small_collection)
     engine.ingest.ingest(first, "c")
     original = small_collection["seascape/seascape_1.jpg"]
@@ -129,7 +140,9 @@ def test_duplicates_across_labels_and_across_runs(tmp_path: Path, engine: Engine
     assert_consistent(engine, "c")
 
 
-def test_bad_files_get_per_file_errors_and_never_stop_the_ingest(tmp_path: Path, engine: Engine, small_collection, bomb_png: bytes, assert_consistent) -> None:  # type: ignore[no-untyped-def]
+def test_bad_files_get_per_file_errors_and_never_stop_the_ingest(
+    tmp_path: Path, engine: Engine, small_collection, bomb_png: bytes, assert_consistent
+) -> None:
     good = small_collection
     some_jpeg = next(iter(good.values()))
     bad = {
@@ -155,7 +168,9 @@ def test_bad_files_get_per_file_errors_and_never_stop_the_ingest(tmp_path: Path,
     assert_consistent(engine, "c")
 
 
-def test_rerunning_skips_everything_already_done(tmp_path: Path, make_settings, small_collection, assert_consistent) -> None:  # type: ignore[no-untyped-def]
+def test_rerunning_skips_everything_already_done(
+    tmp_path: Path, make_settings, small_collection, assert_consistent
+) -> None:
     source = write_files(tmp_path / "src", small_collection)
     settings = make_settings()
     eng = Engine.open(settings)
@@ -187,12 +202,16 @@ def _distinct_jpeg() -> bytes:
 
 
 def _crash_source(tmp_path: Path, paint_jpeg: Callable[..., bytes]) -> tuple[Path, dict[str, bytes]]:
-    files = {f"{fam}/{fam}_{i}.jpg": paint_jpeg(fam, i, size=96) for fam in ("mondrian", "cubist", "ink_wash", "stripes") for i in range(5)}
+    files = {
+        f"{fam}/{fam}_{i}.jpg": paint_jpeg(fam, i, size=96)
+        for fam in ("mondrian", "cubist", "ink_wash", "stripes")
+        for i in range(5)
+    }
     files["stripes/copy_of_mondrian_0.jpg"] = files["mondrian/mondrian_0.jpg"]
     return write_files(tmp_path / "src", files), files
 
 
-def _assert_whole_collection(eng: Engine, files: dict[str, bytes], assert_consistent) -> None:  # type: ignore[no-untyped-def]
+def _assert_whole_collection(eng: Engine, files: dict[str, bytes], assert_consistent) -> None:
     items = by_path(eng, "c")
     assert sorted(items) == sorted(files)  # nothing lost, nothing twice
     assert sum(v.status == "duplicate" for v in items.values()) == 1
@@ -205,7 +224,9 @@ def _assert_whole_collection(eng: Engine, files: dict[str, bytes], assert_consis
 
 
 @pytest.mark.parametrize("where", ["index_save", "status_update"])
-def test_a_crash_mid_ingest_is_repaired_by_the_next_run(tmp_path: Path, make_settings, paint_jpeg, monkeypatch, where: str, assert_consistent) -> None:  # type: ignore[no-untyped-def]
+def test_a_crash_mid_ingest_is_repaired_by_the_next_run(
+    tmp_path: Path, make_settings, paint_jpeg, monkeypatch, where: str, assert_consistent
+) -> None:
     """The 2nd flush dies: before its index save (rows pending, vectors lost) or after the
     saves but before the rows say 'indexed' (vectors on disk, rows pending)."""
     source, files = _crash_source(tmp_path, paint_jpeg)
@@ -219,7 +240,7 @@ def test_a_crash_mid_ingest_is_repaired_by_the_next_run(tmp_path: Path, make_set
     if where == "index_save":
         real = IndexStore.save
 
-        def save(self, cid, indexes):  # type: ignore[no-untyped-def]
+        def save(self, cid, indexes):
             calls["n"] += 1
             if calls["n"] == 2:
                 raise Crash("power cut")
@@ -231,7 +252,7 @@ def test_a_crash_mid_ingest_is_repaired_by_the_next_run(tmp_path: Path, make_set
 
         real_status = Catalog.set_status
 
-        def set_status(self, ids, status):  # type: ignore[no-untyped-def]
+        def set_status(self, ids, status):
             if status == "indexed":
                 calls["n"] += 1
                 if calls["n"] == 2:
@@ -286,7 +307,9 @@ _KILLER = textwrap.dedent(
 )
 
 
-def test_sigkill_mid_ingest_then_rerun_leaves_catalog_and_indexes_in_agreement(tmp_path: Path, make_settings, paint_jpeg, assert_consistent) -> None:  # type: ignore[no-untyped-def]
+def test_sigkill_mid_ingest_then_rerun_leaves_catalog_and_indexes_in_agreement(
+    tmp_path: Path, make_settings, paint_jpeg, assert_consistent
+) -> None:
     source, files = _crash_source(tmp_path, paint_jpeg)
     settings = make_settings()
     env = {**os.environ, "ARTSNAP_DATA_DIR": str(settings.data_dir)}
@@ -303,10 +326,14 @@ def test_sigkill_mid_ingest_then_rerun_leaves_catalog_and_indexes_in_agreement(t
     eng.close()
 
 
-def test_ingest_and_search_on_postgresql(tmp_path: Path, make_settings, postgres_url: str, small_collection, assert_consistent) -> None:  # type: ignore[no-untyped-def]
+def test_ingest_and_search_on_postgresql(
+    tmp_path: Path, make_settings, postgres_url: str, small_collection, assert_consistent
+) -> None:
     from backend.engine.search import SearchOptions
 
-    source = write_files(tmp_path / "src", {**small_collection, "cubist/copy.jpg": small_collection["mondrian/mondrian_1.jpg"]})
+    source = write_files(
+        tmp_path / "src", {**small_collection, "cubist/copy.jpg": small_collection["mondrian/mondrian_1.jpg"]}
+    )
     eng = Engine.open(make_settings(database_url=postgres_url))
     try:
         summary = eng.ingest.ingest(source, "pg")

@@ -5,6 +5,7 @@ are not among the visually nearest, and every result says why it is there.
 The collection is built with hand-made vectors (cosine to the query item chosen exactly), so
 the test knows the visual rank of every item without depending on what a network sees.
 """
+
 from __future__ import annotations
 
 import random
@@ -15,6 +16,7 @@ import pytest
 from backend.engine.catalog.store import NewItem
 from backend.engine.search import SearchOptions
 from backend.engine.services import Engine
+
 
 def unit_vectors_with_similarity(sims: list[float], dim: int, seed: int = 0) -> np.ndarray:
     """Rows ``s·e0 + sqrt(1-s²)·e_j`` (distinct j): unit vectors whose cosine with ``e0`` is ``s``."""
@@ -27,7 +29,7 @@ def unit_vectors_with_similarity(sims: list[float], dim: int, seed: int = 0) -> 
     return out
 
 
-DISTRACTORS = 60          # more than the visual pool of 50 a top-12 query looks at
+DISTRACTORS = 60  # more than the visual pool of 50 a top-12 query looks at
 
 
 @pytest.fixture
@@ -40,10 +42,21 @@ def built(make_settings):
     cid = catalog.ensure_collection("rel")
     sims = [1.0, *np.linspace(0.61, 0.66, DISTRACTORS).tolist(), 0.60, 0.20]
     names = ["query", *[f"d{i}" for i in range(DISTRACTORS)], "far", "curated"]
-    rows = [NewItem(source_path=f"{n}.png", sha256=f"{i:064x}", phash=None, title=n, width=8, height=8,
-                    format="PNG", media_path=None, thumb_path=None,
-                    labels=("symbolism",) if n == "curated" else ("still_life",) if n.startswith("d") else ())
-            for i, n in enumerate(names)]
+    rows = [
+        NewItem(
+            source_path=f"{n}.png",
+            sha256=f"{i:064x}",
+            phash=None,
+            title=n,
+            width=8,
+            height=8,
+            format="PNG",
+            media_path=None,
+            thumb_path=None,
+            labels=("symbolism",) if n == "curated" else ("still_life",) if n.startswith("d") else (),
+        )
+        for i, n in enumerate(names)
+    ]
     item_ids = catalog.add_items(cid, rows)
     ids = dict(zip(names, item_ids))
     model = catalog.register_model("wikiart-style", "t", "classifier", {}, None)
@@ -66,7 +79,7 @@ def test_item_sharing_a_hidden_label_joins_related_and_says_why(built):
     _, result = engine.search.related(ids["query"], SearchOptions(top_k=12))
     hits = {h.item.id: h for h in result.hits}
     top = result.hits[0]
-    assert top.item.id == ids["far"]                       # visual rank 61, first after fusion
+    assert top.item.id == ids["far"]  # visual rank 61, first after fusion
     assert top.reasons == ["looks alike (CNN embedding): 0.60", "shares label 'symbolism' with this item (1.00)"]
     assert top.scores["labels"] == pytest.approx(0.1)
     others = [h for h in result.hits if h.item.id != ids["far"]]

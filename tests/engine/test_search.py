@@ -1,4 +1,5 @@
 """Search over the generated demo collection: what a visitor and a curator would notice."""
+
 from __future__ import annotations
 
 import io
@@ -26,16 +27,20 @@ def items(demo_engine: Engine) -> dict[str, object]:
     return {v.source_path: v for v in demo_engine.catalog.get_items(ids).values()}
 
 
-def _read(demo_source, rel: str) -> bytes:  # type: ignore[no-untyped-def]
+def _read(demo_source, rel: str) -> bytes:
     return (Path(demo_source.out_dir) / rel).read_bytes()
 
 
-def test_every_catalog_image_finds_itself_first(demo_engine: Engine, demo_source, items) -> None:  # type: ignore[no-untyped-def]
+def test_every_catalog_image_finds_itself_first(demo_engine: Engine, demo_source, items) -> None:
     """With the default options (artwork locating on), as a curator checking a scan would search."""
     misses = []
     # Two of every family, every Mondrian (grids of rectangles tempt the artwork locator)
     # and both duplicates.
-    chosen = {rel: item for rel, item in items.items() if rel.endswith(("_0000.jpg", "_0003.jpg")) or "mondrian" in rel or "dup" in rel}
+    chosen = {
+        rel: item
+        for rel, item in items.items()
+        if rel.endswith(("_0000.jpg", "_0003.jpg")) or "mondrian" in rel or "dup" in rel
+    }
     for rel, item in sorted(chosen.items()):
         result = demo_engine.search.search_image(COLLECTION, _read(demo_source, rel), opts(demo_engine, top_k=5))
         expected = item.duplicate_of or item.id
@@ -47,8 +52,10 @@ def test_every_catalog_image_finds_itself_first(demo_engine: Engine, demo_source
     assert not misses, misses
 
 
-def test_results_are_ranked_indexed_items_with_their_labels(demo_engine: Engine, demo_source) -> None:  # type: ignore[no-untyped-def]
-    result = demo_engine.search.search_image(COLLECTION, _read(demo_source, "seascape/seascape_0002.jpg"), opts(demo_engine, top_k=7))
+def test_results_are_ranked_indexed_items_with_their_labels(demo_engine: Engine, demo_source) -> None:
+    result = demo_engine.search.search_image(
+        COLLECTION, _read(demo_source, "seascape/seascape_0002.jpg"), opts(demo_engine, top_k=7)
+    )
     assert len(result.hits) == 7
     scores = [h.score for h in result.hits]
     assert scores == sorted(scores, reverse=True)
@@ -60,7 +67,7 @@ def test_results_are_ranked_indexed_items_with_their_labels(demo_engine: Engine,
     assert d["labels"][0]["name"] == "seascape"
 
 
-def test_related_never_returns_the_item_or_its_duplicates(demo_engine: Engine, items) -> None:  # type: ignore[no-untyped-def]
+def test_related_never_returns_the_item_or_its_duplicates(demo_engine: Engine, items) -> None:
     kept = next(v for v in items.values() if v.status == "indexed" and v.duplicates)
     for asked in (kept.id, *kept.duplicates):
         item, result = demo_engine.search.related(asked, SearchOptions(top_k=60))
@@ -70,7 +77,7 @@ def test_related_never_returns_the_item_or_its_duplicates(demo_engine: Engine, i
         assert len(returned) == sum(v.status == "indexed" for v in items.values()) - 1  # everything else
 
 
-def test_related_items_share_the_items_labels(demo_engine: Engine, items) -> None:  # type: ignore[no-untyped-def]
+def test_related_items_share_the_items_labels(demo_engine: Engine, items) -> None:
     for rel, item in items.items():
         if item.status != "indexed":
             continue
@@ -79,20 +86,24 @@ def test_related_items_share_the_items_labels(demo_engine: Engine, items) -> Non
         assert shared >= 3, (rel, [h.item.source_path for h in result.hits])
 
 
-def test_label_filters_restrict_results(demo_engine: Engine, demo_source) -> None:  # type: ignore[no-untyped-def]
+def test_label_filters_restrict_results(demo_engine: Engine, demo_source) -> None:
     query = _read(demo_source, "mondrian/mondrian_0001.jpg")
-    result = demo_engine.search.search_image(COLLECTION, query, opts(demo_engine, top_k=20, filters={"labels": ["ink_wash", "portrait"]}))
+    result = demo_engine.search.search_image(
+        COLLECTION, query, opts(demo_engine, top_k=20, filters={"labels": ["ink_wash", "portrait"]})
+    )
     assert len(result.hits) == 12  # 6 of each family, nothing else
     assert all({"ink_wash", "portrait"} & set(h.item.label_names) for h in result.hits)
     none = demo_engine.search.search_image(COLLECTION, query, opts(demo_engine, filters={"labels": ["no-such-style"]}))
     assert none.hits == []
 
 
-def test_on_device_labels_boost_items_with_that_label_and_say_so(demo_engine: Engine, demo_source) -> None:  # type: ignore[no-untyped-def]
+def test_on_device_labels_boost_items_with_that_label_and_say_so(demo_engine: Engine, demo_source) -> None:
     query = _read(demo_source, "stripes/stripes_0003.jpg")
     plain = demo_engine.search.search_image(COLLECTION, query, opts(demo_engine, top_k=60))
     boosted = demo_engine.search.search_image(
-        COLLECTION, query, opts(demo_engine, top_k=60, labels=[{"name": "pointillism", "confidence": 0.8}], label_weight=0.5)
+        COLLECTION,
+        query,
+        opts(demo_engine, top_k=60, labels=[{"name": "pointillism", "confidence": 0.8}], label_weight=0.5),
     )
     rank = lambda res: {h.item.id: r for r, h in enumerate(res.hits)}  # noqa: E731
     before, after = rank(plain), rank(boosted)
@@ -103,11 +114,13 @@ def test_on_device_labels_boost_items_with_that_label_and_say_so(demo_engine: En
         assert h.score == pytest.approx(plain_scores[h.item.id] + 0.5 * 0.8, abs=1e-5)
         assert after[h.item.id] < before[h.item.id]
         assert any("pointillism" in r and "phone" in r for r in h.reasons), h.reasons
-    assert all(not any("shares label" in r for r in h.reasons) for h in boosted.hits if "pointillism" not in h.item.label_names)
+    assert all(
+        not any("shares label" in r for r in h.reasons) for h in boosted.hits if "pointillism" not in h.item.label_names
+    )
     assert [q.name for q in boosted.query_labels] == ["pointillism"]
 
 
-def test_descriptor_weights_change_the_ranking(demo_engine: Engine, demo_source) -> None:  # type: ignore[no-untyped-def]
+def test_descriptor_weights_change_the_ranking(demo_engine: Engine, demo_source) -> None:
     query = _read(demo_source, "portrait/portrait_0004.jpg")
     o = lambda **w: opts(demo_engine, top_k=60, weights=w, locate=False)  # noqa: E731
     cnn = demo_engine.search.search_image(COLLECTION, query, o(cnn=1.0))
@@ -122,7 +135,7 @@ def test_descriptor_weights_change_the_ranking(demo_engine: Engine, demo_source)
     assert any("colours" in r for r in color.hits[0].reasons)
 
 
-def test_on_device_embedding_search_equals_image_search(demo_engine: Engine, demo_source) -> None:  # type: ignore[no-untyped-def]
+def test_on_device_embedding_search_equals_image_search(demo_engine: Engine, demo_source) -> None:
     data = _read(demo_source, "cubist/cubist_0002.jpg")
     by_image = demo_engine.search.search_image(COLLECTION, data, opts(demo_engine, top_k=10, locate=False))
     vec = demo_engine.descriptors["cnn"].describe([Image.open(io.BytesIO(data)).convert("RGB")])[0]
@@ -143,7 +156,7 @@ def test_on_device_embedding_search_equals_image_search(demo_engine: Engine, dem
         ({"sift": [0.1] * 1280}, "unknown descriptor"),
     ],
 )
-def test_bad_on_device_embeddings_are_refused_with_a_reason(demo_engine: Engine, vectors, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_on_device_embeddings_are_refused_with_a_reason(demo_engine: Engine, vectors, message: str) -> None:
     with pytest.raises(OptionsError, match=message):
         demo_engine.search.search_vectors(COLLECTION, vectors, SearchOptions())
 

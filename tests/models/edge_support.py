@@ -4,6 +4,7 @@ The tiny backbone (a few thousand parameters, deterministic weights) lets the co
 train → export (ONNX, TFLite fp32/fp16/int8, Core ML) → parity path run in seconds; the real
 EfficientNet-Lite0 path is covered by the tests marked ``slow``.
 """
+
 from __future__ import annotations
 
 import torch

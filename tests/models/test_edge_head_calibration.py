@@ -1,4 +1,5 @@
 """Head training, calibration, abstain/label thresholds, metrics and augmentation (no backbone)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -94,8 +95,19 @@ def test_multilabel_head_and_learning_curve():
     assert head_logits(head, x).shape == (300, 3)
     picks = sample_per_class(y, 10, rng, multi_label=False)
     assert len(picks) == 30 and np.bincount(y[picks]).tolist() == [10, 10, 10]
-    curve = learning_curve(x[:, None, :], y, x[:60], y[:60], x[60:], y[60:], ["a", "b", "c"],
-                           multi_label=False, sizes=(10, None), repeats=2, max_epochs=40)
+    curve = learning_curve(
+        x[:, None, :],
+        y,
+        x[:60],
+        y[:60],
+        x[60:],
+        y[60:],
+        ["a", "b", "c"],
+        multi_label=False,
+        sizes=(10, None),
+        repeats=2,
+        max_epochs=40,
+    )
     assert [p.label for p in curve.points] == ["10", "all"]
     assert curve.points[0].repeats == 2 and curve.points[1].n_train == 300
 

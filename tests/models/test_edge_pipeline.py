@@ -3,6 +3,7 @@
 The tiny registered backbone keeps this in seconds; the same code paths run with
 EfficientNet-Lite0 in ``test_edge_real_model.py`` (marked slow).
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,10 +19,10 @@ from edge_models.classifier import Classifier, load_classifier
 from edge_models.export import export_models
 from edge_models.fine_tune import fine_tune
 from edge_models.model_dir import load_config, read_sample_images
-from edge_models.trained import load_trained
 from edge_models.parity import FormatParity, ParityResult, compare_formats
 from edge_models.tflite_metadata import CARD_KEY, LABELS_KEY, read_metadata
 from edge_models.train import train_classifier
+from edge_models.trained import load_trained
 from tests.models.edge_support import TINY_BACKBONE, TINY_DIM, TinyBackbone, register_tiny_backbone
 
 
@@ -30,8 +31,16 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     register_tiny_backbone()
     root = tmp_path_factory.mktemp("edge")
     coll = write_style_folder(root / "styles", per_class=24, seed=1)
-    result = train_classifier(coll.root, root / "model", backbone=TINY_BACKBONE, cache_dir=root / "cache",
-                              learning_curve=True, progress=False, epochs=80, aug_views=1)
+    result = train_classifier(
+        coll.root,
+        root / "model",
+        backbone=TINY_BACKBONE,
+        cache_dir=root / "cache",
+        learning_curve=True,
+        progress=False,
+        epochs=80,
+        aug_views=1,
+    )
     return coll, result
 
 
@@ -44,13 +53,23 @@ def exported(trained):
 def test_training_writes_model_dir_report_and_honest_split(trained):
     coll, result = trained
     d = result.model_dir
-    for name in ("classifier.json", "head.pt", "report.md", "report.json", "confusion_matrix.png",
-                 "learning_curve.png", "splits.json", "samples/calibration.zip", "samples/parity.zip"):
+    for name in (
+        "classifier.json",
+        "head.pt",
+        "report.md",
+        "report.json",
+        "confusion_matrix.png",
+        "learning_curve.png",
+        "splits.json",
+        "samples/calibration.zip",
+        "samples/parity.zip",
+    ):
         assert (d / name).exists(), name
     assert result.labels == sorted(STYLES) and not result.multi_label
     assert result.test.n > 0 and 0.0 <= result.test.accuracy <= 1.0
-    assert [p.label for p in result.learning_curve.points] == ["10", "all"] or \
-        [p.label for p in result.learning_curve.points][-1] == "all"
+    assert [p.label for p in result.learning_curve.points] == ["10", "all"] or [
+        p.label for p in result.learning_curve.points
+    ][-1] == "all"
     splits = json.loads((d / "splits.json").read_text())
     (orig, same_copy), (orig2, misfiled) = coll.duplicates
     assert splits["assignment"][orig] == splits["assignment"][same_copy]  # never across splits
@@ -66,8 +85,15 @@ def test_training_writes_model_dir_report_and_honest_split(trained):
 
 def test_training_is_reproducible(trained, tmp_path):
     coll, result = trained
-    again = train_classifier(coll.root, tmp_path / "again", backbone=TINY_BACKBONE, cache_dir=tmp_path / "cache",
-                             progress=False, epochs=80, aug_views=1)
+    again = train_classifier(
+        coll.root,
+        tmp_path / "again",
+        backbone=TINY_BACKBONE,
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        epochs=80,
+        aug_views=1,
+    )
     assert again.training_data_hash == result.training_data_hash
     assert again.test.accuracy == pytest.approx(result.test.accuracy)
 
@@ -77,7 +103,7 @@ def test_export_writes_all_formats_with_metadata(trained, exported):
     d = result.model_dir
     expected = {"onnx", "tflite_fp32", "tflite_fp16", "tflite_int8", "coreml_fp16", "coreml_int8"}
     assert set(exported.files) == expected
-    for key, path in exported.files.items():
+    for path in exported.files.values():
         assert path.exists()
         if path.suffix == ".mlpackage":
             assert path.with_name(path.name + ".zip").exists()
@@ -144,10 +170,14 @@ def test_quantised_shortfall_is_reported_but_an_fp32_mismatch_fails_the_export()
     def fmt(name, agree, passed):
         return FormatParity(name, 500, 0.01, 0.01, agree, passed, "")
 
-    short = ParityResult(formats={"tflite_fp32": fmt("tflite_fp32", 1.0, True), "tflite_int8": fmt("tflite_int8", 0.97, False)})
+    short = ParityResult(
+        formats={"tflite_fp32": fmt("tflite_fp32", 1.0, True), "tflite_int8": fmt("tflite_int8", 0.97, False)}
+    )
     assert short.ok and [p.fmt for p in short.below_target] == ["tflite_int8"]
     assert short.to_dict()["below_target"] == ["tflite_int8"]
-    broken = ParityResult(formats={"tflite_fp32": fmt("tflite_fp32", 0.99, False), "tflite_int8": fmt("tflite_int8", 0.99, True)})
+    broken = ParityResult(
+        formats={"tflite_fp32": fmt("tflite_fp32", 0.99, False), "tflite_int8": fmt("tflite_int8", 0.99, True)}
+    )
     assert not broken.ok and broken.below_target == []
 
 
@@ -181,8 +211,15 @@ def test_multilabel_manifest_trains_sigmoid_model_and_exports(tmp_path):
         for r in rows:
             labels = [r["label"]] + (["bright"] if rng.random() < 0.4 else [])
             w.writerow([r["path"], ";".join(labels)])
-    result = train_classifier(coll.root / "multi.csv", tmp_path / "model", backbone=TINY_BACKBONE,
-                              cache_dir=tmp_path / "cache", progress=False, epochs=60, aug_views=0)
+    result = train_classifier(
+        coll.root / "multi.csv",
+        tmp_path / "model",
+        backbone=TINY_BACKBONE,
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        epochs=60,
+        aug_views=0,
+    )
     assert result.multi_label and "bright" in result.labels
     config = load_config(result.model_dir)
     assert len(config.label_thresholds) == len(config.labels)
@@ -202,8 +239,17 @@ def test_multilabel_manifest_trains_sigmoid_model_and_exports(tmp_path):
 def test_fine_tune_tiny_run_changes_the_backbone_and_still_exports(tmp_path):
     register_tiny_backbone()
     coll = write_style_folder(tmp_path / "ft", per_class=10, seed=3, duplicates=False)
-    result = train_classifier(coll.root, tmp_path / "model", backbone=TINY_BACKBONE, cache_dir=tmp_path / "cache",
-                              progress=False, epochs=40, aug_views=0, fine_tune=True, fine_tune_epochs=1)
+    result = train_classifier(
+        coll.root,
+        tmp_path / "model",
+        backbone=TINY_BACKBONE,
+        cache_dir=tmp_path / "cache",
+        progress=False,
+        epochs=40,
+        aug_views=0,
+        fine_tune=True,
+        fine_tune_epochs=1,
+    )
     config = load_config(result.model_dir)
     assert config.fine_tuned and config.embedding_space.startswith("fine-tuned:")
     assert (result.model_dir / "backbone.pt").exists()
@@ -232,10 +278,10 @@ def test_bad_sources_fail_clearly(tmp_path):
     for i in range(3):
         make_style_image("dots", np.random.default_rng(i), 64).save(one / f"{i}.jpg")
     with pytest.raises(ValueError, match="at least 2 labels"):
-        train_classifier(tmp_path / "one", tmp_path / "m", backbone=TINY_BACKBONE, cache_dir=tmp_path / "c",
-                         progress=False)
+        train_classifier(
+            tmp_path / "one", tmp_path / "m", backbone=TINY_BACKBONE, cache_dir=tmp_path / "c", progress=False
+        )
     with pytest.raises(ValueError, match="unknown export"):
         export_models(tmp_path / "m", formats=("pdf",))
     with pytest.raises(FileNotFoundError):
         load_classifier(tmp_path / "nothing-here")
-

@@ -5,6 +5,7 @@ issue 3: TFLite fp32 and ONNX within 1e-4 of torch on probabilities with identic
 TFLite int8 top-1 agreement >= 98 %; the Core ML packages carry the right inputs, outputs,
 labels and metadata.
 """
+
 from __future__ import annotations
 
 import re
@@ -12,14 +13,14 @@ import re
 import numpy as np
 import pytest
 
-from dataset_tools.synthetic_styles import write_style_folder
 from benchmarks.classifier_runs import held_out_images
+from dataset_tools.synthetic_styles import write_style_folder
 from edge_models.export import export_models
 from edge_models.export_tflite import load_interpreter
 from edge_models.model_dir import read_sample_images
-from edge_models.trained import load_trained
 from edge_models.parity import compare_formats
 from edge_models.train import train_classifier
+from edge_models.trained import load_trained
 from tests.conftest import SHARED_DIR
 
 pytestmark = pytest.mark.slow
@@ -64,12 +65,25 @@ def test_int8_keeps_top1_on_real_images(real_export):
     # 98.6 % over 2 700 unseen images when measured (94.9 % with the weights as published).
     assert parity.top1_agreement >= 0.98, parity
     if unseen:  # the real backbone: its front blocks really are float, the rest int8
-        names = {d["name"]: d["dtype"].__name__ for d in load_interpreter(exported.files["tflite_int8"], threads=1)
-                 .get_tensor_details() if len(d["shape"]) == 4 and "_dequant" not in d["name"]}
-        float_blocks = {int(m.group(1)) for n, t in names.items() if t == "float32"
-                        for m in [re.search(r"MBConvBlock_(\d+)/[^;]*;$", n)] if m}
-        int8_blocks = {int(m.group(1)) for n, t in names.items() if t == "int8"
-                       for m in [re.search(r"MBConvBlock_(\d+)/[^;]*;$", n)] if m}
+        names = {
+            d["name"]: d["dtype"].__name__
+            for d in load_interpreter(exported.files["tflite_int8"], threads=1).get_tensor_details()
+            if len(d["shape"]) == 4 and "_dequant" not in d["name"]
+        }
+        float_blocks = {
+            int(m.group(1))
+            for n, t in names.items()
+            if t == "float32"
+            for m in [re.search(r"MBConvBlock_(\d+)/[^;]*;$", n)]
+            if m
+        }
+        int8_blocks = {
+            int(m.group(1))
+            for n, t in names.items()
+            if t == "int8"
+            for m in [re.search(r"MBConvBlock_(\d+)/[^;]*;$", n)]
+            if m
+        }
         assert set(range(9)) <= float_blocks and set(range(9, 16)) <= int8_blocks, (float_blocks, int8_blocks)
 
 
@@ -80,7 +94,8 @@ def test_coreml_packages_are_right(real_export):
         assert check.passed, (key, check.problems)
         assert check.summary["class_labels"] == result.labels
         assert check.summary["outputs"][-1]["shape"][-1] == 1280 or any(
-            o["name"] == "embedding" and o["shape"][-1] == 1280 for o in check.summary["outputs"])
+            o["name"] == "embedding" and o["shape"][-1] == 1280 for o in check.summary["outputs"]
+        )
     # the int8 weights really are smaller
     assert exported.sizes["coreml_int8"] < 0.7 * exported.sizes["coreml_fp16"]
     assert exported.sizes["tflite_int8"] < 0.5 * exported.sizes["tflite_fp32"]

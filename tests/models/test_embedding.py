@@ -4,6 +4,7 @@ The strongest evidence that weights and preprocessing are right is on real photo
 network's own ImageNet head should recognise CIFAR-10 ships as boats far more often than
 chance, and a wrong normalisation should visibly hurt that (so the test can fail).
 """
+
 from __future__ import annotations
 
 import io
@@ -32,7 +33,7 @@ def _cifar_images(zip_path: Path, cls: str, n: int) -> list[Image.Image]:
         return [Image.open(io.BytesIO(zf.read(m))).convert("RGB") for m in names]
 
 
-def _ship_like_top5_rate(model, images: list[Image.Image], spec) -> float:  # type: ignore[no-untyped-def]
+def _ship_like_top5_rate(model, images: list[Image.Image], spec) -> float:
     logits = np.concatenate([model.run(spec.to_batch(images[i : i + 64]))["logits"] for i in range(0, len(images), 64)])
     top5 = np.argsort(-logits, axis=1)[:, :5]
     return float(np.isin(top5, SHIP_LIKE).any(axis=1).mean())
@@ -45,13 +46,13 @@ def torch_net() -> EmbeddingNet:
 
 
 @pytest.fixture(scope="module")
-def demo_images(demo_source) -> list[Image.Image]:  # type: ignore[no-untyped-def]
+def demo_images(demo_source) -> list[Image.Image]:
     paths = sorted(Path(demo_source.out_dir).rglob("*_0001.jpg"))  # one of each family
     return [Image.open(p).convert("RGB") for p in paths]
 
 
 @pytest.mark.shared
-def test_imagenet_head_sees_ships_in_cifar_ships_far_above_chance(cifar_zip: Path, embedding_model) -> None:  # type: ignore[no-untyped-def]
+def test_imagenet_head_sees_ships_in_cifar_ships_far_above_chance(cifar_zip: Path, embedding_model) -> None:
     ships = _cifar_images(cifar_zip, "ship", 200)
     cats = _cifar_images(cifar_zip, "cat", 60)
     spec = embedding_model.card.preprocessing
@@ -76,7 +77,7 @@ def _torch_outputs(net: EmbeddingNet, batch: np.ndarray) -> tuple[np.ndarray, np
     return emb.numpy(), logits.numpy()
 
 
-def _assert_parity(embedding_model, torch_net: EmbeddingNet, images: list[Image.Image]) -> None:  # type: ignore[no-untyped-def]
+def _assert_parity(embedding_model, torch_net: EmbeddingNet, images: list[Image.Image]) -> None:
     batch = embedding_model.card.preprocessing.to_batch(images)
     got = embedding_model.run(batch)
     ref_emb, ref_logits = _torch_outputs(torch_net, batch)
@@ -86,16 +87,20 @@ def _assert_parity(embedding_model, torch_net: EmbeddingNet, images: list[Image.
 
 
 @pytest.mark.shared
-def test_onnx_runtime_matches_torch_on_real_photos(cifar_zip: Path, embedding_model, torch_net: EmbeddingNet) -> None:  # type: ignore[no-untyped-def]
+def test_onnx_runtime_matches_torch_on_real_photos(cifar_zip: Path, embedding_model, torch_net: EmbeddingNet) -> None:
     images = [im for cls in ("ship", "cat", "truck", "bird") for im in _cifar_images(cifar_zip, cls, 3)]
     _assert_parity(embedding_model, torch_net, images)
 
 
-def test_onnx_runtime_matches_torch_on_generated_paintings(embedding_model, torch_net: EmbeddingNet, demo_images) -> None:  # type: ignore[no-untyped-def]
+def test_onnx_runtime_matches_torch_on_generated_paintings(
+    embedding_model, torch_net: EmbeddingNet, demo_images
+) -> None:
     _assert_parity(embedding_model, torch_net, demo_images)
 
 
-def test_embeddings_are_unit_length_and_batching_does_not_change_them(models_dir: Path, embedding_model, demo_images) -> None:  # type: ignore[no-untyped-def]
+def test_embeddings_are_unit_length_and_batching_does_not_change_them(
+    models_dir: Path, embedding_model, demo_images
+) -> None:
     desc = CnnDescriptor(models_dir)
     batch = desc.describe(demo_images)
     assert batch.shape == (len(demo_images), EMBEDDING_DIM)
@@ -107,7 +112,9 @@ def test_embeddings_are_unit_length_and_batching_does_not_change_them(models_dir
     assert sims[~np.eye(len(batch), dtype=bool)].max() < 0.99
 
 
-def test_same_picture_reencoded_stays_closer_than_another_family(models_dir: Path, embedding_model, demo_images) -> None:  # type: ignore[no-untyped-def]
+def test_same_picture_reencoded_stays_closer_than_another_family(
+    models_dir: Path, embedding_model, demo_images
+) -> None:
     desc = CnnDescriptor(models_dir)
     original = demo_images[0]
     buf = io.BytesIO()
@@ -133,7 +140,7 @@ def test_centre_crop_keeps_the_middle_of_a_wide_picture() -> None:
     np.testing.assert_allclose(arr, 0.0, atol=1e-6)  # 127 is the spec's mean: normalised to 0
 
 
-def test_export_is_cached_and_its_card_carries_the_serving_spec(models_dir: Path, embedding_model) -> None:  # type: ignore[no-untyped-def]
+def test_export_is_cached_and_its_card_carries_the_serving_spec(models_dir: Path, embedding_model) -> None:
     path, card = ensure_embedding_model(models_dir)
     mtime = path.stat().st_mtime_ns
     path2, card2 = ensure_embedding_model(models_dir)

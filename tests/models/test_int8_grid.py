@@ -1,7 +1,9 @@
 """The backbone's weights sit on the int8 grid, so int8 export rounds nothing there; the
 layers the registry names stay float."""
+
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -9,8 +11,6 @@ import torch
 from torch import nn
 
 from edge_models.classifier_net import ClassifierNet
-import logging
-
 from edge_models.export_tflite import convert_fp32, load_interpreter, quantize_int8, run_tflite
 from edge_models.head import LinearHead
 from edge_models.int8_grid import LEVELS, off_grid_weights, snap_to_int8_grid

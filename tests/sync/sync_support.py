@@ -4,18 +4,19 @@ Label and push tests build their catalogue rows directly (no images, no ONNX mod
 records are the fake's synthetic ones (``/9200999/artsnap_demo_000`` …), so the fake's
 Annotations API and WITH accept them as targets.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from backend.engine.catalog.store import Catalog, NewItem
 from backend.engine.catalog.sync_store import SyncStore
+from backend.sync import provenance
+from backend.sync.targets import EuropeanaTarget, WithTarget
 from europeana_sync.annotations_api import AnnotationsClient
 from europeana_sync.fake import FakeServer
 from europeana_sync.fake.synthetic import DATASET, STYLES
 from europeana_sync.fake.testing import ManualClock, instant_session
-from backend.sync import provenance
-from backend.sync.targets import EuropeanaTarget, WithTarget
 from europeana_sync.oidc import OidcTokenProvider
 from europeana_sync.search_api import SearchApiClient
 from europeana_sync.vocabulary import SAMPLE_WIKIART_STYLES, load_mapping
@@ -33,8 +34,9 @@ def open_catalog(folder: Path) -> Catalog:
     return Catalog(f"sqlite:///{folder / 'catalog.db'}")
 
 
-def seed_labelled_collection(catalog: Catalog, name: str = "eu", count: int = 8, *,
-                             curator: dict[int, str] | None = None) -> list[int]:
+def seed_labelled_collection(
+    catalog: Catalog, name: str = "eu", count: int = 8, *, curator: dict[int, str] | None = None
+) -> list[int]:
     """``count`` indexed items for records 0..count-1, each with one machine label (its
     synthetic style, confidence 0.55 + 0.05·i, status *proposed*) and, for the indexes in
     ``curator``, a curator label. Returns item ids in record order."""
@@ -42,15 +44,27 @@ def seed_labelled_collection(catalog: Catalog, name: str = "eu", count: int = 8,
     rows = []
     for i in range(count):
         rid = record_id(i)
-        rows.append(NewItem(
-            source_path=provenance.source_path_for(rid), sha256=f"{i:064x}", phash=None,
-            title=f"Study no. {i}" if i != 1 else "=HYPERLINK(\"http://x\")", width=320, height=240,
-            format="PNG", media_path=None, thumb_path=None, labels=((curator or {}).get(i),) if (curator or {}).get(i) else (),
-            status="indexed", extra={provenance.RECORD_ID: rid, provenance.DATA_PROVIDER: "Artsnap Demo Museum"}))
+        rows.append(
+            NewItem(
+                source_path=provenance.source_path_for(rid),
+                sha256=f"{i:064x}",
+                phash=None,
+                title=f"Study no. {i}" if i != 1 else '=HYPERLINK("http://x")',
+                width=320,
+                height=240,
+                format="PNG",
+                media_path=None,
+                thumb_path=None,
+                labels=((curator or {}).get(i),) if (curator or {}).get(i) else (),
+                status="indexed",
+                extra={provenance.RECORD_ID: rid, provenance.DATA_PROVIDER: "Artsnap Demo Museum"},
+            )
+        )
     ids = catalog.add_items(cid, rows)
     model_id = catalog.register_model(*MODEL, "classifier", {}, None)
-    catalog.add_machine_labels({item_id: [(STYLES[i % len(STYLES)], 0.55 + 0.05 * i)]
-                                for i, item_id in enumerate(ids)}, model_id)
+    catalog.add_machine_labels(
+        {item_id: [(STYLES[i % len(STYLES)], 0.55 + 0.05 * i)] for i, item_id in enumerate(ids)}, model_id
+    )
     return ids
 
 
@@ -59,7 +73,7 @@ def accept_all_machine_labels(store: SyncStore, ids: list[int]) -> None:
         store.set_label_status(item_id, STYLES[i % len(STYLES)], "accepted", source="machine")
 
 
-def sample_mapping():  # type: ignore[no-untyped-def]
+def sample_mapping():
     mapping, _ = load_mapping(SAMPLE_WIKIART_STYLES)
     return mapping
 
@@ -68,9 +82,15 @@ def search_client(fake: FakeServer, clock: ManualClock, **policy: float | int) -
     return SearchApiClient("test-key", base_url=fake.url, http=instant_session(clock, **policy))
 
 
-def europeana_target(fake: FakeServer, clock: ManualClock, store: SyncStore, *,
-                     client_id: str = "artsnap-curator", secret: str = "curator-secret",
-                     **policy: float | int) -> EuropeanaTarget:
+def europeana_target(
+    fake: FakeServer,
+    clock: ManualClock,
+    store: SyncStore,
+    *,
+    client_id: str = "artsnap-curator",
+    secret: str = "curator-secret",
+    **policy: float | int,
+) -> EuropeanaTarget:
     http = instant_session(clock, **policy)
     tokens = OidcTokenProvider(fake.endpoints.token_url, client_id, secret, http=http, clock=clock)
     client = AnnotationsClient("test-key", tokens, base_url=fake.url, http=http)
@@ -78,8 +98,9 @@ def europeana_target(fake: FakeServer, clock: ManualClock, store: SyncStore, *,
 
 
 def with_target(fake: FakeServer, clock: ManualClock) -> WithTarget:
-    client = WithClient(fake.endpoints.with_api, username="curator@artsnap.test", password="with-password",
-                        http=instant_session(clock))
+    client = WithClient(
+        fake.endpoints.with_api, username="curator@artsnap.test", password="with-password", http=instant_session(clock)
+    )
     return WithTarget(client)
 
 

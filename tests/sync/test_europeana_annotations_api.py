@@ -1,4 +1,5 @@
 """Annotations client and OIDC token provider against the fake over real HTTP."""
+
 from __future__ import annotations
 
 import json
@@ -32,8 +33,9 @@ OTHER_RECORD = "/9200999/artsnap_demo_010"
 
 @pytest.fixture
 def tokens(fake, clock):
-    return OidcTokenProvider(fake.endpoints.token_url, "artsnap-curator", "curator-secret",
-                             http=instant_session(clock), clock=clock)
+    return OidcTokenProvider(
+        fake.endpoints.token_url, "artsnap-curator", "curator-secret", http=instant_session(clock), clock=clock
+    )
 
 
 @pytest.fixture
@@ -47,6 +49,7 @@ def statuses(fake: FakeServer, prefix: str = "/annotation") -> list[int]:
 
 # -- request bodies ----------------------------------------------------------------------------
 
+
 def test_request_bodies_are_exactly_the_fixture_shapes(europeana_fixtures):
     semantic = json.loads((europeana_fixtures / "annotation_requests/semantictag/simple_minimal.json").read_text())
     semantic.pop("@context")
@@ -57,19 +60,27 @@ def test_request_bodies_are_exactly_the_fixture_shapes(europeana_fixtures):
 
 def test_body_shapes_without_fixtures():
     assert tagging_annotation("http://data.europeana.eu/item/1/a", WD_IMPRESSIONISM) == {
-        "motivation": "tagging", "body": WD_IMPRESSIONISM, "target": "http://data.europeana.eu/item/1/a"}
+        "motivation": "tagging",
+        "body": WD_IMPRESSIONISM,
+        "target": "http://data.europeana.eu/item/1/a",
+    }
     assert tagging_annotation("/1/a", ' "black and white" ', language="en")["body"] == {
-        "value": "black and white", "language": "en"}
+        "value": "black and white",
+        "language": "en",
+    }
 
 
-@pytest.mark.parametrize("target, body, problem", [
-    ("not a record", WD_IMPRESSIONISM, "record id"),
-    ("http://example.org/item/1/a", WD_IMPRESSIONISM, "record id"),
-    (RECORD, "x" * 65, "at most 64"),
-    (RECORD, '""', "empty"),
-    (RECORD, "ftp://vocab.example/term", "URI without spaces"),
-    (RECORD, "http://vocab.getty.edu/aat/3000 21503", "URI without spaces"),
-])
+@pytest.mark.parametrize(
+    "target, body, problem",
+    [
+        ("not a record", WD_IMPRESSIONISM, "record id"),
+        ("http://example.org/item/1/a", WD_IMPRESSIONISM, "record id"),
+        (RECORD, "x" * 65, "at most 64"),
+        (RECORD, '""', "empty"),
+        (RECORD, "ftp://vocab.example/term", "URI without spaces"),
+        (RECORD, "http://vocab.getty.edu/aat/3000 21503", "URI without spaces"),
+    ],
+)
 def test_invalid_annotations_are_refused_before_sending(fake, client, target, body, problem):
     with pytest.raises(AnnotationValidationError, match=problem):
         client.create_tag(target, body)
@@ -83,15 +94,22 @@ def test_tag_of_exactly_64_characters_is_accepted(client):
 def test_server_validation_messages_reach_the_caller(client):
     with pytest.raises(BadRequest) as caught:
         client.create({"motivation": "tagging", "body": WD_IMPRESSIONISM, "target": "https://example.org/x"})
-    assert caught.value.message == ("Invalid annotation target base url, which should contain: "
-                                    "http://data.europeana.eu/item.")
+    assert caught.value.message == (
+        "Invalid annotation target base url, which should contain: http://data.europeana.eu/item."
+    )
     with pytest.raises(BadRequest) as caught:
-        client.create({"motivation": "tagging", "body": {"value": "z" * 65},
-                       "target": "http://data.europeana.eu/item/9200999/artsnap_demo_003"})
+        client.create(
+            {
+                "motivation": "tagging",
+                "body": {"value": "z" * 65},
+                "target": "http://data.europeana.eu/item/9200999/artsnap_demo_003",
+            }
+        )
     assert caught.value.message == "Invalid tag size. Must be shorter then 64 characters! tag.size: 65"
 
 
 # -- create / get / duplicates / delete ---------------------------------------------------------
+
 
 def test_create_tag_returns_id_and_server_stores_our_body(fake, client):
     annotation_id = client.create_tag(RECORD, WD_IMPRESSIONISM)
@@ -100,7 +118,7 @@ def test_create_tag_returns_id_and_server_stores_our_body(fake, client):
     assert stored.motivation == "tagging" and stored.body_uri == WD_IMPRESSIONISM
     assert stored.target == "http://data.europeana.eu/item/9200999/artsnap_demo_003"
     assert stored.target_record_id == RECORD
-    assert stored.creator.endswith("/artsnap-curator")          # set by the server from the token
+    assert stored.creator.endswith("/artsnap-curator")  # set by the server from the token
     assert statuses(fake) == [201, 200]
 
 
@@ -110,8 +128,8 @@ def test_duplicate_refusal_surfaces_with_the_existing_id(fake, client):
         client.create_tag(RECORD, WD_IMPRESSIONISM)
     assert caught.value.existing_ids == (first,)
     assert "Found duplicate annotations with the ids:" in caught.value.message
-    assert statuses(fake) == [201, 400]                          # a refusal is not retried
-    client.create_tag(OTHER_RECORD, WD_IMPRESSIONISM)           # same body, other record: fine
+    assert statuses(fake) == [201, 400]  # a refusal is not retried
+    client.create_tag(OTHER_RECORD, WD_IMPRESSIONISM)  # same body, other record: fine
 
 
 def test_plain_tags_are_normalised_like_the_server_so_duplicates_match(client):
@@ -128,7 +146,7 @@ def test_duplicate_refusal_fault_reports_someone_elses_annotation(fake, client):
         client.create_tag(RECORD, WD_IMPRESSIONISM)
     (existing,) = caught.value.existing_ids
     assert client.get(existing).creator.endswith("/another-curator")
-    assert client.create_tag(OTHER_RECORD, WD_IMPRESSIONISM)   # fault used up
+    assert client.create_tag(OTHER_RECORD, WD_IMPRESSIONISM)  # fault used up
 
 
 def test_delete_is_soft_and_a_later_get_is_410(fake, client):
@@ -136,7 +154,7 @@ def test_delete_is_soft_and_a_later_get_is_410(fake, client):
     assert client.delete(annotation_id) is True
     with pytest.raises(Gone):
         client.get(annotation_id)
-    assert client.delete(annotation_id) is False                 # repeated reject is harmless
+    assert client.delete(annotation_id) is False  # repeated reject is harmless
     assert statuses(fake) == [201, 204, 410, 410]
     # the tag can be made again once deleted (the curator changed their mind back)
     assert client.create_tag(RECORD, WD_IMPRESSIONISM) != annotation_id
@@ -161,8 +179,11 @@ def test_search_pages_through_all_matches(fake, client):
 
 
 def test_id_helpers_and_duplicate_message_parsing():
-    assert annotation_uri(12) == annotation_uri("http://data.europeana.eu/annotation/12") \
+    assert (
+        annotation_uri(12)
+        == annotation_uri("http://data.europeana.eu/annotation/12")
         == "http://data.europeana.eu/annotation/12"
+    )
     assert annotation_number("http://data.europeana.eu/annotation/12/") == "12"
     assert duplicate_ids("Found duplicate annotations with the ids: 12,15") == [annotation_uri(12), annotation_uri(15)]
     assert duplicate_ids('{"error":"Found duplicate annotations with the ids: [7]"}') == [annotation_uri(7)]
@@ -170,6 +191,7 @@ def test_id_helpers_and_duplicate_message_parsing():
 
 
 # -- tokens ------------------------------------------------------------------------------------
+
 
 def test_expired_token_is_refreshed_once_then_write_succeeds(fake, client, tokens):
     client.create_tag(RECORD, "first")
@@ -182,7 +204,7 @@ def test_expired_token_is_refreshed_once_then_write_succeeds(fake, client, token
 
 
 def test_token_rejected_again_after_refresh_is_an_authentication_error(fake, client):
-    fake.set_faults(token_lifetime_seconds=0)        # every token is born expired
+    fake.set_faults(token_lifetime_seconds=0)  # every token is born expired
     with pytest.raises(AuthenticationError, match="after one refresh"):
         client.create_tag(RECORD, "never")
     assert statuses(fake) == [401, 401]
@@ -190,7 +212,7 @@ def test_token_rejected_again_after_refresh_is_an_authentication_error(fake, cli
 
 def test_token_is_renewed_before_it_expires(fake, clock, tokens, client):
     client.create_tag(RECORD, "one")
-    clock.advance(3600 - 10)                          # inside the 30 s leeway
+    clock.advance(3600 - 10)  # inside the 30 s leeway
     client.create_tag(RECORD, "two")
     assert tokens.tokens_fetched == 2
     assert 401 not in statuses(fake)
@@ -205,13 +227,19 @@ def test_wrong_client_secret_fails_fast(fake, clock):
 
 
 def test_password_grant_and_stale_refresh_token_fall_back(fake, clock):
-    user = OidcTokenProvider(fake.endpoints.token_url, "artsnap-curator", "curator-secret",
-                             username="curator", password="curator-password",
-                             refresh_token="long-gone", http=instant_session(clock))
+    user = OidcTokenProvider(
+        fake.endpoints.token_url,
+        "artsnap-curator",
+        "curator-secret",
+        username="curator",
+        password="curator-password",
+        refresh_token="long-gone",
+        http=instant_session(clock),
+    )
     client = AnnotationsClient("key", user, base_url=fake.url, http=instant_session(clock))
     annotation_id = client.create_tag(RECORD, WD_IMPRESSIONISM)
     assert client.get(annotation_id).creator.endswith("/curator")
-    assert [r.status for r in fake.state.logged("/auth/")] == [400, 200]   # refresh refused, then password
+    assert [r.status for r in fake.state.logged("/auth/")] == [400, 200]  # refresh refused, then password
 
 
 def test_reads_need_no_token(fake, clock, client):

@@ -1,4 +1,5 @@
 """The fake itself (admin endpoints, data sources) and the small id/rights helpers."""
+
 from __future__ import annotations
 
 import io
@@ -58,7 +59,7 @@ def test_search_errors_look_like_the_api(fake):
     foreign = requests.get(url, params={"query": "baroque", "cursor": first["nextCursor"]}, headers=KEY, timeout=5)
     assert foreign.status_code == 400 and foreign.json()["success"] is False
     big = requests.get(url, params={"query": "*", "rows": 1000}, headers=KEY, timeout=5).json()
-    assert big["itemsCount"] == 24                       # rows are capped at 100, like the real API
+    assert big["itemsCount"] == 24  # rows are capped at 100, like the real API
 
 
 def test_media_are_pngs_and_absent_images_are_404(fake):
@@ -83,20 +84,29 @@ def test_cli_rejects_bad_fault_json():
 
 
 def test_clients_do_not_import_flask_or_backend():
-    code = ("import sys, europeana_sync.search_api, europeana_sync.annotations_api, "
-            "europeana_sync.with_api, europeana_sync.oidc, europeana_sync.edm, europeana_sync.rights; "
-            "bad = [m for m in sys.modules if m == 'flask' or m.startswith('backend')]; "
-            "assert not bad, bad")
+    code = (
+        "import sys, europeana_sync.search_api, europeana_sync.annotations_api, "
+        "europeana_sync.with_api, europeana_sync.oidc, europeana_sync.edm, europeana_sync.rights; "
+        "bad = [m for m in sys.modules if m == 'flask' or m.startswith('backend')]; "
+        "assert not bad, bad"
+    )
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).resolve().parents[2])
 
 
 # -- record ids and rights -------------------------------------------------------------------
 
-@pytest.mark.parametrize("spelling", [
-    "/09102/_UEDIN_214", "09102/_UEDIN_214", "http://data.europeana.eu/item/09102/_UEDIN_214",
-    "https://www.europeana.eu/item/09102/_UEDIN_214", "https://www.europeana.eu/en/item/09102/_UEDIN_214?x=1",
-    "https://api.europeana.eu/record/v2/09102/_UEDIN_214.json",
-])
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "/09102/_UEDIN_214",
+        "09102/_UEDIN_214",
+        "http://data.europeana.eu/item/09102/_UEDIN_214",
+        "https://www.europeana.eu/item/09102/_UEDIN_214",
+        "https://www.europeana.eu/en/item/09102/_UEDIN_214?x=1",
+        "https://api.europeana.eu/record/v2/09102/_UEDIN_214.json",
+    ],
+)
 def test_record_id_spellings_normalise(spelling):
     assert normalize_record_id(spelling) == "/09102/_UEDIN_214"
 
@@ -115,18 +125,21 @@ def test_record_id_uris():
     assert landing_page("/1/a") == "https://www.europeana.eu/item/1/a"
 
 
-@pytest.mark.parametrize("uri, expected, code", [
-    ("http://creativecommons.org/publicdomain/zero/1.0/", Reusability.OPEN, "CC0"),
-    ("http://creativecommons.org/publicdomain/mark/1.0/", Reusability.OPEN, "PDM"),
-    ("https://creativecommons.org/licenses/by-sa/4.0/deed.de", Reusability.OPEN, "CC-BY-SA"),
-    ("http://creativecommons.org/licenses/by/3.0", Reusability.OPEN, "CC-BY"),
-    ("http://creativecommons.org/licenses/by-nc-nd/4.0/", Reusability.RESTRICTED, "CC-BY-NC-ND"),
-    ("http://rightsstatements.org/vocab/InC-EDU/1.0/", Reusability.RESTRICTED, "InC-EDU"),
-    ("http://rightsstatements.org/vocab/InC/1.0/", Reusability.PERMISSION, "InC"),
-    ("http://rightsstatements.org/vocab/CNE/1.0/", Reusability.PERMISSION, "CNE"),
-    ("http://example.org/my-licence", Reusability.PERMISSION, None),
-    (None, Reusability.PERMISSION, None),
-])
+@pytest.mark.parametrize(
+    "uri, expected, code",
+    [
+        ("http://creativecommons.org/publicdomain/zero/1.0/", Reusability.OPEN, "CC0"),
+        ("http://creativecommons.org/publicdomain/mark/1.0/", Reusability.OPEN, "PDM"),
+        ("https://creativecommons.org/licenses/by-sa/4.0/deed.de", Reusability.OPEN, "CC-BY-SA"),
+        ("http://creativecommons.org/licenses/by/3.0", Reusability.OPEN, "CC-BY"),
+        ("http://creativecommons.org/licenses/by-nc-nd/4.0/", Reusability.RESTRICTED, "CC-BY-NC-ND"),
+        ("http://rightsstatements.org/vocab/InC-EDU/1.0/", Reusability.RESTRICTED, "InC-EDU"),
+        ("http://rightsstatements.org/vocab/InC/1.0/", Reusability.PERMISSION, "InC"),
+        ("http://rightsstatements.org/vocab/CNE/1.0/", Reusability.PERMISSION, "CNE"),
+        ("http://example.org/my-licence", Reusability.PERMISSION, None),
+        (None, Reusability.PERMISSION, None),
+    ],
+)
 def test_rights_classification(uri, expected, code):
     assert reusability(uri) is expected
     assert licence_code(uri) == code

@@ -1,4 +1,5 @@
 """The shared retrying HTTP layer, against the fake over real HTTP on 127.0.0.1."""
+
 from __future__ import annotations
 
 import random
@@ -21,13 +22,17 @@ def search_attempts(fake: FakeServer) -> list[int]:
 
 # -- header parsing --------------------------------------------------------------------------
 
-@pytest.mark.parametrize("header, remaining, reset", [
-    ('"personal";r=0;t=42', 0, 42.0),
-    ('"personal";r=17;t=3', 17, 3.0),
-    ('personal; r=5; t=0', 5, 0.0),
-    ('"personal";t=9', None, 9.0),
-    ('"global";r=90;t=5, "personal";r=0;t=42', 0, 42.0),
-])
+
+@pytest.mark.parametrize(
+    "header, remaining, reset",
+    [
+        ('"personal";r=0;t=42', 0, 42.0),
+        ('"personal";r=17;t=3', 17, 3.0),
+        ("personal; r=5; t=0", 5, 0.0),
+        ('"personal";t=9', None, 9.0),
+        ('"global";r=90;t=5, "personal";r=0;t=42', 0, 42.0),
+    ],
+)
 def test_parse_ratelimit(header, remaining, reset):
     info = parse_ratelimit(header)
     assert info is not None and info.policy == "personal"  # the binding policy
@@ -51,10 +56,11 @@ def test_backoff_is_full_jitter_within_exponential_ceiling():
     for retry, ceiling in [(1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)]:
         waits = [policy.backoff(retry, rng) for _ in range(200)]
         assert 0.0 <= min(waits) and max(waits) <= ceiling
-        assert max(waits) > ceiling * 0.8        # spread over the whole range, not fixed
+        assert max(waits) > ceiling * 0.8  # spread over the whole range, not fixed
 
 
 # -- behaviour against the fake ---------------------------------------------------------------
+
 
 def test_429_burst_obeys_ratelimit_header_without_real_sleep(fake, clock):
     fake.set_faults(rate_limited_requests=3, rate_limit_reset_seconds=7)
@@ -67,8 +73,9 @@ def test_429_burst_obeys_ratelimit_header_without_real_sleep(fake, clock):
 
 def test_429_waits_are_capped(fake, clock):
     fake.set_faults(rate_limited_requests=1, rate_limit_reset_seconds=900)
-    client = SearchApiClient("key", base_url=fake.url,
-                             http=instant_session(clock, max_rate_limit_wait=60, max_total_seconds=1000))
+    client = SearchApiClient(
+        "key", base_url=fake.url, http=instant_session(clock, max_rate_limit_wait=60, max_total_seconds=1000)
+    )
     assert len(list(client.search("*"))) == 24
     assert clock.sleeps == [60]
 
@@ -86,7 +93,7 @@ def test_429_beyond_time_budget_gives_up_at_once_with_reset(fake, clock):
     with pytest.raises(RateLimited) as caught:
         list(client.search("*"))
     assert caught.value.reset_after == 100
-    assert clock.sleeps == []                 # no pointless wait before failing
+    assert clock.sleeps == []  # no pointless wait before failing
 
 
 def test_endless_429_is_bounded(fake, clock):
@@ -120,9 +127,11 @@ def test_5xx_forever_gives_clear_error_after_bounded_attempts(fake, clock):
 
 def test_total_time_budget_stops_retries_early(fake, clock):
     fake.set_faults(server_errors=-1)
-    client = SearchApiClient("key", base_url=fake.url,
-                             http=instant_session(clock, max_attempts=50, base_delay=10, max_delay=10,
-                                                  max_total_seconds=25))
+    client = SearchApiClient(
+        "key",
+        base_url=fake.url,
+        http=instant_session(clock, max_attempts=50, base_delay=10, max_delay=10, max_total_seconds=25),
+    )
     with pytest.raises(RetriesExhausted, match="time budget"):
         list(client.search("*"))
     assert clock.slept <= 25
@@ -133,15 +142,14 @@ def test_slow_response_times_out_and_is_retried(fake, clock):
     fake.set_faults(slow_requests=1, slow_seconds=1.5)
     client = SearchApiClient("key", base_url=fake.url, http=instant_session(clock, read_timeout=0.5))
     assert len(list(client.search("*"))) == 24
-    assert len(clock.sleeps) == 1          # one backoff after the timeout
+    assert len(clock.sleeps) == 1  # one backoff after the timeout
 
 
 def test_connection_refused_is_retried_then_reported(clock):
-    with socket.socket() as probe:        # a port nobody listens on
+    with socket.socket() as probe:  # a port nobody listens on
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    client = SearchApiClient("key", base_url=f"http://127.0.0.1:{port}",
-                             http=instant_session(clock, max_attempts=3))
+    client = SearchApiClient("key", base_url=f"http://127.0.0.1:{port}", http=instant_session(clock, max_attempts=3))
     with pytest.raises(RetriesExhausted) as caught:
         list(client.search("*"))
     assert caught.value.status is None and caught.value.attempts == 3

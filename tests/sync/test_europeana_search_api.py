@@ -1,4 +1,5 @@
 """Search/Record client: cursor paging, checkpoints, early page ends, typed items and records."""
+
 from __future__ import annotations
 
 import io
@@ -32,7 +33,7 @@ def test_pages_through_all_results_with_cursor(fake, client):
     assert len(ids) == 24 == len(set(ids))
     assert results.pages_fetched == 5 and results.total_results == 24
     sent = cursors_sent(fake)
-    assert sent[0] == "*" and len(set(sent)) == 5          # each page asked once, new cursor each time
+    assert sent[0] == "*" and len(set(sent)) == 5  # each page asked once, new cursor each time
 
 
 def test_last_page_has_no_next_cursor_and_exact_multiple_ends_cleanly(fake, client):
@@ -75,10 +76,10 @@ def test_rows_are_validated_before_any_request(fake, client):
 
 def test_checkpoint_resumes_after_the_last_handled_item(fake, client):
     first_run = client.search("*", rows=5)
-    handled = [next(first_run).id for _ in range(7)]           # crash after 7 items (page 2, index 1)
+    handled = [next(first_run).id for _ in range(7)]  # crash after 7 items (page 2, index 1)
     checkpoint = first_run.checkpoint()
     assert checkpoint.skip == 2 and checkpoint.offset == 5 and checkpoint.cursor != "*"
-    saved = json.loads(json.dumps(checkpoint.to_json()))        # survives a state file
+    saved = json.loads(json.dumps(checkpoint.to_json()))  # survives a state file
     resumed = client.search("*", rows=5, resume_from=SearchCheckpoint.from_json(saved))
     rest = [item.id for item in resumed]
     everything = [item.id for item in client.search("*", rows=5)]
@@ -90,10 +91,10 @@ def test_checkpoint_after_a_failed_page_load_loses_nothing(fake):
 
     client = SearchApiClient("key", base_url=fake.url, http=instant_session(ManualClock(), max_attempts=2))
     results = client.search("*", rows=5)
-    handled = [next(results).id for _ in range(5)]                # page 1 done
+    handled = [next(results).id for _ in range(5)]  # page 1 done
     fake.set_faults(server_errors=-1)
     with pytest.raises(RetriesExhausted):
-        next(results)                                             # page 2 cannot be loaded
+        next(results)  # page 2 cannot be loaded
     checkpoint = results.checkpoint()
     assert checkpoint.skip == 0 and checkpoint.offset == 5
     fake.set_faults(server_errors=0)
@@ -115,7 +116,7 @@ def test_page_ending_early_is_asked_again_and_nothing_is_lost(fake, client):
     ids = [item.id for item in client.search("*", rows=5)]
     assert len(ids) == 24 == len(set(ids))
     assert fake.state.faults.injected["early_page_ends"] == 1
-    assert len(fake.state.logged(SEARCH_PATH)) == 6             # five pages + one re-ask
+    assert len(fake.state.logged(SEARCH_PATH)) == 6  # five pages + one re-ask
 
 
 def test_page_ending_early_for_good_raises_with_resume_point(fake, client):
@@ -166,6 +167,7 @@ def test_clean_landing_page_drops_tracking_and_keys():
 
 # -- the shared fixtures (real API responses) ------------------------------------------------
 
+
 @pytest.fixture
 def fixture_fake(europeana_fixtures):
     with FakeServer(fixtures_dir=europeana_fixtures) as server:
@@ -181,7 +183,7 @@ def test_pages_through_real_fixture_results(fixture_fake):
     assert first.id == "/2022704/lod_oai_bibliotecadigital_jcyl_es_26229_ent1"
     assert first.data_provider == "Biblioteca Digital de Castilla y León"
     assert first.landing_page == "https://www.europeana.eu/item/2022704/lod_oai_bibliotecadigital_jcyl_es_26229_ent1"
-    assert first.edm_is_shown_by.startswith(fixture_fake.url)          # rewritten to the fake's media
+    assert first.edm_is_shown_by.startswith(fixture_fake.url)  # rewritten to the fake's media
     assert Image.open(io.BytesIO(client.download(first.edm_is_shown_by))).format == "PNG"
 
 
@@ -194,13 +196,23 @@ def test_real_record_fixture_through_the_client(fixture_fake):
     assert record.landing_page == "https://www.europeana.eu/item/2021650/memorix_0000ee69_1b9e_6823_478f_c88af61736c6"
 
 
-@pytest.mark.parametrize("name, shown_by, webresources", [
-    ("item_full.json", "https://images.memorix.nl/nda/thumb/fullsize/010a31d7-9316-54d7-6ad0-83b9914688d9.jpg", 4),
-    ("item_no_aggregation.json", None, 0),
-    ("item_no_webresource.json", "https://images.memorix.nl/nda/thumb/fullsize/010a31d7-9316-54d7-6ad0-83b9914688d9.jpg", 0),
-    ("item_not_first_webresource.json",
-     "https://www.cortesaragon.es/fondoHistorico/i18n/catalogo_imagenes/imagen_id.do?idImagen=122319", 3),
-])
+@pytest.mark.parametrize(
+    "name, shown_by, webresources",
+    [
+        ("item_full.json", "https://images.memorix.nl/nda/thumb/fullsize/010a31d7-9316-54d7-6ad0-83b9914688d9.jpg", 4),
+        ("item_no_aggregation.json", None, 0),
+        (
+            "item_no_webresource.json",
+            "https://images.memorix.nl/nda/thumb/fullsize/010a31d7-9316-54d7-6ad0-83b9914688d9.jpg",
+            0,
+        ),
+        (
+            "item_not_first_webresource.json",
+            "https://www.cortesaragon.es/fondoHistorico/i18n/catalogo_imagenes/imagen_id.do?idImagen=122319",
+            3,
+        ),
+    ],
+)
 def test_record_parsing_of_fixture_variants(europeana_fixtures, name, shown_by, webresources):
     payload = json.loads((europeana_fixtures / "search_record" / name).read_text(encoding="utf-8"))
     record = EuropeanaRecord.from_json(payload)

@@ -1,4 +1,5 @@
 """Category → vocabulary URI mapping files: formats, validation, the WikiArt sample."""
+
 from __future__ import annotations
 
 import json
@@ -17,11 +18,10 @@ from europeana_sync.vocabulary import (
     validate_entries,
 )
 
-STYLES = ["art_nouveau", "baroque", "expressionism", "impressionism", "post_impressionism",
-          "romanticism", "symbolism"]
+STYLES = ["art_nouveau", "baroque", "expressionism", "impressionism", "post_impressionism", "romanticism", "symbolism"]
 WD_IMPRESSIONISM = "http://www.wikidata.org/entity/Q40415"
 WD_BAROQUE = "http://www.wikidata.org/entity/Q37853"
-AAT_EXAMPLE = "http://vocab.getty.edu/aat/300000001"     # shape only; not a claim about that term
+AAT_EXAMPLE = "http://vocab.getty.edu/aat/300000001"  # shape only; not a claim about that term
 
 
 def write_json(tmp_path, categories, name="mapping.json"):
@@ -40,15 +40,18 @@ def test_sample_wikiart_mapping_is_valid_and_complete():
 
 
 def test_json_and_csv_read_the_same(tmp_path):
-    json_path = write_json(tmp_path, {"impressionism": [{"uri": WD_IMPRESSIONISM, "label": "Impressionism"},
-                                                        AAT_EXAMPLE],
-                                      "baroque": WD_BAROQUE})
+    json_path = write_json(
+        tmp_path,
+        {"impressionism": [{"uri": WD_IMPRESSIONISM, "label": "Impressionism"}, AAT_EXAMPLE], "baroque": WD_BAROQUE},
+    )
     csv_path = tmp_path / "mapping.csv"
-    csv_path.write_text("category,uri,label\n"
-                        f"impressionism,{WD_IMPRESSIONISM},Impressionism\n"
-                        f"impressionism,{AAT_EXAMPLE},\n"
-                        "\n"
-                        f"baroque,{WD_BAROQUE},\n")
+    csv_path.write_text(
+        "category,uri,label\n"
+        f"impressionism,{WD_IMPRESSIONISM},Impressionism\n"
+        f"impressionism,{AAT_EXAMPLE},\n"
+        "\n"
+        f"baroque,{WD_BAROQUE},\n"
+    )
     from_json = mapping_from_entries(read_entries(json_path))
     from_csv = mapping_from_entries(read_entries(csv_path))
     assert from_json == from_csv
@@ -62,12 +65,15 @@ def test_round_trip_through_json_document(tmp_path):
     assert load_mapping(path)[0] == mapping
 
 
-@pytest.mark.parametrize("uri, hint", [
-    ("https://www.wikidata.org/wiki/Q40415", "http://www.wikidata.org/entity/Q40415"),
-    ("https://www.wikidata.org/entity/q40415", "http://www.wikidata.org/entity/Q40415"),
-    ("http://vocab.getty.edu/page/aat/300000001", AAT_EXAMPLE),
-    ("https://vocab.getty.edu/aat/300000001.json", AAT_EXAMPLE),
-])
+@pytest.mark.parametrize(
+    "uri, hint",
+    [
+        ("https://www.wikidata.org/wiki/Q40415", "http://www.wikidata.org/entity/Q40415"),
+        ("https://www.wikidata.org/entity/q40415", "http://www.wikidata.org/entity/Q40415"),
+        ("http://vocab.getty.edu/page/aat/300000001", AAT_EXAMPLE),
+        ("https://vocab.getty.edu/aat/300000001.json", AAT_EXAMPLE),
+    ],
+)
 def test_non_canonical_uris_are_refused_with_the_canonical_form(tmp_path, uri, hint):
     assert canonical_uri(uri) == hint
     with pytest.raises(VocabularyMappingError) as caught:
@@ -75,8 +81,16 @@ def test_non_canonical_uris_are_refused_with_the_canonical_form(tmp_path, uri, h
     assert hint in str(caught.value)
 
 
-@pytest.mark.parametrize("uri", ["", "Q40415", "http://example.org/impressionism",
-                                 "http://vocab.getty.edu/aat/12345", "http://www.wikidata.org/entity/P31"])
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "",
+        "Q40415",
+        "http://example.org/impressionism",
+        "http://vocab.getty.edu/aat/12345",
+        "http://www.wikidata.org/entity/P31",
+    ],
+)
 def test_uris_of_other_shapes_are_refused(uri):
     report = validate_entries(mapping_entries({"impressionism": [uri]}))
     assert not report.ok and "neither a Getty AAT" in report.errors[0].message
@@ -84,16 +98,21 @@ def test_uris_of_other_shapes_are_refused(uri):
 
 def mapping_entries(categories):
     from europeana_sync.vocabulary import entries_from_json
+
     return entries_from_json({"categories": categories}, source="test")
 
 
 def test_duplicates_are_errors_and_all_are_reported_at_once():
-    report = validate_entries(mapping_entries({
-        "impressionism": [WD_IMPRESSIONISM, WD_IMPRESSIONISM],
-        "baroque": [WD_IMPRESSIONISM],
-        "Baroque": [WD_BAROQUE],
-        "bad name!": [WD_BAROQUE],
-    }))
+    report = validate_entries(
+        mapping_entries(
+            {
+                "impressionism": [WD_IMPRESSIONISM, WD_IMPRESSIONISM],
+                "baroque": [WD_IMPRESSIONISM],
+                "Baroque": [WD_BAROQUE],
+                "bad name!": [WD_BAROQUE],
+            }
+        )
+    )
     messages = [issue.message for issue in report.errors]
     assert len(messages) == 4
     assert any("listed twice" in m for m in messages)
@@ -104,8 +123,9 @@ def test_duplicates_are_errors_and_all_are_reported_at_once():
 
 
 def test_unknown_categories_are_errors_and_unmapped_labels_warnings():
-    report = validate_entries(mapping_entries({"impresionism": [WD_IMPRESSIONISM], "baroque": [WD_BAROQUE]}),
-                              known_categories=STYLES)
+    report = validate_entries(
+        mapping_entries({"impresionism": [WD_IMPRESSIONISM], "baroque": [WD_BAROQUE]}), known_categories=STYLES
+    )
     assert report.unknown_categories == ["impresionism"]
     assert "impresionism" in report.errors[0].message and not report.ok
     assert report.unmapped_categories == [s for s in STYLES if s != "baroque"]

@@ -5,6 +5,7 @@ The fake's 24 synthetic records: 21 are pullable, one is in copyright (InC), one
 non-commercial (CC BY-NC, "restricted"), one has no image at all, and one has only a
 preview (edmPreview, no edmIsShownBy).
 """
+
 from __future__ import annotations
 
 import csv
@@ -17,17 +18,20 @@ import pytest
 from backend.cli import main
 from backend.engine.catalog.sync_store import SyncStore
 from backend.engine.services import Engine
-from europeana_sync.fake import FakeServer
 from backend.sync import provenance
 from backend.sync.checkpoints import PULL_JOB
 from backend.sync.export_labels import ExportFilters, export_labels, write_csv
 from backend.sync.pull import EXIT_STOPPED, PullOptions, pull
 from backend.sync.push import PushOptions, push
+from europeana_sync.fake import FakeServer
 from tests.sync.sync_support import europeana_target, live_tags, record_id, sample_mapping, search_client
 
 PULLABLE = 21
-SKIP_REASONS = {"licence not allowed: InC (permission)": 1, "licence not allowed: CC-BY-NC (restricted)": 1,
-                "no image (neither edmIsShownBy nor edmPreview)": 1}
+SKIP_REASONS = {
+    "licence not allowed: InC (permission)": 1,
+    "licence not allowed: CC-BY-NC (restricted)": 1,
+    "no image (neither edmIsShownBy nor edmPreview)": 1,
+}
 #: The fault tests pull a smaller result set (ONNX time on 2 shared cores is what they cost):
 #: records 3, 4, 10, 11 (CC BY-NC, skipped), 17 (preview only), 18 — 3 pages of 2.
 SMALL = dict(query="impressionism", rows=2, batch_size=2)
@@ -56,6 +60,7 @@ def catalogue(engine: Engine) -> Counter:
 
 def search_cursors(fake: FakeServer) -> list[str]:
     from urllib.parse import parse_qs
+
     return [parse_qs(r.query)["cursor"][0] for r in fake.state.logged("/record/v2/search.json")]
 
 
@@ -65,10 +70,10 @@ class CrashAfter:
     def __init__(self, n: int) -> None:
         self.n, self.done = n, 0
 
-    def start(self, total, done):  # noqa: ANN001
+    def start(self, total, done):
         pass
 
-    def message(self, text):  # noqa: ANN001
+    def message(self, text):
         pass
 
     def advance(self, k: int) -> None:
@@ -77,8 +82,7 @@ class CrashAfter:
             raise RuntimeError("simulated crash")
 
 
-def test_nightly_round_with_faults_loses_and_duplicates_nothing_and_a_rerun_changes_nothing(
-        fake, clock, engine):
+def test_nightly_round_with_faults_loses_and_duplicates_nothing_and_a_rerun_changes_nothing(fake, clock, engine):
     # -- pull: five pages, a 429 burst, 503s, an early page end, a missing full image --------
     fake.set_faults(rate_limited_requests=3, server_errors=2, early_page_ends=1)
     fake.state.records.get(record_id(3)).item["edmIsShownBy"] = ["/fake-media/9200999/artsnap_demo_003/gone.png"]
@@ -95,8 +99,12 @@ def test_nightly_round_with_faults_loses_and_duplicates_nothing_and_a_rerun_chan
     assert snapshot["early_page_ends"] == 1
 
     # provenance on the items; the fallbacks to edmPreview
-    items = {provenance.record_id_of(v.extra): v for v in engine.catalog.get_items(
-        engine.catalog.ids_with_status(engine.catalog.collection_id("eu"), "indexed")).values()}
+    items = {
+        provenance.record_id_of(v.extra): v
+        for v in engine.catalog.get_items(
+            engine.catalog.ids_with_status(engine.catalog.collection_id("eu"), "indexed")
+        ).values()
+    }
     first = items[record_id(0)]
     assert first.source_path == "europeana/9200999/artsnap_demo_000.jpg" and first.title
     assert first.extra[provenance.DATA_PROVIDER] == "Artsnap Demo Museum"
@@ -104,13 +112,14 @@ def test_nightly_round_with_faults_loses_and_duplicates_nothing_and_a_rerun_chan
     assert first.extra[provenance.LICENCE] == "CC0"
     assert first.extra[provenance.LANDING_PAGE] == "https://www.europeana.eu/item/9200999/artsnap_demo_000"
     assert first.extra[provenance.IMAGE_KIND] == "edmIsShownBy"
-    assert items[record_id(17)].extra[provenance.IMAGE_KIND] == "edmPreview"      # preview only
-    assert items[record_id(3)].extra[provenance.IMAGE_KIND] == "edmPreview"       # full image 404
+    assert items[record_id(17)].extra[provenance.IMAGE_KIND] == "edmPreview"  # preview only
+    assert items[record_id(3)].extra[provenance.IMAGE_KIND] == "edmPreview"  # full image 404
 
     # -- labels: the classifier proposes, the curator accepts all but one ------------------
     store = SyncStore(engine.catalog)
     model_id = engine.catalog.register_model("wikiart-style", "2026.11", "classifier", {}, None)
     from europeana_sync.fake.synthetic import synthetic_records
+
     style_of = {r.record_id: r.style for r in synthetic_records()}
     by_record = {rid: view.id for rid, view in items.items()}
     engine.catalog.add_machine_labels({i: [(style_of[rid], 0.9)] for rid, i in by_record.items()}, model_id)
@@ -161,10 +170,11 @@ def test_crash_mid_pull_resumes_from_the_checkpoint(fake, clock, engine, monkeyp
             pull(engine, client, options(**SMALL))
     else:
         from backend.sync import checkpoints
+
         saves = {"n": 0}
         real_save = checkpoints.PullCheckpoints.save
 
-        def crashing_save(self, fingerprint, state, *, done=False):  # noqa: ANN001
+        def crashing_save(self, fingerprint, state, *, done=False):
             saves["n"] += 1
             if saves["n"] == 3:
                 raise RuntimeError("simulated crash")
@@ -180,9 +190,9 @@ def test_crash_mid_pull_resumes_from_the_checkpoint(fake, clock, engine, monkeyp
 
     resumed = pull(engine, search_client(fake, clock), options(**SMALL))
     assert resumed.complete and resumed.resumed_from == stored[0].state["seen"]
-    assert search_cursors(fake)[0] == stored[0].state["search"]["cursor"] != "*"   # not from page 1 again
+    assert search_cursors(fake)[0] == stored[0].state["search"]["cursor"] != "*"  # not from page 1 again
     fetched_again = {r.path.split("/")[3] for r in fake.state.logged("/fake-media")}
-    assert fetched_again <= {"artsnap_demo_018"}      # only the batch in flight, if anything
+    assert fetched_again <= {"artsnap_demo_018"}  # only the batch in flight, if anything
     state = resumed.state
     assert state.seen == 6 and state.skipped == SMALL_SKIPS
     assert state.added + state.already_present == SMALL_PULLABLE
@@ -209,7 +219,7 @@ def test_rate_limit_without_end_stops_cleanly_then_resumes(fake, clock, engine):
 
 
 def test_results_that_keep_ending_early_stop_then_resume(fake, clock, engine):
-    fake.set_faults(early_page_ends=3)                 # more than the job's two re-asks
+    fake.set_faults(early_page_ends=3)  # more than the job's two re-asks
     stopped = pull(engine, search_client(fake, clock), options(**SMALL))
     assert stopped.exit_code == EXIT_STOPPED and "ended early" in stopped.stopped
     assert stopped.state.seen == 2
@@ -238,28 +248,62 @@ def test_slow_responses_time_out_and_are_retried(fake, clock, engine):
     summary = pull(engine, search_client(fake, clock, read_timeout=0.25), options(**SMALL))
     assert summary.complete and summary.state.added == SMALL_PULLABLE and summary.state.failed_count == 0
     assert fake.state.faults.snapshot()["injected"]["slow_requests"] == 2
-    assert len(clock.sleeps) >= 2                     # each timeout was followed by a backoff
+    assert len(clock.sleeps) >= 2  # each timeout was followed by a backoff
 
 
 def test_reusability_is_sent_and_extra_licences_can_be_allowed(fake, clock, engine):
     summary = pull(engine, search_client(fake, clock), options(**SMALL, reusability="open,restricted"))
     assert "reusability=open%2Crestricted" in fake.state.logged("/record/v2/search.json")[0].query
-    assert summary.state.skipped == {} and summary.state.added == SMALL_PULLABLE + 1   # the CC BY-NC one too
+    assert summary.state.skipped == {} and summary.state.added == SMALL_PULLABLE + 1  # the CC BY-NC one too
     allowed = pull(engine, search_client(fake, clock), options(**SMALL, allow_licences=("CC-BY-NC",), restart=True))
     assert allowed.state.skipped == {} and allowed.state.already_present == SMALL_PULLABLE + 1
 
 
 def test_cli_pull_prints_a_json_summary(fake, make_settings, capsys):
     data_dir = make_settings().data_dir
-    code = main(["--data-dir", str(data_dir), "europeana", "pull", "baroque", "--collection", "eu",
-                 "--api-url", fake.url, "--api-key", "test-key", "--rows", "3", "--json", "--quiet"])
+    code = main(
+        [
+            "--data-dir",
+            str(data_dir),
+            "europeana",
+            "pull",
+            "baroque",
+            "--collection",
+            "eu",
+            "--api-url",
+            fake.url,
+            "--api-key",
+            "test-key",
+            "--rows",
+            "3",
+            "--json",
+            "--quiet",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0
-    summary = json.loads(captured.out)        # records 1, 8, 15 pulled; 22 has no image
+    summary = json.loads(captured.out)  # records 1, 8, 15 pulled; 22 has no image
     assert summary["added"] == 3 and summary["complete"] and summary["pages"] == 2
-    assert summary["skipped_items"] == [{"record_id": record_id(22),
-                                         "reason": "no image (neither edmIsShownBy nor edmPreview)"}]
+    assert summary["skipped_items"] == [
+        {"record_id": record_id(22), "reason": "no image (neither edmIsShownBy nor edmPreview)"}
+    ]
     assert "skipped     1  no image (neither edmIsShownBy nor edmPreview)" in captured.err
-    assert main(["--data-dir", str(data_dir), "europeana", "pull", "x", "--collection", "eu",
-                 "--api-url", fake.url, "--api-key", ""]) == 2
+    assert (
+        main(
+            [
+                "--data-dir",
+                str(data_dir),
+                "europeana",
+                "pull",
+                "x",
+                "--collection",
+                "eu",
+                "--api-url",
+                fake.url,
+                "--api-key",
+                "",
+            ]
+        )
+        == 2
+    )
     assert "no API key" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """Push jobs against the fake Annotations API and WITH, with each fault switched on."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,8 +9,8 @@ import requests
 
 from backend.cli import main
 from backend.engine.catalog.sync_store import LinkUpdate, SyncStore
-from europeana_sync.fake import FakeServer
 from backend.sync.push import EXIT_STOPPED, PushOptions, push
+from europeana_sync.fake import FakeServer
 from europeana_sync.vocabulary import SAMPLE_WIKIART_STYLES
 from tests.sync.sync_support import (
     accept_all_machine_labels,
@@ -48,6 +49,7 @@ def ids(store):
 def expected_tags() -> list[tuple[str, str]]:
     mapping = sample_mapping()
     from europeana_sync.fake.synthetic import STYLES
+
     return sorted((record_id(i), mapping.preferred(STYLES[i % len(STYLES)]).uri) for i in range(COUNT))
 
 
@@ -60,17 +62,23 @@ def posts(fake: FakeServer, prefix: str = "/annotation") -> int:
 
 
 def test_push_with_every_fault_finishes_nothing_lost_nothing_duplicated_and_rerun_changes_nothing(
-        fake, clock, store, ids):
+    fake, clock, store, ids
+):
     fake.set_faults(rate_limited_requests=3, server_errors=2, duplicate_refusals=2, paths=["/annotation"])
     target = europeana_target(fake, clock, store)
     # tokens expire server-side after the third tag: the next POST answers 401, one refresh, resend
-    summary = push(store, target, sample_mapping(), PushOptions(collection="eu"),
-                   on_step=lambda n: fake.state.tokens.expire_all() if n == 3 else None)
+    summary = push(
+        store,
+        target,
+        sample_mapping(),
+        PushOptions(collection="eu"),
+        on_step=lambda n: fake.state.tokens.expire_all() if n == 3 else None,
+    )
     assert summary.stopped is None and not summary.failed and not summary.refused
     assert len(summary.created) + len(summary.already_present) == COUNT
-    assert len(summary.already_present) == 2        # the two duplicate refusals, recorded as done
+    assert len(summary.already_present) == 2  # the two duplicate refusals, recorded as done
     assert all("someone else" in o.reason for o in summary.already_present)
-    assert live_tags(fake) == expected_tags()        # exactly one tag per record × body
+    assert live_tags(fake) == expected_tags()  # exactly one tag per record × body
     assert target.client.token_provider.tokens_fetched == 2
     statuses = [r.status for r in fake.state.logged("/annotation/") if r.method == "POST"]
     assert statuses.count(429) == 3 and statuses.count(503) == 2 and statuses.count(401) == 1
@@ -88,9 +96,15 @@ def test_push_with_every_fault_finishes_nothing_lost_nothing_duplicated_and_reru
 def test_rate_limit_that_does_not_end_stops_cleanly_and_the_next_run_resumes(fake, clock, store, ids):
     target = europeana_target(fake, clock, store)
     stop_after = 3
-    summary = push(store, target, sample_mapping(), PushOptions(collection="eu"),
-                   on_step=lambda n: fake.set_faults(rate_limited_requests=-1, paths=["/annotation/"])
-                   if n == stop_after else None)
+    summary = push(
+        store,
+        target,
+        sample_mapping(),
+        PushOptions(collection="eu"),
+        on_step=lambda n: (
+            fake.set_faults(rate_limited_requests=-1, paths=["/annotation/"]) if n == stop_after else None
+        ),
+    )
     assert summary.exit_code == EXIT_STOPPED and "rate limited" in summary.stopped
     assert "resets in 2 s" in summary.stopped
     assert len(summary.created) == stop_after - 1
@@ -123,7 +137,7 @@ def test_crash_after_sending_is_resent_and_the_duplicate_is_recognised_as_ours(f
 
 
 def test_curator_rejection_deletes_our_annotation_but_not_someone_elses(fake, clock, store, ids):
-    fake.set_faults(duplicate_refusals=1, paths=["/annotation"])      # record 0's tag: someone else's
+    fake.set_faults(duplicate_refusals=1, paths=["/annotation"])  # record 0's tag: someone else's
     first = run(store, europeana_target(fake, clock, store))
     assert len(first.already_present) == 1 and first.already_present[0].record_id == record_id(0)
     ours = first.created[0]
@@ -163,7 +177,7 @@ def test_dry_run_sends_and_records_nothing(fake, clock, store, ids):
 def test_server_errors_that_outlast_retries_are_failures_retried_next_run(fake, clock, store, ids):
     fake.set_faults(server_errors=-1, paths=["/annotation/"])
     summary = run(store, europeana_target(fake, clock, store, max_attempts=2))
-    assert len(summary.failed) == 5 and "seems down" in summary.stopped     # 5 in a row: stop
+    assert len(summary.failed) == 5 and "seems down" in summary.stopped  # 5 in a row: stop
     assert summary.exit_code == EXIT_STOPPED
     fake.set_faults(server_errors=0)
     again = run(store, europeana_target(fake, clock, store, max_attempts=2))
@@ -173,7 +187,7 @@ def test_server_errors_that_outlast_retries_are_failures_retried_next_run(fake, 
 def test_no_write_role_stops_at_once(fake, clock, store, ids):
     summary = run(store, europeana_target(fake, clock, store, client_id="artsnap-reader", secret="reader-secret"))
     assert "refused our credentials" in summary.stopped and "no annotation write role" in summary.stopped
-    assert [r.status for r in fake.state.logged("/annotation/")] == [403]       # never retried
+    assert [r.status for r in fake.state.logged("/annotation/")] == [403]  # never retried
     assert live_tags(fake) == []
 
 
@@ -187,8 +201,13 @@ def test_unmapped_labels_and_foreign_items_are_reported_not_sent(fake, clock, st
 
 def test_with_push_relogs_in_is_idempotent_and_withdraws_rejections(fake, clock, store, ids):
     target = with_target(fake, clock)
-    summary = push(store, target, sample_mapping(), PushOptions(collection="eu"),
-                   on_step=lambda n: fake.state.with_store.expire_sessions() if n == 4 else None)
+    summary = push(
+        store,
+        target,
+        sample_mapping(),
+        PushOptions(collection="eu"),
+        on_step=lambda n: fake.state.with_store.expire_sessions() if n == 4 else None,
+    )
     assert len(summary.created) == COUNT and summary.exit_code == 0
     assert target.client.session.logins == 2
     stored = fake.state.with_store.all_annotations()
@@ -209,14 +228,41 @@ def test_cli_push_with_environment_credentials_then_dry_run(fake, data_dir, stor
     monkeypatch.setenv("EUROPEANA_API_KEY", "test-key")
     monkeypatch.setenv("EUROPEANA_CLIENT_ID", "artsnap-curator")
     monkeypatch.setenv("EUROPEANA_CLIENT_SECRET", "curator-secret")
-    args = ["--data-dir", str(data_dir), "europeana", "push-annotations", "--collection", "eu",
-            "--mapping", str(SAMPLE_WIKIART_STYLES), "--api-url", fake.url,
-            "--token-url", fake.endpoints.token_url, "--quiet"]
+    args = [
+        "--data-dir",
+        str(data_dir),
+        "europeana",
+        "push-annotations",
+        "--collection",
+        "eu",
+        "--mapping",
+        str(SAMPLE_WIKIART_STYLES),
+        "--api-url",
+        fake.url,
+        "--token-url",
+        fake.endpoints.token_url,
+        "--quiet",
+    ]
     assert main(args) == 0
     assert f"{COUNT} created, 0 already present, 0 refused, 0 failed" in capsys.readouterr().err
     assert main([*args, "--dry-run"]) == 0
     assert f"would create 0, would withdraw 0; {COUNT} already done" in capsys.readouterr().err
     monkeypatch.delenv("EUROPEANA_CLIENT_ID")
-    assert main(["--data-dir", str(data_dir), "europeana", "push-annotations", "--collection", "eu",
-                 "--mapping", str(SAMPLE_WIKIART_STYLES), "--api-url", fake.url]) == 2
+    assert (
+        main(
+            [
+                "--data-dir",
+                str(data_dir),
+                "europeana",
+                "push-annotations",
+                "--collection",
+                "eu",
+                "--mapping",
+                str(SAMPLE_WIKIART_STYLES),
+                "--api-url",
+                fake.url,
+            ]
+        )
+        == 2
+    )
     assert "no OIDC client" in capsys.readouterr().err

@@ -1,4 +1,5 @@
 """WITH client against the fake WITH over real HTTP: login, re-login, annotations, collections."""
+
 from __future__ import annotations
 
 import pytest
@@ -15,8 +16,9 @@ RECORD = "/9200999/artsnap_demo_001"
 
 @pytest.fixture
 def client(fake, clock):
-    return WithClient(fake.endpoints.with_api, username="curator@artsnap.test", password="with-password",
-                      http=instant_session(clock))
+    return WithClient(
+        fake.endpoints.with_api, username="curator@artsnap.test", password="with-password", http=instant_session(clock)
+    )
 
 
 def with_statuses(fake: FakeServer, path: str) -> list[int]:
@@ -44,15 +46,16 @@ def test_expired_session_relogs_in_once_and_write_succeeds(fake, client):
 
 
 def test_session_that_cannot_be_renewed_is_an_authentication_error(fake, client):
-    fake.set_faults(with_session_seconds=0)          # every session is born expired
+    fake.set_faults(with_session_seconds=0)  # every session is born expired
     with pytest.raises(AuthenticationError, match="after one refresh"):
         client.add_annotation(external_id=RECORD, body_uri=WD_BAROQUE, label="baroque")
     assert with_statuses(fake, "/record/annotation") == [400, 400]
 
 
 def test_wrong_password_is_a_bad_request_not_a_retry(fake, clock):
-    client = WithClient(fake.endpoints.with_api, username="curator@artsnap.test", password="nope",
-                        http=instant_session(clock))
+    client = WithClient(
+        fake.endpoints.with_api, username="curator@artsnap.test", password="nope", http=instant_session(clock)
+    )
     with pytest.raises(BadRequest, match="Invalid email or password"):
         client.login()
     assert clock.sleeps == []
@@ -97,8 +100,12 @@ def test_with_5xx_is_retried_then_succeeds(fake, client, clock):
 
 
 def test_with_5xx_forever_is_reported(fake, clock):
-    client = WithClient(fake.endpoints.with_api, username="curator@artsnap.test", password="with-password",
-                        http=instant_session(clock, max_attempts=3))
+    client = WithClient(
+        fake.endpoints.with_api,
+        username="curator@artsnap.test",
+        password="with-password",
+        http=instant_session(clock, max_attempts=3),
+    )
     fake.set_faults(server_errors=-1, paths=["/with/record"])
     with pytest.raises(RetriesExhausted):
         client.add_annotation(external_id=RECORD, body_uri=WD_BAROQUE, label="baroque")

@@ -6,6 +6,7 @@ the way a visitor does: choose a photo, read the grid, tap a result. Nothing is 
 (no ``playwright install``); the tests skip with a reason when Chromium or Playwright is
 missing.
 """
+
 from __future__ import annotations
 
 import io
@@ -14,8 +15,9 @@ import os
 import re
 import shutil
 import threading
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -90,7 +92,12 @@ def site(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path, demo_sou
     thread = threading.Thread(target=server.serve_forever, name="artsnap-web-test", daemon=True)
     thread.start()
     try:
-        yield {"url": f"http://127.0.0.1:{server.server_port}", "ids": ids, "source": Path(demo_source.out_dir), "uploads": uploads}
+        yield {
+            "url": f"http://127.0.0.1:{server.server_port}",
+            "ids": ids,
+            "source": Path(demo_source.out_dir),
+            "uploads": uploads,
+        }
     finally:
         server.shutdown()
         thread.join(timeout=10)
@@ -114,7 +121,12 @@ def _new_page(browser: Any, page_errors: list[str], **context_kw: Any) -> Any:
     page.on("pageerror", lambda exc: page_errors.append(f"pageerror: {exc}"))
     # The browser logs every 4xx answer; the error test's 400 is expected, anything else is not.
     expected = "the server responded with a status of 400"
-    page.on("console", lambda m: page_errors.append(f"console.error: {m.text}") if m.type == "error" and expected not in m.text else None)
+    page.on(
+        "console",
+        lambda m: (
+            page_errors.append(f"console.error: {m.text}") if m.type == "error" and expected not in m.text else None
+        ),
+    )
     return page
 
 
@@ -129,7 +141,12 @@ def page(browser: Any, page_errors: list[str]) -> Iterator[Any]:
 @pytest.fixture
 def phone(browser: Any, page_errors: list[str]) -> Iterator[Any]:
     p = _new_page(
-        browser, page_errors, viewport={"width": 390, "height": 844}, is_mobile=True, has_touch=True, device_scale_factor=2
+        browser,
+        page_errors,
+        viewport={"width": 390, "height": 844},
+        is_mobile=True,
+        has_touch=True,
+        device_scale_factor=2,
     )
     yield p
     p.context.close()
@@ -242,7 +259,12 @@ def test_screenshot_shows_rendered_results(page: Any, site: dict[str, Any], tmp_
     page.screenshot(path=str(shot))
     img = Image.open(shot).convert("RGB")
     box = page.locator("#results").bounding_box()
-    visible = (int(box["x"]), int(box["y"]), int(min(box["x"] + box["width"], img.width)), int(min(box["y"] + box["height"], img.height)))
+    visible = (
+        int(box["x"]),
+        int(box["y"]),
+        int(min(box["x"] + box["width"], img.width)),
+        int(min(box["y"] + box["height"], img.height)),
+    )
     grid = np.asarray(img.crop(visible))
     assert grid.shape[0] > 200 and grid.shape[1] > 600, visible
     colours = len(np.unique(grid.reshape(-1, 3), axis=0))
@@ -250,7 +272,11 @@ def test_screenshot_shows_rendered_results(page: Any, site: dict[str, Any], tmp_
     assert grid.std() > 30, f"results area looks flat: std {grid.std():.1f} ({shot})"
     # The thumbnails themselves are painted, not just the card frames.
     thumb = page.locator("#results .thumb img").first.bounding_box()
-    patch = np.asarray(img.crop((int(thumb["x"]), int(thumb["y"]), int(thumb["x"] + thumb["width"]), int(thumb["y"] + thumb["height"]))))
+    patch = np.asarray(
+        img.crop(
+            (int(thumb["x"]), int(thumb["y"]), int(thumb["x"] + thumb["width"]), int(thumb["y"] + thumb["height"]))
+        )
+    )
     assert patch.std() > 10, f"first thumbnail looks empty ({shot})"
 
 
@@ -310,14 +336,19 @@ def test_clicking_a_result_shows_related_items(page: Any, site: dict[str, Any]) 
     assert [r["id"] for r in related] == [r["id"] for r in expected["results"]]
     assert page.locator("#related-panel").is_visible()
     assert "Related to" in page.locator("#related-title").inner_text()
-    assert page.locator(f"#results > .card[data-id='{clicked['id']}']").get_attribute("class").split().count("selected") == 1
+    assert (
+        page.locator(f"#results > .card[data-id='{clicked['id']}']").get_attribute("class").split().count("selected")
+        == 1
+    )
     # Escape closes the panel and gives focus back to the result.
     page.keyboard.press("Escape")
     assert page.locator("#related-panel").is_hidden()
     assert page.evaluate("document.activeElement.closest('.card').dataset.id") == str(clicked["id"])
 
 
-def test_phone_photo_is_downscaled_upright_and_the_artwork_outlined(phone: Any, site: dict[str, Any], tmp_path: Path) -> None:
+def test_phone_photo_is_downscaled_upright_and_the_artwork_outlined(
+    phone: Any, site: dict[str, Any], tmp_path: Path
+) -> None:
     """A 2400x1800 snap of a painting on a wall, stored sideways with EXIF orientation 6."""
     from dataset_tools.camera_snap import simulate_snap
 

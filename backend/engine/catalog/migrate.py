@@ -1,4 +1,5 @@
 """Run the catalog's Alembic migrations programmatically (no alembic.ini needed at run time)."""
+
 from __future__ import annotations
 
 from pathlib import Path

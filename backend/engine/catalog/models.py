@@ -6,9 +6,10 @@ state machine that keeps the FAISS index and the catalog in agreement after a cr
 ``pending`` (row and media written, vector not yet durable in the index) → ``indexed``;
 ``duplicate`` rows point at the item they duplicate and are never indexed.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -27,7 +28,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class Base(DeclarativeBase):
@@ -42,7 +43,7 @@ class Collection(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     settings: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
 
-    items: Mapped[list["Item"]] = relationship(back_populates="collection", cascade="all, delete-orphan")
+    items: Mapped[list[Item]] = relationship(back_populates="collection", cascade="all, delete-orphan")
 
 
 class Item(Base):
@@ -68,7 +69,7 @@ class Item(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     collection: Mapped[Collection] = relationship(back_populates="items")
-    labels: Mapped[list["Label"]] = relationship(back_populates="item", cascade="all, delete-orphan")
+    labels: Mapped[list[Label]] = relationship(back_populates="item", cascade="all, delete-orphan")
 
 
 class Label(Base):

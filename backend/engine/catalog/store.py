@@ -4,12 +4,14 @@ Services never build SQL themselves; the HTTP layer never sees a Session. SQLite
 runs in WAL mode so gunicorn workers can read while ``artsnap ingest`` writes; PostgreSQL
 works by URL (``postgresql+psycopg://…``) with the same code.
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from sqlalchemy import create_engine, delete, event, func, insert, select, update
 from sqlalchemy.engine import Engine
@@ -160,7 +162,9 @@ class Catalog:
         cid = self.collection_id(name)
         with self.session() as s:
             counts = dict(
-                s.execute(select(Item.status, func.count()).where(Item.collection_id == cid).group_by(Item.status)).all()
+                s.execute(
+                    select(Item.status, func.count()).where(Item.collection_id == cid).group_by(Item.status)
+                ).all()
             )
             label_counts = dict(
                 s.execute(
@@ -260,7 +264,7 @@ class Catalog:
                     Item.collection_id == collection_id, Item.source_path.in_(paths), Item.status == "pending"
                 )
             )
-            return res.rowcount or 0
+            return int(getattr(res, "rowcount", 0) or 0)
 
     def set_status(self, ids: Sequence[int], status: str) -> None:
         if not ids:
@@ -272,12 +276,12 @@ class Catalog:
     def ids_with_status(self, collection_id: int, status: str) -> list[int]:
         with self.session() as s:
             return list(
-                s.scalars(select(Item.id).where(Item.collection_id == collection_id, Item.status == status).order_by(Item.id))
+                s.scalars(
+                    select(Item.id).where(Item.collection_id == collection_id, Item.status == status).order_by(Item.id)
+                )
             )
 
-    def add_machine_labels(
-        self, predictions: dict[int, list[tuple[str, float]]], model_version_id: int | None
-    ) -> None:
+    def add_machine_labels(self, predictions: dict[int, list[tuple[str, float]]], model_version_id: int | None) -> None:
         """Store a model's labels apart from the curator's (source='machine'), replacing old ones."""
         with self.session() as s:
             for item_id, preds in predictions.items():
@@ -319,8 +323,20 @@ class Catalog:
         if not ids:
             return {}
         it = Item.__table__
-        cols = [it.c.id, it.c.source_path, it.c.title, it.c.status, it.c.width, it.c.height, it.c.sha256,
-                it.c.media_path, it.c.thumb_path, it.c.duplicate_of_id, it.c.duplicate_kind, it.c.extra]
+        cols = [
+            it.c.id,
+            it.c.source_path,
+            it.c.title,
+            it.c.status,
+            it.c.width,
+            it.c.height,
+            it.c.sha256,
+            it.c.media_path,
+            it.c.thumb_path,
+            it.c.duplicate_of_id,
+            it.c.duplicate_kind,
+            it.c.extra,
+        ]
         out: dict[int, ItemView] = {}
         with self.engine.connect() as conn:
             rows: list[Any] = []
@@ -339,7 +355,9 @@ class Catalog:
                     .order_by(lt.c.source, lt.c.name)
                 ):
                     labels[item_id].append(LabelView(name, source, conf, status))
-                for did, of in conn.execute(select(it.c.id, it.c.duplicate_of_id).where(it.c.duplicate_of_id.in_(chunk))):
+                for did, of in conn.execute(
+                    select(it.c.id, it.c.duplicate_of_id).where(it.c.duplicate_of_id.in_(chunk))
+                ):
                     dups[of].append(did)
         for r in rows:
             out[r.id] = ItemView(

@@ -7,6 +7,7 @@ and sessions, so every write here is in the same database and transaction rules.
 Nothing here knows a wire format: record ids and annotation bodies are plain strings that
 the jobs define; this module only stores them and answers "what did we already do".
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -81,7 +82,7 @@ class LabelChange:
     item_id: int
     label: str
     source: str
-    before: str | None   # None: the label was added
+    before: str | None  # None: the label was added
     after: str
 
 
@@ -113,23 +114,27 @@ class SyncStore:
     # -- checkpoints --------------------------------------------------------------------
     def load_checkpoint(self, job: str, collection_id: int, key: str) -> CheckpointView | None:
         with self.catalog.session() as s:
-            row = s.scalar(select(SyncCheckpoint).where(
-                SyncCheckpoint.job == job, SyncCheckpoint.collection_id == collection_id,
-                SyncCheckpoint.key == key))
+            row = s.scalar(
+                select(SyncCheckpoint).where(
+                    SyncCheckpoint.job == job, SyncCheckpoint.collection_id == collection_id, SyncCheckpoint.key == key
+                )
+            )
             if row is None:
                 return None
             return CheckpointView(row.job, row.collection_id, row.key, row.status, dict(row.state or {}))
 
-    def save_checkpoint(self, job: str, collection_id: int, key: str, state: dict[str, Any],
-                        *, status: str = "running") -> None:
+    def save_checkpoint(
+        self, job: str, collection_id: int, key: str, state: dict[str, Any], *, status: str = "running"
+    ) -> None:
         """Insert or replace, in one transaction: the state written is always whole."""
         with self.catalog.session() as s:
-            row = s.scalar(select(SyncCheckpoint).where(
-                SyncCheckpoint.job == job, SyncCheckpoint.collection_id == collection_id,
-                SyncCheckpoint.key == key))
+            row = s.scalar(
+                select(SyncCheckpoint).where(
+                    SyncCheckpoint.job == job, SyncCheckpoint.collection_id == collection_id, SyncCheckpoint.key == key
+                )
+            )
             if row is None:
-                s.add(SyncCheckpoint(job=job, collection_id=collection_id, key=key, status=status,
-                                     state=dict(state)))
+                s.add(SyncCheckpoint(job=job, collection_id=collection_id, key=key, status=status, state=dict(state)))
             else:
                 row.state = dict(state)
                 row.status = status
@@ -140,19 +145,35 @@ class SyncStore:
             query = select(SyncCheckpoint).order_by(SyncCheckpoint.id)
             if job is not None:
                 query = query.where(SyncCheckpoint.job == job)
-            return [CheckpointView(r.job, r.collection_id, r.key, r.status, dict(r.state or {}))
-                    for r in s.scalars(query)]
+            return [
+                CheckpointView(r.job, r.collection_id, r.key, r.status, dict(r.state or {})) for r in s.scalars(query)
+            ]
 
     # -- labels -------------------------------------------------------------------------
-    def label_rows(self, collection_id: int, *, statuses: Iterable[str] | None = None,
-                   sources: Iterable[str] | None = None,
-                   item_statuses: Iterable[str] = ("indexed", "duplicate")) -> list[LabelRow]:
+    def label_rows(
+        self,
+        collection_id: int,
+        *,
+        statuses: Iterable[str] | None = None,
+        sources: Iterable[str] | None = None,
+        item_statuses: Iterable[str] = ("indexed", "duplicate"),
+    ) -> list[LabelRow]:
         """Labels of a collection's items with item provenance and model version, in a
         stable order (item id, label, source). ``None`` filters mean "any"."""
         query = (
-            select(Item.id, Item.status, Item.source_path, Item.title, Item.extra,
-                   Label.name, Label.source, Label.status, Label.confidence,
-                   ModelVersion.name, ModelVersion.version)
+            select(
+                Item.id,
+                Item.status,
+                Item.source_path,
+                Item.title,
+                Item.extra,
+                Label.name,
+                Label.source,
+                Label.status,
+                Label.confidence,
+                ModelVersion.name,
+                ModelVersion.version,
+            )
             .join(Label, Label.item_id == Item.id)
             .outerjoin(ModelVersion, ModelVersion.id == Label.model_version_id)
             .where(Item.collection_id == collection_id, Item.status.in_(list(item_statuses)))
@@ -163,12 +184,26 @@ class SyncStore:
         if sources is not None:
             query = query.where(Label.source.in_(list(sources)))
         with self.catalog.session() as s:
-            return [LabelRow(item_id=i, item_status=ist, source_path=sp, title=t, extra=dict(ex or {}),
-                             label=n, source=src, status=st, confidence=c, model_name=mn, model_version=mv)
-                    for i, ist, sp, t, ex, n, src, st, c, mn, mv in s.execute(query)]
+            return [
+                LabelRow(
+                    item_id=i,
+                    item_status=ist,
+                    source_path=sp,
+                    title=t,
+                    extra=dict(ex or {}),
+                    label=n,
+                    source=src,
+                    status=st,
+                    confidence=c,
+                    model_name=mn,
+                    model_version=mv,
+                )
+                for i, ist, sp, t, ex, n, src, st, c, mn, mv in s.execute(query)
+            ]
 
-    def set_label_status(self, item_id: int, name: str, status: str, *,
-                         source: str | None = None, add_if_missing: bool = False) -> list[LabelChange]:
+    def set_label_status(
+        self, item_id: int, name: str, status: str, *, source: str | None = None, add_if_missing: bool = False
+    ) -> list[LabelChange]:
         """A curator's verdict on label ``name`` of an item (every source, or one).
 
         With ``add_if_missing`` an accepted verdict on a label the item does not have adds
@@ -193,11 +228,19 @@ class SyncStore:
                     row.status = status
             if not rows:
                 if not add_if_missing:
-                    raise LookupError(f"item {item_id} has no label {name!r}"
-                                      + (f" from source {source!r}" if source else ""))
+                    raise LookupError(
+                        f"item {item_id} has no label {name!r}" + (f" from source {source!r}" if source else "")
+                    )
                 new_source = source or "curator"
-                s.add(Label(item_id=item_id, name=name, source=new_source, status=status,
-                            confidence=None if new_source == "curator" else 1.0))
+                s.add(
+                    Label(
+                        item_id=item_id,
+                        name=name,
+                        source=new_source,
+                        status=status,
+                        confidence=None if new_source == "curator" else 1.0,
+                    )
+                )
                 changes.append(LabelChange(item_id, name, new_source, None, status))
         return changes
 
@@ -205,12 +248,12 @@ class SyncStore:
         """``extra[key]`` → item id for a collection's items that have that key."""
         with self.catalog.session() as s:
             rows = s.execute(select(Item.id, Item.extra).where(Item.collection_id == collection_id))
-            return {str(extra[key]): item_id for item_id, extra in rows
-                    if isinstance(extra, dict) and extra.get(key)}
+            return {str(extra[key]): item_id for item_id, extra in rows if isinstance(extra, dict) and extra.get(key)}
 
     # -- annotation links ---------------------------------------------------------------
-    def links(self, service: str, *, collection_id: int | None = None,
-              record_id: str | None = None) -> dict[tuple[str, str], LinkView]:
+    def links(
+        self, service: str, *, collection_id: int | None = None, record_id: str | None = None
+    ) -> dict[tuple[str, str], LinkView]:
         """(record id, body) → link, for one service (all collections / records unless given)."""
         query = select(AnnotationLink).where(AnnotationLink.service == service)
         if collection_id is not None:
@@ -223,19 +266,37 @@ class SyncStore:
     def known_creator(self, service: str) -> str | None:
         """The creator id the service gave annotations we made (our identity there)."""
         with self.catalog.session() as s:
-            return s.scalar(select(AnnotationLink.creator).where(
-                AnnotationLink.service == service, AnnotationLink.ours.is_(True),
-                AnnotationLink.creator.is_not(None)).order_by(AnnotationLink.id.desc()).limit(1))
+            return s.scalar(
+                select(AnnotationLink.creator)
+                .where(
+                    AnnotationLink.service == service,
+                    AnnotationLink.ours.is_(True),
+                    AnnotationLink.creator.is_not(None),
+                )
+                .order_by(AnnotationLink.id.desc())
+                .limit(1)
+            )
 
     def record_link(self, service: str, record_id: str, body: str, update: LinkUpdate) -> LinkView:
         """Insert or update the link of (service, record, body); one transaction."""
         with self.catalog.session() as s:
-            row = s.scalar(select(AnnotationLink).where(
-                AnnotationLink.service == service, AnnotationLink.record_id == record_id,
-                AnnotationLink.body == body))
+            row = s.scalar(
+                select(AnnotationLink).where(
+                    AnnotationLink.service == service,
+                    AnnotationLink.record_id == record_id,
+                    AnnotationLink.body == body,
+                )
+            )
             if row is None:
-                row = AnnotationLink(service=service, record_id=record_id, body=body,
-                                     label=update.label or "", status=update.status, ours=False, attempts=0)
+                row = AnnotationLink(
+                    service=service,
+                    record_id=record_id,
+                    body=body,
+                    label=update.label or "",
+                    status=update.status,
+                    ours=False,
+                    attempts=0,
+                )
                 s.add(row)
             row.status = update.status
             if update.label:
@@ -252,7 +313,17 @@ class SyncStore:
 
 
 def _link_view(row: AnnotationLink) -> LinkView:
-    return LinkView(service=row.service, record_id=row.record_id, body=row.body, label=row.label,
-                    status=row.status, ours=bool(row.ours), annotation_id=row.annotation_id,
-                    creator=row.creator, reason=row.reason, attempts=row.attempts or 0,
-                    item_id=row.item_id, collection_id=row.collection_id)
+    return LinkView(
+        service=row.service,
+        record_id=row.record_id,
+        body=row.body,
+        label=row.label,
+        status=row.status,
+        ours=bool(row.ours),
+        annotation_id=row.annotation_id,
+        creator=row.creator,
+        reason=row.reason,
+        attempts=row.attempts or 0,
+        item_id=row.item_id,
+        collection_id=row.collection_id,
+    )

@@ -1,4 +1,5 @@
 """Alembic environment: the connection is handed in by backend.engine.catalog.migrate."""
+
 from alembic import context
 
 from backend.engine.catalog.models import Base
@@ -11,7 +12,10 @@ def run() -> None:
     if connection is None:
         from sqlalchemy import create_engine
 
-        engine = create_engine(context.config.get_main_option("sqlalchemy.url"))
+        url = context.config.get_main_option("sqlalchemy.url")
+        if not url:
+            raise RuntimeError("no connection was handed in and alembic.ini names no sqlalchemy.url")
+        engine = create_engine(url)
         with engine.connect() as conn:
             context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
             with context.begin_transaction():
