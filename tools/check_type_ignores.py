@@ -11,21 +11,25 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tokenize
 
-IGNORE = re.compile(r"#\s*type:\s*ignore(?P<code>\[[^\]]*\])?(?P<rest>.*)$")
+IGNORE = re.compile(r"^#\s*type:\s*ignore(?P<code>\[[^\]]*\])?(?P<rest>.*)$")
 
 
 def offenders(paths: list[str]) -> list[str]:
+    """``path:line: comment`` for each type-ignore comment (real comments only, via tokenize)."""
     out = []
     for path in paths:
-        with open(path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                m = IGNORE.search(line)
+        with open(path, "rb") as fh:
+            for tok in tokenize.tokenize(fh.readline):
+                if tok.type != tokenize.COMMENT:
+                    continue
+                m = IGNORE.search(tok.string)
                 if m is None:
                     continue
                 reason = m.group("rest").strip().lstrip("#").strip()
                 if not m.group("code") or not reason:
-                    out.append(f"{path}:{n}: {line.strip()}")
+                    out.append(f"{path}:{tok.start[0]}: {tok.line.strip()}")
     return out
 
 
