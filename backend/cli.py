@@ -42,54 +42,17 @@ def _engine(args: argparse.Namespace):
     return Engine.open(_settings(args))
 
 
-class _TqdmObserver:
-    """Progress bar + per-file lines on stderr for a long ingest."""
-
-    def __init__(self, quiet: bool) -> None:
-        self.quiet = quiet
-        self.bar = None
-
-    def start(self, total: int) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, unit="img", desc="ingest", disable=self.quiet, file=sys.stderr, dynamic_ncols=True)
-
-    def advance(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def _line(self, text: str) -> None:
-        from tqdm import tqdm
-
-        tqdm.write(text, file=sys.stderr)
-
-    def file_error(self, error) -> None:
-        self._line(f"error: {error.source_path}: {error.code}: {error.message}")
-
-    def duplicate(self, source_path: str, of_source_path: str, kind: str, distance: int) -> None:
-        if not self.quiet:
-            extra = f", distance {distance}" if kind == "near" else ""
-            self._line(
-                f"duplicate: {source_path} is {'an' if kind == 'exact' else 'a'} {kind} duplicate of {of_source_path}{extra} (linked, not indexed)"
-            )
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def cmd_ingest(args: argparse.Namespace) -> int:
+    from dataset_tools.progress import TqdmProgress
     from dataset_tools.readers import SourceError
 
     eng = _engine(args)
-    obs = _TqdmObserver(args.quiet)
     try:
-        summary = eng.ingest.ingest(args.source, args.collection, observer=obs, limit=args.limit)
+        with TqdmProgress("ingest", "img", quiet=args.quiet) as bar:
+            summary = eng.ingest.ingest(args.source, args.collection, observer=bar, limit=args.limit)
     except SourceError as exc:
-        obs.close()
         print(f"artsnap ingest: {exc}", file=sys.stderr)
         return 2
-    obs.close()
     if args.json:
         print(json.dumps(summary.to_dict()))
     else:

@@ -1,9 +1,10 @@
 """``artsnap europeana …``, ``artsnap labels …`` and ``artsnap with …``: the curator's sync commands.
 
 Wired into the main parser by :func:`register` (two lines in ``backend/cli.py``). Each
-command builds its clients from flags or environment variables (secrets preferably from the
-environment, so they stay out of shell history and ``ps``), runs one job from
-``backend.sync`` and prints a summary on stderr (``--json``: on stdout).
+command builds its clients from flags whose defaults come from the environment through
+:class:`~backend.config.SyncSettings` (secrets preferably from the environment, so they stay
+out of shell history and ``ps``), runs one job from ``backend.sync`` and prints a summary on
+stderr (``--json``: on stdout).
 
 Exit codes, for cron: 0 done; 1 done, but some items failed or were refused (see the
 summary); 2 bad usage or configuration (missing key, invalid mapping file); 75 stopped early
@@ -14,27 +15,27 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from .config import Settings
+from .config import Settings, SyncSettings
 
 EXIT_USAGE = 2
 
 
 def register(sub: Any) -> None:
     """Add the sync sub-commands to ``artsnap``'s sub-parsers."""
-    _register_europeana(sub)
+    env = SyncSettings.from_env()
+    _register_europeana(sub, env)
     _register_labels(sub)
-    _register_with(sub)
+    _register_with(sub, env)
 
 
 # -- parsers --------------------------------------------------------------------------------
 
 
-def _register_europeana(sub: Any) -> None:
+def _register_europeana(sub: Any, env: SyncSettings) -> None:
     p = sub.add_parser("europeana", help="pull collections from Europeana; publish labels as annotations")
     actions = p.add_subparsers(dest="europeana_command", required=True, metavar="ACTION")
 
@@ -66,7 +67,7 @@ def _register_europeana(sub: Any) -> None:
     s.add_argument("--batch-size", type=int, default=32, help="images per ingest batch and checkpoint")
     s.add_argument("--workers", type=int, default=4, help="parallel downloads")
     s.add_argument("--restart", action="store_true", help="ignore an unfinished checkpoint; start at page 1")
-    _europeana_api_args(s)
+    _europeana_api_args(s, env)
     _output_args(s)
     s.set_defaults(func=cmd_europeana_pull)
 
@@ -78,28 +79,24 @@ def _register_europeana(sub: Any) -> None:
         "Idempotent: what is done is recorded in the catalog and never sent twice.",
     )
     _push_args(s)
-    _europeana_api_args(s)
+    _europeana_api_args(s, env)
     s.add_argument(
         "--token-url",
-        default=os.environ.get("EUROPEANA_TOKEN_URL"),
+        default=env.europeana_token_url,
         help="OpenID Connect token endpoint (default: Europeana's; env EUROPEANA_TOKEN_URL)",
     )
-    s.add_argument(
-        "--client-id", default=os.environ.get("EUROPEANA_CLIENT_ID"), help="OIDC client id (env EUROPEANA_CLIENT_ID)"
-    )
+    s.add_argument("--client-id", default=env.europeana_client_id, help="OIDC client id (env EUROPEANA_CLIENT_ID)")
     s.add_argument(
         "--client-secret",
-        default=os.environ.get("EUROPEANA_CLIENT_SECRET"),
+        default=env.europeana_client_secret,
         help="OIDC client secret (prefer env EUROPEANA_CLIENT_SECRET)",
     )
     s.add_argument(
         "--username",
-        default=os.environ.get("EUROPEANA_USERNAME"),
+        default=env.europeana_username,
         help="Europeana account for the password grant (env EUROPEANA_USERNAME)",
     )
-    s.add_argument(
-        "--password", default=os.environ.get("EUROPEANA_PASSWORD"), help="its password (prefer env EUROPEANA_PASSWORD)"
-    )
+    s.add_argument("--password", default=env.europeana_password, help="its password (prefer env EUROPEANA_PASSWORD)")
     s.set_defaults(func=cmd_europeana_push)
 
 
@@ -139,7 +136,7 @@ def _register_labels(sub: Any) -> None:
     s.set_defaults(func=cmd_labels_review)
 
 
-def _register_with(sub: Any) -> None:
+def _register_with(sub: Any, env: SyncSettings) -> None:
     p = sub.add_parser("with", help="publish labels to the WITH platform")
     actions = p.add_subparsers(dest="with_command", required=True, metavar="ACTION")
     s = actions.add_parser(
@@ -150,24 +147,22 @@ def _register_with(sub: Any) -> None:
         "labels are withdrawn. Idempotent and resumable like the Europeana push.",
     )
     _push_args(s)
-    s.add_argument("--api-url", default=os.environ.get("WITH_API_URL"), help="WITH base URL (env WITH_API_URL)")
-    s.add_argument("--username", default=os.environ.get("WITH_USERNAME"), help="WITH login (env WITH_USERNAME)")
-    s.add_argument(
-        "--password", default=os.environ.get("WITH_PASSWORD"), help="WITH password (prefer env WITH_PASSWORD)"
-    )
+    s.add_argument("--api-url", default=env.with_api_url, help="WITH base URL (env WITH_API_URL)")
+    s.add_argument("--username", default=env.with_username, help="WITH login (env WITH_USERNAME)")
+    s.add_argument("--password", default=env.with_password, help="WITH password (prefer env WITH_PASSWORD)")
     s.add_argument("--generator", default="artsnap", help="generator name stored on each annotation")
     s.set_defaults(func=cmd_with_push)
 
 
-def _europeana_api_args(s: argparse.ArgumentParser) -> None:
+def _europeana_api_args(s: argparse.ArgumentParser, env: SyncSettings) -> None:
     s.add_argument(
         "--api-url",
-        default=os.environ.get("EUROPEANA_API_URL", "https://api.europeana.eu"),
+        default=env.europeana_api_url,
         help="Europeana API base (env EUROPEANA_API_URL; the local fake's URL to try things)",
     )
     s.add_argument(
         "--api-key",
-        default=os.environ.get("EUROPEANA_API_KEY"),
+        default=env.europeana_api_key,
         help="your Europeana API key (prefer env EUROPEANA_API_KEY)",
     )
 
@@ -231,41 +226,6 @@ def _print_summary(summary: Any, as_json: bool) -> None:
         print(line, file=sys.stderr)
 
 
-class _Bar:
-    """tqdm on stderr for the pull and push jobs (their observer protocols)."""
-
-    def __init__(self, desc: str, unit: str, quiet: bool) -> None:
-        self.desc, self.unit, self.quiet = desc, unit, quiet
-        self.bar: Any = None
-
-    def start(self, total: int | None, done: int = 0) -> None:
-        from tqdm import tqdm
-
-        self.bar = tqdm(
-            total=total,
-            initial=done,
-            unit=self.unit,
-            desc=self.desc,
-            disable=self.quiet,
-            file=sys.stderr,
-            dynamic_ncols=True,
-        )
-
-    def advance(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def message(self, text: str) -> None:
-        from tqdm import tqdm
-
-        if not self.quiet:
-            tqdm.write(text, file=sys.stderr)
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 # -- commands -------------------------------------------------------------------------------
 
 
@@ -301,15 +261,16 @@ def cmd_europeana_pull(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         return _fail(command, str(exc))
+    from dataset_tools.progress import TqdmProgress
+
     from .engine.services import Engine
 
     engine = Engine.open(_settings(args))
-    bar = _Bar("pull", "rec", args.quiet)
     try:
-        client = SearchApiClient(args.api_key, base_url=args.api_url)
-        summary = pull(engine, client, options, observer=bar)
+        with TqdmProgress("pull", "rec", quiet=args.quiet) as bar:
+            client = SearchApiClient(args.api_key, base_url=args.api_url)
+            summary = pull(engine, client, options, observer=bar)
     finally:
-        bar.close()
         engine.close()
     _print_summary(summary, args.json)
     return summary.exit_code
@@ -325,8 +286,10 @@ def _push(args: argparse.Namespace, command: str, target_factory: Any) -> int:
     mapping = _load_mapping(args.mapping, command)
     if mapping is None:
         return EXIT_USAGE
+    from dataset_tools.progress import TqdmProgress
+
     catalog = _catalog(args)
-    bar = _Bar("push", "tag", args.quiet)
+    bar = TqdmProgress("push", "tag", quiet=args.quiet)
     try:
         store = SyncStore(catalog)
         try:

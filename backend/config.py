@@ -1,12 +1,17 @@
-"""Settings: one object, built from arguments and environment, passed down explicitly.
+"""Settings: built from arguments and environment, passed down explicitly.
 
 No module-level globals: the Flask app, the CLI and the tests each build a ``Settings`` and
 hand it to the services, so two apps with different data folders can live in one process.
+The sync commands' service addresses and credentials are a second object,
+:class:`SyncSettings`, because only those commands need them (and a secret has no business
+in the settings every gunicorn worker holds). This module is the only place that reads the
+environment.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -79,3 +84,55 @@ class Settings:
     @property
     def thumbs_dir(self) -> Path:
         return self.data_dir / "thumbs"
+
+
+#: The production Europeana API (the same default as the ``europeana_sync`` clients).
+EUROPEANA_API_URL = "https://api.europeana.eu"
+
+
+@dataclass(frozen=True)
+class SyncSettings:
+    """Where the sync commands send, and as whom: the defaults of their flags.
+
+    Each field is read from the environment variable of the same name in capitals
+    (``europeana_api_key`` from ``EUROPEANA_API_KEY``); a flag on the command line wins.
+    ``None`` means not set; a command that needs it says which variable or flag to set.
+    Secrets are better set in the environment than as flags, which end up in shell history
+    and ``ps``; they are left out of ``repr`` so a log line cannot leak them.
+    """
+
+    #: Base URL of the Europeana Search, Record and Annotations APIs (point it at the local
+    #: fake to try things).
+    europeana_api_url: str = EUROPEANA_API_URL
+    #: The Europeana API key (wskey), needed to pull and to publish annotations.
+    europeana_api_key: str | None = field(default=None, repr=False)
+    #: OpenID Connect token endpoint for publishing annotations (``None``: Europeana's own).
+    europeana_token_url: str | None = None
+    #: OIDC client id and secret of the account that publishes annotations.
+    europeana_client_id: str | None = None
+    europeana_client_secret: str | None = field(default=None, repr=False)
+    #: Europeana account for the OIDC password grant (else the client-credentials grant).
+    europeana_username: str | None = None
+    europeana_password: str | None = field(default=None, repr=False)
+    #: Base URL of the WITH platform's API (no default: each WITH installation has its own).
+    with_api_url: str | None = None
+    #: WITH login that owns the annotations published there.
+    with_username: str | None = None
+    with_password: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SyncSettings:
+        """Read every field from ``environ`` (default: the process environment)."""
+        env = os.environ if environ is None else environ
+        return cls(
+            europeana_api_url=env.get("EUROPEANA_API_URL", EUROPEANA_API_URL),
+            europeana_api_key=env.get("EUROPEANA_API_KEY"),
+            europeana_token_url=env.get("EUROPEANA_TOKEN_URL"),
+            europeana_client_id=env.get("EUROPEANA_CLIENT_ID"),
+            europeana_client_secret=env.get("EUROPEANA_CLIENT_SECRET"),
+            europeana_username=env.get("EUROPEANA_USERNAME"),
+            europeana_password=env.get("EUROPEANA_PASSWORD"),
+            with_api_url=env.get("WITH_API_URL"),
+            with_username=env.get("WITH_USERNAME"),
+            with_password=env.get("WITH_PASSWORD"),
+        )

@@ -19,6 +19,7 @@ import numpy as np
 
 from backend.engine.ingest import INGEST_MIN_SIDE
 from dataset_tools.images import decode_image
+from dataset_tools.progress import TqdmProgress
 
 from .context import BenchContext
 from .figures import Latency, TargetCheck, fmt_ratio, md_table, miss_by, ratio, time_calls
@@ -227,35 +228,6 @@ def _sgemm(size: int, repeats: int) -> tuple[float, float]:
     return max(rates), float(np.median(rates))
 
 
-class _Bar:
-    """Ingest observer: a tqdm bar on stderr."""
-
-    def __init__(self, desc: str) -> None:
-        self.desc = desc
-        self.bar = None
-
-    def start(self, total: int) -> None:
-        import sys
-
-        from tqdm import tqdm
-
-        self.bar = tqdm(total=total, desc=self.desc, unit="img", file=sys.stderr, leave=False, dynamic_ncols=True)
-
-    def advance(self, n: int) -> None:
-        if self.bar is not None:
-            self.bar.update(n)
-
-    def file_error(self, error: object) -> None:
-        pass
-
-    def duplicate(self, *args: object) -> None:
-        pass
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
-
-
 def measure_ingest(ctx: BenchContext, result: EmbedThroughputResult, onnx_rate: Callable[[], float]) -> None:
     from backend.engine.services import Engine
 
@@ -272,12 +244,11 @@ def measure_ingest(ctx: BenchContext, result: EmbedThroughputResult, onnx_rate: 
     eng = Engine.open(st)
     try:
         eng.search.warm_up()  # a worker has its model loaded before the first request
-        bar = _Bar("ingest")
         ref = [onnx_rate() for _ in range(2)]  # ORT alone, bracketing the ingest against load drift
-        t0 = time.perf_counter()
-        summary = eng.ingest.ingest(source, "bench-ingest", observer=bar)
-        wall = time.perf_counter() - t0
-        bar.close()
+        with TqdmProgress("ingest", "img", leave=False) as bar:
+            t0 = time.perf_counter()
+            summary = eng.ingest.ingest(source, "bench-ingest", observer=bar)
+            wall = time.perf_counter() - t0
         ref += [onnx_rate() for _ in range(2)]
         result.ingest_onnx_ref_img_s = float(np.median(ref))
         done = summary.added + summary.exact_duplicates + summary.near_duplicates

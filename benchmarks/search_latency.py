@@ -490,8 +490,7 @@ def run(ctx: BenchContext) -> SearchLatencyResult:
     import requests
 
     from backend.engine.services import Engine
-
-    from .embed_throughput import _Bar
+    from dataset_tools.progress import TqdmProgress
 
     n_total = 10_000
     n_real = 200 if ctx.quick else 400
@@ -501,9 +500,8 @@ def run(ctx: BenchContext) -> SearchLatencyResult:
     source = images.write_folder(st.data_dir / "source")
     eng = Engine.open(st)
     try:
-        bar = _Bar("search: ingest real images")
-        summary = eng.ingest.ingest(source, COLLECTION, observer=bar)
-        bar.close()
+        with TqdmProgress("search: ingest real images", "img", leave=False) as bar:
+            summary = eng.ingest.ingest(source, COLLECTION, observer=bar)
         cid = eng.catalog.collection_id(COLLECTION)
         real_ids = eng.catalog.ids_with_status(cid, "indexed")
         views = eng.catalog.get_items(real_ids)

@@ -1,4 +1,4 @@
-"""Where a collection's images come from: a folder, a zip archive, or a CSV manifest.
+"""Where a collection's images come from: a folder, a zip archive, a CSV manifest, or records in memory.
 
 Every reader turns its SOURCE into the same thing, a sized, ordered sequence of
 :class:`SourceRecord` s, so ingest has one loop whatever the curator hands us:
@@ -10,6 +10,8 @@ Every reader turns its SOURCE into the same thing, a sized, ordered sequence of
   folder" wraps everything in one folder; that wrapper is stripped (see :class:`ZipSource`).
 * **csv** — a manifest with a ``path`` column and optional ``label``/``title``/anything else,
   for collections whose labels do not live in folder names.
+* **records** — :class:`RecordSource`, records a program built itself (the Europeana pull
+  hands over the images it downloaded this way: bytes in memory, provenance in ``extra``).
 
 Listing happens once, when the source is opened: ``len()`` is then free (progress bars),
 a bad SOURCE fails immediately with :class:`SourceError` rather than half-way through an
@@ -27,16 +29,19 @@ import os
 import posixpath
 import threading
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol, Self, runtime_checkable
+
+from .images import DecodedImage
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
     "IMAGE_SUFFIXES",
     "CsvSource",
     "FolderSource",
+    "RecordSource",
     "Source",
     "SourceError",
     "SourceReadError",
@@ -84,13 +89,41 @@ class SourceRecord:
     ``source_path`` is the path relative to SOURCE in POSIX form (or, for a manifest, the
     path exactly as the manifest wrote it, with ``\\`` turned into ``/``); it is the
     identity ingest uses to resume and the one users see in search results.
+
+    ``decoded`` is set by a producer that had to decode the image anyway to decide whether
+    to hand it over (the Europeana pull falls back to the preview when the full image does
+    not decode); ingest then uses it instead of decoding the bytes a second time. It must
+    come from the ingest's own decoding (``IngestService.decode``), so the image has the
+    size ingest keeps.
     """
 
     source_path: str
     labels: tuple[str, ...] = ()
     title: str | None = None
     extra: dict[str, str] = field(default_factory=dict, hash=False)
+    decoded: DecodedImage | None = field(default=None, repr=False, compare=False, hash=False)
     _reader: Callable[[], bytes] | None = field(default=None, repr=False, compare=False, hash=False)
+
+    @classmethod
+    def from_bytes(
+        cls,
+        source_path: str,
+        data: bytes,
+        *,
+        labels: tuple[str, ...] = (),
+        title: str | None = None,
+        extra: dict[str, str] | None = None,
+        decoded: DecodedImage | None = None,
+    ) -> SourceRecord:
+        """A record whose image is already in memory (an upload, a download)."""
+        return cls(
+            source_path=source_path,
+            labels=labels,
+            title=title,
+            extra=dict(extra or {}),
+            decoded=decoded,
+            _reader=lambda: data,
+        )
 
     def read(self) -> bytes:
         """Return the file's bytes.  Thread-safe; raises :class:`SourceReadError`."""
@@ -175,8 +208,8 @@ class _Listed:
 
     kind: str = ""
 
-    def __init__(self, root: Path) -> None:
-        self.root = str(root.resolve())
+    def __init__(self, root: str) -> None:
+        self.root = root
         self.skipped_non_image = 0
         self._records: list[SourceRecord] = []
 
@@ -210,7 +243,7 @@ class FolderSource(_Listed):
     kind = "folder"
 
     def __init__(self, folder: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        super().__init__(folder)
+        super().__init__(str(folder.resolve()))
         base = Path(self.root)
         rels: list[str] = []
         for dirpath, dirnames, filenames in os.walk(base, followlinks=False):
@@ -266,7 +299,7 @@ class ZipSource(_Listed):
     kind = "zip"
 
     def __init__(self, archive: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        super().__init__(archive)
+        super().__init__(str(archive.resolve()))
         self.max_bytes = max_bytes
         self.prefix = ""
         self._local = threading.local()
@@ -389,7 +422,7 @@ class CsvSource(_Listed):
     kind = "csv"
 
     def __init__(self, manifest: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
-        super().__init__(manifest)
+        super().__init__(str(manifest.resolve()))
         self.manifest = self.root
         base = Path(self.root).parent
         try:
@@ -451,3 +484,21 @@ def _split_labels(cell: str) -> tuple[str, ...]:
     for sep in _LABEL_SEPARATORS[1:]:
         cell = cell.replace(sep, _LABEL_SEPARATORS[0])
     return tuple(dict.fromkeys(p.strip() for p in cell.split(_LABEL_SEPARATORS[0]) if p.strip()))
+
+
+# ---------------------------------------------------------------------------------------
+# records in memory
+
+
+class RecordSource(_Listed):
+    """Records a program built itself, as a :class:`Source`.
+
+    Nothing is listed from disk: the records are taken as given, in their order, and
+    ``root`` only names where they came from (it appears in the ingest summary). Records
+    are expected to have distinct ``source_path`` s, as every other reader guarantees.
+    """
+
+    def __init__(self, records: Iterable[SourceRecord], *, kind: str = "records", root: str = "<records>") -> None:
+        super().__init__(root)
+        self.kind = kind
+        self._records = list(records)

@@ -1,5 +1,10 @@
 """The offline phase: read a SOURCE, deduplicate, store, describe, index — resumably.
 
+SOURCE is any :class:`~dataset_tools.readers.Source`: a folder, zip or CSV manifest opened
+from a path (the CLI and HTTP hand over paths), or records a program built in memory (the
+Europeana pull hands over its downloads with their provenance, and the images it already
+decoded to check them, so nothing is written to disk or decoded twice).
+
 Stages, in the order they run for each batch (clip-retrieval style: reader → mapper →
 writer): *read + decode + hash* in a small thread pool (Pillow releases the GIL), *dedup*
 against everything already kept, *store* media and rows as ``pending``, *describe* with
@@ -11,19 +16,20 @@ the two is repaired by :meth:`IndexStore.reconcile` on the next run, which also 
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 from PIL import Image
 
 from dataset_tools.dedup import DuplicateIndex, content_hash, perceptual_hash
 from dataset_tools.images import DecodedImage, ImageDecodeError, decode_image, decode_path
-from dataset_tools.readers import SourceReadError, SourceRecord, open_source
+from dataset_tools.progress import Level, ProgressObserver, SilentProgress
+from dataset_tools.readers import Source, SourceReadError, SourceRecord, open_source
 
 from ..config import Settings
 from .catalog.store import Catalog, NewItem
@@ -39,9 +45,22 @@ INGEST_MIN_SIDE = 320
 
 @dataclass(frozen=True)
 class FileError:
+    """One record that could not be ingested; the ingest goes on with the next."""
+
     source_path: str
     code: str
     message: str
+
+    def line(self) -> str:
+        """How a front end shows it: ``error: PATH: CODE: MESSAGE``."""
+        return f"error: {self.source_path}: {self.code}: {self.message}"
+
+
+def duplicate_line(source_path: str, of_source_path: str, kind: str, distance: int) -> str:
+    """How a front end shows a record linked to an item already kept, not indexed itself."""
+    article = "an" if kind == "exact" else "a"
+    extra = f", distance {distance}" if kind == "near" else ""
+    return f"duplicate: {source_path} is {article} {kind} duplicate of {of_source_path}{extra} (linked, not indexed)"
 
 
 @dataclass
@@ -79,29 +98,6 @@ class IngestSummary:
             "elapsed_s": round(self.elapsed_s, 3),
             "images_per_s": round(self.images_per_s, 1),
         }
-
-
-class IngestObserver(Protocol):
-    """What a front end (CLI progress bar, tests) hears while an ingest runs."""
-
-    def start(self, total: int) -> None: ...
-    def advance(self, n: int) -> None: ...
-    def file_error(self, error: FileError) -> None: ...
-    def duplicate(self, source_path: str, of_source_path: str, kind: str, distance: int) -> None: ...
-
-
-class SilentObserver:
-    def start(self, total: int) -> None:
-        pass
-
-    def advance(self, n: int) -> None:
-        pass
-
-    def file_error(self, error: FileError) -> None:
-        pass
-
-    def duplicate(self, source_path: str, of_source_path: str, kind: str, distance: int) -> None:
-        pass
 
 
 @dataclass
@@ -155,18 +151,52 @@ class IngestService:
     # -- public ---------------------------------------------------------------------------
     def ingest(
         self,
-        source: str | Path,
+        source: Source | str | os.PathLike[str],
         collection: str,
         *,
-        observer: IngestObserver | None = None,
+        observer: ProgressObserver | None = None,
         flush_every: int = 2048,
         limit: int | None = None,
     ) -> IngestSummary:
-        obs = observer or SilentObserver()
+        """Ingest every record of ``source`` not already in ``collection``.
+
+        A path is opened with :func:`~dataset_tools.readers.open_source` (which raises
+        ``SourceError`` for a SOURCE that cannot be used) and closed afterwards; a
+        :class:`Source` is read and left to its owner to close. Per-record failures are in
+        ``summary.failed`` and reach ``observer`` as :attr:`Level.ERROR` lines; duplicates
+        as :attr:`Level.NOTE` lines.
+        """
+        if isinstance(source, (str, os.PathLike)):
+            with closing(open_source(os.fspath(source))) as opened:
+                return self._ingest(
+                    opened, collection, name=str(source), observer=observer, flush_every=flush_every, limit=limit
+                )
+        return self._ingest(
+            source, collection, name=source.root, observer=observer, flush_every=flush_every, limit=limit
+        )
+
+    def decode(self, data: bytes) -> DecodedImage:
+        """Decode an image as ingest does (at the size ingest keeps; raises ImageDecodeError).
+
+        A producer that must look at an image before handing it over calls this and passes
+        the result in :attr:`SourceRecord.decoded`, so the image is decoded only once.
+        """
+        return decode_image(data, max_pixels=self.settings.max_pixels, min_side=INGEST_MIN_SIDE)
+
+    def _ingest(
+        self,
+        src: Source,
+        collection: str,
+        *,
+        name: str,
+        observer: ProgressObserver | None,
+        flush_every: int,
+        limit: int | None,
+    ) -> IngestSummary:
+        obs = observer or SilentProgress()
         t0 = time.perf_counter()
-        src = open_source(source)
-        summary = IngestSummary(collection=collection, source=str(source))
-        summary.skipped_non_images = int(getattr(src, "skipped_non_image", 0) or 0)
+        summary = IngestSummary(collection=collection, source=name)
+        summary.skipped_non_images = src.skipped_non_image
         cid = self.catalog.ensure_collection(collection)
         with self.index_store.writer(cid, timeout=30.0) as indexes:
             summary.reconcile = self.index_store.reconcile(self.catalog, cid, indexes)
@@ -179,15 +209,13 @@ class IngestService:
             if limit is not None:
                 records = records[:limit]
             summary.total = len(records)
-            obs.start(len(records))
             todo = []
             for rec in records:
                 if done.get(rec.source_path) in ("indexed", "duplicate", "pending"):
                     summary.already_done += 1
                 else:
                     todo.append(rec)
-            if summary.already_done:
-                obs.advance(summary.already_done)
+            obs.start(len(records), summary.already_done)
             unflushed: list[int] = []
             paths_of: dict[int, str] = {}
             for batch in self._prepared_batches(todo, summary, obs):
@@ -198,7 +226,6 @@ class IngestService:
                     self._flush(cid, indexes, unflushed)
                     unflushed = []
             self._flush(cid, indexes, unflushed)
-            src.close()
         summary.elapsed_s = time.perf_counter() - t0
         return summary
 
@@ -206,9 +233,9 @@ class IngestService:
         self, collection: str, data: bytes, *, source_path: str, labels: Sequence[str] = (), title: str | None = None
     ) -> tuple[int, str | None, int | None]:
         """Add a single uploaded image (HTTP). Returns (item id, duplicate kind, duplicate of)."""
-        decoded = decode_image(data, max_pixels=self.settings.max_pixels, min_side=INGEST_MIN_SIDE)
+        decoded = self.decode(data)
         cid = self.catalog.ensure_collection(collection)
-        rec = SourceRecord(source_path=source_path, labels=tuple(labels), title=title, extra={}, _reader=lambda: data)
+        rec = SourceRecord.from_bytes(source_path, data, labels=tuple(labels), title=title)
         prepared = _Prepared(
             record=rec,
             data=data,
@@ -224,7 +251,7 @@ class IngestService:
             for item_id, sha, ph in self.catalog.dedup_entries(cid):
                 dedup.add(item_id, sha, ph)
             paths_of: dict[int, str] = {}
-            ids = self._store_batch(cid, [prepared], dedup, indexes, summary, SilentObserver(), paths_of)
+            ids = self._store_batch(cid, [prepared], dedup, indexes, summary, SilentProgress(), paths_of)
             self._flush(cid, indexes, ids)
         item_ids = [i for i, p in paths_of.items() if p == source_path]
         item_id = item_ids[0]
@@ -244,7 +271,7 @@ class IngestService:
     def _prepare(self, rec: SourceRecord) -> _Prepared | FileError:
         try:
             data = rec.read()
-            decoded = decode_image(data, max_pixels=self.settings.max_pixels, min_side=INGEST_MIN_SIDE)
+            decoded = rec.decoded if rec.decoded is not None else self.decode(data)
             return _Prepared(rec, data, decoded, content_hash(data), perceptual_hash(decoded.image))
         except ImageDecodeError as exc:
             return FileError(rec.source_path, exc.code, exc.message)
@@ -254,7 +281,7 @@ class IngestService:
             return FileError(rec.source_path, "unreadable", str(exc))
 
     def _prepared_batches(
-        self, records: list[SourceRecord], summary: IngestSummary, obs: IngestObserver
+        self, records: list[SourceRecord], summary: IngestSummary, obs: ProgressObserver
     ) -> Iterator[list[_Prepared]]:
         """Decode the next batch in the pool while the caller embeds the current one."""
         bs = self.settings.ingest_batch
@@ -279,7 +306,7 @@ class IngestService:
                 for res in results:
                     if isinstance(res, FileError):
                         summary.failed.append(res)
-                        obs.file_error(res)
+                        obs.message(res.line(), Level.ERROR)
                         errors += 1
                     else:
                         batch.append(res)
@@ -295,7 +322,7 @@ class IngestService:
         dedup: DuplicateIndex,
         indexes: Mapping[str, VectorIndex],
         summary: IngestSummary,
-        obs: IngestObserver,
+        obs: ProgressObserver,
         paths_of: dict[int, str],
     ) -> list[int]:
         # Decide keep/duplicate in order, so a duplicate inside the batch points at its twin.
@@ -344,7 +371,7 @@ class IngestService:
             for (p, _of, kind, dist), did, row in zip(dups, dup_ids, dup_rows):
                 paths_of[did] = p.record.source_path
                 of_path = paths_of.get(row.duplicate_of or -1) or self.catalog.get_item(row.duplicate_of).source_path  # type: ignore[arg-type]  # a duplicate row always has duplicate_of
-                obs.duplicate(p.record.source_path, of_path, kind, dist)
+                obs.message(duplicate_line(p.record.source_path, of_path, kind, dist))
         if keep:
             images = [p.decoded.image for p in keep]
             self._describe_and_add(np.asarray(kept_ids, np.int64), images, indexes)

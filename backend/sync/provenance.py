@@ -24,9 +24,6 @@ LANDING_PAGE = "europeana_landing_page"
 IMAGE_URL = "europeana_image_url"
 IMAGE_KIND = "europeana_image_kind"  # edmIsShownBy | edmPreview
 
-#: Column order of the staging manifest (after ``path`` and ``title``).
-KEYS = (RECORD_ID, DATA_PROVIDER, PROVIDER, RIGHTS, LICENCE, LANDING_PAGE, IMAGE_URL, IMAGE_KIND)
-
 
 def source_path_for(record_id: str) -> str:
     """``/2048128/618580`` → ``europeana/2048128/618580.jpg`` (``ValueError`` if unusable).

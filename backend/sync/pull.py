@@ -5,13 +5,16 @@ Stages, in order, for each search result (clip-retrieval style: reader → mappe
 1. *read* — :class:`~europeana_sync.search_api.SearchResults` pages with the cursor;
 2. *sort* — already in the collection (by ``source_path``)? no usable licence? no image?
    → skipped, with the reason counted for the summary;
-3. *fetch* — a batch of candidates is downloaded in a small thread pool: ``edmIsShownBy``
-   first, ``edmPreview`` when that fails or is not an image we can decode (TIFF, HTML
-   pages, 404s). A failure is recorded per item and never stops the job;
-4. *write* — the batch goes through the engine's ordinary ingest as a CSV manifest in a
-   staging folder (dedup, media, descriptors, index — all the resumable machinery), with
-   the provenance columns landing in each item's ``extra``;
-5. *checkpoint* — position and counters are saved together (``checkpoints``).
+3. *fetch* — a batch of candidates is downloaded in a small thread pool (:meth:`PullJob._fetch`
+   gets one URL's bytes, nothing more);
+4. *accept* — each download is decoded the way ingest decodes (``IngestService.decode``):
+   ``edmIsShownBy`` first, ``edmPreview`` when that fails to download or is not an image we
+   can decode (TIFF, HTML pages, 404s). A failure is recorded per item and never stops the job;
+5. *write* — the accepted images become in-memory :class:`~dataset_tools.readers.SourceRecord` s
+   (provenance in ``extra``, the decoded image along with the bytes, so it is decoded once)
+   and go straight through the engine's ordinary ingest (dedup, media, descriptors, index —
+   all the resumable machinery); nothing is staged on disk;
+6. *checkpoint* — position and counters are saved together (``checkpoints``).
 
 A crash loses at most the batch in flight: the next run resumes from the checkpoint, and
 anything of that batch that did reach the catalogue is recognised by its ``source_path``.
@@ -22,27 +25,25 @@ saved, and the summary says to run again later.
 
 from __future__ import annotations
 
-import csv
 import logging
-import shutil
 import time
-import uuid
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import requests
 
-from dataset_tools.images import ImageDecodeError, decode_image
+from dataset_tools.images import DecodedImage, ImageDecodeError
+from dataset_tools.progress import ProgressObserver, SilentProgress
+from dataset_tools.readers import RecordSource, SourceRecord
 from europeana_sync.edm import EuropeanaItem
 from europeana_sync.errors import ApiError, BadRequest, EuropeanaSyncError, RateLimited, TruncatedResults
 from europeana_sync.rights import Reusability, licence_code, reusability
 from europeana_sync.search_api import MAX_ROWS, SearchApiClient, SearchQuery
 
 from ..engine.catalog.sync_store import SyncStore
-from ..engine.ingest import FileError, SilentObserver
+from ..engine.services import Engine
 from . import provenance
 from .checkpoints import PullCheckpoints, PullState
 
@@ -59,25 +60,6 @@ MAX_TITLE = 500
 EXIT_OK = 0
 EXIT_FAILURES = 1
 EXIT_STOPPED = 75  # EX_TEMPFAIL: "try again later" — a cron wrapper can tell it apart
-
-
-class PullObserver(Protocol):
-    """What a front end hears (the CLI draws a tqdm bar on stderr)."""
-
-    def start(self, total: int | None, done: int) -> None: ...
-    def advance(self, n: int) -> None: ...
-    def message(self, text: str) -> None: ...
-
-
-class SilentPullObserver:
-    def start(self, total: int | None, done: int) -> None:
-        pass
-
-    def advance(self, n: int) -> None:
-        pass
-
-    def message(self, text: str) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -198,11 +180,14 @@ class _Candidate:
 
 
 @dataclass(frozen=True)
-class _Fetched:
+class _Accepted:
+    """A download that decodes: what ingest gets, with the image decoded once, here."""
+
     candidate: _Candidate
-    kind: str
+    kind: str  # edmIsShownBy | edmPreview
     url: str
     data: bytes
+    decoded: DecodedImage
 
 
 def licence_problem(rights: str | None, allowed: frozenset[Reusability], allow_codes: Iterable[str] = ()) -> str | None:
@@ -223,12 +208,17 @@ class PullJob:
     """One pull of one query into one collection. Build, then :meth:`run`."""
 
     def __init__(
-        self, engine: Any, client: SearchApiClient, options: PullOptions, *, observer: PullObserver | None = None
+        self,
+        engine: Engine,
+        client: SearchApiClient,
+        options: PullOptions,
+        *,
+        observer: ProgressObserver | None = None,
     ) -> None:
         self.engine = engine
         self.client = client
         self.options = options
-        self.observer = observer or SilentPullObserver()
+        self.observer = observer or SilentProgress()
         self.allowed = options.allowed_classes()
         self.spec = SearchQuery(
             query=options.query, qf=tuple(options.qf), rows=options.rows, reusability=options.reusability
@@ -332,7 +322,17 @@ class PullJob:
             return None
         return _Candidate(item, source_path, licence_code(item.rights) or "")
 
-    def _fetch(self, candidate: _Candidate) -> _Fetched | str:
+    def _fetch(self, url: str) -> bytes | str:
+        """One URL's bytes, or why there are none (the fetch stage, nothing else)."""
+        try:
+            data = self.client.download(url)
+        except (EuropeanaSyncError, requests.RequestException) as exc:
+            return str(exc)
+        if len(data) > self.options.max_image_bytes:
+            return f"{len(data)} bytes, more than the {self.options.max_image_bytes}-byte limit"
+        return data
+
+    def _accept(self, candidate: _Candidate) -> _Accepted | str:
         """The first of edmIsShownBy / edmPreview that downloads and decodes; else why not."""
         item = candidate.item
         urls = [("edmIsShownBy", item.edm_is_shown_by), ("edmPreview", item.edm_preview)]
@@ -342,95 +342,72 @@ class PullJob:
             if not url or url in tried:
                 continue
             tried.add(url)
+            data = self._fetch(url)
+            if isinstance(data, str):
+                problems.append(f"{kind}: {data}")
+                continue
             try:
-                data = self.client.download(url)
-            except (EuropeanaSyncError, requests.RequestException) as exc:
-                problems.append(f"{kind}: {exc}")
+                decoded = self.engine.ingest.decode(data)
+            except ImageDecodeError as exc:
+                problems.append(f"{kind}: not an image we can read ({exc.code}: {exc.message})")
                 continue
-            problem = self._image_problem(data)
-            if problem:
-                problems.append(f"{kind}: {problem}")
-                continue
-            return _Fetched(candidate, kind, url, data)
+            return _Accepted(candidate, kind, url, data, decoded)
         return "download failed: " + "; ".join(problems)
 
-    def _image_problem(self, data: bytes) -> str | None:
-        if len(data) > self.options.max_image_bytes:
-            return f"{len(data)} bytes, more than the {self.options.max_image_bytes}-byte limit"
-        try:
-            decode_image(data, max_pixels=self.engine.settings.max_pixels, min_side=64)
-        except ImageDecodeError as exc:
-            return f"not an image we can read ({exc.code}: {exc.message})"
-        return None
-
     def _write(self, batch: list[_Candidate], state: PullState, summary: PullSummary) -> None:
-        """Download a batch and ingest it as one CSV manifest from a staging folder."""
+        """Fetch and accept a batch, then ingest what was accepted as in-memory records."""
         workers = max(1, min(self.options.workers, len(batch)))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="europeana-fetch") as pool:
-            fetched = list(pool.map(self._fetch, batch))
-        ready: list[_Fetched] = []
-        for candidate, result in zip(batch, fetched):
+            results = list(pool.map(self._accept, batch))
+        ready: list[_Accepted] = []
+        for candidate, result in zip(batch, results):
             if isinstance(result, str):
-                state.fail(candidate.item.id, result)
-                self.observer.message(f"failed: {candidate.item.id}: {result}")
+                self._fail(state, candidate.item.id, result)
             else:
                 ready.append(result)
         self.observer.advance(len(batch) - len(ready))
         if not ready:
             return
-        staging = self.engine.settings.data_dir / "sync" / "staging" / f"pull-{uuid.uuid4().hex[:12]}"
-        try:
-            manifest = _stage(staging, ready)
-            observer = _IngestErrors()
-            result = self.engine.ingest.ingest(manifest, self.options.collection, observer=observer)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        by_path = {f.candidate.source_path: f.candidate.item.id for f in ready}
-        for error in observer.errors:
-            state.fail(by_path.get(error.source_path, error.source_path), f"ingest: {error.code}: {error.message}")
-        state.added += result.added
-        state.duplicates += result.exact_duplicates + result.near_duplicates
-        state.already_present += result.already_done
+        records = RecordSource((_record(a) for a in ready), kind="europeana", root=f"europeana:{self.options.query}")
+        ingested = self.engine.ingest.ingest(records, self.options.collection)
+        record_of = {a.candidate.source_path: a.candidate.item.id for a in ready}
+        for error in ingested.failed:
+            self._fail(state, record_of[error.source_path], f"ingest: {error.code}: {error.message}")
+        state.added += ingested.added
+        state.duplicates += ingested.exact_duplicates + ingested.near_duplicates
+        state.already_present += ingested.already_done
         self.observer.advance(len(ready))
 
-
-class _IngestErrors(SilentObserver):
-    def __init__(self) -> None:
-        self.errors: list[FileError] = []
-
-    def file_error(self, error: FileError) -> None:
-        self.errors.append(error)
+    def _fail(self, state: PullState, record_id: str, reason: str) -> None:
+        state.fail(record_id, reason)
+        # A note, not an error: the summary lists every failure again.
+        self.observer.message(f"failed: {record_id}: {reason}")
 
 
-def _stage(folder: Path, ready: list[_Fetched]) -> Path:
-    """Write images and a manifest (``path,title,<provenance>``) the CSV reader ingests."""
-    folder.mkdir(parents=True, exist_ok=True)
-    manifest = folder / "manifest.csv"
-    with manifest.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["path", "title", *provenance.KEYS])
-        for fetched in ready:
-            candidate, item = fetched.candidate, fetched.candidate.item
-            target = folder / candidate.source_path
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(fetched.data)
-            values = {
-                provenance.RECORD_ID: item.id,
-                provenance.DATA_PROVIDER: item.data_provider or "",
-                provenance.PROVIDER: item.provider or "",
-                provenance.RIGHTS: item.rights or "",
-                provenance.LICENCE: candidate.licence,
-                provenance.LANDING_PAGE: item.landing_page or "",
-                provenance.IMAGE_URL: fetched.url,
-                provenance.IMAGE_KIND: fetched.kind,
-            }
-            title = (item.title or "")[:MAX_TITLE]
-            writer.writerow([candidate.source_path, title, *(values[k] for k in provenance.KEYS)])
-    return manifest
+def _record(accepted: _Accepted) -> SourceRecord:
+    """The catalogue record of a download: its stable path, title and provenance."""
+    candidate, item = accepted.candidate, accepted.candidate.item
+    values = {
+        provenance.RECORD_ID: item.id,
+        provenance.DATA_PROVIDER: item.data_provider or "",
+        provenance.PROVIDER: item.provider or "",
+        provenance.RIGHTS: item.rights or "",
+        provenance.LICENCE: candidate.licence,
+        provenance.LANDING_PAGE: item.landing_page or "",
+        provenance.IMAGE_URL: accepted.url,
+        provenance.IMAGE_KIND: accepted.kind,
+    }
+    return SourceRecord.from_bytes(
+        candidate.source_path,
+        accepted.data,
+        title=(item.title or "")[:MAX_TITLE].strip() or None,
+        extra={key: value.strip() for key, value in values.items() if value.strip()},
+        decoded=accepted.decoded,
+    )
 
 
 def pull(
-    engine: Any, client: SearchApiClient, options: PullOptions, *, observer: PullObserver | None = None
+    engine: Engine, client: SearchApiClient, options: PullOptions, *, observer: ProgressObserver | None = None
 ) -> PullSummary:
     """Run one pull; see the module docstring."""
     return PullJob(engine, client, options, observer=observer).run()

@@ -29,8 +29,9 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+from dataset_tools.progress import ProgressObserver, SilentProgress
 from europeana_sync.errors import (
     AnnotationValidationError,
     ApiError,
@@ -51,23 +52,6 @@ log = logging.getLogger(__name__)
 
 DONE = ("created", "present")
 EXIT_OK, EXIT_PROBLEMS, EXIT_STOPPED = 0, 1, 75
-
-
-class PushObserver(Protocol):
-    def start(self, total: int) -> None: ...
-    def advance(self, n: int) -> None: ...
-    def message(self, text: str) -> None: ...
-
-
-class SilentPushObserver:
-    def start(self, total: int) -> None:
-        pass
-
-    def advance(self, n: int) -> None:
-        pass
-
-    def message(self, text: str) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -202,14 +186,14 @@ class PushJob:
         mapping: VocabularyMapping,
         options: PushOptions,
         *,
-        observer: PushObserver | None = None,
+        observer: ProgressObserver | None = None,
         on_step: Callable[[int], None] | None = None,
     ) -> None:
         self.store = store
         self.target = target
         self.mapping = mapping
         self.options = options
-        self.observer = observer or SilentPushObserver()
+        self.observer = observer or SilentProgress()
         #: called with the number of requests sent so far (tests switch faults mid-run)
         self.on_step = on_step
         self._steps = 0
@@ -407,7 +391,7 @@ def push(
     mapping: VocabularyMapping,
     options: PushOptions,
     *,
-    observer: PushObserver | None = None,
+    observer: ProgressObserver | None = None,
     on_step: Callable[[int], None] | None = None,
 ) -> PushSummary:
     """Run one push; see the module docstring."""

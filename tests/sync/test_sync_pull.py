@@ -23,6 +23,7 @@ from backend.sync.checkpoints import PULL_JOB
 from backend.sync.export_labels import ExportFilters, export_labels, write_csv
 from backend.sync.pull import EXIT_STOPPED, PullOptions, pull
 from backend.sync.push import PushOptions, push
+from dataset_tools.progress import Level, SilentProgress
 from europeana_sync.fake import FakeServer
 from tests.sync.sync_support import europeana_target, live_tags, record_id, sample_mapping, search_client
 
@@ -64,17 +65,11 @@ def search_cursors(fake: FakeServer) -> list[str]:
     return [parse_qs(r.query)["cursor"][0] for r in fake.state.logged("/record/v2/search.json")]
 
 
-class CrashAfter:
+class CrashAfter(SilentProgress):
     """An observer that "crashes" the job after ``n`` results were accounted for."""
 
     def __init__(self, n: int) -> None:
         self.n, self.done = n, 0
-
-    def start(self, total, done):
-        pass
-
-    def message(self, text):
-        pass
 
     def advance(self, k: int) -> None:
         self.done += k
@@ -307,3 +302,80 @@ def test_cli_pull_prints_a_json_summary(fake, make_settings, capsys):
         == 2
     )
     assert "no API key" in capsys.readouterr().err
+
+
+class Notes(SilentProgress):
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def message(self, text, level=Level.NOTE):
+        self.lines.append(text)
+
+
+def test_downloads_go_straight_to_ingest_each_accepted_image_decoded_once(fake, clock, engine, monkeypatch):
+    from PIL import Image
+
+    html = b"<!DOCTYPE html><html><body>Image not available</body></html>"
+    fake.state.media_cache[f"{record_id(3)}:full"] = html  # full image is a web page: the preview is used
+    fake.state.media_cache[f"{record_id(17)}:preview"] = html + b" "  # its only image is a web page: failed
+    opened: Counter = Counter()
+    real_open = Image.open
+
+    def counting_open(fp, *args, **kwargs):
+        if isinstance(fp, io.BytesIO):
+            opened[fp.getvalue()] += 1
+        return real_open(fp, *args, **kwargs)
+
+    monkeypatch.setattr(Image, "open", counting_open)
+    notes = Notes()
+    summary = pull(engine, search_client(fake, clock), options(**SMALL), observer=notes)
+
+    state = summary.state
+    assert summary.complete and (state.added, state.failed_count) == (SMALL_PULLABLE - 1, 1)
+    [failure] = state.failed
+    assert failure["record_id"] == record_id(17)
+    assert failure["reason"].startswith("download failed: edmPreview: not an image we can read (not_an_image: ")
+    assert notes.lines == [f"failed: {record_id(17)}: {failure['reason']}"]
+    cid = engine.catalog.collection_id("eu")
+    items = engine.catalog.get_items(engine.catalog.ids_with_status(cid, "indexed")).values()
+    kinds = {provenance.record_id_of(v.extra): v.extra[provenance.IMAGE_KIND] for v in items}
+    assert kinds == {
+        record_id(3): "edmPreview",
+        record_id(4): "edmIsShownBy",
+        record_id(10): "edmIsShownBy",
+        record_id(18): "edmIsShownBy",
+    }
+    accepted = [
+        fake.state.media_cache[f"{rid}:{'full' if kind == 'edmIsShownBy' else 'preview'}"]
+        for rid, kind in kinds.items()
+    ]
+    assert [opened[data] for data in accepted] == [1, 1, 1, 1]  # checked and ingested with one decode
+    assert not (engine.settings.data_dir / "sync").exists()  # nothing staged on disk
+
+
+def test_an_ingest_failure_is_recorded_against_its_record(fake, clock, engine, monkeypatch):
+    from dataclasses import replace
+
+    from backend.sync import pull as pull_module
+    from dataset_tools.readers import SourceReadError
+
+    real_record = pull_module._record
+
+    def lost_in_transit(accepted):
+        record = real_record(accepted)
+        if accepted.candidate.item.id != record_id(10):
+            return record
+
+        def read() -> bytes:
+            raise SourceReadError(record.source_path, "bytes lost")
+
+        return replace(record, decoded=None, _reader=read)
+
+    monkeypatch.setattr(pull_module, "_record", lost_in_transit)
+    notes = Notes()
+    summary = pull(engine, search_client(fake, clock), options(**SMALL), observer=notes)
+    reason = f"ingest: unreadable: {provenance.source_path_for(record_id(10))}: bytes lost"
+    assert summary.state.failed == [{"record_id": record_id(10), "reason": reason}]
+    assert summary.state.added == SMALL_PULLABLE - 1 and summary.exit_code == 1
+    assert f"  failed   {record_id(10)}: {reason}" in summary.lines()
+    assert notes.lines == [f"failed: {record_id(10)}: {reason}"]
