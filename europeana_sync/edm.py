@@ -286,7 +286,7 @@ class EuropeanaRecord:
         return pick_language(self.values("dcTitle"), language) or pick_language(self.values("dcDescription"), language)
 
     @classmethod
-    def from_json(cls, payload: Mapping[str, Any]) -> EuropeanaRecord:
+    def from_json(cls, payload: Any) -> EuropeanaRecord:
         """Accepts the whole response (``{"object": ...}``) or the object itself."""
         data = payload.get("object", payload) if isinstance(payload, Mapping) else {}
         if not isinstance(data, Mapping) or not isinstance(data.get("about"), str):
