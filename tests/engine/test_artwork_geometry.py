@@ -26,7 +26,7 @@ def test_order_corners_of_a_strongly_rolled_quad_starts_nearest_the_top_left() -
     # rolled ~40 degrees: the top-most corner is not the top-left one
     quad = np.asarray([[100, 20], [200, 100], [120, 200], [20, 120]], dtype=np.float32)
     ordered = order_corners(quad[::-1])
-    assert ordered[0].tolist() == [100, 20]  # smallest x + y (ties broken by winding)
+    assert ordered[0].tolist() == [100, 20]  # the smallest x + y
     # clockwise on screen (y down): positive cross product of consecutive sides
     d = np.roll(ordered, -1, 0) - ordered
     assert (d[:, 0] * np.roll(d, -1, 0)[:, 1] - d[:, 1] * np.roll(d, -1, 0)[:, 0] > 0).all()

@@ -52,7 +52,7 @@ def order_corners(points: np.ndarray) -> np.ndarray:
 def unit_normal(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Unit normal (float32) of the segment from ``a`` to ``b``: its direction turned by +90 degrees.
 
-    For a clockwise (on screen) quad's side this points out of the quad.
+    For a side of a quad in TL, TR, BR, BL order this points into the quad.
     """
     d = b - a
     n = np.array([-d[1], d[0]], np.float32)
