@@ -15,20 +15,18 @@ from pathlib import Path
 
 def cmd_train(args: argparse.Namespace) -> int:
     from dataset_tools.readers import SourceError
-    from edge_models.train import train_classifier
+    from edge_models.train import TrainingOptions, train_classifier
 
-    cache = Path(args.cache_dir) if args.cache_dir else _data_dir(args) / "cache"
+    options = TrainingOptions(
+        cache_dir=Path(args.cache_dir) if args.cache_dir else _data_dir(args) / "cache",
+        learning_curve=args.learning_curve,
+        fine_tune=args.fine_tune,
+        epochs=args.epochs,
+        seed=args.seed,
+        progress=not args.quiet,
+    )
     try:
-        result = train_classifier(
-            args.source,
-            args.out,
-            learning_curve=args.learning_curve,
-            fine_tune=args.fine_tune,
-            epochs=args.epochs,
-            seed=args.seed,
-            progress=not args.quiet,
-            cache_dir=cache,
-        )
+        result = train_classifier(args.source, args.out, options)
     except (SourceError, ValueError) as exc:
         print(f"artsnap train-classifier: {exc}", file=sys.stderr)
         return 2

@@ -181,13 +181,14 @@ def run_classifier_benchmark(
     """Train on ``source`` (the WikiArt zip for the headline figures), export, measure."""
     from edge_models.export import export_models
     from edge_models.model_dir import read_sample_images
-    from edge_models.train import train_classifier
+    from edge_models.train import TrainingOptions, train_classifier
 
     work_dir = Path(work_dir)
     model_dir = work_dir / "classifier"
-    res = train_classifier(
-        source, model_dir, learning_curve=learning_curve, progress=progress, cache_dir=cache_dir or work_dir / "cache"
+    options = TrainingOptions(
+        cache_dir=cache_dir or work_dir / "cache", learning_curve=learning_curve, progress=progress
     )
+    res = train_classifier(source, model_dir, options)
     bench = ClassifierBenchmark(
         dataset=Path(source).name,
         accuracy=res.test.accuracy,

@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -41,7 +40,7 @@ from .weights import BACKBONE_NAME
 
 log = logging.getLogger(__name__)
 
-__all__ = ["TrainResult", "default_cache_dir", "train_classifier"]
+__all__ = ["TrainResult", "TrainingOptions", "train_classifier"]
 
 N_CALIBRATION_IMAGES = 128
 # The quantised files' disagreements are near-ties, a few in a hundred: judging 98 % top-1
@@ -77,44 +76,59 @@ class TrainResult:
         return self.test.macro_f1
 
 
-def default_cache_dir() -> Path:
-    """Feature and ONNX caches live under the data dir (``ARTSNAP_DATA_DIR``, default ./var)."""
-    return Path(os.environ.get("ARTSNAP_DATA_DIR", "./var")) / "cache"
+@dataclass(frozen=True)
+class TrainingOptions:
+    """How to train: everything :func:`train_classifier` needs besides the data and the output folder."""
+
+    cache_dir: Path
+    """Where the frozen backbone's features (per image and view) and its ONNX export are kept
+    between runs, so a second run on the same images skips the slow part. No default: the
+    caller says where its data lives (the CLI passes ``<data dir>/cache``)."""
+    learning_curve: bool = False
+    """Also measure test accuracy at growing numbers of images per category, to show a
+    curator whether more images would help (in the report and the CLI's output)."""
+    fine_tune: bool = False
+    """Add a second stage that trains the backbone's last blocks with the head: better on
+    larger sets, slower, and the classifier then has its own embedding space."""
+    epochs: int = 200
+    """Cap on the linear head's epochs; early stopping on validation loss usually ends sooner."""
+    seed: int = 0
+    """Seeds the split, the augmentation and the training: the same data and seed give the same model."""
+    progress: bool = True
+    """Show progress bars (on stderr) while reading images, extracting features and training."""
+    aug_views: int = 2
+    """Phone-like views (perspective, light, blur, glare, noise, JPEG) per training image added
+    to the clean one, so the head learns what phone photos of the works look like."""
+    backbone: str = BACKBONE_NAME
+    """Registered backbone to extract features with (see :mod:`.classifier_backbone`)."""
+    multi_label: bool | None = None
+    """Several labels per image (sigmoid outputs) or one (softmax); None decides from the
+    data: multi-label when any image has more than one label."""
+    fine_tune_blocks: int = 2
+    """With ``fine_tune``: how many of the backbone's last blocks are trained."""
+    fine_tune_epochs: int = 5
+    """With ``fine_tune``: cap on its epochs (early stopping on validation loss)."""
+    keep_correct: float = 0.95
+    """Single-label: the confidence below which the model abstains is set so that this share
+    of its correct validation answers is still given (an abstention beats a wrong label)."""
+    name: str | None = None
+    """Model name in the model folder; None: ``<source name>-classifier``."""
 
 
-def train_classifier(
-    source: str | Path,
-    out_dir: str | Path,
-    *,
-    learning_curve: bool = False,
-    fine_tune: bool = False,
-    epochs: int = 200,
-    seed: int = 0,
-    progress: bool = True,
-    aug_views: int = 2,
-    backbone: str = BACKBONE_NAME,
-    cache_dir: str | Path | None = None,
-    multi_label: bool | None = None,
-    fine_tune_blocks: int = 2,
-    fine_tune_epochs: int = 5,
-    keep_correct: float = 0.95,
-    name: str | None = None,
-) -> TrainResult:
+def train_classifier(source: str | Path, out_dir: str | Path, options: TrainingOptions) -> TrainResult:
     """Train a classifier on SOURCE (folder-per-label, .zip, or CSV manifest) into ``out_dir``.
 
-    ``epochs`` caps the head's epochs (early stopping usually ends sooner); ``aug_views``
-    phone-like views per training image are added to the clean one; ``fine_tune`` adds the
-    second stage (last ``fine_tune_blocks`` blocks, ``fine_tune_epochs`` epochs).
+    What to train and how is in ``options`` (:class:`TrainingOptions`, one docstring per field).
     """
     started = time.perf_counter()
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    cache = Path(cache_dir) if cache_dir is not None else default_cache_dir()
-    choice = get_backbone(backbone)
+    cache = Path(options.cache_dir)
+    choice = get_backbone(options.backbone)
     spec = choice.spec
     augment = PhoneAugment()
 
-    ts = load_training_set(source, seed=seed, multi_label=multi_label, progress=progress)
+    ts = load_training_set(source, seed=options.seed, multi_label=options.multi_label, progress=options.progress)
     try:
         notes = _data_notes(ts)
         keys = {name_: ts.keys(name_) for name_ in ("train", "val", "test")}
@@ -128,7 +142,7 @@ def train_classifier(
             return [FeatureRequest(ts.sha256[k], ts.readers[k]) for k in ks]
 
         extractor = choice.frozen_extractor(cache)
-        views = list(range(1 + aug_views))
+        views = list(range(1 + options.aug_views))
         feats = dict(
             train=extract_features(
                 requests(keys["train"]),
@@ -137,14 +151,14 @@ def train_classifier(
                 spec=spec,
                 cache_dir=cache,
                 augment=augment,
-                seed=seed,
-                progress=progress,
+                seed=options.seed,
+                progress=options.progress,
             ),
             val=extract_features(
-                requests(keys["val"]), [0], extractor=extractor, spec=spec, cache_dir=cache, progress=progress
+                requests(keys["val"]), [0], extractor=extractor, spec=spec, cache_dir=cache, progress=options.progress
             )[:, 0],
             test=extract_features(
-                requests(keys["test"]), [0], extractor=extractor, spec=spec, cache_dir=cache, progress=progress
+                requests(keys["test"]), [0], extractor=extractor, spec=spec, cache_dir=cache, progress=options.progress
             )[:, 0],
         )
         n_classes = len(ts.labels)
@@ -157,8 +171,8 @@ def train_classifier(
             y["val"],
             n_classes=n_classes,
             multi_label=ts.multi_label,
-            max_epochs=epochs,
-            seed=seed,
+            max_epochs=options.epochs,
+            seed=options.seed,
         )
         log.info(
             "head: weight decay %g, best epoch %d, val accuracy %.3f",
@@ -172,15 +186,15 @@ def train_classifier(
                 "best_epoch": fit.best_epoch,
                 "epochs_run": fit.epochs_run,
                 "val_loss_by_weight_decay": fit.candidates,
-                "aug_views": aug_views,
+                "aug_views": options.aug_views,
                 "augment": augment.version,
             },
-            "seed": seed,
+            "seed": options.seed,
         }
 
         backbone_module = None
         embedding_space = choice.embedding_space
-        if fine_tune:
+        if options.fine_tune:
             from .fine_tune import fine_tune as run_fine_tune
 
             ft = run_fine_tune(
@@ -192,20 +206,20 @@ def train_classifier(
                 y["val"],
                 multi_label=ts.multi_label,
                 spec=spec,
-                blocks=fine_tune_blocks,
-                epochs=fine_tune_epochs,
-                seed=seed,
-                progress=progress,
+                blocks=options.fine_tune_blocks,
+                epochs=options.fine_tune_epochs,
+                seed=options.seed,
+                progress=options.progress,
             )
             backbone_module, head = ft.backbone, ft.head
             tuned = TorchFeatureExtractor(backbone_module, key=f"ft-{module_fingerprint(backbone_module)}")
             for s in ("val", "test"):
                 feats[s] = extract_features(
-                    requests(keys[s]), [0], extractor=tuned, spec=spec, cache_dir=None, progress=progress
+                    requests(keys[s]), [0], extractor=tuned, spec=spec, cache_dir=None, progress=options.progress
                 )[:, 0]
             embedding_space = ""  # set below, once the version is known
             training_info["fine_tune"] = {
-                "blocks": fine_tune_blocks,
+                "blocks": options.fine_tune_blocks,
                 "best_epoch": ft.best_epoch,
                 "val_loss": ft.history,
                 "device": ft.device,
@@ -223,11 +237,11 @@ def train_classifier(
             test_eval = evaluate_multi_label(test_probs, y["test"], ts.labels, thresholds=thresholds)
         else:
             thresholds = np.zeros(0, np.float32)
-            threshold = abstain_threshold(val_probs, y["val"], keep_correct=keep_correct)
+            threshold = abstain_threshold(val_probs, y["val"], keep_correct=options.keep_correct)
             test_eval = evaluate_single_label(test_probs, y["test"], ts.labels, threshold=threshold)
 
         curve = None
-        if learning_curve:
+        if options.learning_curve:
             curve = compute_learning_curve(
                 feats["train"],
                 y["train"],
@@ -237,17 +251,17 @@ def train_classifier(
                 y["test"],
                 ts.labels,
                 multi_label=ts.multi_label,
-                seed=seed,
-                progress=progress,
-                max_epochs=epochs,
+                seed=options.seed,
+                progress=options.progress,
+                max_epochs=options.epochs,
             )
 
         data_hash = ts.fingerprint
         version = _version(data_hash, head, backbone_module)
-        if fine_tune:
+        if options.fine_tune:
             embedding_space = f"fine-tuned:{version}"
         config = ClassifierConfig(
-            name=name or f"{Path(str(source)).stem}-classifier",
+            name=options.name or f"{Path(str(source)).stem}-classifier",
             version=version,
             backbone=choice.name,
             labels=ts.labels,
@@ -257,7 +271,7 @@ def train_classifier(
             training_data_hash=data_hash,
             abstain_threshold=threshold if not ts.multi_label else 0.0,
             label_thresholds=[float(t) for t in thresholds],
-            fine_tuned=fine_tune,
+            fine_tuned=options.fine_tune,
             embedding_space=embedding_space,
             embedding_dim=choice.dim,
             metrics={
@@ -268,11 +282,12 @@ def train_classifier(
             training=training_info,
         )
         save_trained(out, config, head, backbone_module)
-        _write_samples(out, ts, keys, spec, augment, seed)
+        _write_samples(out, ts, keys, spec, augment, options.seed)
         write_atomic(
             out / "splits.json",
             json.dumps(
-                {"seed": seed, "assignment": ts.split.assignment(), "ambiguous_duplicates": ts.ambiguous}, indent=1
+                {"seed": options.seed, "assignment": ts.split.assignment(), "ambiguous_duplicates": ts.ambiguous},
+                indent=1,
             ).encode(),
         )
         counts = ts.counts()
@@ -282,7 +297,7 @@ def train_classifier(
             "version": version,
             "source": str(source),
             "backbone": choice.name,
-            "fine_tuned": fine_tune,
+            "fine_tuned": options.fine_tune,
             "training_data_hash": data_hash,
             "temperature": round(temperature, 4),
             "abstain_threshold": round(threshold, 4),
@@ -302,7 +317,7 @@ def train_classifier(
             abstain_threshold=threshold,
             counts=counts,
             training_data_hash=data_hash,
-            fine_tuned=fine_tune,
+            fine_tuned=options.fine_tune,
             learning_curve=curve,
             report_path=report_path,
             seconds=seconds,

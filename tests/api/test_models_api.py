@@ -24,7 +24,7 @@ pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is needed to run .t
 @pytest.fixture(scope="module")
 def exported_model(tmp_path_factory: pytest.TempPathFactory):
     from edge_models.export import export_models
-    from edge_models.train import train_classifier
+    from edge_models.train import TrainingOptions, train_classifier
 
     register_tiny_backbone()
     root = tmp_path_factory.mktemp("models-api")
@@ -32,11 +32,7 @@ def exported_model(tmp_path_factory: pytest.TempPathFactory):
     result = train_classifier(
         coll.root,
         root / "model",
-        backbone=TINY_BACKBONE,
-        cache_dir=root / "cache",
-        progress=False,
-        epochs=60,
-        aug_views=1,
+        TrainingOptions(cache_dir=root / "cache", backbone=TINY_BACKBONE, progress=False, epochs=60, aug_views=1),
     )
     export_models(result.model_dir, formats=("onnx", "tflite"), quantize=("fp32",), progress=False)
     return coll, result

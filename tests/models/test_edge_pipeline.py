@@ -21,7 +21,7 @@ from edge_models.fine_tune import fine_tune
 from edge_models.model_dir import load_config, read_sample_images
 from edge_models.parity import FormatParity, ParityResult, compare_formats
 from edge_models.tflite_metadata import CARD_KEY, LABELS_KEY, read_metadata
-from edge_models.train import train_classifier
+from edge_models.train import TrainingOptions, train_classifier
 from edge_models.trained import load_trained
 from tests.models.edge_support import TINY_BACKBONE, TINY_DIM, TinyBackbone, register_tiny_backbone
 
@@ -34,12 +34,14 @@ def trained(tmp_path_factory: pytest.TempPathFactory):
     result = train_classifier(
         coll.root,
         root / "model",
-        backbone=TINY_BACKBONE,
-        cache_dir=root / "cache",
-        learning_curve=True,
-        progress=False,
-        epochs=80,
-        aug_views=1,
+        TrainingOptions(
+            cache_dir=root / "cache",
+            backbone=TINY_BACKBONE,
+            learning_curve=True,
+            progress=False,
+            epochs=80,
+            aug_views=1,
+        ),
     )
     return coll, result
 
@@ -88,11 +90,7 @@ def test_training_is_reproducible(trained, tmp_path):
     again = train_classifier(
         coll.root,
         tmp_path / "again",
-        backbone=TINY_BACKBONE,
-        cache_dir=tmp_path / "cache",
-        progress=False,
-        epochs=80,
-        aug_views=1,
+        TrainingOptions(cache_dir=tmp_path / "cache", backbone=TINY_BACKBONE, progress=False, epochs=80, aug_views=1),
     )
     assert again.training_data_hash == result.training_data_hash
     assert again.test.accuracy == pytest.approx(result.test.accuracy)
@@ -214,11 +212,7 @@ def test_multilabel_manifest_trains_sigmoid_model_and_exports(tmp_path):
     result = train_classifier(
         coll.root / "multi.csv",
         tmp_path / "model",
-        backbone=TINY_BACKBONE,
-        cache_dir=tmp_path / "cache",
-        progress=False,
-        epochs=60,
-        aug_views=0,
+        TrainingOptions(cache_dir=tmp_path / "cache", backbone=TINY_BACKBONE, progress=False, epochs=60, aug_views=0),
     )
     assert result.multi_label and "bright" in result.labels
     config = load_config(result.model_dir)
@@ -242,13 +236,15 @@ def test_fine_tune_tiny_run_changes_the_backbone_and_still_exports(tmp_path):
     result = train_classifier(
         coll.root,
         tmp_path / "model",
-        backbone=TINY_BACKBONE,
-        cache_dir=tmp_path / "cache",
-        progress=False,
-        epochs=40,
-        aug_views=0,
-        fine_tune=True,
-        fine_tune_epochs=1,
+        TrainingOptions(
+            cache_dir=tmp_path / "cache",
+            backbone=TINY_BACKBONE,
+            progress=False,
+            epochs=40,
+            aug_views=0,
+            fine_tune=True,
+            fine_tune_epochs=1,
+        ),
     )
     config = load_config(result.model_dir)
     assert config.fine_tuned and config.embedding_space.startswith("fine-tuned:")
@@ -279,7 +275,9 @@ def test_bad_sources_fail_clearly(tmp_path):
         make_style_image("dots", np.random.default_rng(i), 64).save(one / f"{i}.jpg")
     with pytest.raises(ValueError, match="at least 2 labels"):
         train_classifier(
-            tmp_path / "one", tmp_path / "m", backbone=TINY_BACKBONE, cache_dir=tmp_path / "c", progress=False
+            tmp_path / "one",
+            tmp_path / "m",
+            TrainingOptions(cache_dir=tmp_path / "c", backbone=TINY_BACKBONE, progress=False),
         )
     with pytest.raises(ValueError, match="unknown export"):
         export_models(tmp_path / "m", formats=("pdf",))

@@ -19,7 +19,7 @@ from edge_models.export import export_models
 from edge_models.export_tflite import load_interpreter
 from edge_models.model_dir import read_sample_images
 from edge_models.parity import compare_formats
-from edge_models.train import train_classifier
+from edge_models.train import TrainingOptions, train_classifier
 from edge_models.trained import load_trained
 from tests.conftest import SHARED_DIR
 
@@ -34,7 +34,9 @@ def real_export(tmp_path_factory: pytest.TempPathFactory):
     ``make bench`` trains it; generated images when ../shared is absent."""
     root = tmp_path_factory.mktemp("real")
     source = WIKIART if WIKIART.is_file() else write_style_folder(root / "src", per_class=40, size=160, seed=5).root
-    result = train_classifier(source, root / "model", cache_dir=root / "cache", progress=False, aug_views=1)
+    result = train_classifier(
+        source, root / "model", TrainingOptions(cache_dir=root / "cache", progress=False, aug_views=1)
+    )
     exported = export_models(result.model_dir, progress=False)
     unseen = held_out_images(WIKIART, result.model_dir) if WIKIART.is_file() else []
     return result, exported, unseen

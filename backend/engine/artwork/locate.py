@@ -1,0 +1,112 @@
+"""The locator's public API: find the artwork, warp it upright, or both."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from .candidates import candidate_quads
+from .frame import inside_frame
+from .geometry import full_frame
+from .refinement import refine_sides
+from .scoring import score_quad
+from .view import MIN_SIDE, View, work_image
+
+__all__ = ["ArtworkRegion", "crop_artwork", "locate_artwork", "rectify"]
+
+FOUND_SCORE = 0.6
+"""Calibrated: simulated snaps' paintings score >= 0.64, tight crops' best quads mostly < 0.6."""
+
+
+@dataclass(frozen=True)
+class ArtworkRegion:
+    """Where the artwork is: ``corners`` (4,2) float32 TL, TR, BR, BL in input pixels.
+
+    ``confidence`` is 0..1 and 0 when nothing was found, in which case ``found`` is False
+    and ``corners`` are the corners of the whole image.
+    """
+
+    corners: np.ndarray
+    confidence: float
+    found: bool
+
+
+def locate_artwork(img: Image.Image, *, work_side: int = 384) -> ArtworkRegion:
+    """Locate the (unframed) painting in ``img``. See the package docstring for the method."""
+    width, height = img.size
+    whole = full_frame(width, height)
+    if min(width, height) < MIN_SIDE:
+        return ArtworkRegion(corners=whole, confidence=0.0, found=False)
+    rgb = work_image(img, work_side)
+    work_h, work_w = rgb.shape[:2]
+
+    view = View.of(rgb)
+    best: tuple[float, np.ndarray] | None = None
+    for quad in candidate_quads(view):
+        score = score_quad(view, quad)
+        if best is None or score > best[0]:
+            best = (score, quad)
+    if best is None or best[0] < FOUND_SCORE:
+        return ArtworkRegion(corners=whole, confidence=0.0, found=False)
+
+    score, quad = best
+    quad = refine_sides(view, quad, reach=3.0)
+    inner = inside_frame(view, quad)
+    if inner is not None:
+        quad = refine_sides(view, inner, reach=2.0)
+    # back to input pixels (pixel centres at integers in both)
+    scale = np.asarray([width / work_w, height / work_h], dtype=np.float32)
+    corners = (quad + 0.5) * scale - 0.5
+    corners[:, 0] = np.clip(corners[:, 0], -0.5, width - 0.5)
+    corners[:, 1] = np.clip(corners[:, 1], -0.5, height - 0.5)
+    return ArtworkRegion(corners=corners.astype(np.float32), confidence=float(min(1.0, score)), found=True)
+
+
+def rectify(img: Image.Image, region: ArtworkRegion, *, out_size: int | tuple[int, int] | None = None) -> Image.Image:
+    """Warp the region's quadrilateral to an upright rectangle.
+
+    The rectangle keeps the quad's aspect ratio (mean lengths of opposite sides). ``out_size``:
+    None keeps about the quad's own resolution; an int sets the longer side; a (w, h) tuple
+    is taken literally (aspect not kept: the caller asked for exactly that size).
+    """
+    img = img.convert("RGB") if img.mode != "RGB" else img
+    q: np.ndarray = np.asarray(region.corners, np.float32).reshape(4, 2)
+    top, bottom = np.linalg.norm(q[1] - q[0]), np.linalg.norm(q[2] - q[3])
+    left, right = np.linalg.norm(q[3] - q[0]), np.linalg.norm(q[2] - q[1])
+    natural_w, natural_h = np.maximum(1.0, (top + bottom) / 2), np.maximum(1.0, (left + right) / 2)
+    if out_size is None:
+        out_w, out_h = round(natural_w), round(natural_h)
+    elif isinstance(out_size, int):
+        k = out_size / np.maximum(natural_w, natural_h)
+        out_w, out_h = max(1, round(natural_w * k)), max(1, round(natural_h * k))
+    else:
+        out_w, out_h = int(out_size[0]), int(out_size[1])
+
+    if not region.found:
+        return img if (out_w, out_h) == img.size else img.resize((out_w, out_h), Image.Resampling.BICUBIC)
+
+    # Warping samples the source sparsely; shrink it first when the output is much smaller,
+    # otherwise a 12 MP photo warped to 224 px aliases badly.
+    factor = int(np.minimum(natural_w / out_w, natural_h / out_h) // 2)
+    if factor >= 2:
+        img = img.reduce(factor)
+        q = (q + 0.5) / factor - 0.5
+    dst = np.asarray(
+        [[-0.5, -0.5], [out_w - 0.5, -0.5], [out_w - 0.5, out_h - 0.5], [-0.5, out_h - 0.5]], dtype=np.float32
+    )
+    h = cv2.getPerspectiveTransform(q, dst)
+    out = cv2.warpPerspective(
+        np.asarray(img), h, (out_w, out_h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+    )
+    return Image.fromarray(np.asarray(out))
+
+
+def crop_artwork(img: Image.Image, *, work_side: int = 384) -> tuple[Image.Image, ArtworkRegion]:
+    """Locate and rectify; the image itself when nothing plausible is found."""
+    region = locate_artwork(img, work_side=work_side)
+    if not region.found:
+        return img, region
+    return rectify(img, region), region
