@@ -21,7 +21,15 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import AnnotationValidationError, BadRequest, DuplicateAnnotation, Forbidden, Gone, MissingScope
+from .errors import (
+    AnnotationValidationError,
+    BadRequest,
+    DuplicateAnnotation,
+    Forbidden,
+    Gone,
+    MalformedResponse,
+    MissingScope,
+)
 from .http import Authenticator, RetryingSession
 from .record_ids import is_item_uri, item_uri, normalize_record_id
 
@@ -267,6 +275,10 @@ class AnnotationsClient:
             if explained is exc:
                 raise
             raise explained from exc
+        if not isinstance(payload, Mapping) or "id" not in payload:
+            raise MalformedResponse(
+                None, f"the created annotation came back without an id: {str(payload)[:200]!r}", url=self.base_url
+            )
         return Annotation.from_json(payload)
 
     def get(self, annotation_id: str | int) -> Annotation:

@@ -375,5 +375,8 @@ class SearchApiClient:
         """Fetch a media file (edmIsShownBy / edmPreview) with the same retry rules.
 
         Sent without the key header: media live on provider servers that must not see it.
+        Kept for callers that fetch from trusted hosts; provider images should go through
+        :class:`europeana_sync.fetch.ImageFetcher` (address vetting, size cap, Content-Type,
+        one deadline, a retry budget of their own, placeholder detection).
         """
         return self._media_http.request("GET", url).content
