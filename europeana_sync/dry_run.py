@@ -135,7 +135,11 @@ def dry_run(
     http: RetryingSession | None = None,
     fetch_policy: FetchPolicy | None = None,
 ) -> DryRunReport:
-    """Run the checks of the module docstring; never raises for a service's answer."""
+    """Run the checks of the module docstring; never raises for a service's answer.
+
+    ``fetch_policy`` defaults to :meth:`FetchPolicy.for_api` of ``settings.api_url`` (so a
+    dry run against the local fake may fetch the fake's media, and nothing else local).
+    """
     report = DryRunReport()
     base = http or RetryingSession()
     record_id = _europeana_checks(settings, base, fetch_policy, report)
@@ -207,7 +211,7 @@ def _europeana_checks(
     if not image_url:
         report.checks.append(Check("image", SKIPPED, "the record has neither edmIsShownBy nor edmPreview"))
         return record_id
-    fetcher = ImageFetcher(fetch_policy)
+    fetcher = ImageFetcher(fetch_policy or FetchPolicy.for_api(settings.api_url))
     kind = "edmIsShownBy" if image_url == fetched_record.edm_is_shown_by else "edmPreview"
 
     def image() -> str:

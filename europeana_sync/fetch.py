@@ -39,6 +39,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import certifi
 import urllib3
@@ -141,6 +142,23 @@ class FetchPolicy:
     #: Refuse Europeana's "no thumbnail" icon (:mod:`europeana_sync.placeholders`).
     reject_placeholders: bool = True
     user_agent: str = USER_AGENT
+
+    @classmethod
+    def for_api(cls, api_url: str, **limits: Any) -> FetchPolicy:
+        """The policy for a job talking to ``api_url``: when that is a loopback or private
+        address (the local fake, a test), media on the same host and port are allowed, so
+        the demo runs; against a public API nothing is opened. ``limits`` set other fields.
+        """
+        parts = urllib.parse.urlsplit(api_url)
+        host = (parts.hostname or "").lower()
+        allowed: frozenset[str] = frozenset()
+        try:
+            local = host == "localhost" or not is_public_address(host)
+        except ValueError:  # a host name, not an address literal
+            local = False
+        if local:
+            allowed = frozenset({f"{host}:{parts.port}"} if parts.port is not None else {host})
+        return cls(allowed_hosts=allowed, **limits)
 
 
 @dataclass(frozen=True)

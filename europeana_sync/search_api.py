@@ -88,7 +88,14 @@ class SearchQuery:
 
     @classmethod
     def for_images(
-        cls, query: str, qf: Sequence[str] = (), *, reusability: str | None = None, rows: int = MAX_ROWS
+        cls,
+        query: str,
+        qf: Sequence[str] = (),
+        *,
+        reusability: str | None = None,
+        rows: int = MAX_ROWS,
+        media: bool | None = True,
+        thumbnail: bool | None = True,
     ) -> SearchQuery:
         """What a pull for images sends: always a licence filter (``open`` unless the curator
         named classes), ``media=true`` and ``thumbnail=true``, and ``TYPE:IMAGE`` unless the
@@ -96,7 +103,8 @@ class SearchQuery:
 
         The API then pages only through records the job can keep — not the in-copyright
         rest, whose quota Europeana is reducing — and every ``edmPreview`` it hands out has
-        a real thumbnail behind it.
+        a real thumbnail behind it. ``media=None`` / ``thumbnail=None`` leave a filter out
+        (e.g. to keep records that have only a preview).
         """
         filters = tuple(qf)
         if not any(f.strip().upper().startswith("TYPE:") for f in filters):
@@ -106,8 +114,8 @@ class SearchQuery:
             qf=filters,
             rows=rows,
             reusability=reusability_filter(reusability),
-            media=True,
-            thumbnail=True,
+            media=media,
+            thumbnail=thumbnail,
         )
 
 

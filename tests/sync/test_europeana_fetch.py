@@ -224,3 +224,14 @@ def test_the_thumbnail_apis_placeholder_is_refused_as_such(fake):
     assert caught.value.placeholder == "europeana-thumbnail-v2-image" and caught.value.reason == "placeholder"
     kept = fetcher(fake, reject_placeholders=False).fetch(f"{fake.url}/fake-provider/placeholder.png")
     assert looks_like_image(kept.data)
+
+
+def test_a_policy_for_a_local_api_opens_only_that_host_and_port(fake):
+    policy = FetchPolicy.for_api(fake.url, deadline=5.0)
+    assert policy.allowed_hosts == {f"127.0.0.1:{fake.port}"} and policy.deadline == 5.0
+    assert FetchPolicy.for_api("https://api.europeana.eu").allowed_hosts == frozenset()
+    assert FetchPolicy.for_api("http://localhost:8765").allowed_hosts == {"localhost:8765"}
+    got = ImageFetcher(policy).fetch(f"{fake.url}/fake-media/9200999/artsnap_demo_000/full.png")
+    assert looks_like_image(got.data)
+    with pytest.raises(PrivateAddress):
+        ImageFetcher(policy).fetch(f"{fake.url}/fake-provider/redirect?to=http://localhost:{fake.port}/")

@@ -268,6 +268,8 @@ def test_an_image_query_always_sends_a_licence_filter_media_and_thumbnail(fake, 
     assert len(items) == 20 and all(i.edm_is_shown_by and i.edm_preview for i in items)
     explicit = SearchQuery.for_images("x", ["TYPE:IMAGE", "COUNTRY:france"], reusability="open,restricted")
     assert explicit.reusability == "open,restricted" and explicit.qf == ("TYPE:IMAGE", "COUNTRY:france")
+    previews_too = SearchQuery.for_images("x", media=None)
+    assert ("media", "true") not in previews_too.params("*") and ("thumbnail", "true") in previews_too.params("*")
 
 
 def test_thumbnail_filter_reaches_the_server_and_keeps_old_checkpoints_valid(fake, client):
