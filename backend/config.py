@@ -114,6 +114,10 @@ class SyncSettings:
     #: Europeana account for the OIDC password grant (else the client-credentials grant).
     europeana_username: str | None = None
     europeana_password: str | None = field(default=None, repr=False)
+    #: The scope the token asks for: the Annotations API refuses writes without ``annotations``.
+    europeana_token_scope: str = "annotations"
+    #: Which Search/Record API version to call: ``v2`` (default) or ``v3``.
+    europeana_api_version: str = "v2"
     #: Base URL of the WITH platform's API (no default: each WITH installation has its own).
     with_api_url: str | None = None
     #: WITH login that owns the annotations published there.
@@ -132,6 +136,8 @@ class SyncSettings:
             europeana_client_secret=env.get("EUROPEANA_CLIENT_SECRET"),
             europeana_username=env.get("EUROPEANA_USERNAME"),
             europeana_password=env.get("EUROPEANA_PASSWORD"),
+            europeana_token_scope=env.get("EUROPEANA_TOKEN_SCOPE", "annotations"),
+            europeana_api_version=env.get("EUROPEANA_API_VERSION", "v2"),
             with_api_url=env.get("WITH_API_URL"),
             with_username=env.get("WITH_USERNAME"),
             with_password=env.get("WITH_PASSWORD"),

@@ -44,6 +44,7 @@ __all__ = [
     "ImageDecodeError",
     "decode_image",
     "decode_path",
+    "header_size",
 ]
 
 ACCEPTED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP"})
@@ -149,7 +150,7 @@ def decode_image(data: bytes, *, max_pixels: int = 64_000_000, min_side: int | N
 
     # Size check straight from the header, before Image.open: Pillow's own bomb check in
     # open() would otherwise print a DecompressionBombWarning for what we refuse anyway.
-    declared = _header_size(data)
+    declared = header_size(data)
     if declared is not None:
         _check_pixels(declared, max_pixels)
     img = _open(data, max_pixels)
@@ -204,7 +205,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # Pillow refuses > 2 * Image.MAX_IMAGE_PIXELS itself (the warning only arrives as an
         # exception when warnings are errors), before we see the size: read it ourselves.
-        size = _header_size(data)
+        size = header_size(data)
         if size is None:
             raise ImageDecodeError("too_large", f"the image is too large to decode: {exc}") from exc
         raise _too_large(size, max_pixels=min(max_pixels, 2 * (Image.MAX_IMAGE_PIXELS or 0))) from exc
@@ -230,9 +231,9 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         ) from exc
 
 
-def _header_size(data: bytes) -> tuple[int, int] | None:
-    """(w, h) from the header via the format plugin directly (no pixel decoding, and no
-    Image.open bomb check, which is what stopped us); None when it cannot be read."""
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """(w, h) of a JPEG, PNG or WebP from its header via the format plugin directly: no pixel
+    decoding (and no Image.open bomb check); None when it cannot be read."""
     plugin: type[ImageFile.ImageFile] | None = {
         "JPEG": JpegImagePlugin.JpegImageFile,
         "PNG": PngImagePlugin.PngImageFile,

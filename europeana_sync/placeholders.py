@@ -34,6 +34,8 @@ import imagehash
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from dataset_tools.images import header_size
+
 #: Bits a placeholder's perceptual hash may differ from the original's: room for a
 #: re-encoded or resized copy, short of the distance at which paintings begin.
 MAX_DISTANCE = 10
@@ -129,10 +131,15 @@ class PlaceholderMatch:
     distance: int
 
 
+def _square(size: tuple[int, int]) -> bool:
+    """The icons' shape: square (within 2 %), at least 32 px."""
+    width, height = size
+    return min(width, height) >= 32 and abs(width - height) <= 0.02 * max(width, height)
+
+
 def _looks_like_the_icons(image: Image.Image) -> bool:
     """Square, grey only, with the icons' flat light-grey border."""
-    width, height = image.size
-    if min(width, height) < 32 or abs(width - height) > 0.02 * max(width, height):
+    if not _square(image.size):
         return False
     small = np.asarray(image.convert("RGB").resize((64, 64), Image.Resampling.BOX), dtype=np.int16)
     if np.abs(small[..., 0] - small[..., 1]).mean() > 4 or np.abs(small[..., 1] - small[..., 2]).mean() > 4:
@@ -149,6 +156,9 @@ def match_placeholder(data: bytes) -> PlaceholderMatch | None:
         return PlaceholderMatch(exact, exact=True, distance=0)
     if len(data) > MAX_PLACEHOLDER_BYTES:
         return None
+    size = header_size(data)
+    if size is None or not _square(size):
+        return None  # read from the header: an artwork of another shape is never decoded here
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)

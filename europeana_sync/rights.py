@@ -168,3 +168,19 @@ def reusability_filter(text: str | Iterable[str] | None = None) -> str:
     on nothing else).
     """
     return ",".join(kind.value for kind in parse_reusability(text))
+
+
+def classes_of_licences(codes: Iterable[str]) -> tuple[Reusability, ...]:
+    """The ``reusability`` classes that licence codes (``CC-BY-NC``, ``InC-EDU`` …) fall in.
+
+    A pull that also accepts a licence outside its classes must ask the API for that
+    licence's class too (and drop the rest of the class locally); unknown codes add nothing.
+    """
+    wanted = {c.strip().upper() for c in codes if c.strip()}
+    found: list[Reusability] = []
+    for kind, prefixes in _CLASSES:
+        for prefix in prefixes:
+            code = licence_code(prefix)
+            if code and code.upper() in wanted and kind not in found:
+                found.append(kind)
+    return tuple(found)

@@ -264,7 +264,7 @@ def test_cli_push_with_environment_credentials_then_dry_run(fake, data_dir, stor
                 fake.url,
             ]
         )
-        == 2
+        == 78  # configuration missing: EX_CONFIG, never retried by cron
     )
     assert "no OIDC client" in capsys.readouterr().err
 
