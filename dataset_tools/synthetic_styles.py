@@ -53,16 +53,17 @@ def write_style_folder(
 ) -> SyntheticCollection:
     """``root/<style>/<style>_NNN.jpg`` (a folder-per-label SOURCE); also writes ``manifest.csv``.
 
-    Each image has its own random stream, named by ``(seed, style, index)``: a larger
-    ``per_class`` adds images without changing the first ones.
+    The whole folder is one random stream, named by ``seed``, drawn style after style (the
+    trained-model tests are tuned on exactly these pictures).
     """
     root = Path(root)
+    rng = painter.painting_rng(seed)
     rows: list[tuple[str, str]] = []
     for style in styles:
         (root / style).mkdir(parents=True, exist_ok=True)
         for i in range(per_class):
             rel = f"{style}/{style}_{i:03d}.jpg"
-            make_style_image(style, painter.painting_rng(seed, style, i), size).save(root / rel, quality=92)
+            make_style_image(style, rng, size).save(root / rel, quality=92)
             rows.append((rel, style))
     dups: list[tuple[str, str]] = []
     if duplicates and len(styles) >= 2:

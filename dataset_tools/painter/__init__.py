@@ -13,10 +13,11 @@ in this package:
 * :data:`TEXTURES` — three textures with random colours, for the training-pipeline tests;
 * :data:`WIKIART_STYLES` — seven palette-and-brushwork styles named after WikiArt classes.
 
-The random-number discipline: every picture has its own stream, :func:`painting_rng` of the
-keys that name it (a seed, then e.g. family and index, or a record id).  A picture is then a
-pure function of its name (byte-identical for the same keys) and asking for more pictures
-never reshuffles the earlier ones.
+The random-number discipline: a painter draws only from the stream it is handed, and streams
+are made by :func:`painting_rng` of the keys that name what is painted — a seed, then e.g.
+family and index (the demo), or a record id (the fake).  A picture is then a pure function of
+its name (byte-identical for the same keys), and with one stream per picture asking for more
+pictures never reshuffles the earlier ones.
 """
 
 from __future__ import annotations
