@@ -256,6 +256,8 @@ class SearchService:
         for name, vec in vectors.items():
             if name not in self.descriptors:
                 raise OptionsError(f"unknown descriptor {name!r}; known: {', '.join(self.descriptors)}")
+            # The space first: a vector from another model is refused for what it is, whatever its length.
+            check_vector_space(name, spaces.get(name), self.embedding_space(name))
             v = np.asarray(vec, dtype=np.float32).reshape(-1)
             if v.shape[0] != self.descriptors[name].dim:
                 raise OptionsError(
@@ -266,7 +268,6 @@ class SearchService:
             norm = float(np.linalg.norm(v))
             if norm == 0:
                 raise OptionsError("embedding is all zeros")
-            check_vector_space(name, spaces.get(name), self.embedding_space(name))
             v = v / norm
             if name == "cnn" and float(v.min()) < -NEGATIVE_TOLERANCE:
                 # EfficientNet-Lite0's embedding averages ReLU6 activations: no component is

@@ -143,7 +143,9 @@ ERROR_CASES = {
         "bad_embedding",
     ),
     "embedding too short": (
-        lambda c, r, q: c.post("/v1/collections/demo/search", json={"embedding": [0.5] * 12}),
+        lambda c, r, q: c.post(
+            "/v1/collections/demo/search", json={"embedding": [0.5] * 12, "embedding_space": server_space()}
+        ),
         400,
         "bad_options",
     ),
