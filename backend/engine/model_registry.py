@@ -52,10 +52,11 @@ PLATFORMS = ("android", "ios", "server")
 #: full-integer file (uint8 in and out, for NPUs) is only handed out when asked for.
 DEFAULT_PRECISIONS = {"android": ("int8", "fp16", "fp32"), "ios": ("fp16", "int8", "fp32"), "server": ("fp32",)}
 _PLATFORM_OF_FORMAT = {"tflite": "android", "coreml": "ios", "onnx": "server"}
-# Minimum runtimes for cards without ``deliveries``: Core ML files are converted for iOS 16
+# Minimum runtimes for cards without ``deliveries``: the .tflite converter records
+# min_runtime_version 2.0.0 in the files, Core ML files are converted for iOS 16
 # (edge_models.export_coreml), the ONNX file for the ONNX Runtime the server pins.
 _FALLBACK_RUNTIME = {
-    "tflite": "LiteRT (TensorFlow Lite) interpreter on Android",
+    "tflite": "TensorFlow Lite 2.0 / LiteRT runtime (Android)",
     "coreml": "iOS 16 / macOS 13 (Core ML 6)",
     "onnx": "ONNX Runtime 1.20",
 }
