@@ -19,6 +19,7 @@ from PIL import Image
 from dataset_tools.synthetic_styles import make_style_image
 
 REPO = Path(__file__).resolve().parents[2]
+COLLECTION = "styles"  # the tiny model's generated collection, as the client tests' server holds it
 KOTLIN_DIR = REPO / "mobile_sdk_stubs" / "kotlin"
 # The JVM core, the JVM codec and the test driver; kotlin/android/ needs android.jar (see its header).
 KOTLIN_SOURCES = ("core", "jvm", "check")

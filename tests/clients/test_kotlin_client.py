@@ -13,20 +13,16 @@ from __future__ import annotations
 import asyncio
 import json
 import subprocess
-import threading
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from PIL import Image, ImageOps
-from werkzeug.serving import make_server
 
-from tests.clients.support import camera_photo, compile_kotlin_client, kotlin_toolchain
+from tests.clients.support import COLLECTION, compile_kotlin_client, kotlin_toolchain
 
 pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is needed to run .tflite files")
-
-COLLECTION = "styles"
 
 
 @pytest.fixture(scope="module")
@@ -36,32 +32,6 @@ def kotlin_classpath() -> list[Path]:
         pytest.skip(why)
     _, classpath = compile_kotlin_client(kotlinc)
     return classpath
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, embedding_model, tiny_phone_model):
-    """A real artsnap server on 127.0.0.1 with the tiny classifier registered and the styles ingested."""
-    from backend.api import create_app
-    from backend.config import Settings
-    from backend.engine.model_registry import register_model_dir, store_dir
-    from tests.conftest import _link_models
-
-    coll, result = tiny_phone_model
-    data_dir = tmp_path_factory.mktemp("kotlin-server")
-    _link_models(data_dir, models_dir)
-    app = create_app(Settings(data_dir=data_dir))
-    engine = app.extensions["artsnap.engine"]
-    registered = register_model_dir(engine.catalog, result.model_dir, store=store_dir(data_dir))
-    summary = engine.ingest.ingest(coll.root, COLLECTION)
-    assert summary.added > 0
-    srv = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=srv.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield {"url": f"http://127.0.0.1:{srv.server_port}", "app": app, "registered": registered, "coll": coll}
-    finally:
-        srv.shutdown()
-        engine.close()
 
 
 def run_kotlin(classpath: list[Path], base_url: str, steps: list[dict[str, Any]], tmp: Path) -> list[dict[str, Any]]:
@@ -76,15 +46,6 @@ def run_kotlin(classpath: list[Path], base_url: str, steps: list[dict[str, Any]]
     assert proc.returncode == 0, proc.stderr[-4000:]
     out: list[dict[str, Any]] = json.loads(proc.stdout.strip().splitlines()[-1])
     return out
-
-
-@pytest.fixture(scope="module")
-def photo(tmp_path_factory: pytest.TempPathFactory, tiny_phone_model) -> tuple[Path, Image.Image]:
-    """A 12 MP phone photo (stored sideways, EXIF 6) of a painting in the collection."""
-    coll, _ = tiny_phone_model
-    path = tmp_path_factory.mktemp("photos") / "camera.jpg"
-    upright = camera_photo(path, Image.open(sorted(coll.root.glob("dots/*.jpg"))[0]), orientation=6)
-    return path, upright
 
 
 def test_download_is_verified_once_per_version_and_a_tampered_file_is_refused(
