@@ -245,19 +245,21 @@ class SearchService:
     ) -> SearchResult:
         """Search with embeddings computed on the phone (the photo never leaves the device).
 
-        ``spaces`` names the embedding space of each vector (descriptor → space id); a vector
-        without one, or from another model's space, is refused (:class:`EmbeddingSpaceError`):
-        it would be compared with the catalogue without error and rank nonsense.
+        ``spaces`` is what a client declared: the embedding space of each vector (descriptor →
+        space id). When given (the HTTP API always gives it), a vector without a space, or from
+        another model's space, is refused (:class:`EmbeddingSpaceError`): it would be compared
+        with the catalogue without error and rank nonsense. ``None`` is for in-process callers
+        whose vectors come from this server's own descriptors.
         """
         t0 = time.perf_counter()
         cid = self.catalog.collection_id(collection)
         clean: dict[str, np.ndarray] = {}
-        spaces = spaces or {}
         for name, vec in vectors.items():
             if name not in self.descriptors:
                 raise OptionsError(f"unknown descriptor {name!r}; known: {', '.join(self.descriptors)}")
             # The space first: a vector from another model is refused for what it is, whatever its length.
-            check_vector_space(name, spaces.get(name), self.embedding_space(name))
+            if spaces is not None:
+                check_vector_space(name, spaces.get(name), self.embedding_space(name))
             v = np.asarray(vec, dtype=np.float32).reshape(-1)
             if v.shape[0] != self.descriptors[name].dim:
                 raise OptionsError(
