@@ -75,29 +75,39 @@ def cmd_export(args: argparse.Namespace) -> int:
             if not c.passed:
                 print(f"  {c.fmt}: {'; '.join(c.problems)}", file=sys.stderr)
     if args.register:
-        from .config import Settings
-        from .engine.catalog.store import Catalog
-        from .engine.model_registry import register_model_dir
-
-        settings = Settings.from_env(args.data_dir)
-        m = register_model_dir(Catalog(settings.database_url), args.model_dir)
-        print(f"registered {m.name} {m.version} as the active classifier", file=sys.stderr)
+        code = _register(args.data_dir, args.model_dir, activate=True, prog="artsnap export-classifier")
+        if code:
+            return code
     return 0 if result.ok else 1
 
 
 def cmd_models_register(args: argparse.Namespace) -> int:
+    return _register(args.data_dir, args.model_dir, activate=not args.no_activate, prog="artsnap models register")
+
+
+def _register(data_dir: str | None, model_dir: str, *, activate: bool, prog: str) -> int:
+    """Copy an exported model into the server's store and register it (see backend.engine.model_registry)."""
     from .config import Settings
     from .engine.catalog.store import Catalog
-    from .engine.model_registry import register_model_dir
+    from .engine.model_registry import register_model_dir, store_dir
 
-    settings = Settings.from_env(args.data_dir)
+    settings = Settings.from_env(data_dir)
     try:
-        m = register_model_dir(Catalog(settings.database_url), args.model_dir, activate=not args.no_activate)
-    except (FileNotFoundError, KeyError, ValueError) as exc:
-        print(f"artsnap models register: {exc}", file=sys.stderr)
+        m = register_model_dir(
+            Catalog(settings.database_url), model_dir, store=store_dir(settings.data_dir), activate=activate
+        )
+    except (FileNotFoundError, KeyError, ValueError, OSError) as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
         return 2
-    state = "active" if m.active else "registered (not active)"
-    print(f"{m.name} {m.version}: {state}; files: {', '.join(sorted(m.files))}", file=sys.stderr)
+    state = "the active classifier" if m.active else "registered (not active)"
+    print(f"{m.name} {m.version}: {state}; files: {', '.join(sorted(m.files))} (stored in {m.path})", file=sys.stderr)
+    card_version = m.card.get("registry", {}).get("card_version", m.version)
+    if card_version != m.version:
+        print(
+            f"note: version {card_version} was already registered with other files (a re-export is a new "
+            f"version), so phones get these as {m.version}",
+            file=sys.stderr,
+        )
     return 0
 
 

@@ -296,3 +296,31 @@ def clock():
     from europeana_sync.fake.testing import ManualClock
 
     return ManualClock()
+
+
+# ---------------------------------------------------------------------------------------
+# A phone model: the tiny test backbone trained on a generated 3-style collection, exported
+# once per session as every client needs it (ONNX for the server, TFLite fp32/fp16 for
+# Android, Core ML fp16 for iOS). Tests copy model_dir before changing anything in it.
+
+
+@pytest.fixture(scope="session")
+def tiny_phone_model(tmp_path_factory: pytest.TempPathFactory):
+    """``(collection, train_result)`` of an exported tiny classifier (see tests/models/edge_support.py)."""
+    pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is needed to export and run .tflite files")
+    pytest.importorskip("coremltools", reason="coremltools is needed to export the Core ML file")
+    from dataset_tools.synthetic_styles import write_style_folder
+    from edge_models.export import export_models
+    from edge_models.train import TrainingOptions, train_classifier
+    from tests.models.edge_support import TINY_BACKBONE, register_tiny_backbone
+
+    register_tiny_backbone()
+    root = tmp_path_factory.mktemp("phone-model")
+    coll = write_style_folder(root / "styles", per_class=16, seed=3)
+    result = train_classifier(
+        coll.root,
+        root / "model",
+        TrainingOptions(cache_dir=root / "cache", backbone=TINY_BACKBONE, progress=False, epochs=60, aug_views=1),
+    )
+    export_models(result.model_dir, formats=("onnx", "tflite", "coreml"), quantize=("fp32", "fp16"), progress=False)
+    return coll, result

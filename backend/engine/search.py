@@ -20,9 +20,14 @@ from ..config import Settings
 from .artwork import crop_artwork
 from .catalog.store import Catalog, ItemView
 from .descriptors import Descriptor
+from .embedding_space import SERVER_SPACE_NAME, EmbeddingSpaceError, check_vector_space, server_space
 from .fusion import FusedHit, QueryLabel, fuse
 from .index_store import IndexStore
 from .related_labels import label_sharing_candidates
+
+#: How negative a component of a unit-length ``cnn`` vector may be (fp16/int8 rounding) and still
+#: be an embedding of the ReLU6 backbone.
+NEGATIVE_TOLERANCE = 0.01
 
 
 class OptionsError(ValueError):
@@ -227,16 +232,34 @@ class SearchService:
         result.timings.total_ms = (time.perf_counter() - t0) * 1000
         return result
 
+    def embedding_space(self, descriptor: str) -> str:
+        """The space a phone's vector for ``descriptor`` must be in (see :mod:`.embedding_space`)."""
+        return server_space() if descriptor == "cnn" else self.descriptors[descriptor].version
+
     def search_vectors(
-        self, collection: str, vectors: Mapping[str, np.ndarray], options: SearchOptions
+        self,
+        collection: str,
+        vectors: Mapping[str, np.ndarray],
+        options: SearchOptions,
+        spaces: Mapping[str, str | None] | None = None,
     ) -> SearchResult:
-        """Search with embeddings computed on the phone (the photo never leaves the device)."""
+        """Search with embeddings computed on the phone (the photo never leaves the device).
+
+        ``spaces`` is what a client declared: the embedding space of each vector (descriptor →
+        space id). When given (the HTTP API always gives it), a vector without a space, or from
+        another model's space, is refused (:class:`EmbeddingSpaceError`): it would be compared
+        with the catalogue without error and rank nonsense. ``None`` is for in-process callers
+        whose vectors come from this server's own descriptors.
+        """
         t0 = time.perf_counter()
         cid = self.catalog.collection_id(collection)
         clean: dict[str, np.ndarray] = {}
         for name, vec in vectors.items():
             if name not in self.descriptors:
                 raise OptionsError(f"unknown descriptor {name!r}; known: {', '.join(self.descriptors)}")
+            # The space first: a vector from another model is refused for what it is, whatever its length.
+            if spaces is not None:
+                check_vector_space(name, spaces.get(name), self.embedding_space(name))
             v = np.asarray(vec, dtype=np.float32).reshape(-1)
             if v.shape[0] != self.descriptors[name].dim:
                 raise OptionsError(
@@ -247,7 +270,17 @@ class SearchService:
             norm = float(np.linalg.norm(v))
             if norm == 0:
                 raise OptionsError("embedding is all zeros")
-            clean[name] = v / norm
+            v = v / norm
+            if name == "cnn" and float(v.min()) < -NEGATIVE_TOLERANCE:
+                # EfficientNet-Lite0's embedding averages ReLU6 activations: no component is
+                # negative. A vector with clearly negative numbers was not made by this model,
+                # whatever space it claims (a random vector has about half of them).
+                raise EmbeddingSpaceError(
+                    "not_an_embedding",
+                    f"the 'cnn' vector has negative components (down to {float(v.min()):.3f}); an "
+                    f"{SERVER_SPACE_NAME} embedding has none: send the model's 'embedding' output",
+                )
+            clean[name] = v
         weights = {k: w for k, w in self._weights(options).items() if k in clean}
         if not weights or sum(weights.values()) <= 0:
             weights = {k: 1.0 for k in clean}
