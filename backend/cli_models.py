@@ -53,12 +53,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     quantize = tuple(q.strip() for q in args.quantize.split(",") if q.strip())
     try:
-        result = export_models(args.model_dir, formats=formats, quantize=quantize, progress=not args.quiet)
+        result = export_models(
+            args.model_dir,
+            formats=formats,
+            quantize=quantize,
+            progress=not args.quiet,
+            license=args.license,
+            author=args.author,
+        )
     except (FileNotFoundError, ValueError) as exc:
         print(f"artsnap export-classifier: {exc}", file=sys.stderr)
         return 2
     for key, path in sorted(result.files.items()):
-        print(f"  {key:<12} {result.sizes.get(key, 0) / 1e6:6.1f} MB  {path}", file=sys.stderr)
+        print(f"  {key:<28} {result.sizes.get(key, 0) / 1e6:6.1f} MB  {path}", file=sys.stderr)
     if result.parity is not None:
         print(
             f"parity with torch: {'ok' if result.parity.ok else 'FAILED'} — details in model_card.json", file=sys.stderr
@@ -74,11 +81,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         for c in result.parity.coreml.values():
             if not c.passed:
                 print(f"  {c.fmt}: {'; '.join(c.problems)}", file=sys.stderr)
+        if result.below_target:
+            print(
+                f"WARNING: {', '.join(result.below_target)} below the agreement target"
+                + (" — failing (--strict)" if args.strict else "; ship knowingly, or export with --strict to fail"),
+                file=sys.stderr,
+            )
+    if not result.ok or (args.strict and result.below_target):
+        return 1
     if args.register:
-        code = _register(args.data_dir, args.model_dir, activate=True, prog="artsnap export-classifier")
-        if code:
-            return code
-    return 0 if result.ok else 1
+        return _register(args.data_dir, args.model_dir, activate=True, prog="artsnap export-classifier")
+    return 0
 
 
 def cmd_models_register(args: argparse.Namespace) -> int:
@@ -158,10 +171,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("export-classifier", help="write .onnx, .tflite (fp32/fp16/int8) and Core ML files + model card")
+    s = sub.add_parser(
+        "export-classifier", help="write .onnx, .tflite (fp32/fp16/int8/int8_full) and Core ML files + model card"
+    )
     s.add_argument("model_dir")
     s.add_argument("--formats", default="onnx,tflite,coreml")
-    s.add_argument("--quantize", default="fp32,fp16,int8")
+    s.add_argument(
+        "--quantize",
+        default="fp32,fp16,int8,int8_full",
+        help="precisions: fp32, fp16, int8 (mixed, float I/O), int8_full (full integer, uint8 I/O; .tflite only)",
+    )
+    s.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 1, no --register) when a quantised file agrees with torch less than its target",
+    )
+    s.add_argument("--license", default="Apache-2.0", help="licence written into the card and every file")
+    s.add_argument("--author", default="artsnap", help="author written into the card and every file")
     s.add_argument(
         "--register", action="store_true", help="make it the active model served to phones and used by ingest"
     )

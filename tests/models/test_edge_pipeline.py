@@ -26,32 +26,6 @@ from edge_models.trained import load_trained
 from tests.models.edge_support import TINY_BACKBONE, TINY_DIM, TinyBackbone, register_tiny_backbone
 
 
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory):
-    register_tiny_backbone()
-    root = tmp_path_factory.mktemp("edge")
-    coll = write_style_folder(root / "styles", per_class=24, seed=1)
-    result = train_classifier(
-        coll.root,
-        root / "model",
-        TrainingOptions(
-            cache_dir=root / "cache",
-            backbone=TINY_BACKBONE,
-            learning_curve=True,
-            progress=False,
-            epochs=80,
-            aug_views=1,
-        ),
-    )
-    return coll, result
-
-
-@pytest.fixture(scope="module")
-def exported(trained):
-    _, result = trained
-    return export_models(result.model_dir, progress=False)
-
-
 def test_training_writes_model_dir_report_and_honest_split(trained):
     coll, result = trained
     d = result.model_dir
@@ -100,6 +74,9 @@ def test_export_writes_all_formats_with_metadata(trained, exported):
     _, result = trained
     d = result.model_dir
     expected = {"onnx", "tflite_fp32", "tflite_fp16", "tflite_int8", "coreml_fp16", "coreml_int8"}
+    expected |= {
+        f"tflite_{head}_{p}" for head in ("classifier", "embedder") for p in ("fp32", "fp16", "int8", "int8_full")
+    }
     assert set(exported.files) == expected
     for path in exported.files.values():
         assert path.exists()
@@ -136,7 +113,7 @@ def test_parity_fp32_formats_match_torch_and_coreml_spec_is_right(exported):
         assert info["inputs"][0]["type"] == "imageType" and info["inputs"][0]["width"] == 224
         assert {o["name"] for o in info["outputs"]} == {"label", "label_probs", "embedding"}
         assert info["class_labels"] == sorted(STYLES)
-        assert info["image_preprocessing"]["scale"][0] == pytest.approx(1 / 128)
+        assert info["image_affine"]["scale"] == pytest.approx([1 / 128] * 3)
 
 
 def test_parity_on_fresh_generated_images(trained, exported):
