@@ -27,7 +27,7 @@ import numpy as np
 from PIL import Image
 
 from dataset_tools.dedup import DuplicateIndex, content_hash, perceptual_hash
-from dataset_tools.images import DecodedImage, ImageDecodeError, decode_image, decode_path
+from dataset_tools.images import DecodedImage, ImageDecodeError, decode_image
 from dataset_tools.progress import Level, ProgressObserver, SilentProgress
 from dataset_tools.readers import Source, SourceReadError, SourceRecord, open_source
 
@@ -181,7 +181,12 @@ class IngestService:
         A producer that must look at an image before handing it over calls this and passes
         the result in :attr:`SourceRecord.decoded`, so the image is decoded only once.
         """
-        return decode_image(data, max_pixels=self.settings.max_pixels, min_side=INGEST_MIN_SIDE)
+        return decode_image(
+            data,
+            max_pixels=self.settings.max_pixels,
+            min_side=INGEST_MIN_SIDE,
+            max_decode_bytes=self.settings.max_decode_bytes,
+        )
 
     def _ingest(
         self,
@@ -408,7 +413,7 @@ class IngestService:
             try:
                 if path is None:
                     raise FileNotFoundError(item_id)
-                images.append(decode_path(path, max_pixels=self.settings.max_pixels, min_side=INGEST_MIN_SIDE).image)
+                images.append(self.decode(path.read_bytes()).image)
                 ok_ids.append(item_id)
             except (OSError, ImageDecodeError):
                 lost.append(v.source_path)

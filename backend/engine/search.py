@@ -182,7 +182,12 @@ class SearchService:
         t0 = time.perf_counter()
         timings = Timings()
         cid = self.catalog.collection_id(collection)  # unknown collection fails before any work
-        decoded = decode_image(data, max_pixels=self.settings.max_pixels, min_side=self.settings.query_min_side)
+        decoded = decode_image(
+            data,
+            max_pixels=self.settings.max_pixels,
+            min_side=self.settings.query_min_side,
+            max_decode_bytes=self.settings.max_decode_bytes,
+        )
         t1 = time.perf_counter()
         timings.decode_ms = (t1 - t0) * 1000
         image = decoded.image
