@@ -231,9 +231,7 @@ def decode_image(
     )
 
 
-def decode_cost(
-    img: Image.Image, fmt: str, original_size: tuple[int, int], min_side: int | None = None
-) -> int:
+def decode_cost(img: Image.Image, fmt: str, original_size: tuple[int, int], min_side: int | None = None) -> int:
     """Bytes a decode of the opened (not yet loaded) ``img`` allocates at its peak, estimated.
 
     ``img.size`` is the size after ``draft`` (JPEG), ``original_size`` the size in the file.

@@ -59,7 +59,9 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
     return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
 
 
-def flat_png(width: int, height: int, pixel: bytes, *, colour_type: int, bit_depth: int = 8, extra: bytes = b"") -> bytes:
+def flat_png(
+    width: int, height: int, pixel: bytes, *, colour_type: int, bit_depth: int = 8, extra: bytes = b""
+) -> bytes:
     """A valid PNG of one colour, built without holding (or compressing) every row.
 
     A block of rows is deflated once and ended with a full flush, which resets the
@@ -132,9 +134,7 @@ SLOW = {
 }
 
 
-@pytest.mark.parametrize(
-    "name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in HOSTILE]
-)
+@pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow) if n in SLOW else n for n in HOSTILE])
 def test_one_decode_stays_within_the_memory_budget(name: str, tmp_path: Path) -> None:
     build, expected = HOSTILE[name]
     path = tmp_path / "upload"
