@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from dataset_tools.dedup import DuplicateIndex, content_hash, perceptual_hash
+from dataset_tools.dedup import DuplicateIndex, content_hash, near_duplicate_hash
 from dataset_tools.images import DecodedImage, ImageDecodeError, decode_image
 from dataset_tools.progress import Level, ProgressObserver, SilentProgress
 from dataset_tools.readers import Source, SourceReadError, SourceRecord, open_source
@@ -124,7 +124,7 @@ class _Prepared:
     data: bytes
     decoded: DecodedImage
     sha256: str
-    phash: int
+    phash: int | None  # None: a flat image, matched exactly only
 
     def new_item(self, *, media_path: str | None = None, thumb_path: str | None = None, **links: object) -> NewItem:
         """The catalog row for this image; ``links`` are the status and duplicate fields."""
@@ -265,7 +265,7 @@ class IngestService:
             data=data,
             decoded=decoded,
             sha256=content_hash(data),
-            phash=perceptual_hash(decoded.image),
+            phash=near_duplicate_hash(decoded.image),
         )
         summary = IngestSummary(collection=collection, source="upload")
         with self.index_store.writer(cid) as indexes:
@@ -399,7 +399,7 @@ class IngestService:
         try:
             data = rec.read()
             decoded = rec.decoded if rec.decoded is not None else self.decode(data)
-            return _Prepared(rec, data, decoded, content_hash(data), perceptual_hash(decoded.image))
+            return _Prepared(rec, data, decoded, content_hash(data), near_duplicate_hash(decoded.image))
         except ImageDecodeError as exc:
             return FileError(rec.source_path, exc.code, exc.message)
         except SourceReadError as exc:

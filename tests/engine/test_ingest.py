@@ -358,3 +358,24 @@ def test_a_collection_whose_files_all_failed_searches_to_nothing(tmp_path: Path,
     assert summary.added == 0 and len(summary.failed) == 2
     assert engine.search.search_image("broken", _distinct_jpeg(), SearchOptions()).hits == []
     assert engine.search.search_vectors("broken", {"cnn": [1.0] * 1280}, SearchOptions()).hits == []
+
+
+def test_flat_images_are_indexed_not_linked_to_an_unrelated_picture(
+    engine: Engine, tmp_path: Path, assert_consistent
+) -> None:
+    """A plain green and a black PNG used to become 'near duplicates' of a striped JPEG."""
+    src = tmp_path / "flat"
+    src.mkdir()
+    stripes = np.zeros((120, 160, 3), np.uint8)
+    stripes[:, ::16] = stripes[:, 1::16] = 255
+    Image.fromarray(stripes).save(src / "a_stripes.jpg", "JPEG")
+    Image.new("RGB", (200, 150), (30, 160, 60)).save(src / "b_green.png")
+    Image.new("RGB", (64, 64)).save(src / "c_black.png")
+    Image.new("RGB", (1, 1)).save(src / "d_speck.png")
+
+    summary = engine.ingest.ingest(src, "flat")
+
+    assert (summary.added, summary.near_duplicates, summary.exact_duplicates) == (3, 0, 0), summary.to_dict()
+    assert [(e.source_path, e.code) for e in summary.failed] == [("d_speck.png", "bad_dimensions")]
+    assert {v.status for v in by_path(engine, "flat").values()} == {"indexed"}
+    assert_consistent(engine, "flat")
