@@ -403,7 +403,7 @@ class IngestService:
         except ImageDecodeError as exc:
             return FileError(rec.source_path, exc.code, exc.message)
         except SourceReadError as exc:
-            return FileError(rec.source_path, "unreadable", str(exc))
+            return FileError(rec.source_path, exc.code, str(exc))
         except OSError as exc:
             return FileError(rec.source_path, "unreadable", str(exc))
 

@@ -34,7 +34,9 @@ def source(tmp_path: Path, paint_jpeg) -> Path:
         for i in range(3):
             (root / fam / f"{fam}_{i}.jpg").write_bytes(paint_jpeg(fam, i, size=160))
     (root / "seascape" / "copy_of_mondrian_0.jpg").write_bytes((root / "mondrian" / "mondrian_0.jpg").read_bytes())
-    (root / "seascape" / "seascape_1_resaved.jpg").write_bytes(_resaved((root / "seascape" / "seascape_1.jpg").read_bytes()))
+    (root / "seascape" / "seascape_1_resaved.jpg").write_bytes(
+        _resaved((root / "seascape" / "seascape_1.jpg").read_bytes())
+    )
     return root
 
 
