@@ -82,7 +82,12 @@ def register_error_handlers(app: Flask) -> None:
         if e.code == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")
             message = f"request body is larger than the {limit // (1024 * 1024)} MB limit" if limit else message
-        return error_response(e.code or 500, code, message)
+        resp = error_response(e.code or 500, code, message)
+        # Keep what the exception says besides its body: Allow on a 405, Retry-After, ...
+        for name, value in e.get_headers():
+            if name.lower() != "content-type":
+                resp.headers[name] = value
+        return resp
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception) -> Response:

@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import io
 import json
-import struct
 import subprocess
 import sys
-import zlib
 from pathlib import Path
 
 import pytest
 from PIL import Image
 
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, flat_png, png_chunk
 
 #: The target for any single upload within the limits (issue 12).
 BUDGET_MB = 300
@@ -55,36 +53,6 @@ print(json.dumps(out))
 """
 
 
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
-
-
-def flat_png(
-    width: int, height: int, pixel: bytes, *, colour_type: int, bit_depth: int = 8, extra: bytes = b""
-) -> bytes:
-    """A valid PNG of one colour, built without holding (or compressing) every row.
-
-    A block of rows is deflated once and ended with a full flush, which resets the
-    compressor, so the same bytes may be repeated for every further block; the stream ends
-    with an empty final block and the Adler-32 of all the rows, as zlib requires.
-    """
-    row = b"\x00" + pixel * width
-    block_rows = max(1, min(height, (1 << 20) // len(row)))
-    block = row * block_rows
-    full, rest = divmod(height, block_rows)
-    comp = zlib.compressobj(9)
-    first = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
-    again = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
-    tail = comp.compress(row * rest) + comp.flush(zlib.Z_FULL_FLUSH) if rest else b""
-    adler = 1
-    for _ in range(full):
-        adler = zlib.adler32(block, adler)
-    adler = zlib.adler32(row * rest, adler)
-    stream = first + again * (full - 1) + tail + b"\x03\x00" + struct.pack(">I", adler)
-    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + extra + _chunk(b"IDAT", stream) + _chunk(b"IEND", b"")
-
-
 def _encoded(img: Image.Image, fmt: str, **kw: object) -> bytes:
     buf = io.BytesIO()
     img.save(buf, fmt, **kw)
@@ -92,8 +60,8 @@ def _encoded(img: Image.Image, fmt: str, **kw: object) -> bytes:
 
 
 def _palette_with_transparency() -> bytes:
-    plte = _chunk(b"PLTE", bytes([200, 30, 30, 10, 200, 10]))
-    trns = _chunk(b"tRNS", bytes([0, 255]))
+    plte = png_chunk(b"PLTE", bytes([200, 30, 30, 10, 200, 10]))
+    trns = png_chunk(b"tRNS", bytes([0, 255]))
     return plte + trns
 
 
