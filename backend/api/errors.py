@@ -75,6 +75,7 @@ def register_error_handlers(app: Flask) -> None:
             404: "not_found",
             405: "method_not_allowed",
             413: "too_large",
+            408: "request_timeout",
             400: "bad_request",
             415: "unsupported_media_type",
         }.get(e.code or 500, "http_error")
