@@ -8,10 +8,11 @@ visitor never pays for model loading because each worker warms up before accepti
 request (headers and body) waits cooperatively, so a client that sends half a body and
 stalls holds a socket, not a thread. With gthread workers ten such uploads took every thread
 of two workers and ``/healthz`` stopped answering; here up to ``WORKER_CONNECTIONS`` per
-worker can stall while the rest is served. A client that sends nothing for
-``Settings.body_timeout_s`` in the middle of its body is answered 408 and let go, so
-abandoned uploads do not pile up either. The CPU work of a request (decode, ONNX Runtime,
-FAISS) runs without yielding; with one worker per core that is what the machine can do anyway.
+worker can stall while the rest is served. :class:`SlowClientGuard` reads each body in full
+before the app runs (a client silent for ``Settings.body_timeout_s`` mid-body gets a 408 and
+is let go) and lets requests compute one at a time per worker, with ``/healthz`` skipping the
+queue. The CPU work of a request (decode, ONNX Runtime, FAISS) runs without yielding; with
+one worker per core that is what the machine can do anyway.
 """
 
 from __future__ import annotations
@@ -45,61 +46,79 @@ def limit_library_threads() -> None:
 #: Connections one gevent worker holds at once (stalled ones included).
 WORKER_CONNECTIONS = 1000
 
+#: Paths answered without waiting for a turn (cheap, and what load balancers poll).
+UNGATED_PATHS = frozenset({"/healthz", "/metrics"})
 
-class BodyReadTimeout:
-    """WSGI middleware: a request whose body stops arriving for ``seconds`` gets a 408.
+_SPOOL_IN_MEMORY = 1024 * 1024  # bytes of a buffered body kept in memory; the rest goes to a temp file
 
-    gunicorn hands the application its client socket (``environ["gunicorn.socket"]``); with
-    a timeout on it, a stalled read raises ``TimeoutError`` inside the body stream, which
-    is turned into werkzeug's ``RequestTimeout`` so the API answers with its usual error body.
+
+class SlowClientGuard:
+    """WSGI middleware for gevent workers: read the body first, then compute one at a time.
+
+    1. The whole request body is read *before* the application runs, cooperatively, with
+       ``body_timeout_s`` allowed between bytes (else a 408 ``request_timeout``), into a
+       spooled temporary file (1 MB in memory at most per request). A slow upload therefore
+       never holds anything the other requests need.
+    2. The application then runs under a per-worker lock. CPU work (decoding, ONNX Runtime,
+       FAISS) does not yield to other greenlets anyway; the lock makes requests wait for their
+       turn *blocked*, not ready to run, so a ``/healthz`` probe (which skips the lock) runs
+       as soon as the current request's CPU work ends instead of after every request that
+       happened to be ready before it.
+
+    Bodies larger than ``max_body_bytes`` are not read; the application answers them 413.
     """
 
-    def __init__(self, app: WSGIApplication, seconds: float) -> None:
+    def __init__(self, app: WSGIApplication, *, body_timeout_s: float, max_body_bytes: int) -> None:
+        import threading  # gevent's lock once the worker has monkey-patched
+
         self.app = app
-        self.seconds = seconds
+        self.body_timeout_s = body_timeout_s
+        self.max_body_bytes = max_body_bytes
+        self._turn = threading.Lock()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         sock = environ.get("gunicorn.socket")
         if sock is not None:
-            sock.settimeout(self.seconds)
-            environ["wsgi.input"] = _TimeoutToHTTP(environ["wsgi.input"])
-        return self.app(environ, start_response)
+            sock.settimeout(self.body_timeout_s)
+        if _has_body(environ) and int(environ.get("CONTENT_LENGTH") or 0) <= self.max_body_bytes:
+            try:
+                environ["wsgi.input"] = _spool(environ["wsgi.input"], self.max_body_bytes)
+            except TimeoutError:
+                return _request_timeout(start_response)
+        if environ.get("PATH_INFO") in UNGATED_PATHS:
+            return self.app(environ, start_response)
+        with self._turn:
+            return self.app(environ, start_response)
 
 
-class _TimeoutToHTTP:
-    """A request body stream whose socket timeouts become HTTP 408."""
+def _has_body(environ: WSGIEnvironment) -> bool:
+    return bool(environ.get("CONTENT_LENGTH")) or "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
 
-    def __init__(self, stream: Any) -> None:
-        self._stream = stream
 
-    def _call(self, name: str, *args: Any) -> Any:
-        from werkzeug.exceptions import RequestTimeout
+def _spool(stream: Any, limit: int) -> Any:
+    """The body (at most ``limit`` + 1 bytes, so the app still sees an oversized one) as a file."""
+    import tempfile
 
-        try:
-            return getattr(self._stream, name)(*args)
-        except TimeoutError as exc:
-            raise RequestTimeout("the request body stopped arriving; send it again") from exc
+    out = tempfile.SpooledTemporaryFile(max_size=_SPOOL_IN_MEMORY)
+    left = limit + 1
+    while left > 0 and (chunk := stream.read(min(65536, left))):
+        out.write(chunk)
+        left -= len(chunk)
+    out.seek(0)
+    return out
 
-    def read(self, *args: Any) -> bytes:
-        data: bytes = self._call("read", *args)
-        return data
 
-    def readline(self, *args: Any) -> bytes:
-        data: bytes = self._call("readline", *args)
-        return data
+def _request_timeout(start_response: StartResponse) -> list[bytes]:
+    import json
 
-    def readlines(self, *args: Any) -> list[bytes]:
-        lines: list[bytes] = self._call("readlines", *args)
-        return lines
-
-    def __iter__(self) -> _TimeoutToHTTP:
-        return self
-
-    def __next__(self) -> bytes:
-        line = self.readline()
-        if not line:
-            raise StopIteration
-        return line
+    body = json.dumps(
+        {"error": {"code": "request_timeout", "message": "the request body stopped arriving; send it again"}}
+    ).encode()
+    start_response(
+        "408 Request Timeout",
+        [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
+    )
+    return [body]
 
 
 def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeout: int = 120) -> None:
@@ -129,7 +148,9 @@ def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeo
             limit_library_threads()
             app = create_app(settings)
             app.extensions["artsnap.engine"].search.warm_up()
-            return BodyReadTimeout(app, settings.body_timeout_s)
+            return SlowClientGuard(
+                app, body_timeout_s=settings.body_timeout_s, max_body_bytes=settings.max_upload_bytes
+            )
 
     _App().run()
 
