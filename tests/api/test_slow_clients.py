@@ -8,7 +8,9 @@ a 408 after the body timeout (set to a few seconds for the test).
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import socket
 import statistics
 import subprocess
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import requests
+from PIL import Image
 
 STALLED = 10
 BODY_TIMEOUT_S = 3
@@ -30,10 +33,12 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture
-def server(writable_demo: Path) -> Iterator[str]:
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("slow-clients") / "data"
+    shutil.copytree(demo_data_dir, data, symlinks=True)
     port = _free_port()
-    env = {**os.environ, "ARTSNAP_DATA_DIR": str(writable_demo), "ARTSNAP_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}
+    env = {**os.environ, "ARTSNAP_DATA_DIR": str(data), "ARTSNAP_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         env=env,
@@ -110,3 +115,23 @@ def test_healthz_answers_at_once_while_ten_uploads_stall(server: str) -> None:
     finally:
         for sock in stalls:
             sock.close()
+
+
+def test_writes_work_under_gevent_workers(server: str) -> None:
+    """Adding and deleting take the collection's file lock and write SQLite inside a greenlet."""
+    buf = io.BytesIO()
+    Image.new("RGB", (120, 90), (200, 30, 140)).save(buf, "PNG")
+    added = requests.post(
+        f"{server}/v1/collections/demo/items", files={"image": ("magenta.png", buf.getvalue())}, timeout=60
+    )
+    assert added.status_code == 201, added.text
+    item_id = added.json()["id"]
+    found = requests.post(
+        f"{server}/v1/collections/demo/search",
+        files={"image": ("q.png", buf.getvalue())},
+        data={"options": '{"top_k": 1, "locate": false}'},
+        timeout=60,
+    )
+    assert found.json()["results"][0]["id"] == item_id
+    assert requests.delete(f"{server}/v1/items/{item_id}", timeout=60).status_code == 204
+    assert requests.get(f"{server}/v1/items/{item_id}", timeout=60).status_code == 404
