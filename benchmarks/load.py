@@ -205,8 +205,9 @@ def run(ctx: BenchContext) -> LoadResult:
     rng = np.random.default_rng(ctx.seed + 7)
     photos = _photos(images, rng, 6 if ctx.quick else 12)
     smalls = [images.read(int(i)) for i in rng.permutation(len(images))[:32]]
-    embeddings = [(v + rng.normal(0, 0.01, v.shape)).tolist() for v in vectors]
-    requests_plan = _Plan(photos, smalls, embeddings, ids)
+    # Stored vectors with a little noise, kept non-negative like real (ReLU6) embeddings.
+    embeddings = [np.clip(v + rng.normal(0, 0.01, v.shape), 0, None).tolist() for v in vectors]
+    requests_plan = _Plan(photos, smalls, embeddings, ids, _embedding_space())
 
     ctx.log(f"load: {WORKERS} workers, {CLIENTS} clients, {duration:.0f} s")
     with served(st, workers=WORKERS, extra_env={"ARTSNAP_BODY_TIMEOUT_S": str(int(duration))}) as server:
@@ -290,12 +291,23 @@ def _photos(images, rng: np.random.Generator, count: int) -> list[bytes]:
     return out
 
 
+def _embedding_space() -> str | None:
+    """The server's embedding space id, which vector requests name (None where not checked)."""
+    try:
+        from backend.engine.embedding_space import server_space  # newer servers only
+    except ImportError:
+        return None
+    space: str = server_space()
+    return space
+
+
 @dataclass
 class _Plan:
     photos: list[bytes]
     smalls: list[bytes]
     embeddings: list[list[float]]
     ids: list[int]
+    space: str | None
 
     def request(self, session, url: str, kind: str, rnd: random.Random):
         search = f"{url}/v1/collections/{COLLECTION}/search"
@@ -307,9 +319,8 @@ class _Plan:
             files = {"image": ("small.jpg", rnd.choice(self.smalls), "image/jpeg")}
             return session.post(search, files=files, data={"options": options}, timeout=60)
         if kind == "embedding":
-            return session.post(
-                search, json={"embedding": rnd.choice(self.embeddings), "options": {"top_k": 10}}, timeout=60
-            )
+            body = {"embedding": rnd.choice(self.embeddings), "embedding_space": self.space, "options": {"top_k": 10}}
+            return session.post(search, json=body, timeout=60)
         return session.get(f"{url}/v1/items/{rnd.choice(self.ids)}/related?top_k=10", timeout=60)
 
 

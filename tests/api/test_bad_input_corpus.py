@@ -22,6 +22,13 @@ from backend.api import create_app
 from backend.config import Settings
 from tests.conftest import flat_png
 
+try:  # vectors name their embedding space once the server checks it (issue 11)
+    from backend.engine.embedding_space import server_space
+
+    SPACE: str | None = server_space()
+except ImportError:  # a server that does not check spaces ignores the field
+    SPACE = None
+
 MAX_UPLOAD = 2 * 1024 * 1024
 HUGE_ID = "99999999999999999999999"  # past 64 bits
 DIM = 1280  # the CNN embedding's length
@@ -58,6 +65,11 @@ def search_multipart(c, image: bytes | None, options: str | None = None, collect
 
 def search_json(c, text: str | bytes, content_type: str = "application/json"):
     return c.post("/v1/collections/demo/search", data=text, content_type=content_type)
+
+
+def search_vector(c, embedding: object):
+    """A well-formed vector request (its space named) whose ``embedding`` is what is under test."""
+    return c.post("/v1/collections/demo/search", json={"embedding": embedding, "embedding_space": SPACE})
 
 
 def embedding_text(values: str = "0.01", *, options: str = "{}") -> str:
@@ -189,9 +201,9 @@ CASES: dict[str, Case] = {
     "embedding of bools": (lambda c, q: search_json(c, embedding_text("true")), 400, "bad_embedding"),
     "embedding is a number": (lambda c, q: search_json(c, '{"embedding": 3}'), 400, "bad_embedding"),
     "embedding is an empty object": (lambda c, q: search_json(c, '{"embedding": {}}'), 400, "bad_embedding"),
-    "embedding too short": (lambda c, q: search_json(c, '{"embedding": [0.5, 0.5]}'), 400, "bad_options"),
-    "embedding empty list": (lambda c, q: search_json(c, '{"embedding": []}'), 400, "bad_options"),
-    "embedding all zeros": (lambda c, q: search_json(c, embedding_text("0")), 400, "bad_options"),
+    "embedding too short": (lambda c, q: search_vector(c, [0.5, 0.5]), 400, "bad_options"),
+    "embedding empty list": (lambda c, q: search_vector(c, []), 400, "bad_options"),
+    "embedding all zeros": (lambda c, q: search_vector(c, [0] * DIM), 400, "bad_options"),
     "embedding for an unknown descriptor": (
         lambda c, q: search_json(c, '{"embedding": {"sift": [1, 2]}}'),
         400,
