@@ -33,6 +33,11 @@ class Settings:
     descriptor_weights: dict[str, float] = field(default_factory=lambda: {"cnn": 1.0, "color": 0.0})
     max_upload_bytes: int = 40 * 1024 * 1024
     max_pixels: int = 64_000_000
+    #: Memory one image decode may take (dataset_tools.images.decode_cost): with the upload
+    #: itself, a worker stays within ~300 MB of its idle size for any accepted image.
+    max_decode_bytes: int = 200 * 1024 * 1024
+    #: Seconds a client may go silent in the middle of a request body before a 408.
+    body_timeout_s: float = 30.0
     #: Queries are decoded with JPEG draft mode down to this shorter side. 360 lets libjpeg
     #: decode a 12 MP (4032×3024) photo at 1/8 scale (504×378): measured 21 ms decode + 28 ms
     #: locate vs 27 + 44 ms at 448 (1/4 scale), and the rectified painting stays ≈ 224 px.
@@ -63,6 +68,8 @@ class Settings:
             index_factory=os.environ.get("ARTSNAP_INDEX_FACTORY", "Flat"),
             max_upload_bytes=_env_int("ARTSNAP_MAX_UPLOAD_BYTES", 40 * 1024 * 1024),
             max_pixels=_env_int("ARTSNAP_MAX_PIXELS", 64_000_000),
+            max_decode_bytes=_env_int("ARTSNAP_MAX_DECODE_MB", 200) * 1024 * 1024,
+            body_timeout_s=float(os.environ.get("ARTSNAP_BODY_TIMEOUT_S") or 30.0),
             threads=_env_int("ARTSNAP_THREADS", 0),
             device=os.environ.get("ARTSNAP_DEVICE", "auto"),
         )

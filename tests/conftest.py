@@ -9,8 +9,10 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -279,6 +281,38 @@ def bomb_png() -> bytes:
     parts.append(comp.flush())
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def flat_png(
+    width: int, height: int, pixel: bytes, *, colour_type: int, bit_depth: int = 8, extra: bytes = b""
+) -> bytes:
+    """A valid PNG of one colour, built without holding (or compressing) every row.
+
+    A block of rows is deflated once and ended with a full flush, which resets the
+    compressor, so the same bytes may be repeated for every further block; the stream ends
+    with an empty final block and the Adler-32 of all the rows, as zlib requires.
+    """
+    row = b"\x00" + pixel * width
+    block_rows = max(1, min(height, (1 << 20) // len(row)))
+    block = row * block_rows
+    full, rest = divmod(height, block_rows)
+    comp = zlib.compressobj(9)
+    first = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
+    again = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
+    tail = comp.compress(row * rest) + comp.flush(zlib.Z_FULL_FLUSH) if rest else b""
+    adler = 1
+    for _ in range(full):
+        adler = zlib.adler32(block, adler)
+    adler = zlib.adler32(row * rest, adler)
+    stream = first + again * (full - 1) + tail + b"\x03\x00" + struct.pack(">I", adler)
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + extra + png_chunk(b"IDAT", stream) + png_chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture

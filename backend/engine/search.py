@@ -6,6 +6,7 @@ milliseconds and BENCHMARKS.md reports where the time goes.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,6 +33,20 @@ NEGATIVE_TOLERANCE = 0.01
 
 class OptionsError(ValueError):
     """The caller's search options are malformed; the message says which field and why."""
+
+
+#: Weights are relative (fusion divides by their sum); the cap keeps that sum finite.
+MAX_WEIGHT = 1000.0
+
+
+def is_finite_number(value: object) -> bool:
+    """A JSON number that is not a bool, NaN, ±Infinity or an int no float can hold."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -64,8 +79,10 @@ class SearchOptions:
             for k, v in weights.items():
                 if k not in descriptors:
                     raise OptionsError(f"unknown descriptor {k!r} in weights; known: {', '.join(descriptors)}")
-                if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
-                    raise OptionsError(f"weight of {k!r} must be a number ≥ 0")
+                if not is_finite_number(v) or not 0 <= v <= MAX_WEIGHT:
+                    raise OptionsError(
+                        f"weight of {k!r} must be a number from 0 to {MAX_WEIGHT:g} (weights are relative)"
+                    )
             if sum(weights.values()) <= 0:
                 raise OptionsError("at least one weight must be > 0")
         labels: list[QueryLabel] = []
@@ -77,7 +94,7 @@ class SearchOptions:
                 labels.append(QueryLabel(lb, 1.0))
             elif isinstance(lb, dict) and isinstance(lb.get("name"), str):
                 conf = lb.get("confidence", 1.0)
-                if not isinstance(conf, (int, float)) or not 0 <= conf <= 1:
+                if not is_finite_number(conf) or not 0 <= conf <= 1:
                     raise OptionsError("label confidence must be a number from 0 to 1")
                 labels.append(QueryLabel(lb["name"], float(conf)))
             else:
@@ -92,7 +109,7 @@ class SearchOptions:
         if locate is not None and not isinstance(locate, bool):
             raise OptionsError("locate must be true or false")
         lw = data.get("label_weight", 0.1)
-        if not isinstance(lw, (int, float)) or not 0 <= lw <= 1:
+        if not is_finite_number(lw) or not 0 <= lw <= 1:
             raise OptionsError("label_weight must be a number from 0 to 1")
         return cls(
             top_k=top_k,
@@ -187,7 +204,12 @@ class SearchService:
         t0 = time.perf_counter()
         timings = Timings()
         cid = self.catalog.collection_id(collection)  # unknown collection fails before any work
-        decoded = decode_image(data, max_pixels=self.settings.max_pixels, min_side=self.settings.query_min_side)
+        decoded = decode_image(
+            data,
+            max_pixels=self.settings.max_pixels,
+            min_side=self.settings.query_min_side,
+            max_decode_bytes=self.settings.max_decode_bytes,
+        )
         t1 = time.perf_counter()
         timings.decode_ms = (t1 - t0) * 1000
         image = decoded.image
