@@ -133,9 +133,10 @@ def cmd_search(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from .serve import serve_dev, serve_gunicorn
+    from .serve import serve_dev, serve_gunicorn, serving_settings
 
-    settings = _settings(args)
+    settings, notice = serving_settings(_settings(args), args.host, args.port)
+    print(notice, file=sys.stderr, flush=True)
     if args.dev:
         serve_dev(settings, args.host, args.port)
     else:
@@ -249,6 +250,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_sync import register as register_sync_commands
 
     register_sync_commands(sub)
+    from .cli_keys import register as register_key_commands
+
+    register_key_commands(sub)
     return p
 
 

@@ -32,11 +32,13 @@ from dataset_tools.progress import Level, ProgressObserver, SilentProgress
 from dataset_tools.readers import Source, SourceReadError, SourceRecord, open_source
 
 from ..config import Settings
+from .attribution import record_id_for
 from .catalog.store import Catalog, ItemView, NewItem
 from .descriptors import Descriptor
 from .index import VectorIndex
 from .index_store import IndexStore, ReconcileReport
 from .media import StoredMedia, remove_media, store_media
+from .uploads import upload_path
 
 #: Catalog images are decoded with JPEG draft mode down to this short side: enough for the
 #: 224 px network input and the media copy, and much faster for large scans.
@@ -75,6 +77,8 @@ class IngestSummary:
     reembedded: int = 0
     #: Duplicates whose kept item had been deleted, promoted or relinked at the start of the run.
     repaired: int = 0
+    #: Uploads that held a path of this SOURCE, moved aside so the curator's file went in.
+    displaced: int = 0
     failed: list[FileError] = field(default_factory=list)
     skipped_non_images: int = 0
     elapsed_s: float = 0.0
@@ -96,6 +100,7 @@ class IngestSummary:
             "already_done": self.already_done,
             "reembedded": self.reembedded,
             "repaired": self.repaired,
+            "displaced": self.displaced,
             "failed": [e.__dict__ for e in self.failed],
             "skipped_non_images": self.skipped_non_images,
             "elapsed_s": round(self.elapsed_s, 3),
@@ -125,6 +130,7 @@ class _Prepared:
     decoded: DecodedImage
     sha256: str
     phash: int | None  # None: a flat image, matched exactly only
+    origin: str = "ingest"
 
     def new_item(self, *, media_path: str | None = None, thumb_path: str | None = None, **links: object) -> NewItem:
         """The catalog row for this image; ``links`` are the status and duplicate fields."""
@@ -138,6 +144,8 @@ class _Prepared:
             format=self.decoded.format,
             labels=tuple(self.record.labels),
             extra=dict(self.record.extra or {}),
+            record_id=record_id_for(self.record.extra),
+            origin=self.origin,
             media_path=media_path,
             thumb_path=thumb_path,
             **links,  # type: ignore[arg-type]  # status and duplicate fields, typed by NewItem
@@ -225,7 +233,6 @@ class IngestService:
             summary.reconcile = self.index_store.reconcile(self.catalog, cid, indexes)
             summary.reembedded = self._reembed_pending(cid, indexes)
             summary.repaired = self._repair_orphans(cid, indexes)
-            done = self.catalog.source_path_status(cid)
             dedup = DuplicateIndex(near_threshold=self.settings.near_duplicate_threshold)
             for item_id, sha, ph in self.catalog.dedup_entries(cid):
                 dedup.add(item_id, sha, ph)
@@ -233,6 +240,11 @@ class IngestService:
             if limit is not None:
                 records = records[:limit]
             summary.total = len(records)
+            # A path an upload holds is the curator's when their SOURCE has it: the upload moves.
+            for item_id, old, new in self.catalog.displace_uploads(cid, [r.source_path for r in records]):
+                summary.displaced += 1
+                obs.message(f"displaced: upload #{item_id} held {old}; it is now {new}", Level.NOTE)
+            done = self.catalog.source_path_status(cid)
             todo = []
             for rec in records:
                 if done.get(rec.source_path) in ("indexed", "duplicate", "pending"):
@@ -254,9 +266,21 @@ class IngestService:
         return summary
 
     def add_one(
-        self, collection: str, data: bytes, *, source_path: str, labels: Sequence[str] = (), title: str | None = None
+        self,
+        collection: str,
+        data: bytes,
+        *,
+        source_path: str | None = None,
+        filename: str = "upload.jpg",
+        labels: Sequence[str] = (),
+        title: str | None = None,
     ) -> tuple[int, str | None, int | None]:
-        """Add a single uploaded image (HTTP). Returns (item id, duplicate kind, duplicate of)."""
+        """Add a single uploaded image (HTTP). Returns (item id, duplicate kind, duplicate of).
+
+        Uploads live under ``uploads/`` (:func:`upload_path`), whatever ``source_path`` the
+        client chose, so an upload can never claim a path of a curator's SOURCE.
+        """
+        source_path = upload_path(source_path, filename)
         decoded = self.decode(data)
         cid = self.catalog.ensure_collection(collection)
         rec = SourceRecord.from_bytes(source_path, data, labels=tuple(labels), title=title)
@@ -266,6 +290,7 @@ class IngestService:
             decoded=decoded,
             sha256=content_hash(data),
             phash=near_duplicate_hash(decoded.image),
+            origin="upload",
         )
         summary = IngestSummary(collection=collection, source="upload")
         with self.index_store.writer(cid) as indexes:

@@ -9,10 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..config import Settings
+from .audit import AuditLog
+from .catalog.access_store import AccessStore
 from .catalog.store import Catalog
 from .descriptors import Descriptor, build_descriptors
 from .index_store import IndexStore
 from .ingest import IngestService
+from .keys import KeyService
 from .labelling import ActiveClassifier
 from .search import SearchService
 
@@ -25,6 +28,8 @@ class Engine:
     index_store: IndexStore
     ingest: IngestService
     search: SearchService
+    keys: KeyService
+    audit: AuditLog
 
     @classmethod
     def open(cls, settings: Settings) -> Engine:
@@ -33,6 +38,7 @@ class Engine:
         descriptors = build_descriptors(settings.models_dir, threads=settings.threads, device=settings.device)
         store = IndexStore(settings.index_dir, descriptors, settings.index_factory)
         classifier = ActiveClassifier(catalog, threads=settings.threads, device=settings.device)
+        access = AccessStore(catalog)
         return cls(
             settings=settings,
             catalog=catalog,
@@ -40,6 +46,8 @@ class Engine:
             index_store=store,
             ingest=IngestService(settings, catalog, descriptors, store, labeller=classifier),
             search=SearchService(settings, catalog, descriptors, store, classifier=classifier),
+            keys=KeyService(access),
+            audit=AuditLog(access),
         )
 
     def close(self) -> None:

@@ -13,14 +13,17 @@ from typing import Any
 
 from europeana_sync.record_ids import normalize_record_id, split_record_id
 
+from ..engine import attribution
+
 SOURCE_PREFIX = "europeana"
 
-RECORD_ID = "europeana_record_id"
-DATA_PROVIDER = "europeana_data_provider"
-PROVIDER = "europeana_provider"
-RIGHTS = "europeana_rights"
+# The keys the engine reads back for portals (record lookups, the widget's attribution).
+RECORD_ID = attribution.EUROPEANA_RECORD_ID
+DATA_PROVIDER = attribution.EUROPEANA_DATA_PROVIDER
+PROVIDER = attribution.EUROPEANA_PROVIDER
+RIGHTS = attribution.EUROPEANA_RIGHTS
+LANDING_PAGE = attribution.EUROPEANA_LANDING_PAGE
 LICENCE = "europeana_licence"
-LANDING_PAGE = "europeana_landing_page"
 IMAGE_URL = "europeana_image_url"
 IMAGE_KIND = "europeana_image_kind"  # edmIsShownBy | edmPreview
 

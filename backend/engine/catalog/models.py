@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -47,8 +48,20 @@ class Collection(Base):
 
 
 class Item(Base):
+    """One picture in a collection.
+
+    ``record_id`` is the id a portal knows the work by (``europeana:/<dataset>/<local>``, or a
+    manifest's ``record_id`` column), so a widget can ask for related works without knowing
+    ours (migration 0003). ``origin`` says who created the row: ``ingest`` (a curator's SOURCE)
+    or ``upload`` (``POST /v1/collections/{name}/items``); uploads live under ``uploads/`` and
+    can never make an ingest skip a curator's file.
+    """
+
     __tablename__ = "items"
-    __table_args__ = (UniqueConstraint("collection_id", "source_path", name="uq_item_source_path"),)
+    __table_args__ = (
+        UniqueConstraint("collection_id", "source_path", name="uq_item_source_path"),
+        Index("ix_items_collection_record", "collection_id", "record_id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     collection_id: Mapped[int] = mapped_column(ForeignKey("collections.id", ondelete="CASCADE"), index=True)
@@ -66,6 +79,8 @@ class Item(Base):
     duplicate_kind: Mapped[str | None] = mapped_column(String(8))
     duplicate_distance: Mapped[int | None] = mapped_column(Integer)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    record_id: Mapped[str | None] = mapped_column(String(512))
+    origin: Mapped[str] = mapped_column(String(16), default="ingest", server_default="ingest")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     collection: Mapped[Collection] = relationship(back_populates="items")
@@ -163,3 +178,47 @@ class AnnotationLink(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+# ---------------------------------------------------------------------------------------
+# Access: API keys and the audit log of writes — migration 0003_access.
+
+
+class ApiKeyRow(Base):
+    """An API key: its public id, the SHA-256 of the whole token, what it may do and where.
+
+    The token itself is shown once, at creation, and never stored (see ``engine/keys.py``).
+    ``scopes`` and ``origins`` are JSON lists; ``revoked_at`` is set once and never cleared.
+    """
+
+    __tablename__ = "api_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    key_id: Mapped[str] = mapped_column(String(32), unique=True, nullable=False)
+    kind: Mapped[str] = mapped_column(String(16), nullable=False)  # secret | publishable
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    token_sha256: Mapped[str] = mapped_column(String(64), nullable=False)
+    scopes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    origins: Mapped[list[str]] = mapped_column(JSON, default=list)
+    rate_limit: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class AuditEvent(Base):
+    """One write request: who (key id, or ``local``/``anonymous``), what, when, on which items,
+    and how it ended (HTTP status and error code). Refused writes are recorded too."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor: Mapped[str] = mapped_column(String(64), nullable=False)
+    key_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    address: Mapped[str | None] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(64), nullable=False)
+    collection: Mapped[str | None] = mapped_column(String(128))
+    item_ids: Mapped[list[int]] = mapped_column(JSON, default=list)
+    status: Mapped[int] = mapped_column(Integer, nullable=False)
+    outcome: Mapped[str] = mapped_column(String(64), nullable=False)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)

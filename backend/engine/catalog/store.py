@@ -64,6 +64,8 @@ class ItemView:
     duplicate_kind: str | None = None
     duplicates: tuple[int, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    record_id: str | None = None
+    origin: str = "ingest"
 
     @property
     def label_names(self) -> list[str]:
@@ -98,6 +100,12 @@ class NewItem:
     duplicate_kind: str | None = None
     duplicate_distance: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    record_id: str | None = None
+    origin: str = "ingest"
+
+
+#: Where HTTP uploads live: every upload's ``source_path`` starts with it.
+UPLOADS_PREFIX = "uploads/"
 
 
 def _sqlite_pragmas(engine: Engine) -> None:
@@ -228,6 +236,8 @@ class Catalog:
                     duplicate_kind=new.duplicate_kind,
                     duplicate_distance=new.duplicate_distance,
                     extra=dict(new.extra),
+                    record_id=new.record_id,
+                    origin=new.origin,
                 )
                 for new in items
             ]
@@ -255,6 +265,29 @@ class Catalog:
             if labels:
                 s.execute(insert(Label), labels)
         return ids
+
+    def displace_uploads(self, collection_id: int, source_paths: Iterable[str]) -> list[tuple[int, str, str]]:
+        """Move uploads out of the way of a curator's files: (id, old path, new path) of each.
+
+        An upload holding a path that a SOURCE being ingested also has must not make ingest
+        skip the curator's file as done (an uploader could otherwise choose which picture a
+        curator's path shows). It keeps its row, labels and vectors under
+        ``uploads/displaced/<id>/<name>``; the curator's file is then ingested under its path.
+        """
+        paths = sorted(set(source_paths))
+        moved: list[tuple[int, str, str]] = []
+        with self.session() as s:
+            for chunk in _chunks(paths, 500):
+                rows = s.execute(
+                    select(Item.id, Item.source_path).where(
+                        Item.collection_id == collection_id, Item.origin == "upload", Item.source_path.in_(chunk)
+                    )
+                ).all()
+                for item_id, old in rows:
+                    new = f"{UPLOADS_PREFIX}displaced/{item_id}/{old.rsplit('/', 1)[-1]}"
+                    s.execute(update(Item).where(Item.id == item_id).values(source_path=new))
+                    moved.append((item_id, old, new))
+        return moved
 
     def replace_pending(self, collection_id: int, source_paths: Iterable[str]) -> int:
         """Drop rows a crashed ingest left ``pending`` whose media is gone, so they are redone."""
@@ -378,6 +411,21 @@ class Catalog:
         return used
 
     # -- items: read side ---------------------------------------------------------------------
+    def find_item(
+        self, collection_id: int, *, record_id: str | None = None, source_path: str | None = None
+    ) -> int | None:
+        """The item a portal means by its record id or a ``source_path`` (one indexed lookup).
+
+        Several rows may share a record id (a record ingested twice becomes a duplicate); the
+        oldest is answered, and ``related`` follows a duplicate to the item it duplicates.
+        """
+        if (record_id is None) == (source_path is None):
+            raise ValueError("give exactly one of record_id and source_path")
+        col = Item.record_id == record_id if record_id is not None else Item.source_path == source_path
+        with self.session() as s:
+            found = s.scalar(select(Item.id).where(Item.collection_id == collection_id, col).order_by(Item.id).limit(1))
+        return int(found) if found is not None else None
+
     def get_item(self, item_id: int) -> ItemView:
         views = self.get_items([item_id])
         if item_id not in views:
@@ -408,6 +456,8 @@ class Catalog:
             it.c.duplicate_of_id,
             it.c.duplicate_kind,
             it.c.extra,
+            it.c.record_id,
+            it.c.origin,
         ]
         out: dict[int, ItemView] = {}
         with self.engine.connect() as conn:
@@ -448,6 +498,8 @@ class Catalog:
                 duplicate_kind=r.duplicate_kind,
                 duplicates=tuple(sorted(dups.get(r.id, ()))),
                 extra=dict(r.extra or {}),
+                record_id=r.record_id,
+                origin=r.origin or "ingest",
             )
         return out
 
