@@ -22,6 +22,17 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def _env_bool(name: str, default: bool) -> bool:
+    value = (os.environ.get(name) or "").strip().lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"{name}={value!r}: say 1/true/yes/on or 0/false/no/off")
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -54,6 +65,24 @@ class Settings:
     threads: int = 0
     #: Where models run: "auto" (CUDA when onnxruntime-gpu sees a GPU, else CPU), "cpu", "cuda".
     device: str = "auto"
+    #: Every caller needs an API key to write (and to read when search is not public). When
+    #: False, a caller on this machine (a loopback address, not forwarded by a proxy) may do
+    #: anything without a key: ``make run``. ``artsnap serve`` turns it on when it listens
+    #: beyond loopback; ARTSNAP_REQUIRE_KEYS=1 turns it on behind a reverse proxy on the same host.
+    require_keys: bool = False
+    #: Whether search, related, items, thumbnails, collections and model downloads answer
+    #: callers without a key (ARTSNAP_PUBLIC_SEARCH=0 makes them need a ``search`` key).
+    public_search: bool = True
+    #: Requests per window for a key that sets no limit of its own (a ``limits`` string). A
+    #: publishable key's limit counts per visitor address; a secret key's for the key.
+    rate_limit: str = "600/minute"
+    #: Requests per window for each client address calling without a key.
+    anonymous_rate_limit: str = "120/minute"
+    #: Where rate-limit counters live (a ``limits`` storage URI). ``memory://`` counts in each
+    #: gunicorn worker apart; ``redis://host:6379`` (with the redis package) shares them.
+    rate_limit_storage: str = "memory://"
+    #: Check every JSON answer against the declared response models (tests; a mismatch is a 500).
+    check_responses: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir).expanduser().resolve())
@@ -72,6 +101,12 @@ class Settings:
             body_timeout_s=float(os.environ.get("ARTSNAP_BODY_TIMEOUT_S") or 30.0),
             threads=_env_int("ARTSNAP_THREADS", 0),
             device=os.environ.get("ARTSNAP_DEVICE", "auto"),
+            require_keys=_env_bool("ARTSNAP_REQUIRE_KEYS", False),
+            public_search=_env_bool("ARTSNAP_PUBLIC_SEARCH", True),
+            rate_limit=os.environ.get("ARTSNAP_RATE_LIMIT") or "600/minute",
+            anonymous_rate_limit=os.environ.get("ARTSNAP_ANONYMOUS_RATE_LIMIT") or "120/minute",
+            rate_limit_storage=os.environ.get("ARTSNAP_RATE_LIMIT_STORAGE") or "memory://",
+            check_responses=_env_bool("ARTSNAP_CHECK_RESPONSES", False),
         )
         return replace(base, **overrides) if overrides else base
 

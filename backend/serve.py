@@ -17,8 +17,10 @@ one worker per core that is what the machine can do anyway.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .config import Settings
@@ -119,6 +121,41 @@ def _request_timeout(start_response: StartResponse) -> list[bytes]:
         [("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
     )
     return [body]
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether listening on ``host`` reaches this machine only (``127.0.0.1``, ``::1``, ``localhost``)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name or an interface address: reachable from elsewhere
+
+
+def serving_settings(settings: Settings, host: str, port: int) -> tuple[Settings, str]:
+    """The settings a server on ``host`` runs with, and what it says about keys at start-up.
+
+    Listening beyond loopback turns ``require_keys`` on: writes then need a key from everyone.
+    """
+    where = f"{host}:{port}"
+    if not is_loopback_host(host):
+        settings = replace(settings, require_keys=True)
+    if not settings.require_keys:
+        return settings, (
+            f"artsnap: listening on {where} only: callers on this machine need no API key. Behind a reverse "
+            "proxy on this host, set ARTSNAP_REQUIRE_KEYS=1."
+        )
+    reads = (
+        "search and related are public (ARTSNAP_PUBLIC_SEARCH=0 makes them need a 'search' key)"
+        if settings.public_search
+        else "reads need a 'search' key (ARTSNAP_PUBLIC_SEARCH=0)"
+    )
+    return settings, (
+        f"artsnap: listening on {where}: API keys required. Writes need a 'write' key, /metrics an 'admin' key; "
+        f"{reads}. Create keys with `artsnap keys create NAME --scope ...`; per-key rate limits apply "
+        f"(default {settings.rate_limit}, {settings.anonymous_rate_limit} per address without a key)."
+    )
 
 
 def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeout: int = 120) -> None:

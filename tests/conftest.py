@@ -358,3 +358,30 @@ def tiny_phone_model(tmp_path_factory: pytest.TempPathFactory):
     )
     export_models(result.model_dir, formats=("onnx", "tflite", "coreml"), quantize=("fp32", "fp16"), progress=False)
     return coll, result
+
+
+@pytest.fixture(scope="session")
+def portal_records(paint_jpeg) -> Callable[[int], list]:
+    """``portal_records(n)``: n records as the Europeana pull hands them to ingest (image bytes,
+    title, and the provenance a portal shows: record id, rights, provider, landing page)."""
+    from dataset_tools.readers import SourceRecord
+
+    families = ("stripes", "ink_wash", "portrait", "starry_swirls")
+
+    def make(n: int) -> list[SourceRecord]:
+        return [
+            SourceRecord.from_bytes(
+                f"europeana/9200/item_{i}.jpg",
+                paint_jpeg(families[i % len(families)], i),
+                title=f"Work {i}",
+                extra={
+                    "europeana_record_id": f"/9200/item_{i}",
+                    "europeana_rights": "http://creativecommons.org/licenses/by-sa/4.0/",
+                    "europeana_data_provider": f"Museum {i % 3}",
+                    "europeana_landing_page": f"https://www.europeana.eu/item/9200/item_{i}",
+                },
+            )
+            for i in range(n)
+        ]
+
+    return make

@@ -13,6 +13,8 @@ from flask import Flask, Response, g, request
 
 from ..config import Settings
 from ..engine.services import Engine
+from . import auth, rate_limits
+from .audit import record_write
 from .errors import register_error_handlers
 from .metrics import Metrics
 from .security_headers import add_security_headers
@@ -23,15 +25,24 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     settings = settings or (engine.settings if engine else Settings.from_env())
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
+    app.config["ARTSNAP_CHECK_RESPONSES"] = settings.check_responses
     app.json = StrictJSONProvider(app)  # no NaN/Infinity out, depth- and finiteness-checked in
     app.extensions["artsnap.engine"] = engine or Engine.open(settings)
     app.extensions["artsnap.metrics"] = Metrics()
 
-    from . import item_routes, model_routes, search_routes, system_routes, web_routes
+    from . import item_routes, model_routes, search_routes, system_routes, web_routes, widget_routes
 
-    for bp in (search_routes.bp, item_routes.bp, model_routes.bp, system_routes.bp, web_routes.bp):
+    blueprints = (search_routes.bp, item_routes.bp, model_routes.bp, system_routes.bp, web_routes.bp, widget_routes.bp)
+    for bp in blueprints:
         app.register_blueprint(bp)
     register_error_handlers(app)
+
+    # Who calls (and CORS preflights), then their rate limit, then the route's scope.
+    app.before_request(auth.identify)
+    rate_limits.install(app, settings)
+    app.before_request(auth.authorize)
+    app.after_request(auth.add_cors_headers)
+    app.after_request(record_write)
 
     @app.before_request
     def _start_timer() -> None:

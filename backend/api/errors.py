@@ -78,8 +78,11 @@ def register_error_handlers(app: Flask) -> None:
             408: "request_timeout",
             400: "bad_request",
             415: "unsupported_media_type",
+            429: "rate_limited",
         }.get(e.code or 500, "http_error")
         message = e.description or e.name
+        if e.code == 429:
+            message = f"over the rate limit of {message}; wait for the time in Retry-After, then try again"
         if e.code == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")
             message = f"request body is larger than the {limit // (1024 * 1024)} MB limit" if limit else message

@@ -2,88 +2,130 @@
 
 from __future__ import annotations
 
-import re
-import uuid
-from pathlib import Path
+from typing import Any
 
 from flask import Blueprint, Response, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 
-from ..engine.ingest import DUPLICATE_POLICIES
 from ..engine.search import SearchOptions
+from ..engine.uploads import BadSourcePath
+from .audit import note
 from .context import engine, metrics
 from .errors import APIError
-from .requests_parsing import form_json, image_bytes, int_arg
+from .openapi import answers, api, declared, requires
+from .requests_parsing import image_bytes
+from .response_models import Item, RelatedResponse
+from .schemas import AddItem, DeleteQuery, RelatedQuery
 from .security_headers import mark_as_media, media_type
 from .serializers import hit_json, item_json
 
 bp = Blueprint("items", __name__)
 
-_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
 
 @bp.post("/v1/collections/<name>/items")
+@requires("write", audit="items.add")
+@api.validate(
+    form=AddItem,
+    resp=answers(
+        {201: Item, 200: Item},
+        400,
+        404,
+        408,
+        409,
+        413,
+        415,
+        503,
+        text={
+            200: "A duplicate of an existing item: linked to it (`duplicate_of`), not indexed",
+            201: "Added and indexed",
+            400: "missing_image, bad_labels, bad_source_path, bad_json, bad_dimensions, truncated, not_an_image, empty",
+            409: "exists: an upload already has this source_path",
+        },
+    ),
+)
 def add_item(name: str) -> ResponseReturnValue:
-    """Multipart ``image`` + optional ``labels`` (JSON list), ``title``, ``source_path``."""
+    """Add one image to a collection (deduplicated)
+
+    Multipart `image` + optional `labels` (JSON list), `title`, `source_path` (stored under `uploads/`).
+    """
+    form = declared(AddItem)
     eng = engine()
     eng.catalog.collection_id(name)  # collections are created by ingest; 404 otherwise
     data = image_bytes(request)
-    labels = form_json(request, "labels") or []
-    if not isinstance(labels, list) or not all(isinstance(x, str) and x for x in labels):
-        raise APIError(400, "bad_labels", "labels must be a JSON list of non-empty strings")
-    upload_name = request.files["image"].filename or "upload.jpg"
-    # Phones name every photo alike ("image.jpg", "photo.jpg"): without an explicit
-    # source_path each upload gets its own, so a second photo is never refused as a clash
-    # and the same photo sent again is linked as a duplicate.
-    source_path = request.form.get("source_path") or (
-        f"uploads/{uuid.uuid4().hex[:12]}-{_SAFE_NAME.sub('_', Path(upload_name).name)}"
-    )
-    title = request.form.get("title") or None
     try:
-        item_id, dup_kind, dup_of = eng.ingest.add_one(name, data, source_path=source_path, labels=labels, title=title)
+        item_id, dup_kind, _dup_of = eng.ingest.add_one(
+            name,
+            data,
+            source_path=form.source_path,
+            filename=form.image.filename or "upload.jpg",
+            labels=form.labels,
+            title=form.title or None,
+        )
+    except BadSourcePath as exc:
+        raise APIError(400, "bad_source_path", str(exc)) from exc
     except FileExistsError as exc:
         raise APIError(409, "exists", str(exc)) from exc
     metrics().ingested.inc()
     body = item_json(eng.catalog.get_item(item_id))
+    note(item_ids=[item_id], detail={"source_path": body["source_path"], "duplicate_of": body["duplicate_of"]})
     status = 200 if dup_kind else 201
     return jsonify(body), status
 
 
 @bp.get("/v1/items/<int:item_id>")
+@requires("search")
+@api.validate(resp=answers({200: Item}, 404))
 def get_item(item_id: int) -> ResponseReturnValue:
+    """One item: labels, duplicates, provenance"""
     return jsonify(item_json(engine().catalog.get_item(item_id)))
 
 
 @bp.delete("/v1/items/<int:item_id>")
+@requires("write", audit="items.delete")
+@api.validate(query=DeleteQuery, resp=answers({204: None}, 400, 404, 503, text={204: "Deleted"}))
 def delete_item(item_id: int) -> ResponseReturnValue:
-    """``?duplicates=promote`` (default: the item's first duplicate takes its place) or ``delete``."""
-    policy = request.args.get("duplicates", "promote")
-    if policy not in DUPLICATE_POLICIES:
-        raise APIError(
-            400, "bad_request", f"query parameter 'duplicates' must be one of {', '.join(DUPLICATE_POLICIES)}"
-        )
-    engine().ingest.delete(item_id, duplicates=policy)
+    """Delete an item (catalog, indexes and files)
+
+    A kept item's duplicates are promoted (`?duplicates=promote`, the default: the first takes
+    its place) or deleted with it (`?duplicates=delete`).
+    """
+    query = declared(DeleteQuery)
+    eng = engine()
+    note(collection=eng.catalog.get_item(item_id).collection)
+    report = eng.ingest.delete(item_id, duplicates=query.duplicates)
+    note(
+        item_ids=[*report.deleted, *report.promoted],
+        detail={"duplicates": query.duplicates, "deleted": list(report.deleted), "promoted": list(report.promoted)},
+    )
     return "", 204
 
 
 @bp.get("/v1/items/<int:item_id>/related")
+@requires("search")
+@api.validate(
+    query=RelatedQuery,
+    resp=answers({200: RelatedResponse}, 400, 404, 409, text={409: "not_indexed: the item is still being ingested"}),
+)
 def related(item_id: int) -> ResponseReturnValue:
-    eng = engine()
-    top_k = int_arg(request, "top_k", eng.settings.default_top_k, 1, eng.settings.max_top_k)
+    """Items similar to this one (never itself or its duplicates)"""
+    query = declared(RelatedQuery)
+    return jsonify(related_json(item_id, query.top_k))
+
+
+def related_json(item_id: int, top_k: int) -> dict[str, Any]:
+    """The related answer for one item (shared with the lookup by a portal's record id)."""
     try:
-        item, result = eng.search.related(item_id, SearchOptions(top_k=top_k))
+        item, result = engine().search.related(item_id, SearchOptions(top_k=top_k))
     except LookupError as exc:
         if "not indexed" in str(exc):
             raise APIError(409, "not_indexed", str(exc)) from exc
         raise
-    return jsonify(
-        {
-            "item": item_json(item),
-            "results": [hit_json(h) for h in result.hits],
-            "timings_ms": result.timings.to_dict(),
-            "models": result.models,
-        }
-    )
+    return {
+        "item": item_json(item),
+        "results": [hit_json(h) for h in result.hits],
+        "timings_ms": result.timings.to_dict(),
+        "models": result.models,
+    }
 
 
 def _media_file(item_id: int, attr: str) -> Response:
@@ -102,10 +144,16 @@ def _media_file(item_id: int, attr: str) -> Response:
 
 
 @bp.get("/v1/items/<int:item_id>/thumbnail")
+@requires("search")
+@api.validate(resp=answers({200: None}, 404, text={200: "JPEG thumbnail"}))
 def thumbnail(item_id: int) -> ResponseReturnValue:
+    """Thumbnail JPEG"""
     return _media_file(item_id, "thumb_path")
 
 
 @bp.get("/v1/items/<int:item_id>/image")
+@requires("search")
+@api.validate(resp=answers({200: None}, 404, text={200: "The stored picture (JPEG, PNG or WebP)"}))
 def image(item_id: int) -> ResponseReturnValue:
+    """Stored picture"""
     return _media_file(item_id, "media_path")

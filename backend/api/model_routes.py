@@ -28,6 +28,9 @@ from ..engine.model_registry import (
 )
 from .context import engine
 from .errors import APIError
+from .openapi import answers, api, declared, requires
+from .response_models import Model, ModelList
+from .schemas import ConditionalHeaders, ModelQuery
 
 bp = Blueprint("models", __name__, url_prefix="/v1/models")
 
@@ -72,22 +75,40 @@ def _not_found(exc: Exception) -> APIError:
     return APIError(404, "unknown_model", str(exc))
 
 
+_NOT_MODIFIED = {304: "Not modified (If-None-Match matched the ETag)"}
+
+
 @bp.get("")
+@requires("search")
+@api.validate(resp=answers({200: ModelList}))
 def index() -> ResponseReturnValue:
+    """Registered models, newest first"""
     return jsonify({"models": [_model_json(m) for m in list_models(engine().catalog)]})
 
 
 @bp.get("/latest")
+@requires("search")
+@api.validate(
+    query=ModelQuery,
+    headers=ConditionalHeaders,
+    resp=answers(
+        {200: Model, 304: None},
+        400,
+        404,
+        text={**_NOT_MODIFIED, 400: "bad_platform", 404: "no_model (no active model for the task) or no_delivery"},
+    ),
+)
 def latest() -> ResponseReturnValue:
-    task = request.args.get("task", CLASSIFICATION)
+    """The active model's card and download URLs (phones poll this to update)"""
+    query = declared(ModelQuery)
+    task = query.task or CLASSIFICATION
     m = active_model(engine().catalog, task)
     if m is None:
         raise APIError(
             404, "no_model", f"no active {task} model; train one with `artsnap train-classifier` and register it"
         )
     body = _model_json(m)
-    platform = request.args.get("platform")
-    precision = request.args.get("precision")
+    platform, precision = query.platform, query.precision
     if precision is not None and platform is None:
         raise APIError(400, "bad_platform", "?precision= needs ?platform=android|ios")
     if platform is not None:
@@ -102,7 +123,10 @@ def latest() -> ResponseReturnValue:
 
 
 @bp.get("/<version>")
+@requires("search")
+@api.validate(headers=ConditionalHeaders, resp=answers({200: Model, 304: None}, 404, text=_NOT_MODIFIED))
 def by_version(version: str) -> ResponseReturnValue:
+    """One model version"""
     try:
         return _conditional(_model_json(get_model(engine().catalog, version=version)))
     except UnknownModel as exc:
@@ -110,7 +134,18 @@ def by_version(version: str) -> ResponseReturnValue:
 
 
 @bp.get("/<version>/files/<key>")
+@requires("search")
+@api.validate(
+    headers=ConditionalHeaders,
+    resp=answers(
+        {200: None, 304: None},
+        404,
+        409,
+        text={**_NOT_MODIFIED, 200: "The file", 409: "model_files_changed: the file changed since it was registered"},
+    ),
+)
 def download(version: str, key: str) -> ResponseReturnValue:
+    """Download a model file (.tflite, zipped .mlpackage, .onnx); its ETag is its SHA-256"""
     try:
         m = get_model(engine().catalog, version=version)
         path = m.file_path(key)

@@ -26,16 +26,6 @@ def json_body(request: Request) -> dict[str, Any]:
     return data
 
 
-def form_json(request: Request, field: str) -> Any:
-    raw = request.form.get(field)
-    if raw is None or raw.strip() == "":
-        return None
-    try:
-        return loads_untrusted(raw)
-    except JSONInputError as exc:
-        raise APIError(400, "bad_json", f"form field {field!r} is not valid JSON: {exc}") from exc
-
-
 def image_bytes(request: Request, field: str = "image") -> bytes:
     if field not in request.files:
         raise APIError(400, "missing_image", f"multipart field {field!r} with an image file is required")
@@ -43,16 +33,3 @@ def image_bytes(request: Request, field: str = "image") -> bytes:
     if not data:
         raise APIError(400, "empty", f"the uploaded {field!r} file is empty")
     return data
-
-
-def int_arg(request: Request, name: str, default: int, lo: int, hi: int) -> int:
-    raw = request.args.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError as exc:
-        raise APIError(400, "bad_request", f"query parameter {name!r} must be an integer") from exc
-    if not lo <= value <= hi:
-        raise APIError(400, "bad_request", f"query parameter {name!r} must be from {lo} to {hi}")
-    return value

@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import url_for
 
+from ..engine.attribution import attribution
 from ..engine.catalog.store import ItemView
 from ..engine.search import Hit, SearchResult
 
@@ -19,7 +20,7 @@ def item_urls(item_id: int) -> dict[str, str]:
 
 
 def hit_json(hit: Hit) -> dict[str, Any]:
-    return {**hit.to_dict(), **item_urls(hit.item.id)}
+    return {**hit.to_dict(), **item_urls(hit.item.id), "attribution": attribution(hit.item.extra, hit.item.record_id)}
 
 
 def search_json(result: SearchResult) -> dict[str, Any]:
@@ -43,5 +44,7 @@ def item_json(item: ItemView) -> dict[str, Any]:
         "duplicate_kind": item.duplicate_kind,
         "duplicates": list(item.duplicates),
         "extra": item.extra,
+        "record_id": item.record_id,
+        "attribution": attribution(item.extra, item.record_id),
         **item_urls(item.id),
     }

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, current_app, jsonify
 from flask.typing import ResponseReturnValue
 from prometheus_client import generate_latest
 from sqlalchemy import text
 
 from .context import engine, metrics
-from .openapi import openapi_document
+from .openapi import answers, api, openapi_document, requires
+from .response_models import Health
 
 bp = Blueprint("system", __name__)
 
 
 @bp.get("/healthz")
+@requires(None)
+@api.validate(resp=answers({200: Health, 503: Health}, text={503: "Degraded: the database does not answer"}))
 def healthz() -> ResponseReturnValue:
+    """Health"""
     eng = engine()
     try:
         with eng.catalog.engine.connect() as conn:
@@ -32,10 +36,16 @@ def healthz() -> ResponseReturnValue:
 
 
 @bp.get("/metrics")
+@requires("admin")
+@api.validate(resp=answers({200: None}, text={200: "Prometheus text format"}))
 def prometheus() -> ResponseReturnValue:
+    """Prometheus metrics (per worker)"""
     return Response(generate_latest(metrics().registry), mimetype="text/plain; version=0.0.4")
 
 
 @bp.get("/openapi.json")
+@requires(None)
+@api.validate(resp=answers({200: None}, text={200: "This document (OpenAPI 3.1)"}))
 def openapi() -> ResponseReturnValue:
-    return jsonify(openapi_document())
+    """This document"""
+    return jsonify(openapi_document(current_app))

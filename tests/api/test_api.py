@@ -224,10 +224,15 @@ def test_an_added_item_becomes_searchable_and_a_duplicate_upload_is_linked(clien
         "/v1/collections/demo/items", data={"image": (io.BytesIO(png_bytes((200, 40, 160))), "photo.png")}
     )
     assert other.status_code == 201, other.get_json()
-    # An explicit source_path that exists already is a conflict.
-    clash = client.post(
+    # An explicit source_path is kept under uploads/ (never a curator's path); used twice, it is a conflict.
+    named = client.post(
         "/v1/collections/demo/items",
         data={"image": (io.BytesIO(png_bytes((10, 10, 200))), "x.png"), "source_path": "ink_wash/ink_wash_0002.jpg"},
+    )
+    assert named.status_code in (200, 201) and named.get_json()["source_path"] == "uploads/ink_wash/ink_wash_0002.jpg"
+    clash = client.post(
+        "/v1/collections/demo/items",
+        data={"image": (io.BytesIO(png_bytes((10, 200, 10))), "y.png"), "source_path": "ink_wash/ink_wash_0002.jpg"},
     )
     assert_error(clash, 409, "exists")
 

@@ -91,9 +91,19 @@ _TYPES = {
 
 def _check(value: Any, schema: dict[str, Any], doc: dict[str, Any], where: str = "$") -> None:
     """The JSON-Schema subset the document uses: $ref, type, required, properties, items,
-    additionalProperties, oneOf, enum, minimum, maximum."""
+    additionalProperties, oneOf, anyOf, enum, minimum, maximum."""
     if "$ref" in schema:
         _check(value, doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]], doc, where)
+        return
+    if "anyOf" in schema:
+        fits = 0
+        for sub in schema["anyOf"]:
+            try:
+                _check(value, sub, doc, where)
+                fits += 1
+            except AssertionError:
+                pass
+        assert fits >= 1, f"{where}: matches none of anyOf"
         return
     if "oneOf" in schema:
         ok = 0
@@ -236,3 +246,50 @@ def test_adding_items_answers_as_documented(writable_demo: Path, paint_jpeg) -> 
     _assert_conforms(doc, "/v1/items/{item_id}", "delete", c.delete("/v1/items/1"))
     _assert_conforms(doc, "/v1/items/{item_id}", "delete", c.delete("/v1/items/99999"))
     app.extensions["artsnap.engine"].close()
+
+
+def test_the_document_states_the_real_ranges(doc) -> None:
+    """What the server enforces is what the document says (it is generated from the same models)."""
+    schemas = doc["components"]["schemas"]
+    opts = schemas["SearchOptions"]["properties"]
+    assert (opts["top_k"]["minimum"], opts["top_k"]["maximum"]) == (1, 200)
+    weights = next(s for s in opts["weights"]["anyOf"] if s.get("type") == "object")
+    assert weights["additionalProperties"]["minimum"] == 0 and weights["additionalProperties"]["maximum"] == 1000
+    assert weights["minProperties"] == 1
+    assert (opts["label_weight"]["minimum"], opts["label_weight"]["maximum"]) == (0, 1)
+    confidence = schemas["QueryLabel"]["properties"]["confidence"]
+    assert (confidence["minimum"], confidence["maximum"]) == (0, 1)
+    assert schemas["SearchOptions"]["additionalProperties"] is False
+    vector = schemas["VectorSearch"]["properties"]["embedding"]["anyOf"][0]
+    assert vector["type"] == "array" and vector["minItems"] == 1 and vector["items"]["type"] == "number"
+    assert "embedding_space" in schemas["VectorSearch"]["properties"]
+    assert schemas["VectorSearch"]["required"] == ["embedding"]
+
+    for path, item in doc["paths"].items():
+        for method, op in item.items():
+            for p in op.get("parameters", []):
+                if p["name"] == "item_id":
+                    assert p["schema"]["maximum"] == 2**63 - 1 and p["schema"]["minimum"] == 0, (method, path)
+    delete = doc["paths"]["/v1/items/{item_id}"]["delete"]
+    (dup,) = [p for p in delete["parameters"] if p["name"] == "duplicates"]
+    assert dup["in"] == "query" and dup["schema"]["enum"] == ["promote", "delete"]
+    assert dup["schema"]["default"] == "promote"
+
+    search = doc["paths"]["/v1/collections/{name}/search"]["post"]["responses"]
+    assert {"200", "400", "404", "408", "409", "413", "415", "429"} <= set(search)
+    assert "bad_dimensions" in search["400"]["description"]
+    assert "JSON body over 1 MB" in search["413"]["description"] and "memory" in search["413"]["description"]
+    assert "request_timeout" in search["408"]["description"]
+
+    latest = doc["paths"]["/v1/models/latest"]["get"]
+    params = {p["name"]: p for p in latest["parameters"]}
+    assert params["platform"]["schema"]["anyOf"][0]["enum"] == ["android", "ios", "server"]
+    assert params["precision"]["schema"]["anyOf"][0]["enum"] == ["fp32", "fp16", "int8", "int8_full"]
+    assert params["If-None-Match"]["in"] == "header" and "304" in latest["responses"]
+
+    # Who may call what: writes need a secret key; search is keyed or public; /healthz is open.
+    assert set(doc["components"]["securitySchemes"]) == {"secretKey", "publishableKey"}
+    assert doc["paths"]["/v1/collections/{name}/items"]["post"]["security"] == [{"secretKey": []}]
+    assert {} in doc["paths"]["/v1/collections/{name}/search"]["post"]["security"]
+    assert doc["paths"]["/healthz"]["get"]["security"] == [{}]
+    assert "401" in doc["paths"]["/metrics"]["get"]["responses"]

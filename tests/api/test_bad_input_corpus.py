@@ -28,6 +28,7 @@ SPACE = server_space()  # vectors name their embedding space (issue 11)
 MAX_UPLOAD = 2 * 1024 * 1024
 HUGE_ID = "99999999999999999999999"  # past 64 bits
 DIM = 1280  # the CNN embedding's length
+TAKEN = "taken/upload.png"  # an upload the fixture makes, so a second one with its path clashes
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +36,8 @@ def app(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path):
     data = tmp_path_factory.mktemp("corpus") / "data"
     shutil.copytree(demo_data_dir, data, symlinks=True)
     app = create_app(Settings(data_dir=data, max_upload_bytes=MAX_UPLOAD))
+    taken = add_item(app.test_client(), _encode(Image.new("RGB", (64, 64), (1, 90, 200)), "PNG"), source_path=TAKEN)
+    assert taken.status_code == 201 and taken.get_json()["source_path"] == f"uploads/{TAKEN}", taken.get_json()
     yield app
     app.extensions["artsnap.engine"].close()
 
@@ -278,13 +281,27 @@ CASES: dict[str, Case] = {
     "add with labels of numbers": (lambda c, q: add_item(c, q, labels="[1, 2]"), 400, "bad_labels"),
     "add with labels NaN": (lambda c, q: add_item(c, q, labels="[NaN]"), 400, "bad_json"),
     "add with labels nested deep": (lambda c, q: add_item(c, q, labels="[" * 5000 + "]" * 5000), 400, "bad_json"),
-    "add with an existing source_path": (
-        lambda c, q: add_item(
-            c, _encode(Image.new("RGB", (64, 64), (1, 90, 200)), "PNG"), source_path="ink_wash/ink_wash_0002.jpg"
-        ),
+    "add with the source_path of an earlier upload": (
+        lambda c, q: add_item(c, _encode(Image.new("RGB", (64, 64), (1, 90, 200)), "PNG"), source_path=TAKEN),
         409,
         "exists",
     ),
+    "add with a source_path that climbs out": (
+        lambda c, q: add_item(c, q, source_path="../../etc/x.jpg"),
+        400,
+        "bad_source_path",
+    ),
+    "add with a source_path with a control character": (
+        lambda c, q: add_item(c, q, source_path="a\x00b.jpg"),
+        400,
+        "bad_source_path",
+    ),
+    "add with a source_path of 10 000 characters": (
+        lambda c, q: add_item(c, q, source_path="a" * 10_000),
+        400,
+        "bad_source_path",
+    ),
+    "add with an unknown form field": (lambda c, q: add_item(c, q, colour="red"), 400, "bad_request"),
 }
 
 

@@ -1,0 +1,163 @@
+"""The HTTP API's answers, declared once (pydantic); the requests are in :mod:`.schemas`.
+
+Answers are not strict about extra fields, so a field added to an answer never breaks a client
+or the response check (``Settings.check_responses``, on in the tests and the schemathesis run).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+
+class ErrorDetail(BaseModel):
+    code: str = Field(description="stable, for programs: e.g. not_an_image, bad_options, key_required")
+    message: str = Field(description="for people: what was wrong and what to do")
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail
+
+
+class Label(BaseModel):
+    name: str
+    source: Literal["curator", "machine"]
+    confidence: float | None = None
+    status: str
+
+
+class Attribution(BaseModel):
+    """What a portal shows with a work and where it links (from the provenance kept at ingest)."""
+
+    record_id: str | None = Field(None, description="the portal record id the item is found by")
+    rights: str | None = Field(None, description="rights statement or licence (usually a URI)")
+    rights_label: str | None = Field(None, description="a short code for a known rights URI: CC-BY-SA, PDM, InC ...")
+    provider: str | None = Field(None, description="the institution that holds the work")
+    landing_page: str | None = Field(None, description="the work's page (http or https)")
+
+
+class ItemLinks(BaseModel):
+    thumbnail_url: str
+    image_url: str
+    related_url: str
+
+
+class Hit(ItemLinks):
+    id: int
+    source_path: str
+    title: str | None = None
+    score: float
+    scores: dict[str, float]
+    labels: list[Label]
+    reasons: list[str]
+    duplicates: list[int] = []
+    attribution: Attribution
+
+
+class Artwork(BaseModel):
+    found: bool
+    confidence: float
+    corners: list[list[float]] = Field(description="the artwork's outline in the decoded photo (pixels)")
+    image_size: list[int]
+
+
+class QueryLabelOut(BaseModel):
+    name: str
+    confidence: float
+    source: str
+
+
+class QueryInfo(BaseModel):
+    artwork: Artwork | None = None
+    labels: list[QueryLabelOut] = []
+
+
+class SearchResponse(BaseModel):
+    """Search results, with what the engine saw in the photo and how long each stage took."""
+
+    collection: str
+    results: list[Hit]
+    query: QueryInfo
+    timings_ms: dict[str, float]
+    models: list[dict[str, Any]]
+    # Recognition fields (issue 10) are declared here, next to ``results``: ``match`` (the
+    # artwork recognised in the photo, or null) and ``regions`` (one per artwork found).
+
+
+class Item(ItemLinks):
+    id: int
+    collection: str
+    source_path: str
+    title: str | None = None
+    status: str
+    width: int | None = None
+    height: int | None = None
+    sha256: str
+    labels: list[Label]
+    duplicate_of: int | None = None
+    duplicate_kind: str | None = None
+    duplicates: list[int]
+    extra: dict[str, Any]
+    record_id: str | None = None
+    attribution: Attribution
+
+
+class RelatedResponse(BaseModel):
+    item: Item
+    results: list[Hit]
+    timings_ms: dict[str, float]
+    models: list[dict[str, Any]]
+
+
+class CollectionSummary(BaseModel):
+    name: str
+    items: int = Field(description="indexed items")
+    duplicates: int
+    labels: dict[str, int]
+
+
+class Collection(CollectionSummary):
+    pending: int
+
+
+class CollectionList(BaseModel):
+    collections: list[CollectionSummary]
+
+
+class ModelFile(BaseModel):
+    key: str | None = None
+    name: str
+    url: str
+    bytes: int | None = None
+    sha256: str | None = None
+    platform: Literal["android", "ios", "server"]
+    format: str
+    precision: str
+    min_runtime: str | None = None
+    purpose: str | None = None
+    outputs: list[str] = []
+
+
+class Model(BaseModel):
+    name: str
+    version: str = Field(description="files of a version never change")
+    task: str
+    active: bool
+    created_at: str | None = None
+    files: dict[str, ModelFile]
+    delivery: ModelFile | None = None
+    embedding_space: str | None = Field(None, description="send it as `embedding_space` with a vector search")
+    vector_search: bool = Field(description="whether this model's embeddings can search this server by vector")
+    card: dict[str, Any]
+
+
+class ModelList(BaseModel):
+    models: list[Model]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded"]
+    database: str
+    collections: list[str]
+    models_loaded: list[dict[str, Any]]
