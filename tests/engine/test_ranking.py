@@ -24,25 +24,9 @@ from backend.engine.index import IndexConfigError, IndexMeta, VectorIndex
 from backend.engine.index_store import IndexStore, ReconcileReport
 from backend.engine.related_labels import label_sharing_candidates
 from backend.engine.search import Hit, OptionsError, SearchOptions, SearchResult, SearchService, Timings
+from tests.engine.chosen_vectors import ChosenVectors
 
 DIM = 8
-
-
-class ChosenVectors:
-    """A descriptor whose vectors the test writes into the index itself."""
-
-    def __init__(self, name: str) -> None:
-        self.name, self.dim = name, DIM
-
-    @property
-    def version(self) -> str:
-        return f"{self.name}-chosen-v1"
-
-    def describe(self, images: Any) -> np.ndarray:
-        raise AssertionError("these tests search with vectors, never with pictures")
-
-    def info(self) -> dict[str, Any]:
-        return {"descriptor": self.name, "model": "chosen", "version": self.version, "provider": "test"}
 
 
 def with_cosine(cos: float, axis: int) -> np.ndarray:
@@ -69,7 +53,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("ranking")
     settings = Settings(data_dir=data_dir)
     catalog = Catalog(settings.database_url)
-    descriptors = {"cnn": ChosenVectors("cnn"), "color": ChosenVectors("color")}
+    descriptors = {"cnn": ChosenVectors("cnn", DIM), "color": ChosenVectors("color", DIM)}
     store = IndexStore(settings.index_dir, descriptors, settings.index_factory)
     cid = catalog.ensure_collection("rank")
     new = [
@@ -375,7 +359,7 @@ def test_the_answer_as_json(world) -> None:
 
 def test_reconcile_makes_states_and_indexes_agree_and_saves_only_when_it_removed(tmp_path: Path) -> None:
     catalog = Catalog(Settings(data_dir=tmp_path).database_url)
-    descriptors = {"cnn": ChosenVectors("cnn"), "color": ChosenVectors("color")}
+    descriptors = {"cnn": ChosenVectors("cnn", DIM), "color": ChosenVectors("color", DIM)}
     store = IndexStore(tmp_path / "indexes", descriptors, "HNSW32")
     assert store.path(3, "color") == tmp_path / "indexes" / "3" / "color.faiss"
     assert store._meta("cnn") == IndexMeta("cnn", DIM, "HNSW32", "cnn-chosen-v1")
@@ -434,7 +418,7 @@ def test_index_bookkeeping(tmp_path: Path) -> None:
 
 
 def test_a_store_reloads_an_index_another_process_saved(tmp_path: Path) -> None:
-    descriptors = {"cnn": ChosenVectors("cnn")}
+    descriptors = {"cnn": ChosenVectors("cnn", DIM)}
     reader = IndexStore(tmp_path, descriptors, "Flat")
     writer = IndexStore(tmp_path, descriptors, "Flat")
     first = reader.get(5, "cnn")

@@ -13,11 +13,9 @@ import random
 import numpy as np
 import pytest
 
-from backend.config import Settings
 from backend.engine.catalog.store import NewItem
 from backend.engine.search import SearchOptions
-from backend.engine.services import Engine
-from tests.conftest import _link_models
+from tests.engine.chosen_vectors import chosen_engine
 
 
 def unit_vectors_with_similarity(sims: list[float], dim: int, seed: int = 0) -> np.ndarray:
@@ -35,14 +33,13 @@ DISTRACTORS = 60  # more than the visual pool of 50 a top-12 query looks at
 
 
 @pytest.fixture(scope="module")
-def built(tmp_path_factory: pytest.TempPathFactory, models_dir, embedding_model):
+def built(tmp_path_factory: pytest.TempPathFactory):
     """(engine, ids): ids["query"] labelled 'symbolism' by the model (proposed = hidden);
     60 distractors at cosine 0.61–0.66 without it; ids["far"] at cosine 0.60 *with* it
     (visual rank 61); ids["curated"] at cosine 0.20 with a curator label 'symbolism'."""
-    # One engine for the module (the tests only read): built once, also per mutant in `make mutation`.
-    data_dir = tmp_path_factory.mktemp("related-labels")
-    _link_models(data_dir, models_dir)
-    engine = Engine.open(Settings(data_dir=data_dir))
+    # One engine for the module (the tests only read), over the real catalog and FAISS with
+    # the CNN's and the colour histogram's sizes; no network runs, the vectors are chosen.
+    engine = chosen_engine(tmp_path_factory.mktemp("related-labels"), {"cnn": 1280, "color": 128})
     catalog = engine.catalog
     cid = catalog.ensure_collection("rel")
     sims = [1.0, *np.linspace(0.61, 0.66, DISTRACTORS).tolist(), 0.60, 0.20]
