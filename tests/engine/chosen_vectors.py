@@ -22,17 +22,22 @@ from backend.engine.services import Engine
 
 
 class ChosenVectors:
-    """A descriptor whose vectors the test writes into the index itself."""
+    """A descriptor whose vectors the test writes into the index itself; any picture it is
+    shown is described as ``photo`` (when given), so photo searches ask a chosen question."""
 
-    def __init__(self, name: str, dim: int) -> None:
-        self.name, self.dim = name, dim
+    def __init__(self, name: str, dim: int, photo: np.ndarray | None = None) -> None:
+        self.name, self.dim, self.photo = name, dim, photo
+        self.described: list[tuple[int, int]] = []  # sizes of the pictures it was shown
 
     @property
     def version(self) -> str:
         return f"{self.name}-chosen-v1"
 
     def describe(self, images: Any) -> np.ndarray:
-        raise AssertionError("these tests search with vectors, never with pictures")
+        if self.photo is None:
+            raise AssertionError("this test searches with vectors, never with pictures")
+        self.described += [im.size for im in images]
+        return np.tile(np.asarray(self.photo, np.float32), (len(images), 1))
 
     def info(self) -> dict[str, Any]:
         return {"descriptor": self.name, "model": "chosen", "version": self.version, "provider": "test"}

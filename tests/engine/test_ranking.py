@@ -53,7 +53,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     data_dir = tmp_path_factory.mktemp("ranking")
     settings = Settings(data_dir=data_dir)
     catalog = Catalog(settings.database_url)
-    descriptors = {"cnn": ChosenVectors("cnn", DIM), "color": ChosenVectors("color", DIM)}
+    descriptors = {"cnn": ChosenVectors("cnn", DIM, photo=E0), "color": ChosenVectors("color", DIM, photo=E0)}
     store = IndexStore(settings.index_dir, descriptors, settings.index_factory)
     cid = catalog.ensure_collection("rank")
     new = [
@@ -77,7 +77,15 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
             indexes[d].add(np.array([ids[n] for n in ITEMS], np.int64), vecs)
         store.save(cid, indexes)
     service = SearchService(settings, catalog, descriptors, store)
-    yield {"service": service, "ids": ids, "catalog": catalog, "store": store, "cid": cid, "settings": settings}
+    yield {
+        "service": service,
+        "ids": ids,
+        "catalog": catalog,
+        "store": store,
+        "cid": cid,
+        "settings": settings,
+        "descriptors": descriptors,
+    }
     catalog.close()
 
 
@@ -174,6 +182,7 @@ def test_options_defaults_and_the_edges_of_what_is_accepted(tmp_path: Path) -> N
     assert all(q.source == "device" for q in edges.labels)
     assert (edges.filter_labels, edges.locate, edges.label_weight) == (("x", "y"), False, 1.0)
     assert parse({"label_weight": 0}).label_weight == 0.0 and parse({"filters": {}}).filter_labels == ()
+    assert parse({"weights": {"cnn": 0.3}}).weights == {"cnn": 0.3}  # any positive total will do
 
 
 @pytest.mark.parametrize(
@@ -246,6 +255,11 @@ def test_vectors_from_a_phone_are_normalised_and_checked(world) -> None:
     assert names(world, fallback) == names(world, plain) and set(fallback.hits[0].scores) == {"cnn"}
     both = search(world, {"cnn": E0}, top_k=5, weights={"cnn": 1.0, "color": 1.0})
     assert set(both.hits[0].scores) == {"cnn"}  # only what was sent is compared
+    zero = search(world, {"cnn": E0}, top_k=5, weights={"cnn": 0.0, "color": 1.0})
+    assert names(world, zero) == names(world, plain)  # the only vector sent counts, even at weight 0
+    batch_of_one = search(world, {"cnn": [E0.tolist()]}, top_k=5)  # [[...]] from a batched phone model
+    assert names(world, batch_of_one) == names(world, plain)
+    assert plain.timings.total_ms > 0 and plain.timings.search_ms > 0
     service = world["service"]
     for vectors, message in (
         ({"cnn": [0.1] * (DIM + 1)}, f"embedding for 'cnn' must have {DIM} numbers, got {DIM + 1}"),
@@ -354,6 +368,74 @@ def test_the_answer_as_json(world) -> None:
     assert isinstance(result.hits[0], Hit)
 
 
+class StyleReader:
+    """A classifier that reads 'dots' in every photo (the server's labels join the ranking)."""
+
+    def __call__(self, images: Any) -> list[list[tuple[str, float]]]:
+        return [[("dots", 0.8)] for _ in images]
+
+    def info(self) -> dict[str, Any]:
+        return {"model": "styles", "version": "s1", "labels": ["dots", "stripes"]}
+
+
+def _png(size: tuple[int, int] = (120, 90)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", size, (200, 120, 40)).save(buf, "PNG")
+    return buf.getvalue()
+
+
+def test_a_photo_is_searched_as_its_descriptors_see_it(world) -> None:
+    from backend.engine.catalog.store import UnknownCollection
+    from dataset_tools.images import ImageDecodeError
+
+    service, descriptors = world["service"], world["descriptors"]
+    descriptors["cnn"].described.clear()
+    plain = service.search_image("rank", _png(), SearchOptions(top_k=3, locate=False))
+    assert names(world, plain) == ["q", "a", "b"] and plain.artwork is None
+    assert descriptors["cnn"].described == [(120, 90)]  # the whole photo, once
+    assert plain.timings.decode_ms > 0 and plain.timings.total_ms >= plain.timings.decode_ms
+    assert plain.timings.total_ms >= plain.timings.embed_ms >= 0 and plain.timings.search_ms > 0
+    assert [m["descriptor"] for m in plain.models] == ["cnn"]
+    located = service.search_image("rank", _png((160, 120)), SearchOptions(top_k=3, locate=True))
+    assert names(world, located) == ["q", "a", "b"]
+    artwork = located.artwork
+    assert set(artwork) == {"found", "confidence", "corners", "image_size"} and artwork["image_size"] == [160, 120]
+    assert isinstance(artwork["found"], bool) and 0 <= artwork["confidence"] <= 1 and len(artwork["corners"]) == 4
+    both = service.search_image("rank", _png(), SearchOptions(top_k=3, locate=False, weights={"cnn": 1, "color": 1}))
+    assert names(world, both) == ["q", "b", "a"] and set(both.hits[1].scores) == {"cnn", "color"}
+    with pytest.raises(UnknownCollection):
+        service.search_image("elsewhere", b"not even an image", SearchOptions())
+    with pytest.raises(ImageDecodeError):
+        service.search_image("rank", b"not an image", SearchOptions())
+
+
+def test_the_servers_classifier_labels_the_photo_and_counts_in_the_ranking(world) -> None:
+    w = world
+    reader = SearchService(w["settings"], w["catalog"], w["descriptors"], w["store"], classifier=StyleReader())
+    result = reader.search_image("rank", _png(), SearchOptions(top_k=60, locate=False))
+    assert result.query_labels == [QueryLabel("dots", 0.8, "server")]
+    assert names(world, result) == ["q", "a", "b", "c", "d"]
+    hits = dict(zip(names(world, result), result.hits))
+    assert hits["b"].score == pytest.approx(0.7 + 0.1 * 0.8, abs=1e-6)
+    assert hits["b"].reasons[-1] == "shares label 'dots' with the server's classifier (0.80)"
+    assert {"descriptor": "classifier", "model": "styles", "version": "s1"} in result.models
+    phone_too = reader.search_image(
+        "rank", _png(), SearchOptions(top_k=1, locate=False, labels=(QueryLabel("stripes", 1.0),))
+    )
+    assert phone_too.query_labels == [QueryLabel("stripes", 1.0), QueryLabel("dots", 0.8, "server")]
+
+
+def test_warming_up_shows_every_descriptor_a_picture(world) -> None:
+    for d in world["descriptors"].values():
+        d.described.clear()
+    world["service"].warm_up()
+    assert {name: d.described for name, d in world["descriptors"].items()} == {"cnn": [(64, 64)], "color": [(64, 64)]}
+
+
 # -- indexes: the store and its repair ----------------------------------------------------------
 
 
@@ -366,21 +448,22 @@ def test_reconcile_makes_states_and_indexes_agree_and_saves_only_when_it_removed
     assert store._meta("color").factory == "Flat"
     cid = catalog.ensure_collection("repair")
     rows = [NewItem(f"{i}.png", f"{i:064x}", None, None, 8, 8, "PNG", None, None, ()) for i in range(4)]
-    indexed, pending_in, pending_out, missing = catalog.add_items(cid, rows)
-    catalog.set_status([indexed, missing], "indexed")
+    rows.append(NewItem("half.png", "a" * 64, None, None, 8, 8, "PNG", None, None, ()))
+    indexed, pending_in, pending_out, missing, half = catalog.add_items(cid, rows)
+    catalog.set_status([indexed, missing, half], "indexed")
     gone = 999_999  # a vector whose item was deleted
     with store.writer(cid) as indexes:
         for idx in indexes.values():
             idx.add(np.array([indexed, pending_in, gone], np.int64), np.stack([E0, E0, E0]))
+        indexes["cnn"].add(np.array([half], np.int64), E0[None])  # a crash between the two saves
         store.save(cid, indexes)
         report = store.reconcile(catalog, cid, indexes)
-    assert report == ReconcileReport(removed_from_index=2, marked_indexed=1, marked_pending=1)  # gone, in 2 indexes
+    assert report == ReconcileReport(removed_from_index=2, marked_indexed=1, marked_pending=2)  # gone, in 2 indexes
     assert catalog.ids_with_status(cid, "indexed") == [indexed, pending_in]
-    assert catalog.ids_with_status(cid, "pending") == [pending_out, missing]
+    assert catalog.ids_with_status(cid, "pending") == [pending_out, missing, half]
     for name in descriptors:  # saved: a fresh reader sees the repair
-        assert sorted(IndexStore(tmp_path / "indexes", descriptors, "HNSW32").get(cid, name).ids()) == sorted(
-            [indexed, pending_in]
-        )
+        held = sorted(IndexStore(tmp_path / "indexes", descriptors, "HNSW32").get(cid, name).ids())
+        assert held == sorted([indexed, pending_in] + ([half] if name == "cnn" else []))  # re-embedded next run
     before = store.path(cid, "cnn").stat().st_mtime_ns
     with store.writer(cid) as indexes:
         again = store.reconcile(catalog, cid, indexes)
@@ -400,6 +483,8 @@ def test_index_bookkeeping(tmp_path: Path) -> None:
     idx.add(np.array([30, 10, 20]), vecs)
     np.testing.assert_allclose(idx.reconstruct(np.array([20, 30])), vecs[[2, 0]], atol=1e-6)
     assert idx.contains(np.array([10, 11, 30])).tolist() == [True, False, True]
+    assert idx.remove(np.array([10], np.int32)) == 1 and idx.ids().tolist() == [30, 20]  # any integer ids
+    idx.add(np.array([10]), vecs[1:2])
     assert idx.search(E0, 0)[1].shape == (1, 1)  # k is at least 1 ...
     assert idx.search(E0, 50)[1].tolist() == [[30, 10, 20]]  # ... and at most what the index holds
     assert idx.memory_bytes() == 3 * (DIM * 4 + 16)
