@@ -320,8 +320,9 @@ def test_related_items_share_the_items_labels_and_never_the_item_or_its_copies(w
     assert names(world, short) == ["a", "b"] and short.hits[0].score == pytest.approx(0.9, abs=1e-6)
     _, dots = service.related(ids["q"], SearchOptions(top_k=60, filter_labels=("dots",)))
     assert names(world, dots) == ["b", "c"]
-    _, colour = service.related(ids["q"], SearchOptions(top_k=1, weights={"color": 1.0}))
+    _, colour = service.related(ids["q"], SearchOptions(top_k=1, weights={"cnn": 0.0, "color": 1.0}))
     assert names(world, colour) == ["b"] and set(colour.hits[0].scores) == {"color"}
+    assert result.collection == "rank" and result.timings.total_ms >= result.timings.search_ms > 0
     with pytest.raises(LookupError, match=r"item \d+ is not indexed yet \(status pending\)"):
         service.related(ids["new"], SearchOptions())  # uploaded, not embedded yet
 
@@ -488,18 +489,44 @@ def test_index_bookkeeping(tmp_path: Path) -> None:
     assert idx.search(E0, 0)[1].shape == (1, 1)  # k is at least 1 ...
     assert idx.search(E0, 50)[1].tolist() == [[30, 10, 20]]  # ... and at most what the index holds
     assert idx.memory_bytes() == 3 * (DIM * 4 + 16)
-    path = tmp_path / "c" / "color.faiss"
+    path = tmp_path / "new" / "collection" / "color.faiss"  # folders made as needed
     idx.save(path)
     side = path.with_suffix(".json").read_text()
     assert '"ntotal": 3' in side and '"model_version": "v7"' in side
     assert idx.loaded_mtime == path.stat().st_mtime
     assert VectorIndex.open(tmp_path / "none.faiss", meta).ids().tolist() == []
-    with pytest.raises(IndexConfigError, match="needs training; add at least 1000 vectors"):
+    # Indexes saved before the side file named its model (or without one) still open.
+    path.with_suffix(".json").write_text("{}")
+    assert sorted(VectorIndex.open(path, meta).ids().tolist()) == [10, 20, 30]
+    path.with_suffix(".json").unlink()
+    assert len(VectorIndex.open(path, meta)) == 3
+    # Any integer ids and any float vectors are stored as FAISS needs them.
+    wide = VectorIndex(meta)
+    wide.add(np.array([5, 6], np.int32), np.stack([E0, vecs[1]]).astype(np.float64))
+    assert wide.ids().tolist() == [5, 6] and wide.search(E0, 1)[1].tolist() == [[5]]
+    with pytest.raises(IndexConfigError) as err:
         VectorIndex(IndexMeta("cnn", DIM, "IVF4,Flat", "v")).add(np.arange(999), np.tile(E0, (999, 1)))
+    assert str(err.value) == (
+        "index 'IVF4,Flat' needs training; add at least 1000 vectors in the first batch "
+        "or use a factory that needs none (Flat, HNSW32, SQ8)"
+    )
     big = VectorIndex(IndexMeta("cnn", DIM, "IVF4,Flat", "v"))
     rng = np.random.default_rng(0).standard_normal((1000, DIM)).astype(np.float32)
     big.add(np.arange(1000), rng / np.linalg.norm(rng, axis=1, keepdims=True))
     assert len(big) == 1000
+
+
+def test_saves_rename_a_temp_file_written_beside_the_target(tmp_path: Path, monkeypatch) -> None:
+    """An atomic save is a rename within one folder (one filesystem); a temp file in /tmp
+    would make it a copy that a crash can interrupt."""
+    renames: list[tuple[Path, Path]] = []
+    real_replace = os.replace
+    monkeypatch.setattr(os, "replace", lambda a, b: (renames.append((Path(a), Path(b))), real_replace(a, b))[1])
+    idx = VectorIndex(IndexMeta("cnn", DIM, "Flat", "v"))
+    idx.add(np.array([1]), E0[None])
+    idx.save(tmp_path / "i" / "cnn.faiss")
+    assert {b.name for _, b in renames} == {"cnn.faiss", "cnn.json"}
+    assert all(a.parent == b.parent and a.name.startswith(f".{b.name}") for a, b in renames), renames
 
 
 def test_a_store_reloads_an_index_another_process_saved(tmp_path: Path) -> None:
