@@ -19,13 +19,37 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DIR = Path(os.environ.get("ARTSNAP_SHARED_DIR", REPO_ROOT.parent / "shared"))
+
+
+def _main_checkout(root: Path) -> Path | None:
+    """The main checkout of a ``git worktree`` (its ``.git`` file names ``<main>/.git/worktrees/<name>``)."""
+    git = root / ".git"
+    if not git.is_file():
+        return None
+    text = git.read_text(encoding="utf-8").strip()
+    gitdir = Path(text.removeprefix("gitdir:").strip()) if text.startswith("gitdir:") else None
+    return gitdir.parent.parent.parent if gitdir is not None and gitdir.parent.name == "worktrees" else None
+
+
+def _find_shared_dir() -> Path:
+    """``$ARTSNAP_SHARED_DIR``, else ``../shared`` beside this checkout, or beside the main
+    checkout when this is a git worktree (so tests run from a worktree see the data too)."""
+    if os.environ.get("ARTSNAP_SHARED_DIR"):
+        return Path(os.environ["ARTSNAP_SHARED_DIR"])
+    main = _main_checkout(REPO_ROOT)
+    for root in (REPO_ROOT, main):
+        if root is not None and (root.parent / "shared").is_dir():
+            return root.parent / "shared"
+    return REPO_ROOT.parent / "shared"
+
+
+SHARED_DIR = _find_shared_dir()
 
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED_DIR.is_dir():
-        pytest.skip(f"shared data folder {SHARED_DIR} is absent")
+        pytest.skip(f"shared data folder {SHARED_DIR} is absent (set ARTSNAP_SHARED_DIR to use another)")
     return SHARED_DIR
 
 
