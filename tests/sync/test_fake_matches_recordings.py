@@ -73,6 +73,7 @@ def writer() -> Iterator[tuple[FakeServer, dict[str, str]]]:
                 "grant_type": "client_credentials",
                 "client_id": "artsnap-curator",
                 "client_secret": "curator-secret",
+                "scope": "annotations",  # writes need it (api-commons OAuthUtils.verifyScope)
             },
             timeout=10,
         ).json()["access_token"]
