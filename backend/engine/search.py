@@ -306,7 +306,9 @@ class SearchService:
         weights = {k: w for k, w in self._weights(options).items() if k in clean}
         if not weights or sum(weights.values()) <= 0:
             weights = {k: 1.0 for k in clean}
-        result = self._search(cid, collection, clean, weights, options, list(options.labels))
+        # A vector the caller weighted 0 is neither searched nor named among the models that answered.
+        used = {k: v for k, v in clean.items() if weights.get(k, 0.0) > 0}
+        result = self._search(cid, collection, used, weights, options, list(options.labels))
         result.timings.total_ms = (time.perf_counter() - t0) * 1000
         return result
 

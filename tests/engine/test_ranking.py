@@ -257,6 +257,9 @@ def test_vectors_from_a_phone_are_normalised_and_checked(world) -> None:
     assert set(both.hits[0].scores) == {"cnn"}  # only what was sent is compared
     zero = search(world, {"cnn": E0}, top_k=5, weights={"cnn": 0.0, "color": 1.0})
     assert names(world, zero) == names(world, plain)  # the only vector sent counts, even at weight 0
+    muted = search(world, {"cnn": E0, "color": E0}, top_k=5, weights={"cnn": 1.0, "color": 0.0})
+    assert [m["descriptor"] for m in muted.models] == ["cnn"]  # a vector weighted 0 is not searched
+    assert names(world, muted) == names(world, plain) and set(muted.hits[0].scores) == {"cnn"}
     batch_of_one = search(world, {"cnn": [E0.tolist()]}, top_k=5)  # [[...]] from a batched phone model
     assert names(world, batch_of_one) == names(world, plain)
     assert plain.timings.total_ms > 0 and plain.timings.search_ms > 0
