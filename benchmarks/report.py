@@ -95,7 +95,20 @@ def render(run: RunInfo, machine: MachineInfo) -> str:
             out.append(f"**Failed**: {s.reason}")
         else:
             out.append("Not run (not selected with `--only`).")
+    out += mutation_section()
     return "\n".join(out) + "\n"
+
+
+#: Mutation testing takes hours on 2 cores, so `make mutation` is run on its own and its protocol
+#: and figures are kept beside the benchmarks, then copied into every report.
+MUTATION_NOTES = Path(__file__).resolve().parent / "mutation.md"
+
+
+def mutation_section() -> list[str]:
+    """The "Mutation testing" section from :data:`MUTATION_NOTES` (nothing when it is absent)."""
+    if not MUTATION_NOTES.is_file():
+        return []
+    return ["", "## Mutation testing (`make mutation`)", "", MUTATION_NOTES.read_text().strip()]
 
 
 def git_revision(repo: Path) -> str:
