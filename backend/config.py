@@ -29,6 +29,16 @@ class Settings:
     #: faiss index_factory string for each collection's vectors (wrapped in IDMap2 for ids).
     #: "Flat" is exact; "HNSW32", "IVF1024,SQ8", "SQ8" … trade exactness for speed/memory.
     index_factory: str = "Flat"
+    #: Search-time parameters of the ``cnn`` index, e.g. "nprobe=32" (IVF), "efSearch=64"
+    #: (HNSW), "k_factor_rf=8" (shortlist size for ",RFlat" re-ranking, × top-k).
+    index_search_params: str = ""
+    #: faiss binary factory for the trained ``code`` descriptor: "BFlat" (exact Hamming),
+    #: "BIVF1024", "BHNSW32"; and its search parameters ("nprobe=16").
+    code_index_factory: str = "BFlat"
+    code_search_params: str = ""
+    #: Readers (server workers, ``artsnap search``) memory-map saved indexes instead of
+    #: copying them in: fast cold starts, resident memory only for what searches touch.
+    index_mmap: bool = True
     #: Which descriptors are built at ingest and their default weights at search time.
     descriptor_weights: dict[str, float] = field(default_factory=lambda: {"cnn": 1.0, "color": 0.0})
     max_upload_bytes: int = 40 * 1024 * 1024
@@ -61,6 +71,10 @@ class Settings:
             data_dir=Path(data_dir or os.environ.get("ARTSNAP_DATA_DIR", "./var")),
             database_url=os.environ.get("ARTSNAP_DATABASE_URL", ""),
             index_factory=os.environ.get("ARTSNAP_INDEX_FACTORY", "Flat"),
+            index_search_params=os.environ.get("ARTSNAP_INDEX_SEARCH_PARAMS", ""),
+            code_index_factory=os.environ.get("ARTSNAP_CODE_INDEX_FACTORY", "BFlat"),
+            code_search_params=os.environ.get("ARTSNAP_CODE_SEARCH_PARAMS", ""),
+            index_mmap=os.environ.get("ARTSNAP_INDEX_MMAP", "1").strip().lower() not in ("0", "false", "no", "off"),
             max_upload_bytes=_env_int("ARTSNAP_MAX_UPLOAD_BYTES", 40 * 1024 * 1024),
             max_pixels=_env_int("ARTSNAP_MAX_PIXELS", 64_000_000),
             threads=_env_int("ARTSNAP_THREADS", 0),

@@ -244,7 +244,7 @@ def assert_consistent() -> Callable[..., None]:
     """
     import numpy as np
 
-    from backend.engine.index import VectorIndex
+    from backend.engine.index_kinds import open_index
 
     def check(engine, collection: str) -> None:
         cid = engine.catalog.collection_id(collection)
@@ -252,9 +252,10 @@ def assert_consistent() -> Callable[..., None]:
         assert engine.catalog.ids_with_status(cid, "pending") == []
         for name in engine.descriptors:
             path = engine.index_store.path(cid, name)
-            on_disk = VectorIndex.open(path, engine.index_store._meta(name))
+            on_disk = open_index(path, engine.index_store._meta(name))
             ids = on_disk.ids()
             assert len(ids) == len(np.unique(ids)), f"{name}: an id is in the index twice"
+            assert set(on_disk.stored_ids().tolist()) == indexed, f"{name}: a part of the index keeps stale vectors"
             assert set(ids.tolist()) == indexed, f"{name} index and catalog disagree"
 
     return check

@@ -31,7 +31,14 @@ class Engine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         catalog = Catalog(settings.database_url)
         descriptors = build_descriptors(settings.models_dir, threads=settings.threads, device=settings.device)
-        store = IndexStore(settings.index_dir, descriptors, settings.index_factory)
+        store = IndexStore(
+            settings.index_dir,
+            descriptors,
+            settings.index_factory,
+            factories={"code": settings.code_index_factory},
+            params={"cnn": settings.index_search_params, "code": settings.code_search_params},
+            mmap=settings.index_mmap,
+        )
         classifier = ActiveClassifier(catalog, threads=settings.threads, device=settings.device)
         return cls(
             settings=settings,
