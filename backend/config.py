@@ -22,6 +22,24 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def parse_weights(text: str) -> dict[str, float]:
+    """``"cnn=1,code=0.5"`` → ``{"cnn": 1.0, "code": 0.5}`` (a clear error for anything else)."""
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        try:
+            if not sep or not name.strip() or float(value) < 0:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"descriptor weight {part!r} is not NAME=NUMBER ≥ 0 (e.g. cnn=1,code=0.5)") from None
+    if out and sum(out.values()) <= 0:
+        raise ValueError("at least one descriptor weight must be > 0")
+    return out
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -39,7 +57,8 @@ class Settings:
     #: Readers (server workers, ``artsnap search``) memory-map saved indexes instead of
     #: copying them in: fast cold starts, resident memory only for what searches touch.
     index_mmap: bool = True
-    #: Which descriptors are built at ingest and their default weights at search time.
+    #: Default weight of each descriptor at search time, for searches and related items that do
+    #: not say (``ARTSNAP_DESCRIPTOR_WEIGHTS="cnn=1,code=0.5"``). Every descriptor is built at ingest.
     descriptor_weights: dict[str, float] = field(default_factory=lambda: {"cnn": 1.0, "color": 0.0})
     max_upload_bytes: int = 40 * 1024 * 1024
     max_pixels: int = 64_000_000
@@ -75,6 +94,8 @@ class Settings:
             code_index_factory=os.environ.get("ARTSNAP_CODE_INDEX_FACTORY", "BFlat"),
             code_search_params=os.environ.get("ARTSNAP_CODE_SEARCH_PARAMS", ""),
             index_mmap=os.environ.get("ARTSNAP_INDEX_MMAP", "1").strip().lower() not in ("0", "false", "no", "off"),
+            descriptor_weights=parse_weights(os.environ.get("ARTSNAP_DESCRIPTOR_WEIGHTS", ""))
+            or {"cnn": 1.0, "color": 0.0},
             max_upload_bytes=_env_int("ARTSNAP_MAX_UPLOAD_BYTES", 40 * 1024 * 1024),
             max_pixels=_env_int("ARTSNAP_MAX_PIXELS", 64_000_000),
             threads=_env_int("ARTSNAP_THREADS", 0),

@@ -148,6 +148,17 @@ def demo_engine(demo_data_dir: Path):
     eng.close()
 
 
+@pytest.fixture(scope="session")
+def code_model_dir(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, embedding_model, demo_source) -> Path:
+    """A 16-bit retrieval-code head trained on the demo collection (``artsnap train-codes``), read-only."""
+    from edge_models.train_codes import CodeTrainingOptions, train_codes
+
+    out = tmp_path_factory.mktemp("codes") / "demo-codes"
+    options = CodeTrainingOptions(cache_dir=models_dir, bits=16, aug_views=0, hidden=0, epochs=30, progress=False)
+    train_codes(demo_source.out_dir, out, options)
+    return out
+
+
 @pytest.fixture
 def writable_demo(tmp_path: Path, demo_data_dir: Path, models_dir: Path) -> Path:
     """A private copy of the demo data folder (catalog, indexes, media) a test may change."""

@@ -9,7 +9,7 @@ story: after any interruption it makes the catalog's item states and the saved i
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,8 @@ from filelock import FileLock, Timeout
 from .catalog.store import Catalog
 from .descriptors import Descriptor
 from .index import IndexMeta, VectorIndex
-from .index_kinds import check_factory, open_index
+from .index_kinds import check_factory, new_index, open_index
+from .reranked_index import RerankedIndex
 
 
 class CollectionBusy(RuntimeError):
@@ -88,8 +89,14 @@ class IndexStore:
             return idx
 
     @contextmanager
-    def writer(self, collection_id: int, *, timeout: float = 10.0) -> Iterator[dict[str, VectorIndex]]:
-        """Exclusive, fresh indexes for mutation; the caller saves with :meth:`save`."""
+    def writer(
+        self, collection_id: int, *, timeout: float = 10.0, rebuild: Sequence[str] = ()
+    ) -> Iterator[dict[str, VectorIndex]]:
+        """Exclusive, fresh indexes for mutation; the caller saves with :meth:`save`.
+
+        Descriptors in ``rebuild`` start empty whatever is on disk (even an index of another
+        model, which would otherwise be refused): the caller fills and saves them.
+        """
         lock_path = self.index_dir / str(collection_id) / ".write.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(lock_path))
@@ -101,7 +108,10 @@ class IndexStore:
             ) from exc
         try:
             fresh = {
-                name: open_index(self.path(collection_id, name), self._meta(name)) for name in self.descriptors
+                name: new_index(self._meta(name))
+                if name in rebuild
+                else open_index(self.path(collection_id, name), self._meta(name))
+                for name in self.descriptors
             }
             yield fresh
         finally:
@@ -109,7 +119,12 @@ class IndexStore:
 
     def save(self, collection_id: int, indexes: Mapping[str, VectorIndex]) -> None:
         for name, idx in indexes.items():
-            idx.save(self.path(collection_id, name))
+            path = self.path(collection_id, name)
+            idx.save(path)
+            # An index rebuilt as another kind leaves no file of its old self behind.
+            for old in RerankedIndex.store_path(path), RerankedIndex.store_path(path).with_suffix(".json"):
+                if old not in idx.files(path):
+                    old.unlink(missing_ok=True)
             with self._lock:
                 self._cache[(collection_id, name)] = idx
 

@@ -176,7 +176,9 @@ def test_a_save_that_fails_half_way_keeps_the_previous_index(tmp_path: Path, fac
     assert not list(tmp_path.glob("*.tmp"))
 
 
-def test_a_crash_between_the_two_files_of_a_reranked_index_is_repaired_by_reconcile(tmp_path: Path, monkeypatch) -> None:
+def test_a_crash_between_the_two_files_of_a_reranked_index_is_repaired_by_reconcile(
+    tmp_path: Path, monkeypatch
+) -> None:
     """Floats saved, compressed part not: the catalog's pending rows are re-embedded, the
     indexed ones stay, and the floats of items that do not exist are dropped."""
     from backend.engine.catalog.store import Catalog, NewItem
@@ -184,8 +186,19 @@ def test_a_crash_between_the_two_files_of_a_reranked_index_is_repaired_by_reconc
     catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.db'}")
     cid = catalog.ensure_collection("c")
     rows = [
-        NewItem(source_path=f"x/{i}.jpg", sha256=f"{i:064x}", phash=None, title=None, width=1, height=1,
-                format="JPEG", media_path=None, thumb_path=None, labels=(), status="pending")
+        NewItem(
+            source_path=f"x/{i}.jpg",
+            sha256=f"{i:064x}",
+            phash=None,
+            title=None,
+            width=1,
+            height=1,
+            format="JPEG",
+            media_path=None,
+            thumb_path=None,
+            labels=(),
+            status="pending",
+        )
         for i in range(N)
     ]
     ids = np.asarray(catalog.add_items(cid, rows), np.int64)
@@ -260,7 +273,9 @@ def test_binary_scores_are_one_minus_twice_the_hamming_share() -> None:
     assert found[0].tolist() == [10, 11, 12]
     np.testing.assert_allclose(scores[0], [1.0, 1 - 2 * 4 / BITS, 1 - 2 * 16 / BITS], atol=1e-6)
     # the same numbers as the inner products the search service re-scores with
-    np.testing.assert_allclose(idx.reconstruct(np.array([10, 11, 12])) @ to_unit_codes(bits[:1])[0], scores[0], atol=1e-6)
+    np.testing.assert_allclose(
+        idx.reconstruct(np.array([10, 11, 12])) @ to_unit_codes(bits[:1])[0], scores[0], atol=1e-6
+    )
     assert idx.memory_bytes() == 3 * (BITS // 8 + 48)
 
 
