@@ -174,6 +174,17 @@ def demo_engine(demo_data_dir: Path):
     eng.close()
 
 
+@pytest.fixture(scope="session")
+def code_model_dir(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, embedding_model, demo_source) -> Path:
+    """A 16-bit retrieval-code head trained on the demo collection (``artsnap train-codes``), read-only."""
+    from edge_models.train_codes import CodeTrainingOptions, train_codes
+
+    out = tmp_path_factory.mktemp("codes") / "demo-codes"
+    options = CodeTrainingOptions(cache_dir=models_dir, bits=16, aug_views=0, hidden=0, epochs=30, progress=False)
+    train_codes(demo_source.out_dir, out, options)
+    return out
+
+
 @pytest.fixture
 def writable_demo(tmp_path: Path, demo_data_dir: Path, models_dir: Path) -> Path:
     """A private copy of the demo data folder (catalog, indexes, media) a test may change."""
@@ -270,7 +281,7 @@ def assert_consistent() -> Callable[..., None]:
     """
     import numpy as np
 
-    from backend.engine.index import VectorIndex
+    from backend.engine.index_kinds import open_index
 
     def check(engine, collection: str) -> None:
         cid = engine.catalog.collection_id(collection)
@@ -278,9 +289,10 @@ def assert_consistent() -> Callable[..., None]:
         assert engine.catalog.ids_with_status(cid, "pending") == []
         for name in engine.descriptors:
             path = engine.index_store.path(cid, name)
-            on_disk = VectorIndex.open(path, engine.index_store._meta(name))
+            on_disk = open_index(path, engine.index_store._meta(name))
             ids = on_disk.ids()
             assert len(ids) == len(np.unique(ids)), f"{name}: an id is in the index twice"
+            assert set(on_disk.stored_ids().tolist()) == indexed, f"{name}: a part of the index keeps stale vectors"
             assert set(ids.tolist()) == indexed, f"{name} index and catalog disagree"
 
     return check
