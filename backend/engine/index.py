@@ -42,7 +42,7 @@ class IndexConfigError(ValueError):
 
 #: Bytes a catalog id costs in memory beside its code: 8 for the id, and the hash map from id
 #: to position that ``reconstruct`` by id needs (``IndexIDMap2.rev_map`` or an IVF's hash-table
-#: direct map; about 40 bytes per entry, measured on this machine's faiss build).
+#: direct map; about 40 bytes per entry on faiss's hash map).
 ID_BYTES = 8 + 40
 
 #: First-batch size below which an index that needs training refuses to start.
