@@ -86,6 +86,14 @@ test: setup browser postgres kotlin mediapipe
 test-all: setup browser postgres kotlin mediapipe
 	$(BIN)/python -m pytest -q
 
+## mutation: mutate the engine's ranking, fusion and index code and run the fast engine tests
+## against every mutant (mutmut; files and tests in pyproject's [tool.mutmut]); lists survivors
+mutation: setup
+	rm -rf mutants
+	# One OpenMP thread: FAISS in a forked worker deadlocks on a thread pool made before the fork.
+	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
+
 ## bench: speed and quality figures → BENCHMARKS.md (long; `make bench-quick` for a smoke run)
 bench: setup
 	$(BIN)/python -m benchmarks --out BENCHMARKS.md
@@ -94,4 +102,4 @@ bench-quick: setup
 	$(BIN)/python -m benchmarks --data-dir $(CURDIR)/var/bench-quick --quick --out bench-out/BENCHMARKS-quick.md
 
 clean:
-	rm -rf $(VENV) $(MEDIAPIPE_VENV) var bench-out .pytest_cache .tools
+	rm -rf $(VENV) $(MEDIAPIPE_VENV) var bench-out .pytest_cache .tools mutants

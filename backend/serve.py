@@ -35,8 +35,8 @@ def limit_library_threads() -> None:
     """One thread each for faiss and OpenCV in a serving process.
 
     A search touches a few thousand vectors and a 384 px image: thread start-up and
-    oversubscription against ONNX Runtime (and the other workers) cost more than they save;
-    faiss top-50 over 10 k vectors measured 4.7 ms on 1 thread vs 19.9 ms on 2.
+    oversubscription against ONNX Runtime (and the other workers) cost more than they save
+    (BENCHMARKS.md, "Design measurements").
     """
     import cv2
     import faiss

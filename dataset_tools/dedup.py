@@ -11,15 +11,10 @@ collection:
 
 Hashes are stored in the catalog, so :class:`DuplicateIndex` is cheap to rebuild on resume.
 
-Why pHash and this threshold — measured on ``wikiart-styles-3500.zip`` (224 px paintings
-letterboxed on black; 3 540 distinct files after the 40 exact pairs, 6.26 M pairs):
-
-* the same image re-saved: JPEG quality 70 → distance 0–4 (99th percentile 2); resized to
-  90 % → 0–2; resized to 90 % *and* re-encoded at 70 → 0–4; halved + quality 80 → 0–4;
-* distinct files: 0.01st percentile 14, 1st 20, median 30, 99th 42.  Only 3 pairs are
-  ≤ 6 (distances 0, 2, 6) and looking at them, all three are the *same* painting scanned
-  twice; ≤ 8 adds 6 more pairs, 5 of them plainly different paintings; ≤ 10: 44 pairs;
-  ≤ 12: 229.
+Why pHash and this threshold: re-saved, resized and re-encoded copies of a painting stay
+within a few bits, while distinct paintings almost never come that close; at 6 the only
+pairs of the shared WikiArt set that match are the same painting scanned twice, and 8
+already admits different paintings (distances in BENCHMARKS.md, "Design measurements").
 * pHash does *not* survive cropping: trimming 3 % off each side gives median 6, max 20.
   A cropped copy is therefore not found; that would need a local-feature check.
 
@@ -117,9 +112,8 @@ class DuplicateIndex:
     """Hashes of a collection's kept items, answering "is this new image already here?".
 
     Near search is a brute-force Hamming scan over a packed ``uint64`` array (XOR +
-    ``np.bitwise_count``), which needs no tree and stays exact.  Measured on this 2-core
-    machine: ``find()`` against 100 000 entries takes 0.2–0.3 ms, miss or near hit (exact
-    hits ≈ 3 µs); ``add()`` ≈ 4–5 µs, ``remove()`` ≈ 2 µs.
+    ``np.bitwise_count``), which needs no tree and stays exact, and costs well under a
+    millisecond per lookup at 100 000 entries (BENCHMARKS.md, "Design measurements").
     Removing swaps the last entry into the hole, so the array never needs compacting.
     Ties at the same distance go to the entry added first, so results do not depend on
     removal history.  An entry added with ``phash=None`` (no decodable image, an old row

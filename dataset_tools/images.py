@@ -32,15 +32,9 @@ can turn them into a 4xx answer without knowing anything about Pillow.
 Speed: descriptors look at a few hundred pixels, so decoding a 4032x3024 photo at full
 resolution is waste. With ``min_side`` the JPEG decoder is asked (``Image.draft``) to
 scale by 1/2, 1/4 or 1/8 inside libjpeg's IDCT, which skips most of the work (entropy
-decoding of the whole file remains, so the time still grows with the file size).
-Measured 2026-11 on the shared 2-core dev box *while it was fully loaded by other jobs*
-(load average ~5; CPU time of the decoding thread, best of 9), Pillow 13 / libjpeg-turbo 3.2:
-
-    4032x3024 JPEG              full decode    min_side=512 (-> 1008x756)
-    0.65 MB simulated snap, q64     47 ms          18 ms
-    1.85 MB detailed, q90           64 ms          33 ms
-
-Treat these as upper bounds: an idle box was not available to re-measure.
+decoding of the whole file remains, so the time still grows with the file size). A 12 MP
+snap decodes about 2-3x faster at ``min_side=512``; the figures are in BENCHMARKS.md,
+"Design measurements".
 
 This module is framework-free on purpose: no Flask imports.
 """

@@ -119,33 +119,10 @@ def quantize_int8(fp32_path: Path, path: Path, representative: np.ndarray, *, fl
       ~10 % of the weights, so the file grows by 0.9 MB only).
 
     Why the front. With weights exact, only activation rounding is left, and it matters most
-    early, where the errors propagate through every later block. Measured on the WikiArt
-    7-style model against fp32, top-1 agreement over 2 700 images none of which trained the
-    head or calibrated (525 test and 525 validation paintings, a simulated phone photo of each
-    of those, 600 CIFAR-10 photos), with single-thread latency relative to fp32:
-
-    ================================  =========  =======  ========
-    kept float                        agreement  size     latency
-    ================================  =========  =======  ========
-    stem, block 0                     97.5 %     4.1 MB   0.59x
-    stem, blocks 0-4 (>= 28 px)       98.0 %     4.2 MB   0.67x
-    stem, blocks 0-6                  98.1 %     4.5 MB   0.69x
-    stem, blocks 0-8 (the default)    98.6 %     5.0 MB   0.73x
-    nothing float, int16 activations  99.4 %     4.2 MB   ~28x (reference kernels)
-    fp16 file, for comparison                    6.9 MB   1.0x
-    ================================  =========  =======  ========
-
-    Per subset the default gave 98.1-99.2 %. The flip counts are small (38 of 2 700), so one
-    recipe beating a neighbour by a few flips is noise; the embedding's cosine to fp32 rises
-    steadily with every block kept float (0.99874 → 0.99940 on the test paintings). The rest
-    are near-ties (1 % of the paintings have their two most likely styles within 0.005 of
-    each other), tipped by rounding in the later blocks; int16 activations there help little
-    and run on slow reference kernels. The weights' grid is what moved agreement from 94.9 %
-    to 97.5 %: with the ImageNet weights as published, weight rounding alone flipped 5 % of
-    the paintings. Tried without gain: keeping the late, weight-heavy blocks float, true
-    min/max calibration, MSE-optimal activation clipping (kept every calibrated range), float
-    residual adds, heads trained on int8 embeddings or on a PCA of the features, bias
-    correction (the mean shift is 2-6 % of the error).
+    early, where the errors propagate through every later block; the late blocks hold most of
+    the weights, so keeping the front float costs little file size. The recipe comparison
+    (agreement, size and latency per choice of float blocks, and what was tried without gain)
+    is in BENCHMARKS.md, "Design measurements".
     """
     from ai_edge_quantizer import algorithm_manager, qtyping, quantizer
 

@@ -2,7 +2,7 @@
 
 Run on *real* images (the test-split sample that training stored in ``samples/parity.zip``),
 not random tensors: random inputs give near-uniform probabilities and hide top-1 flips that
-real, confident-or-not images expose. Criteria (issue 3):
+real, confident-or-not images expose. Criteria:
 
 * ONNX and TFLite fp32: max |Δ probability| ≤ 1e-4 and identical top-1 on every image;
 * TFLite fp16 and int8: top-1 agreement ≥ 98 % (their probabilities move by design), the

@@ -19,13 +19,37 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DIR = Path(os.environ.get("ARTSNAP_SHARED_DIR", REPO_ROOT.parent / "shared"))
+
+
+def _main_checkout(root: Path) -> Path | None:
+    """The main checkout of a ``git worktree`` (its ``.git`` file names ``<main>/.git/worktrees/<name>``)."""
+    git = root / ".git"
+    if not git.is_file():
+        return None
+    text = git.read_text(encoding="utf-8").strip()
+    gitdir = Path(text.removeprefix("gitdir:").strip()) if text.startswith("gitdir:") else None
+    return gitdir.parent.parent.parent if gitdir is not None and gitdir.parent.name == "worktrees" else None
+
+
+def _find_shared_dir() -> Path:
+    """``$ARTSNAP_SHARED_DIR``, else ``../shared`` beside this checkout, or beside the main
+    checkout when this is a git worktree (so tests run from a worktree see the data too)."""
+    if os.environ.get("ARTSNAP_SHARED_DIR"):
+        return Path(os.environ["ARTSNAP_SHARED_DIR"])
+    main = _main_checkout(REPO_ROOT)
+    for root in (REPO_ROOT, main):
+        if root is not None and (root.parent / "shared").is_dir():
+            return root.parent / "shared"
+    return REPO_ROOT.parent / "shared"
+
+
+SHARED_DIR = _find_shared_dir()
 
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED_DIR.is_dir():
-        pytest.skip(f"shared data folder {SHARED_DIR} is absent")
+        pytest.skip(f"shared data folder {SHARED_DIR} is absent (set ARTSNAP_SHARED_DIR to use another)")
     return SHARED_DIR
 
 
@@ -150,6 +174,17 @@ def demo_engine(demo_data_dir: Path):
     eng.close()
 
 
+@pytest.fixture(scope="session")
+def code_model_dir(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, embedding_model, demo_source) -> Path:
+    """A 16-bit retrieval-code head trained on the demo collection (``artsnap train-codes``), read-only."""
+    from edge_models.train_codes import CodeTrainingOptions, train_codes
+
+    out = tmp_path_factory.mktemp("codes") / "demo-codes"
+    options = CodeTrainingOptions(cache_dir=models_dir, bits=16, aug_views=0, hidden=0, epochs=30, progress=False)
+    train_codes(demo_source.out_dir, out, options)
+    return out
+
+
 @pytest.fixture
 def writable_demo(tmp_path: Path, demo_data_dir: Path, models_dir: Path) -> Path:
     """A private copy of the demo data folder (catalog, indexes, media) a test may change."""
@@ -246,7 +281,7 @@ def assert_consistent() -> Callable[..., None]:
     """
     import numpy as np
 
-    from backend.engine.index import VectorIndex
+    from backend.engine.index_kinds import open_index
 
     def check(engine, collection: str) -> None:
         cid = engine.catalog.collection_id(collection)
@@ -254,9 +289,10 @@ def assert_consistent() -> Callable[..., None]:
         assert engine.catalog.ids_with_status(cid, "pending") == []
         for name in engine.descriptors:
             path = engine.index_store.path(cid, name)
-            on_disk = VectorIndex.open(path, engine.index_store._meta(name))
+            on_disk = open_index(path, engine.index_store._meta(name))
             ids = on_disk.ids()
             assert len(ids) == len(np.unique(ids)), f"{name}: an id is in the index twice"
+            assert set(on_disk.stored_ids().tolist()) == indexed, f"{name}: a part of the index keeps stale vectors"
             assert set(ids.tolist()) == indexed, f"{name} index and catalog disagree"
 
     return check

@@ -20,7 +20,7 @@ from dataset_tools.images import decode_image
 from ..config import Settings
 from .artwork import crop_artwork
 from .catalog.store import Catalog, ItemView
-from .descriptors import Descriptor
+from .descriptors import Descriptor, derive_missing, describe_all
 from .embedding_space import SERVER_SPACE_NAME, EmbeddingSpaceError, check_vector_space, server_space
 from .fusion import FusedHit, QueryLabel, fuse
 from .index_store import IndexStore
@@ -235,7 +235,7 @@ class SearchService:
         t2 = time.perf_counter()
         timings.locate_ms = (t2 - t1) * 1000
         weights = self._weights(options)
-        vectors = {name: self.descriptors[name].describe(views) for name, w in weights.items() if w > 0}
+        vectors = describe_all(self.descriptors, views, [name for name, w in weights.items() if w > 0])
         query_labels = list(options.labels)
         if self.classifier is not None:
             query_labels += [QueryLabel(n, c, "server") for n, c in self.classifier([image])[0]]
@@ -303,10 +303,13 @@ class SearchService:
                     f"{SERVER_SPACE_NAME} embedding has none: send the model's 'embedding' output",
                 )
             clean[name] = v
+        clean = derive_missing(self.descriptors, clean, [k for k, w in self._weights(options).items() if w > 0])
         weights = {k: w for k, w in self._weights(options).items() if k in clean}
         if not weights or sum(weights.values()) <= 0:
             weights = {k: 1.0 for k in clean}
-        result = self._search(cid, collection, clean, weights, options, list(options.labels))
+        # A vector the caller weighted 0 is neither searched nor named among the models that answered.
+        used = {k: v for k, v in clean.items() if weights.get(k, 0.0) > 0}
+        result = self._search(cid, collection, used, weights, options, list(options.labels))
         result.timings.total_ms = (time.perf_counter() - t0) * 1000
         return result
 

@@ -52,7 +52,7 @@ parameters = { "query.record" = "europeana:/1/none" }
 """
 
 
-@pytest.mark.skipif(not SCHEMATHESIS.exists(), reason="schemathesis is not installed (the [dev] extra)")
+@pytest.mark.skipif(not SCHEMATHESIS.exists(), reason="schemathesis is not installed (the [test] extra)")
 def test_fuzzing_finds_no_5xx_and_no_answer_outside_the_document(writable_demo: Path, tmp_path: Path) -> None:
     import logging
 
