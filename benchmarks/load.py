@@ -18,52 +18,45 @@ their connection open after sending headers and part of their body; a probe thre
 a phone app would; it counts as an error only if the retry fails too, and the retries are
 reported. Server time comes from the ``Server-Timing`` header, the engine's split from
 ``timings_ms`` in the answers.
+
+Keys and rate limits are on, as on a public deployment: the server requires keys and reads are
+not public, every request carries a ``search`` key whose (non-binding) limit counts it, and a
+second key with a small limit asks more often than it may during the run and must be answered
+429 with ``Retry-After`` (``load_traffic.py``).
 """
 
 from __future__ import annotations
 
-import io
-import json
 import os
-import random
-import re
-import signal
-import socket
-import threading
-import time
 from collections import Counter
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
 
 from .context import BenchContext
 from .figures import Latency, TargetCheck, md_table, miss_by
-from .server_process import ServerProcess, served
+from .load_run import CLIENTS, STALLED, LoadRun
+from .load_traffic import (
+    COLLECTION,
+    KEYED_ENV,
+    MIX,
+    PROBE_RATE_LIMIT,
+    PROBE_REQUESTS,
+    Plan,
+    create_keys,
+    embedding_space,
+    photos,
+    warm_up,
+)
+from .server_process import served
 
 NAME = "load"
 TITLE = "Mixed load on 2 workers: throughput, tail latency, a killed worker, stalled uploads"
 
-CLIENTS = 12
 WORKERS = 2
-STALLED = 10
-MIX = (("photo", 0.4), ("small", 0.2), ("embedding", 0.3), ("related", 0.1))
 TARGET_RPS = 100.0
 TARGET_P99_MS = 300.0
 TARGET_HEALTHZ_MS = 100.0
-COLLECTION = "bench-load"
-_SERVER_TIMING = re.compile(r"app;dur=([0-9.]+)")
-
-
-@dataclass(frozen=True)
-class Sample:
-    kind: str
-    start_s: float  # since the run started
-    client_ms: float
-    app_ms: float
-    status: int  # 0: no answer (connection failed twice)
-    retried: bool
-    stages: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,6 +83,7 @@ class LoadResult:
     healthz_failures: int
     healthz_outside: Latency
     stalls_answered: dict[str, int]
+    rate_limit_probe: dict[str, int]
     cpu_busy: float
     notes: list[str] = field(default_factory=list)
 
@@ -134,6 +128,13 @@ class LoadResult:
                 h.n > 0 and self.healthz_failures == 0 and h.p50_ms <= TARGET_HEALTHZ_MS,
                 f"{self.healthz_failures} probes unanswered" if self.healthz_failures else "",
             ),
+            TargetCheck(
+                f"a key over its limit ({PROBE_REQUESTS} calls at {PROBE_RATE_LIMIT}) under load",
+                "429 with Retry-After",
+                ", ".join(f"{k}: {v}" for k, v in sorted(self.rate_limit_probe.items())) or "not run",
+                self.rate_limit_probe.get("429 with Retry-After", 0) > 0
+                and set(self.rate_limit_probe) <= {"HTTP 200", "429 with Retry-After"},
+            ),
         ]
 
     def markdown(self) -> str:
@@ -176,6 +177,11 @@ class LoadResult:
             f"p99 {self.healthz_p99_ms:.0f} ms, max {self.healthz_max_ms:.0f} ms (n={h.n}, {self.healthz_failures} "
             f"unanswered); outside the stall window p50 {o.p50_ms:.0f} ms, p95 {o.p95_ms:.0f} ms (n={o.n}). "
             f"Stalled uploads: {', '.join(f'{k}: {v}' for k, v in self.stalls_answered.items())}.",
+            "",
+            "Keys and rate limits on: keys required, reads not public; every request above carried a `search` "
+            f"key. A second key limited to {PROBE_RATE_LIMIT} sent {PROBE_REQUESTS} related calls under the load: "
+            + (", ".join(f"{k}: {v}" for k, v in sorted(self.rate_limit_probe.items())) or "not run")
+            + f" (counters are per worker with the default `memory://` storage: up to {WORKERS}× the limit passes).",
         ]
         if self.notes:
             out += [""] + [f"- {n}" for n in self.notes]
@@ -203,16 +209,18 @@ def run(ctx: BenchContext) -> LoadResult:
         eng.close()
 
     rng = np.random.default_rng(ctx.seed + 7)
-    photos = _photos(images, rng, 6 if ctx.quick else 12)
+    snaps = photos(images, rng, 6 if ctx.quick else 12)
     smalls = [images.read(int(i)) for i in rng.permutation(len(images))[:32]]
     # Stored vectors with a little noise, kept non-negative like real (ReLU6) embeddings.
     embeddings = [np.clip(v + rng.normal(0, 0.01, v.shape), 0, None).tolist() for v in vectors]
-    requests_plan = _Plan(photos, smalls, embeddings, ids, _embedding_space())
+    requests_plan = Plan(snaps, smalls, embeddings, ids, embedding_space())
+    keys = create_keys(st.data_dir)
 
-    ctx.log(f"load: {WORKERS} workers, {CLIENTS} clients, {duration:.0f} s")
-    with served(st, workers=WORKERS, extra_env={"ARTSNAP_BODY_TIMEOUT_S": str(int(duration))}) as server:
-        _warm_up(server.url, requests_plan)
-        run_ = _Run(server, requests_plan, duration)
+    ctx.log(f"load: {WORKERS} workers, {CLIENTS} clients, {duration:.0f} s, keys required")
+    env = {**KEYED_ENV, "ARTSNAP_BODY_TIMEOUT_S": str(int(duration))}
+    with served(st, workers=WORKERS, extra_env=env) as server:
+        warm_up(server.url, requests_plan, WORKERS, keys.clients)
+        run_ = LoadRun(server, requests_plan, duration, keys)
         run_.go()
 
     samples = run_.samples
@@ -249,7 +257,7 @@ def run(ctx: BenchContext) -> LoadResult:
         items=len(ids),
         source=images.name,
         photo_size=(2000, 1500),
-        photo_kb=float(np.mean([len(p) for p in photos]) / 1024),
+        photo_kb=float(np.mean([len(p) for p in snaps]) / 1024),
         throughput_rps=len(answered) / duration,
         latency=lat,
         p99_ms=_p99([s.client_ms for s in answered]),
@@ -265,6 +273,7 @@ def run(ctx: BenchContext) -> LoadResult:
         healthz_failures=sum(1 for p in in_window if p[1] is None),
         healthz_outside=Latency.of([p[1] for p in outside if p[1] is not None]),
         stalls_answered=dict(run_.stall_outcomes),
+        rate_limit_probe=run_.probe_outcomes,
         cpu_busy=app_total_s / duration / (os.cpu_count() or 2),
         notes=[
             "The load generator runs on the same 2 cores as the server, and so does everything else on the "
@@ -275,191 +284,3 @@ def run(ctx: BenchContext) -> LoadResult:
 
 def _p99(values: list[float]) -> float:
     return float(np.percentile(values, 99)) if values else float("nan")
-
-
-def _photos(images, rng: np.random.Generator, count: int) -> list[bytes]:
-    """3 MP (2000×1500) q90 JPEG simulated snaps of collection paintings."""
-    from dataset_tools.camera_snap import simulate_snap
-
-    out = []
-    for k in rng.permutation(len(images))[:count]:
-        painting = Image.open(io.BytesIO(images.read(int(k)))).convert("RGB")
-        snap = simulate_snap(painting, np.random.default_rng([7, int(k)]), out_size=(2000, 1500))
-        buf = io.BytesIO()
-        snap.photo.save(buf, "JPEG", quality=90)
-        out.append(buf.getvalue())
-    return out
-
-
-def _embedding_space() -> str:
-    """The server's embedding space id, which vector requests name."""
-    from backend.engine.embedding_space import server_space
-
-    return server_space()
-
-
-@dataclass
-class _Plan:
-    photos: list[bytes]
-    smalls: list[bytes]
-    embeddings: list[list[float]]
-    ids: list[int]
-    space: str | None
-
-    def request(self, session, url: str, kind: str, rnd: random.Random):
-        search = f"{url}/v1/collections/{COLLECTION}/search"
-        options = json.dumps({"top_k": 10})
-        if kind == "photo":
-            files = {"image": ("snap.jpg", rnd.choice(self.photos), "image/jpeg")}
-            return session.post(search, files=files, data={"options": options}, timeout=60)
-        if kind == "small":
-            files = {"image": ("small.jpg", rnd.choice(self.smalls), "image/jpeg")}
-            return session.post(search, files=files, data={"options": options}, timeout=60)
-        if kind == "embedding":
-            body = {"embedding": rnd.choice(self.embeddings), "embedding_space": self.space, "options": {"top_k": 10}}
-            return session.post(search, json=body, timeout=60)
-        return session.get(f"{url}/v1/items/{rnd.choice(self.ids)}/related?top_k=10", timeout=60)
-
-
-def _warm_up(url: str, plan: _Plan) -> None:
-    """Every worker has loaded its model and seen every kind of request."""
-    import requests
-
-    def worker() -> None:
-        rnd = random.Random(0)
-        with requests.Session() as session:
-            for kind, _ in MIX * 3:
-                plan.request(session, url, kind, rnd)
-
-    threads = [threading.Thread(target=worker) for _ in range(WORKERS * 2)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-
-class _Run:
-    """The measured run: clients, the health probe, the stalls and the kill, on one clock."""
-
-    def __init__(self, server: ServerProcess, plan: _Plan, duration: float) -> None:
-        self.server = server
-        self.plan = plan
-        self.duration = duration
-        self.samples: list[Sample] = []
-        self.probes: list[tuple[float, float | None]] = []
-        self.stall_window = (0.3 * duration, 0.7 * duration)
-        self.stall_outcomes: Counter[str] = Counter()
-        self.killed: int | None = None
-        self.restart_s = float("nan")
-        self._lock = threading.Lock()
-        self._t0 = 0.0
-
-    def now(self) -> float:
-        return time.perf_counter() - self._t0
-
-    def go(self) -> None:
-        self._t0 = time.perf_counter()
-        threads = [threading.Thread(target=self._client, args=(i,), daemon=True) for i in range(CLIENTS)]
-        threads += [
-            threading.Thread(target=self._probe, daemon=True),
-            threading.Thread(target=self._chaos, daemon=True),
-        ]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(timeout=self.duration + 120)
-
-    def _client(self, i: int) -> None:
-        import requests
-
-        rnd = random.Random(1000 + i)
-        kinds, weights = zip(*MIX)
-        with requests.Session() as session:
-            while (start := self.now()) < self.duration:
-                kind = rnd.choices(kinds, weights)[0]
-                retried = False
-                t0 = time.perf_counter()
-                try:
-                    try:
-                        resp = self.plan.request(session, self.server.url, kind, rnd)
-                    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
-                        retried = True  # the worker serving it was killed: try once more, as an app would
-                        resp = self.plan.request(session, self.server.url, kind, rnd)
-                    status = resp.status_code
-                    m = _SERVER_TIMING.search(resp.headers.get("Server-Timing", ""))
-                    app = float(m.group(1)) if m else float("nan")
-                    stages = {}
-                    if kind == "photo" and status == 200:
-                        stages = {k: float(v) for k, v in resp.json().get("timings_ms", {}).items()}
-                except requests.RequestException:
-                    status, app, stages = 0, float("nan"), {}
-                sample = Sample(kind, start, (time.perf_counter() - t0) * 1000, app, status, retried, stages)
-                with self._lock:
-                    self.samples.append(sample)
-
-    def _probe(self) -> None:
-        import requests
-
-        with requests.Session() as session:
-            while (start := self.now()) < self.duration:
-                t0 = time.perf_counter()
-                try:
-                    ok = session.get(f"{self.server.url}/healthz", timeout=5).status_code == 200
-                    ms: float | None = (time.perf_counter() - t0) * 1000 if ok else None
-                except requests.RequestException:
-                    ms = None
-                self.probes.append((start, ms))
-                time.sleep(max(0.0, 0.1 - (time.perf_counter() - t0)))  # pacing: ten probes a second
-
-    def _chaos(self) -> None:
-        """Open the stalled uploads, kill a worker, close the stalls, on schedule."""
-        port = int(self.server.url.rsplit(":", 1)[1])
-        self._sleep_until(self.stall_window[0])
-        stalls = [_stalled_upload(port) for _ in range(STALLED)]
-        self._sleep_until(0.5 * self.duration)
-        before = self.server.worker_pids()
-        if before:
-            self.killed = before[0]
-            os.kill(self.killed, signal.SIGKILL)
-            t_kill = time.perf_counter()
-            while time.perf_counter() - t_kill < 60:
-                now = self.server.worker_pids()
-                if len(now) == len(before) and self.killed not in now:
-                    self.restart_s = time.perf_counter() - t_kill
-                    break
-                time.sleep(0.05)
-        self._sleep_until(self.stall_window[1])
-        for sock in stalls:
-            self.stall_outcomes[_stall_outcome(sock)] += 1
-            sock.close()
-
-    def _sleep_until(self, t: float) -> None:
-        while (left := t - self.now()) > 0:
-            time.sleep(min(left, 0.05))
-
-
-def _stalled_upload(port: int) -> socket.socket:
-    boundary = "artsnapbench"
-    head = (
-        f"POST /v1/collections/{COLLECTION}/search HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 3000000\r\n\r\n"
-        f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="p.jpg"\r\n'
-        "Content-Type: image/jpeg\r\n\r\n"
-    ).encode()
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    sock.sendall(head + b"\xff\xd8\xff" + b"\x00" * 4000)
-    return sock
-
-
-def _stall_outcome(sock: socket.socket) -> str:
-    """What the server had done with a stalled upload by the end of the window."""
-    sock.setblocking(False)
-    try:
-        data = sock.recv(64)
-    except BlockingIOError:
-        return "still waiting"
-    except OSError:
-        return "reset (its worker was killed)"
-    if not data:
-        return "closed"
-    return data.split(b"\r\n", 1)[0].decode("latin-1")

@@ -1,0 +1,141 @@
+"""The measured load run (``load.py`` sets it up and reports it): clients, the health probe, the
+stalled uploads, the killed worker and the rate-limit probe, on one clock.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+import signal
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .load_traffic import MIX, BenchKeys, Plan, auth, rate_limit_probe, stall_outcome, stalled_upload
+from .server_process import ServerProcess
+
+CLIENTS = 12
+STALLED = 10
+_SERVER_TIMING = re.compile(r"app;dur=([0-9.]+)")
+
+
+@dataclass(frozen=True)
+class Sample:
+    kind: str
+    start_s: float  # since the run started
+    client_ms: float
+    app_ms: float
+    status: int  # 0: no answer (connection failed twice)
+    retried: bool
+    stages: dict[str, float] = field(default_factory=dict)
+
+
+class LoadRun:
+    """The measured run: clients, the health probe, the stalls and the kill, on one clock."""
+
+    def __init__(self, server: ServerProcess, plan: Plan, duration: float, keys: BenchKeys) -> None:
+        self.server = server
+        self.plan = plan
+        self.keys = keys
+        self.probe_outcomes: dict[str, int] = {}
+        self.duration = duration
+        self.samples: list[Sample] = []
+        self.probes: list[tuple[float, float | None]] = []
+        self.stall_window = (0.3 * duration, 0.7 * duration)
+        self.stall_outcomes: Counter[str] = Counter()
+        self.killed: int | None = None
+        self.restart_s = float("nan")
+        self._lock = threading.Lock()
+        self._t0 = 0.0
+
+    def now(self) -> float:
+        return time.perf_counter() - self._t0
+
+    def go(self) -> None:
+        self._t0 = time.perf_counter()
+        threads = [threading.Thread(target=self._client, args=(i,), daemon=True) for i in range(CLIENTS)]
+        threads += [
+            threading.Thread(target=self._probe, daemon=True),
+            threading.Thread(target=self._chaos, daemon=True),
+            threading.Thread(target=self._limit_probe, daemon=True),
+        ]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=self.duration + 120)
+
+    def _client(self, i: int) -> None:
+        import requests
+
+        rnd = random.Random(1000 + i)
+        kinds, weights = zip(*MIX)
+        with requests.Session() as session:
+            session.headers.update(auth(self.keys.clients))
+            while (start := self.now()) < self.duration:
+                kind = rnd.choices(kinds, weights)[0]
+                retried = False
+                t0 = time.perf_counter()
+                try:
+                    try:
+                        resp = self.plan.request(session, self.server.url, kind, rnd)
+                    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                        retried = True  # the worker serving it was killed: try once more, as an app would
+                        resp = self.plan.request(session, self.server.url, kind, rnd)
+                    status = resp.status_code
+                    m = _SERVER_TIMING.search(resp.headers.get("Server-Timing", ""))
+                    app = float(m.group(1)) if m else float("nan")
+                    stages = {}
+                    if kind == "photo" and status == 200:
+                        stages = {k: float(v) for k, v in resp.json().get("timings_ms", {}).items()}
+                except requests.RequestException:
+                    status, app, stages = 0, float("nan"), {}
+                sample = Sample(kind, start, (time.perf_counter() - t0) * 1000, app, status, retried, stages)
+                with self._lock:
+                    self.samples.append(sample)
+
+    def _probe(self) -> None:
+        import requests
+
+        with requests.Session() as session:
+            while (start := self.now()) < self.duration:
+                t0 = time.perf_counter()
+                try:
+                    ok = session.get(f"{self.server.url}/healthz", timeout=5).status_code == 200
+                    ms: float | None = (time.perf_counter() - t0) * 1000 if ok else None
+                except requests.RequestException:
+                    ms = None
+                self.probes.append((start, ms))
+                time.sleep(max(0.0, 0.1 - (time.perf_counter() - t0)))  # pacing: ten probes a second
+
+    def _chaos(self) -> None:
+        """Open the stalled uploads, kill a worker, close the stalls, on schedule."""
+        port = int(self.server.url.rsplit(":", 1)[1])
+        self._sleep_until(self.stall_window[0])
+        stalls = [stalled_upload(port, self.keys.clients) for _ in range(STALLED)]
+        self._sleep_until(0.5 * self.duration)
+        before = self.server.worker_pids()
+        if before:
+            self.killed = before[0]
+            os.kill(self.killed, signal.SIGKILL)
+            t_kill = time.perf_counter()
+            while time.perf_counter() - t_kill < 60:
+                now = self.server.worker_pids()
+                if len(now) == len(before) and self.killed not in now:
+                    self.restart_s = time.perf_counter() - t_kill
+                    break
+                time.sleep(0.05)
+        self._sleep_until(self.stall_window[1])
+        for sock in stalls:
+            self.stall_outcomes[stall_outcome(sock)] += 1
+            sock.close()
+
+    def _limit_probe(self) -> None:
+        """The small-limit key asks more often than it may, early in the run (under the load)."""
+        self._sleep_until(0.1 * self.duration)
+        self.probe_outcomes = rate_limit_probe(self.server.url, self.plan, self.keys.probe)
+
+    def _sleep_until(self, t: float) -> None:
+        while (left := t - self.now()) > 0:
+            time.sleep(min(left, 0.05))
