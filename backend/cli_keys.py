@@ -2,11 +2,14 @@
 
 A key's token is printed once, by ``create``, on stdout (so ``$(artsnap keys create ...)``
 captures it) and never again: only its SHA-256 is kept. Everything else goes to stderr.
+Creating, revoking and re-scoping a key's origins are writes too: each goes to the audit log
+(actor ``cli:<user>``, status 0), beside the HTTP writes.
 """
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import sys
 from collections.abc import Iterator
@@ -34,6 +37,18 @@ def _services(args: argparse.Namespace) -> Iterator[Any]:
         catalog.close()
 
 
+def _audited(audit: Any, action: str, key: Any) -> None:
+    """One audit row for a key action (``key`` is the key acted on, not the actor)."""
+    from .engine.audit import AuditEntry
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (containers)
+        user = "unknown"
+    detail = {"key_id": key.key_id, "name": key.name, "scopes": sorted(key.scopes), "origins": list(key.origins)}
+    audit.record(AuditEntry(actor=f"cli:{user}", action=action, status=0, outcome="ok", detail=detail))
+
+
 def _describe(key: Any) -> str:
     state = f"revoked {key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked else "live"
     origins = f" origins {', '.join(key.origins)}" if key.origins else ""
@@ -43,7 +58,7 @@ def _describe(key: Any) -> str:
 
 def cmd_keys_create(args: argparse.Namespace) -> int:
     scopes = args.scope or ["search"]
-    with _services(args) as (keys, _audit):
+    with _services(args) as (keys, audit):
         try:
             new = keys.create(
                 args.name, scopes, publishable=args.publishable, origins=args.origin or (), rate_limit=args.rate_limit
@@ -51,6 +66,7 @@ def cmd_keys_create(args: argparse.Namespace) -> int:
         except ValueError as exc:
             print(f"artsnap keys create: {exc}", file=sys.stderr)
             return 2
+        _audited(audit, "keys.create", new.key)
     if args.json:
         print(json.dumps({**new.key.to_dict(), "token": new.token}))
     else:
@@ -75,12 +91,13 @@ def cmd_keys_list(args: argparse.Namespace) -> int:
 def cmd_keys_revoke(args: argparse.Namespace) -> int:
     from .engine.keys import UnknownKey
 
-    with _services(args) as (keys, _audit):
+    with _services(args) as (keys, audit):
         try:
             key = keys.revoke(args.key_id)
         except UnknownKey as exc:
             print(f"artsnap keys revoke: {exc}", file=sys.stderr)
             return 2
+        _audited(audit, "keys.revoke", key)
     print(f"revoked {_describe(key)}", file=sys.stderr)
     return 0
 
@@ -88,12 +105,13 @@ def cmd_keys_revoke(args: argparse.Namespace) -> int:
 def cmd_keys_origins(args: argparse.Namespace) -> int:
     from .engine.keys import UnknownKey
 
-    with _services(args) as (keys, _audit):
+    with _services(args) as (keys, audit):
         try:
             key = keys.set_origins(args.key_id, args.origins)
         except (UnknownKey, ValueError) as exc:
             print(f"artsnap keys origins: {exc}", file=sys.stderr)
             return 2
+        _audited(audit, "keys.origins", key)
     print(f"updated {_describe(key)}", file=sys.stderr)
     return 0
 
@@ -105,10 +123,12 @@ def cmd_audit(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(row.to_dict()))
         else:
+            acted_on = row.detail.get("key_id")
             ids = ",".join(str(i) for i in row.item_ids) or "-"
+            what = f"key {acted_on}" if acted_on else f"{row.collection or '-'} items {ids}"
             print(
                 f"{row.at:%Y-%m-%d %H:%M:%S}  {row.actor:<18} {row.action:<13} {row.status} {row.outcome:<18} "
-                f"{row.collection or '-'} items {ids}  {row.address or ''}"
+                f"{what}  {row.address or ''}"
             )
     return 0
 

@@ -19,7 +19,7 @@ from .catalog.access_store import AccessStore, AuditRow
 class AuditEntry:
     actor: str  # "key:<id>", "local" or "anonymous"
     action: str  # e.g. "items.add", "items.delete"
-    status: int
+    status: int  # the HTTP status; 0 for a command-line action (``artsnap keys ...``)
     outcome: str  # "ok" or the error code
     key_id: str | None = None
     address: str | None = None

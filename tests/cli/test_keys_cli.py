@@ -101,10 +101,30 @@ def test_audit_lists_writes_oldest_first(writable_demo: Path, capsys) -> None:
     assert main(["--data-dir", str(writable_demo), "audit", "--json"]) == 0
     events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(e["action"], e["status"], e["outcome"]) for e in events] == [
+        ("keys.create", 0, "ok"),
         ("items.add", 201, "ok"),
         ("items.delete", 401, "key_required"),
     ]
-    assert events[0]["actor"] == f"key:{token.split('_')[1]}" and events[0]["item_ids"] == [resp.get_json()["id"]]
-    assert events[1]["actor"] == "anonymous" and events[1]["item_ids"] == [1]
+    key_id = token.split("_")[1]
+    assert events[0]["actor"].startswith("cli:") and events[0]["detail"]["key_id"] == key_id
+    assert events[1]["actor"] == f"key:{key_id}" and events[1]["item_ids"] == [resp.get_json()["id"]]
+    assert events[2]["actor"] == "anonymous" and events[2]["item_ids"] == [1]
     assert main(["--data-dir", str(writable_demo), "audit"]) == 0
     assert "items.delete" in capsys.readouterr().out
+
+
+def test_key_actions_go_to_the_audit_log(tmp_path: Path, capsys) -> None:
+    _rc, out, _err = _create(tmp_path, capsys, "portal", "--publishable", "--origin", "https://p.example")
+    key_id = out.strip().split("_")[1]
+    assert main(["--data-dir", str(tmp_path), "keys", "origins", key_id, "https://q.example"]) == 0
+    assert main(["--data-dir", str(tmp_path), "keys", "revoke", key_id]) == 0
+    assert main(["--data-dir", str(tmp_path), "keys", "revoke", "000000000000"]) == 2  # nothing done: no row
+    capsys.readouterr()
+    assert main(["--data-dir", str(tmp_path), "audit", "--json"]) == 0
+    events = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["action"] for e in events] == ["keys.create", "keys.origins", "keys.revoke"]
+    assert all(e["detail"]["key_id"] == key_id and e["actor"].startswith("cli:") for e in events)
+    assert events[1]["detail"]["origins"] == ["https://q.example"]
+    # The human-readable log shows them too.
+    assert main(["--data-dir", str(tmp_path), "audit"]) == 0
+    assert f"keys.revoke   0 ok                 key {key_id}" in capsys.readouterr().out
