@@ -128,3 +128,19 @@ def test_key_actions_go_to_the_audit_log(tmp_path: Path, capsys) -> None:
     # The human-readable log shows them too.
     assert main(["--data-dir", str(tmp_path), "audit"]) == 0
     assert f"keys.revoke   0 ok                 key {key_id}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(("host", "required"), [("127.0.0.1", False), ("0.0.0.0", True), ("192.0.2.10", True)])
+def test_artsnap_serve_beyond_loopback_hands_the_server_keys_required(
+    tmp_path: Path, capsys, monkeypatch, host: str, required: bool
+) -> None:
+    """``make run`` (127.0.0.1) stays keyless; any other address starts a server that requires keys."""
+    import backend.serve
+
+    started: list[Settings] = []
+    monkeypatch.setattr(backend.serve, "serve_gunicorn", lambda settings, *_a, **_k: started.append(settings))
+    monkeypatch.delenv("ARTSNAP_REQUIRE_KEYS", raising=False)
+    assert main(["--data-dir", str(tmp_path), "serve", "--host", host, "--port", "8099"]) == 0
+    assert [s.require_keys for s in started] == [required]
+    said = capsys.readouterr().err
+    assert ("API keys required" in said) is required and ("need no API key" in said) is not required
