@@ -6,7 +6,7 @@ post-fork via ``search.warm_up``), once per process.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ..config import Settings
 from .audit import AuditLog
@@ -29,8 +29,15 @@ class Engine:
     index_store: IndexStore
     ingest: IngestService
     search: SearchService
-    keys: KeyService
-    audit: AuditLog
+    #: API keys and the audit log live in the catalog beside the items: made from it, so an
+    #: engine assembled by hand (tests over chosen vectors) has them too.
+    keys: KeyService = field(init=False)
+    audit: AuditLog = field(init=False)
+
+    def __post_init__(self) -> None:
+        access = AccessStore(self.catalog)
+        self.keys = KeyService(access)
+        self.audit = AuditLog(access)
 
     @classmethod
     def open(cls, settings: Settings) -> Engine:
@@ -49,7 +56,6 @@ class Engine:
             mmap=settings.index_mmap,
         )
         classifier = ActiveClassifier(catalog, threads=settings.threads, device=settings.device)
-        access = AccessStore(catalog)
         return cls(
             settings=settings,
             catalog=catalog,
@@ -57,8 +63,6 @@ class Engine:
             index_store=store,
             ingest=IngestService(settings, catalog, descriptors, store, labeller=classifier),
             search=SearchService(settings, catalog, descriptors, store, classifier=classifier),
-            keys=KeyService(access),
-            audit=AuditLog(access),
         )
 
     def close(self) -> None:
