@@ -114,6 +114,7 @@ def openapi_document() -> dict[str, Any]:
                         },
                         "413": _ERROR,
                         "415": _ERROR,
+                        "503": {**_ERROR, "description": "The vector store is unreachable (vector_store_unavailable)"},
                     },
                 }
             },
