@@ -1,9 +1,11 @@
-"""The commands of a deployment beyond one machine: ``migrate-index`` and ``rollback-index``.
+"""The commands of a deployment beyond one machine: ``migrate-index``, ``swap-index``, ``rollback-index``.
 
 ``artsnap migrate-index --to milvus --uri http://milvus:19530`` copies every collection's
 vectors from the FAISS files into Milvus (or back, ``--to faiss``); afterwards set
-``ARTSNAP_VECTOR_STORE`` to the same URI on every instance. ``artsnap rollback-index`` points a
-Milvus collection back at the generation its last rebuild replaced.
+``ARTSNAP_VECTOR_STORE`` to the same URI on every instance. ``artsnap swap-index`` builds a
+collection's index with another factory as a new generation beside the serving one and moves
+the alias (every instance serves the new one from its next search, none restarts);
+``artsnap rollback-index`` points the alias back at the generation it replaced.
 """
 
 from __future__ import annotations
@@ -57,6 +59,34 @@ def cmd_migrate_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_swap_index(args: argparse.Namespace) -> int:
+    """Blue/green: build a collection's index anew (another factory) beside the serving one, then switch."""
+    from .engine.migrate_store import migrate_collection
+    from .engine.milvus_store import MilvusIndexStore
+    from .engine.services import Engine, build_index_store
+
+    settings = Settings.from_env(args.data_dir)
+    eng = Engine.open(settings)
+    try:
+        if not isinstance(eng.index_store, MilvusIndexStore):
+            print(
+                "artsnap swap-index: only a Milvus store keeps two generations side by side; "
+                "with FAISS files, `artsnap reindex --index-factory` rebuilds in place",
+                file=sys.stderr,
+            )
+            return 2
+        green = build_index_store(replace(settings, index_factory=args.index_factory), eng.descriptors, eng.catalog)
+        done = migrate_collection(eng.catalog, eng.index_store, green, args.collection)
+        print(
+            f"{args.collection}: now serving {args.index_factory!r} ({done.vectors} vectors); "
+            f"`artsnap rollback-index --collection {args.collection}` switches back",
+            file=sys.stderr,
+        )
+    finally:
+        eng.close()
+    return 0
+
+
 def cmd_rollback_index(args: argparse.Namespace) -> int:
     from .engine.milvus_store import MilvusIndexStore
     from .engine.services import Engine
@@ -82,6 +112,11 @@ def register(sub: Any) -> None:
     s.add_argument("--collection", action="append", help="only this collection (repeatable)")
     s.add_argument("--json", action="store_true", help="one JSON line per collection")
     s.set_defaults(func=cmd_migrate_index)
+
+    s = sub.add_parser("swap-index", help="rebuild a Milvus collection's index beside the serving one, then switch")
+    s.add_argument("--collection", required=True)
+    s.add_argument("--index-factory", required=True, help="the new index, e.g. HNSW32 or IVF1024,Flat")
+    s.set_defaults(func=cmd_swap_index)
 
     s = sub.add_parser("rollback-index", help="serve a Milvus collection's previous index generation again")
     s.add_argument("--collection", required=True)

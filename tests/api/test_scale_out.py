@@ -10,7 +10,9 @@ from __future__ import annotations
 import itertools
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -100,41 +102,101 @@ def wait_for(condition, what: str, timeout_s: float = 60.0) -> None:
         time.sleep(0.05)
 
 
-def test_store_stopped_mid_load_answers_503_quickly_and_health_names_it(deployment) -> None:
-    """Runs last in this module: it takes the module's Milvus away."""
-    settings, milvus, a, _ = deployment
+def stored_vectors(settings: Settings, n: int = 8):
     eng = Engine.open(settings)
     try:
         cid = eng.catalog.collection_id("demo")
-        vectors = eng.index_store.get(cid, "cnn").reconstruct(eng.catalog.ids_with_status(cid, "indexed")[:8])
+        return eng.index_store.get(cid, "cnn").reconstruct(eng.catalog.ids_with_status(cid, "indexed")[:n])
     finally:
         eng.close()
+
+
+@contextmanager
+def search_load(urls: list[str], vectors, threads: int = 4) -> Iterator[list[tuple[float, int, str, int]]]:
+    """Phone-vector searches against ``urls`` until the block ends; yields the growing list of
+    answers (seconds, status, error code, number of results)."""
     stop = threading.Event()
-    answers: list[tuple[float, int, str]] = []
+    answers: list[tuple[float, int, str, int]] = []
 
     def load(i: int) -> None:
         while not stop.is_set():
             body = {"embedding": vectors[i % len(vectors)].tolist(), "embedding_space": server_space()}
             t0 = time.monotonic()
             try:
-                r = requests.post(f"{a.url}/v1/collections/demo/search", json=body, timeout=10)
-                code = r.json().get("error", {}).get("code", "") if r.status_code != 200 else ""
-                answers.append((time.monotonic() - t0, r.status_code, code))
+                r = requests.post(f"{urls[i % len(urls)]}/v1/collections/demo/search", json=body, timeout=10)
+                data = r.json()
+                code = data.get("error", {}).get("code", "") if r.status_code != 200 else ""
+                answers.append((time.monotonic() - t0, r.status_code, code, len(data.get("results", []))))
             except requests.RequestException as exc:  # a hang or a dropped connection is a failure
-                answers.append((time.monotonic() - t0, 0, type(exc).__name__))
+                answers.append((time.monotonic() - t0, 0, type(exc).__name__, 0))
 
-    with ThreadPoolExecutor(4) as pool:
-        for i in range(4):
+    with ThreadPoolExecutor(threads) as pool:
+        for i in range(threads):
             pool.submit(load, i)
-        wait_for(lambda: sum(1 for _, s, _ in answers if s == 200) >= 20, "20 searches before the stop")
+        try:
+            yield answers
+        finally:
+            stop.set()
+
+
+def serving_generation(settings: Settings) -> str:
+    from pymilvus import MilvusClient
+
+    eng = Engine.open(settings)
+    try:
+        alias = eng.index_store.alias(eng.catalog.collection_id("demo"), "cnn")  # type: ignore[attr-defined]  # the Milvus store
+    finally:
+        eng.close()
+    return str(MilvusClient(uri=settings.vector_store).describe_alias(alias)["collection_name"])
+
+
+def test_an_index_swap_under_load_fails_no_request(deployment, monkeypatch) -> None:
+    """Blue/green across both instances: swap to HNSW and roll back while they serve searches."""
+    from backend.cli import main
+
+    settings, _, a, b = deployment
+    monkeypatch.setenv("ARTSNAP_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("ARTSNAP_VECTOR_STORE", settings.vector_store)
+    blue = serving_generation(settings)
+    with search_load([a.url, b.url], stored_vectors(settings)) as answers:
+        wait_for(lambda: len(answers) >= 10, "10 searches before the swap")
+        assert (
+            main(
+                [
+                    "--data-dir",
+                    str(settings.data_dir),
+                    "swap-index",
+                    "--collection",
+                    "demo",
+                    "--index-factory",
+                    "HNSW16",
+                ]
+            )
+            == 0
+        )
+        green = serving_generation(settings)
+        during = len(answers)
+        wait_for(lambda: len(answers) >= during + 10, "10 searches after the swap")
+        assert main(["--data-dir", str(settings.data_dir), "rollback-index", "--collection", "demo"]) == 0
+        after = len(answers)
+        wait_for(lambda: len(answers) >= after + 10, "10 searches after the rollback")
+    assert green != blue and serving_generation(settings) == blue
+    failed = [x for x in answers if x[1] != 200 or x[3] == 0]
+    assert failed == [] and len(answers) >= 30
+
+
+def test_store_stopped_mid_load_answers_503_quickly_and_health_names_it(deployment) -> None:
+    """Runs last in this module: it takes the module's Milvus away."""
+    settings, milvus, a, _ = deployment
+    with search_load([a.url], stored_vectors(settings)) as answers:
+        wait_for(lambda: sum(1 for x in answers if x[1] == 200) >= 20, "20 searches before the stop")
         stopped_at = len(answers)  # before the kill: every answer counted as "before" came from a live store
         milvus.stop()
-        wait_for(lambda: sum(1 for _, s, _ in answers[stopped_at:] if s == 503) >= 20, "20 answers after the stop")
-        stop.set()
+        wait_for(lambda: sum(1 for x in answers[stopped_at:] if x[1] == 503) >= 20, "20 answers after the stop")
     before, after = answers[:stopped_at], answers[stopped_at:]
-    assert all(s == 200 for _, s, _ in before), {(s, c) for _, s, c in before}
-    assert {(s, c) for _, s, c in after} <= {(200, ""), (503, "vector_store_unavailable")}, set(after)
-    assert max(t for t, _, _ in after) < 1.0, sorted(t for t, _, _ in after)[-5:]
+    assert all(x[1] == 200 for x in before), {x[1:3] for x in before}
+    assert {x[1:3] for x in after} <= {(200, ""), (503, "vector_store_unavailable")}, {x[1:3] for x in after}
+    assert max(x[0] for x in after) < 1.0, sorted(x[0] for x in after)[-5:]
     health = requests.get(f"{a.url}/healthz", timeout=5)
     body = health.json()
     assert health.status_code == 503 and body["down"] == ["vector_store"] and body["database"] == "ok"
