@@ -49,6 +49,12 @@ class DescribeWorker:
         self.descriptors = build_descriptors(Path(models_dir), threads=threads, device=device)
         self.max_pixels, self.max_decode_bytes = max_pixels, max_decode_bytes
 
+    def ready(self) -> bool:
+        """Load the models now (ONNX Runtime sessions open lazily), so the first batch does not wait."""
+        blank = Image.new("RGB", (64, 64))
+        describe_all(self.descriptors, [blank])
+        return True
+
     def process(self, batch: list[tuple[str, bytes]]) -> list[Prepared | tuple[str, str, str]]:
         out: list[Prepared | tuple[str, str, str]] = []
         ok: list[tuple[str, DecodedImage, str, int | None]] = []
@@ -153,8 +159,9 @@ def ray_ingest_service(eng: Engine, address: str | None, *, workers: int | None 
     resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]  # ray ships no types for it
     count = workers or max(1, int(resources.get("CPU", 1)))
     s = eng.settings
-    actor_class = ray.remote(num_cpus=1)(DescribeWorker)
+    actor_class: Any = ray.remote(num_cpus=1)(DescribeWorker)
     actors = [
         actor_class.remote(str(s.models_dir), s.max_pixels, s.max_decode_bytes, 1, s.device) for _ in range(count)
     ]
+    ray.get([a.ready.remote() for a in actors])  # models loaded on every worker before the ingest starts
     return RayIngestService(eng.ingest, actors)

@@ -116,6 +116,9 @@ class MilvusIndex(VectorIndex):
                 schema=schema,
                 index_params=params,
                 properties={"artsnap.model_version": self.meta.model_version, "artsnap.factory": self.meta.factory},
+                # Strong: a search on any instance sees every write acknowledged before it (a
+                # cluster's default, Bounded, may lag by its graceful time, 5 s by default).
+                consistency_level="Strong",
                 timeout=30.0,
             )
         self._created = True
@@ -202,9 +205,11 @@ class MilvusIndex(VectorIndex):
         for s in range(0, len(ids), CHUNK):
             for r in self._query(self.read_name, id_filter(ids[s : s + CHUNK]), ["id", "vector"]):
                 by_id[int(r["id"])] = r["vector"]
-        missing = [int(i) for i in ids if int(i) not in by_id]
-        if missing:
-            raise KeyError(f"no vector stored for id(s) {missing[:5]}")
+        if len(by_id) < len(set(ids.tolist())):
+            # Deleted by another instance since the caller checked ``contains``: a zero vector
+            # scores nothing, and the catalog no longer lists the item, so it is never shown.
+            zero = self._encode(np.zeros((1, self.meta.dim), np.float32))[0]
+            by_id = {int(i): by_id.get(int(i), zero) for i in ids}
         return self._decode_rows([by_id[int(i)] for i in ids])
 
     def search(

@@ -66,6 +66,9 @@ def test_add_and_delete_go_through_to_milvus(milvus_demo, paint_jpeg) -> None:
     assert hits[0].item.id == item_id
     eng.ingest.delete(item_id)
     assert item_id not in milvus_ids(eng)
+    # A search that raced the delete (contains, then reconstruct) gets a vector that scores nothing.
+    gone = eng.index_store.get(eng.catalog.collection_id("demo"), "cnn").reconstruct(np.array([item_id]))
+    assert not gone.any()
 
 
 def test_reconcile_after_a_crash_repairs_milvus(milvus_demo) -> None:
