@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from .binary_index import to_unit_codes
-from .index import IndexMeta, VectorIndex
+from .index import IndexConfigError, IndexMeta, VectorIndex
 from .index_store import VectorStoreUnavailable
 from .milvus_mapping import MilvusIndexSpec, id_filter, index_spec
 
@@ -41,7 +41,8 @@ COLLECTION_MISSING = 100
 
 
 def milvus_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
-    """Run a pymilvus call; a store that cannot answer becomes :class:`VectorStoreUnavailable`."""
+    """Run a pymilvus call; a store that cannot answer becomes :class:`VectorStoreUnavailable`,
+    a request it refuses (a type or index it lacks) an :class:`IndexConfigError` that says why."""
     from pymilvus.exceptions import MilvusException
 
     try:
@@ -49,11 +50,20 @@ def milvus_call(fn: Any, *args: Any, **kwargs: Any) -> Any:
     except MilvusException as exc:
         if getattr(exc, "code", None) == COLLECTION_MISSING:
             raise
-        raise VectorStoreUnavailable(f"the vector store (Milvus) did not answer: {exc.message}") from exc
+        if _unreachable(exc):
+            raise VectorStoreUnavailable(f"the vector store (Milvus) did not answer: {exc.message}") from exc
+        raise IndexConfigError(f"Milvus refused the request: {exc.message}") from exc
     except Exception as exc:  # grpc errors and deadlines that pymilvus does not wrap
         if type(exc).__module__.startswith(("grpc", "pymilvus")):
             raise VectorStoreUnavailable(f"the vector store (Milvus) did not answer: {exc}") from exc
         raise
+
+
+def _unreachable(exc: Any) -> bool:
+    text = str(getattr(exc, "message", exc)).lower()
+    return getattr(exc, "code", None) in (1, 2) or any(
+        word in text for word in ("connect", "unavailable", "deadline", "timeout", "timed out")
+    )
 
 
 def _is_missing(exc: BaseException) -> bool:

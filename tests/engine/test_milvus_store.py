@@ -137,3 +137,17 @@ def test_factories_map_to_milvus_index_types(factory: str, index_type: str, para
 def test_a_factory_milvus_lacks_is_refused_by_name() -> None:
     with pytest.raises(IndexConfigError, match="OPQ16_64,IVF1024,PQ16.*no Milvus equivalent"):
         index_spec("OPQ16_64,IVF1024,PQ16")
+
+
+def test_a_type_milvus_lite_lacks_is_a_clear_config_error(tmp_path: Path) -> None:
+    """Trained codes map to BINARY_VECTOR, which a Milvus server has and milvus-lite does not:
+    the refusal says so (a config error, 500), not that the store is down (503)."""
+    from pymilvus import MilvusClient
+
+    from backend.engine.index import IndexMeta
+    from backend.engine.milvus_index import MilvusIndex
+
+    client = MilvusClient(uri=str(tmp_path / "codes.db"))
+    codes = MilvusIndex(IndexMeta("code", 16, "BFlat", "v1"), client, "codes_g1", timeout=30.0)
+    with pytest.raises(IndexConfigError, match="Milvus refused the request.*BinaryVector"):
+        codes.add(np.array([1]), np.ones((1, 16), np.float32) / 4)
