@@ -29,7 +29,7 @@ from sqlalchemy import text
 from .catalog.store import Catalog
 from .descriptors import Descriptor
 from .index import IndexConfigError, VectorIndex
-from .index_store import CollectionBusy, IndexStore, VectorStoreUnavailable
+from .index_store import CollectionBusy, IndexStore, ReconcileReport, VectorStoreUnavailable
 from .milvus_index import MilvusIndex, milvus_call
 from .milvus_mapping import NAME_PREFIX, MilvusTarget, alias_name, generation_name, generation_of
 
@@ -172,6 +172,20 @@ class MilvusIndexStore(IndexStore):
                     milvus_call(self.client.drop_collection, old, timeout=30.0)
             with self._lock:
                 self._cache.pop((collection_id, name), None)
+
+    def reconcile(self, catalog: Catalog, collection_id: int, indexes: Mapping[str, VectorIndex]) -> ReconcileReport:
+        """As the FAISS store's, after giving an alias to a first generation that a crash left
+        without one (its vectors are kept; the catalog marks them indexed only after this)."""
+        orphans = {
+            name: idx
+            for name, idx in indexes.items()
+            if isinstance(idx, MilvusIndex)
+            and self._serving(self.alias(collection_id, name)) is None
+            and milvus_call(self.client.has_collection, idx.write_name, timeout=self.timeout)
+        }
+        if orphans:
+            self.save(collection_id, orphans)
+        return super().reconcile(catalog, collection_id, indexes)
 
     def rollback(self, collection_id: int, descriptor: str) -> str:
         """Point the alias back at the previous generation (kept by :meth:`save`); returns it."""

@@ -96,6 +96,23 @@ def test_reconcile_after_a_crash_repairs_milvus(milvus_demo) -> None:
     assert cat.ids_with_status(cid, "pending") == [] and lost in milvus_ids(eng)
 
 
+def test_a_first_ingest_that_crashed_before_its_first_save_is_served_after_the_next(milvus_demo) -> None:
+    """Vectors written, no alias yet (the crash), rows still pending: the next run serves them."""
+    _, eng = milvus_demo
+    cat, store = eng.catalog, eng.index_store
+    cid = cat.collection_id("demo")
+    indexed = cat.ids_with_status(cid, "indexed")
+    for name in eng.descriptors:
+        store.client.drop_alias(store.alias(cid, name))
+    cat.set_status(indexed, "pending")
+    store._cache.clear()
+    assert milvus_ids(eng) == set()  # nothing served: the alias is gone
+    with store.writer(cid) as idx:
+        report = store.reconcile(cat, cid, idx)
+    assert report.marked_indexed == len(indexed)
+    assert milvus_ids(eng) == set(indexed) and milvus_ids(eng, "color") == set(indexed)
+
+
 def test_rebuild_switches_generations_and_rolls_back(milvus_demo) -> None:
     _, eng = milvus_demo
     store = eng.index_store
