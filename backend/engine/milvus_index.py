@@ -36,6 +36,9 @@ from .milvus_mapping import MilvusIndexSpec, id_filter, index_spec
 
 #: Rows per insert/query call: keeps each gRPC message well under Milvus's 64 MB limit.
 CHUNK = 2000
+#: Seconds a write (upsert, delete, flush) may take: writers are ingests and rebuilds, not
+#: visitors, and an engine may seal and index a segment inside the call that filled it.
+WRITE_TIMEOUT_S = 600.0
 #: Error code Milvus gives for a collection (or alias) that does not exist.
 COLLECTION_MISSING = 100
 
@@ -145,19 +148,21 @@ class MilvusIndex(VectorIndex):
         for s in range(0, len(ids), CHUNK):
             codes = self._encode(vectors[s : s + CHUNK])
             rows = [{"id": int(i), "vector": c} for i, c in zip(ids[s : s + CHUNK], codes)]
-            milvus_call(self.client.upsert, self.write_name, rows, timeout=30.0)
+            milvus_call(self.client.upsert, self.write_name, rows, timeout=WRITE_TIMEOUT_S)
 
     def remove(self, ids: np.ndarray) -> int:
         ids = np.ascontiguousarray(ids, dtype=np.int64)
         present = ids[self._contains(self.write_name, ids)] if len(ids) else ids
         for s in range(0, len(present), CHUNK):
-            milvus_call(self.client.delete, self.write_name, ids=present[s : s + CHUNK].tolist(), timeout=30.0)
+            milvus_call(
+                self.client.delete, self.write_name, ids=present[s : s + CHUNK].tolist(), timeout=WRITE_TIMEOUT_S
+            )
         return len(present)
 
     def save(self, path: Path | None = None) -> None:
         """Durable in Milvus (the path of a FAISS file means nothing here)."""
         if self._created or self._exists(self.write_name):
-            milvus_call(self.client.flush, self.write_name, timeout=60.0)
+            milvus_call(self.client.flush, self.write_name, timeout=WRITE_TIMEOUT_S)
 
     # -- queries --------------------------------------------------------------------------
     def _exists(self, name: str) -> bool:
