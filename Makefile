@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml
 	# torch first, pinned: on these machines it resolves to the local CPU wheel; unpinned, a
 	# dependency could pull a multi-GB CUDA build.
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e '.[test,postgres,export,dev]'
+	$(BIN)/python -m pip install --quiet -e '.[test,postgres,export,dev,scale]'
 	touch $@
 
 ## run: set up, build the demo collection (or ingest DATA=path), serve page + API on 127.0.0.1:8080

@@ -47,9 +47,14 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     from dataset_tools.readers import SourceError
 
     eng = _engine(args)
+    service = eng.ingest
+    if getattr(args, "ray", None) is not None:
+        from .ray_ingest import ray_ingest_service
+
+        service = ray_ingest_service(eng, args.ray, workers=args.ray_workers)
     try:
         with TqdmProgress("ingest", "img", quiet=args.quiet) as bar:
-            summary = eng.ingest.ingest(args.source, args.collection, observer=bar, limit=args.limit)
+            summary = service.ingest(args.source, args.collection, observer=bar, limit=args.limit)
     except SourceError as exc:
         print(f"artsnap ingest: {exc}", file=sys.stderr)
         return 2
@@ -225,6 +230,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     s.add_argument("--json", action="store_true", help="print the summary as JSON on stdout")
     s.add_argument("--quiet", action="store_true", help="no progress bar or duplicate lines")
+    s.add_argument(
+        "--ray",
+        nargs="?",
+        const="local",
+        default=None,
+        metavar="ADDRESS",
+        help="decode and embed on a Ray cluster (ADDRESS, e.g. ray://head:10001; alone: start a local one)",
+    )
+    s.add_argument("--ray-workers", type=int, default=None, help="describe actors to start (default: cluster CPUs)")
     s.set_defaults(func=cmd_ingest)
 
     s = sub.add_parser("search", help="search a collection with one or more photos")
@@ -276,6 +290,10 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_keys import register as register_key_commands
 
     register_key_commands(sub)
+
+    from .cli_scale import register as register_scale_commands
+
+    register_scale_commands(sub)
     return p
 
 
@@ -291,9 +309,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:
         # Conditions a user fixes (stale indexes, a running ingest) get their message, not a traceback.
         from .engine.index import IndexConfigError
-        from .engine.index_store import CollectionBusy
+        from .engine.index_store import CollectionBusy, VectorStoreUnavailable
 
-        if isinstance(exc, (IndexConfigError, CollectionBusy)):
+        if isinstance(exc, (IndexConfigError, CollectionBusy, VectorStoreUnavailable)):
             print(f"artsnap {args.command}: {exc}", file=sys.stderr)
             return 2
         raise

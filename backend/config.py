@@ -68,6 +68,13 @@ class Settings:
     #: Readers (server workers, ``artsnap search``) memory-map saved indexes instead of
     #: copying them in: fast cold starts, resident memory only for what searches touch.
     index_mmap: bool = True
+    #: Where vectors live: "faiss" (files under data_dir, the embedded default) or a Milvus URI,
+    #: "milvus:///abs/path/milvus.db" (embedded milvus-lite, one process) or "http://host:19530"
+    #: (a Milvus server that several API instances share).
+    vector_store: str = "faiss"
+    #: Seconds a search waits for the vector store before answering 503 (a stopped store fails
+    #: faster: connection refused).
+    vector_store_timeout_s: float = 1.0
     #: Default weight of each descriptor at search time, for searches and related items that do
     #: not say (``ARTSNAP_DESCRIPTOR_WEIGHTS="cnn=1,code=0.5"``). Every descriptor is built at ingest.
     descriptor_weights: dict[str, float] = field(default_factory=lambda: {"cnn": 1.0, "color": 0.0})
@@ -128,6 +135,8 @@ class Settings:
             code_index_factory=os.environ.get("ARTSNAP_CODE_INDEX_FACTORY", "BFlat"),
             code_search_params=os.environ.get("ARTSNAP_CODE_SEARCH_PARAMS", ""),
             index_mmap=os.environ.get("ARTSNAP_INDEX_MMAP", "1").strip().lower() not in ("0", "false", "no", "off"),
+            vector_store=os.environ.get("ARTSNAP_VECTOR_STORE", "faiss"),
+            vector_store_timeout_s=float(os.environ.get("ARTSNAP_VECTOR_STORE_TIMEOUT_S") or 1.0),
             descriptor_weights=parse_weights(os.environ.get("ARTSNAP_DESCRIPTOR_WEIGHTS", ""))
             or {"cnn": 1.0, "color": 0.0},
             max_upload_bytes=_env_int("ARTSNAP_MAX_UPLOAD_BYTES", 40 * 1024 * 1024),

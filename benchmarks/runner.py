@@ -21,7 +21,18 @@ from types import ModuleType
 
 from backend.config import Settings
 
-from . import camera_snaps, cifar_map, classifier, embed_throughput, load, memory, search_latency, wikiart_style_map
+from . import (
+    camera_snaps,
+    cifar_map,
+    classifier,
+    embed_throughput,
+    load,
+    memory,
+    milvus_agreement,
+    scale_out,
+    search_latency,
+    wikiart_style_map,
+)
 from .context import BenchContext
 from .figures import SkipSection
 from .machine import collect
@@ -37,6 +48,8 @@ SECTIONS: tuple[ModuleType, ...] = (
     wikiart_style_map,
     camera_snaps,
     classifier,
+    milvus_agreement,
+    scale_out,
 )
 SECTION_NAMES = tuple(m.NAME for m in SECTIONS)
 

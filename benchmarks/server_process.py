@@ -48,15 +48,28 @@ def running_server(settings: Settings, *, workers: int = 1, timeout_s: float = 3
 
 @contextmanager
 def served(
-    settings: Settings, *, workers: int = 1, timeout_s: float = 300.0, extra_env: Mapping[str, str] | None = None
+    settings: Settings,
+    *,
+    workers: int = 1,
+    timeout_s: float = 300.0,
+    extra_env: Mapping[str, str] | None = None,
+    log_name: str = "server.log",
 ) -> Iterator[ServerProcess]:
-    """:func:`running_server`, yielding the process too (and with extra environment)."""
+    """:func:`running_server`, yielding the process too (and with extra environment; ``log_name``
+    tells apart the logs of several instances over one data folder)."""
     import requests
 
     port = free_port()
-    log_path = Path(settings.data_dir) / "server.log"
+    log_path = Path(settings.data_dir) / log_name
     env = dict(os.environ)
-    env.update({"ARTSNAP_DATABASE_URL": settings.database_url, "ARTSNAP_INDEX_FACTORY": settings.index_factory})
+    env.update(
+        {
+            "ARTSNAP_DATABASE_URL": settings.database_url,
+            "ARTSNAP_INDEX_FACTORY": settings.index_factory,
+            "ARTSNAP_VECTOR_STORE": settings.vector_store,
+            "ARTSNAP_VECTOR_STORE_TIMEOUT_S": str(settings.vector_store_timeout_s),
+        }
+    )
     env.update(extra_env or {})
     cmd = [
         sys.executable,

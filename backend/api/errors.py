@@ -15,7 +15,7 @@ from dataset_tools.images import ImageDecodeError
 
 from ..engine.catalog.store import UnknownCollection, UnknownItem
 from ..engine.index import IndexConfigError
-from ..engine.index_store import CollectionBusy
+from ..engine.index_store import CollectionBusy, VectorStoreUnavailable
 from ..engine.search import OptionsError
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,12 @@ def register_error_handlers(app: Flask) -> None:
     def _busy(e: CollectionBusy) -> Response:
         resp = error_response(503, "collection_busy", str(e))
         resp.headers["Retry-After"] = "5"
+        return resp
+
+    @app.errorhandler(VectorStoreUnavailable)
+    def _store_down(e: VectorStoreUnavailable) -> Response:
+        resp = error_response(503, "vector_store_unavailable", str(e))
+        resp.headers["Retry-After"] = "2"
         return resp
 
     @app.errorhandler(IndexConfigError)

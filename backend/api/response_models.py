@@ -159,5 +159,9 @@ class ModelList(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "degraded"]
     database: str
+    #: The vector store's state (``{"status": "ok" | "unreachable", "backend": ...}``).
+    vector_store: dict[str, Any] = Field(default_factory=dict)
+    #: The dependencies that do not answer ("database", "vector_store"): what an operator fixes.
+    down: list[str] = Field(default_factory=list)
     collections: list[str]
     models_loaded: list[dict[str, Any]]

@@ -26,6 +26,7 @@ _SEARCH_TEXT = {
     "not_an_embedding, bad_dimensions (an image too thin, too small or too elongated), truncated, not_an_image, empty",
     409: "foreign_embedding_space: the vector is from another model's embedding space",
     415: "unsupported_media_type (send multipart or JSON) or unsupported_format (GIF, BMP, TIFF, HEIC ...)",
+    503: "vector_store_unavailable: the vector store does not answer (`Retry-After`)",
 }
 
 
@@ -64,7 +65,7 @@ def get_collection(name: str) -> ResponseReturnValue:
 @api.validate(
     json=VectorSearch,
     form=ImageSearch,
-    resp=answers({200: SearchResponse}, 400, 404, 408, 409, 413, 415, text=_SEARCH_TEXT),
+    resp=answers({200: SearchResponse}, 400, 404, 408, 409, 413, 415, 503, text=_SEARCH_TEXT),
 )
 def search(name: str) -> ResponseReturnValue:
     """Search a collection with a photo or an on-device embedding

@@ -16,7 +16,12 @@ bp = Blueprint("system", __name__)
 
 @bp.get("/healthz")
 @requires(None)
-@api.validate(resp=answers({200: Health, 503: Health}, text={503: "Degraded: the database does not answer"}))
+@api.validate(
+    resp=answers(
+        {200: Health, 503: Health},
+        text={503: "Degraded: the database or the vector store does not answer (`down` names which)"},
+    )
+)
 def healthz() -> ResponseReturnValue:
     """Health"""
     eng = engine()
@@ -26,13 +31,17 @@ def healthz() -> ResponseReturnValue:
         db_ok = True
     except Exception:
         db_ok = False
+    store = eng.index_store.health()
+    ok = db_ok and store["status"] == "ok"
     body = {
-        "status": "ok" if db_ok else "degraded",
+        "status": "ok" if ok else "degraded",
         "database": "ok" if db_ok else "unreachable",
+        "vector_store": store,
+        "down": [name for name, up in (("database", db_ok), ("vector_store", store["status"] == "ok")) if not up],
         "collections": eng.catalog.collection_names() if db_ok else [],
         "models_loaded": [d.info() for d in eng.descriptors.values() if getattr(d, "_model", True) is not None],
     }
-    return jsonify(body), 200 if db_ok else 503
+    return jsonify(body), 200 if ok else 503
 
 
 @bp.get("/metrics")

@@ -28,6 +28,10 @@ class CollectionBusy(RuntimeError):
     """Another process holds the collection's write lock (an ingest is running)."""
 
 
+class VectorStoreUnavailable(RuntimeError):
+    """The vector store (a Milvus server) cannot be reached: searches answer 503, not hang."""
+
+
 @dataclass(frozen=True)
 class ReconcileReport:
     removed_from_index: int
@@ -97,6 +101,12 @@ class IndexStore:
         Descriptors in ``rebuild`` start empty whatever is on disk (even an index of another
         model, which would otherwise be refused): the caller fills and saves them.
         """
+        with self._write_lock(collection_id, timeout):
+            yield self._open_for_write(collection_id, rebuild)
+
+    @contextmanager
+    def _write_lock(self, collection_id: int, timeout: float) -> Iterator[None]:
+        """One writer per collection: a file lock beside the indexes (one machine)."""
         lock_path = self.index_dir / str(collection_id) / ".write.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(lock_path))
@@ -107,15 +117,21 @@ class IndexStore:
                 "the collection is being written by another process (an ingest?); try again shortly"
             ) from exc
         try:
-            fresh = {
-                name: new_index(self._meta(name))
-                if name in rebuild
-                else open_index(self.path(collection_id, name), self._meta(name))
-                for name in self.descriptors
-            }
-            yield fresh
+            yield
         finally:
             lock.release()
+
+    def _open_for_write(self, collection_id: int, rebuild: Sequence[str]) -> dict[str, VectorIndex]:
+        return {
+            name: new_index(self._meta(name))
+            if name in rebuild
+            else open_index(self.path(collection_id, name), self._meta(name))
+            for name in self.descriptors
+        }
+
+    def health(self) -> dict[str, str]:
+        """What ``/healthz`` reports about the store: FAISS files are local, always there."""
+        return {"kind": "faiss", "status": "ok"}
 
     def save(self, collection_id: int, indexes: Mapping[str, VectorIndex]) -> None:
         for name, idx in indexes.items():

@@ -18,6 +18,7 @@ from .index_store import IndexStore
 from .ingest import IngestService
 from .keys import KeyService
 from .labelling import ActiveClassifier
+from .milvus_mapping import parse_vector_store
 from .search import SearchService
 
 
@@ -47,14 +48,7 @@ class Engine:
         code = active_code_descriptor(catalog, descriptors["cnn"])
         if code is not None:
             descriptors["code"] = code
-        store = IndexStore(
-            settings.index_dir,
-            descriptors,
-            settings.index_factory,
-            factories={"code": settings.code_index_factory},
-            params={"cnn": settings.index_search_params, "code": settings.code_search_params},
-            mmap=settings.index_mmap,
-        )
+        store = build_index_store(settings, descriptors, catalog)
         classifier = ActiveClassifier(catalog, threads=settings.threads, device=settings.device)
         return cls(
             settings=settings,
@@ -67,3 +61,31 @@ class Engine:
 
     def close(self) -> None:
         self.catalog.close()
+
+
+def build_index_store(settings: Settings, descriptors: dict[str, Descriptor], catalog: Catalog) -> IndexStore:
+    """FAISS files under the data folder, or a Milvus store when ``vector_store`` names one."""
+    factories = {"code": settings.code_index_factory}
+    params = {"cnn": settings.index_search_params, "code": settings.code_search_params}
+    target = parse_vector_store(settings.vector_store)
+    if target is None:
+        return IndexStore(
+            settings.index_dir,
+            descriptors,
+            settings.index_factory,
+            factories=factories,
+            params=params,
+            mmap=settings.index_mmap,
+        )
+    from .milvus_store import MilvusIndexStore
+
+    return MilvusIndexStore(
+        target,
+        descriptors,
+        settings.index_factory,
+        catalog=catalog,
+        lock_dir=settings.index_dir,
+        factories=factories,
+        params=params,
+        timeout=settings.vector_store_timeout_s,
+    )
