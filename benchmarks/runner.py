@@ -21,7 +21,19 @@ from types import ModuleType
 
 from backend.config import Settings
 
-from . import camera_snaps, cifar_map, classifier, embed_throughput, load, memory, search_latency, wikiart_style_map
+from . import (
+    camera_snaps,
+    cifar_codes,
+    cifar_map,
+    classifier,
+    embed_throughput,
+    load,
+    memory,
+    million_items,
+    search_latency,
+    unseen_classes,
+    wikiart_style_map,
+)
 from .context import BenchContext
 from .figures import SkipSection
 from .machine import collect
@@ -34,6 +46,9 @@ SECTIONS: tuple[ModuleType, ...] = (
     load,
     memory,
     cifar_map,
+    cifar_codes,
+    unseen_classes,
+    million_items,
     wikiart_style_map,
     camera_snaps,
     classifier,
