@@ -84,6 +84,9 @@ def train_and_score(
     q = head_outputs(head, queries[0], method=method)
     db = head_outputs(head, database[0], method=method)
     result = mean_average_precision(q, queries[1], db, database[1], k, class_names=class_names)
+    ctx.log(
+        f"codes: {method} {bits}: mAP@{k} {result.map:.4f} (trained in {seconds:.0f} s, best epoch {fit.best_epoch})"
+    )
     label = name or (f"CSQ {bits}-bit codes" if method == "csq" else f"learned float embedding ({bits}-d)")
     return CodeRun(
         name=label,

@@ -27,6 +27,7 @@ from . import (
     cifar_map,
     classifier,
     embed_throughput,
+    int8_embed,
     load,
     memory,
     million_items,
@@ -42,6 +43,7 @@ from .report import RunInfo, SectionOutcome, git_revision, render, to_json, writ
 #: Report order (the issue's order). Each module has NAME, TITLE and run(ctx) -> result.
 SECTIONS: tuple[ModuleType, ...] = (
     embed_throughput,
+    int8_embed,
     search_latency,
     load,
     memory,
