@@ -70,7 +70,8 @@ def test_code_recall_counts_tied_items_as_found() -> None:
     ) == (pytest.approx(0.2))
 
 
-def test_a_tiny_collection_is_built_opened_by_a_worker_and_scored(tmp_path: Path, make_settings, monkeypatch) -> None:
+def test_a_tiny_collection_is_built_opened_by_a_worker_and_scored(tmp_path: Path, monkeypatch) -> None:
+    from backend.config import Settings
     from benchmarks.context import BenchContext
 
     rng = np.random.default_rng(1)
@@ -80,7 +81,9 @@ def test_a_tiny_collection_is_built_opened_by_a_worker_and_scored(tmp_path: Path
     monkeypatch.setattr(million_items, "_seeds", lambda ctx: (seeds, labels, "random test seeds"))
     monkeypatch.setattr(million_items, "sizes", lambda quick: (3000, 20))
     monkeypatch.setattr(million_items, "kinds", lambda n: [("Flat", False, [""]), ("BFlat", True, [""])])
-    ctx = BenchContext.create(make_settings(), quick=True, datasets_dir=None)
+    ctx = BenchContext.create(
+        Settings(data_dir=tmp_path / "data"), quick=True, datasets_dir=None
+    )  # no model: seeds are given
     result = million_items.run(ctx)
     flat, bflat = result.figures
     assert (flat.factory, bflat.factory) == ("Flat", "BFlat")
