@@ -23,14 +23,18 @@ from backend.config import Settings
 
 from . import (
     camera_snaps,
+    cifar_codes,
     cifar_map,
     classifier,
     embed_throughput,
+    int8_embed,
     load,
     memory,
+    million_items,
     milvus_agreement,
     scale_out,
     search_latency,
+    unseen_classes,
     wikiart_style_map,
 )
 from .context import BenchContext
@@ -41,10 +45,14 @@ from .report import RunInfo, SectionOutcome, git_revision, render, to_json, writ
 #: Report order (the issue's order). Each module has NAME, TITLE and run(ctx) -> result.
 SECTIONS: tuple[ModuleType, ...] = (
     embed_throughput,
+    int8_embed,
     search_latency,
     load,
     memory,
     cifar_map,
+    cifar_codes,
+    unseen_classes,
+    million_items,
     wikiart_style_map,
     camera_snaps,
     classifier,

@@ -139,7 +139,7 @@ def test_allowed_ids_restrict_results_for_every_kind(factory: str) -> None:
     assert found[0, 0] == ids[230]
 
 
-@pytest.mark.parametrize("factory", ["IVF16,PQ8x4fs,RFlat", "BIVF8", "IVF16,Flat"])
+@pytest.mark.parametrize("factory", FLOAT_KINDS + BINARY_KINDS)
 def test_a_save_that_fails_half_way_keeps_the_previous_index(tmp_path: Path, factory: str, monkeypatch) -> None:
     ids, vecs = data(factory)
     idx = new_index(meta(factory))
