@@ -17,6 +17,14 @@ from pathlib import Path
 
 from .report import kept_notes_sections
 
+
+def section_titles() -> list[str]:
+    """Every section's title in report order (imported late: the runner pulls in the sections)."""
+    from .runner import SECTIONS
+
+    return [m.TITLE for m in SECTIONS]
+
+
 _SECTION = re.compile(r"^## (\d+)\. (.+)$")
 
 
@@ -77,16 +85,19 @@ def combine(out: Path, inputs: list[Path]) -> str:
         targets.update(r.targets)
     lines += (header + list(targets.values())) if targets else ["No target was measured."]
     lines += ["", "## Summary", ""]
-    sections: dict[int, tuple[str, str]] = {}
+    # Sections are matched by title, not number: a run made after sections were added numbers
+    # them differently. They are printed in the runner's order, unknown titles last.
+    by_title: dict[str, str] = {}
     summary: dict[str, str] = {}
     for r in reports:
-        sections.update(r.sections)
+        by_title.update({title: body for title, body in r.sections.values()})
         summary.update(r.summary_rows)
     s_header = next((r.summary_header for r in reports if r.summary_header), [])
     lines += s_header + [summary[k] for k in summary]
-    for n in sorted(sections):
-        title, body = sections[n]
-        lines += ["", f"## {n}. {title}", "", body]
+    order = {title: i for i, title in enumerate(section_titles())}
+    titles = sorted(by_title, key=lambda t: order.get(t, len(order)))
+    for n, title in enumerate(titles, 1):
+        lines += ["", f"## {n}. {title}", "", by_title[title]]
     lines += kept_notes_sections()
     text = "\n".join(lines) + "\n"
     out.write_text(text)
