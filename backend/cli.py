@@ -65,6 +65,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             + f" — {s.elapsed_s:.1f} s ({s.images_per_s:.0f} img/s)",
             file=sys.stderr,
         )
+    for line in summary.notes():
+        print(line, file=sys.stderr)
     return 1 if summary.failed and not (summary.added or summary.already_done) else 0
 
 
@@ -175,17 +177,27 @@ def cmd_collections(args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    """Rebuild a collection's indexes from the media store (new model, new index factory)."""
+    """Rebuild a collection's indexes and local features from the media store (new model,
+    new index factory), or with ``--only local-features`` just give it local features."""
+    from dataset_tools.progress import TqdmProgress
+
     eng = _engine(args)
-    cid = eng.catalog.collection_id(args.collection)
-    ids = eng.catalog.ids_with_status(cid, "indexed")
-    for name in eng.descriptors:
-        for suffix in (".faiss", ".json"):
-            eng.index_store.path(cid, name).with_suffix(suffix).unlink(missing_ok=True)
-    eng.catalog.set_status(ids, "pending")
-    with eng.index_store.writer(cid) as indexes:
-        n = eng.ingest._reembed_pending(cid, indexes)
-    print(f"{args.collection}: re-embedded {n} items into {eng.settings.index_factory!r} indexes", file=sys.stderr)
+    if args.only == "local-features":
+        with TqdmProgress("local features", "img", quiet=args.quiet) as bar:
+            s = eng.ingest.backfill_local_features(args.collection, observer=bar, rebuild=args.rebuild)
+        print(
+            f"{args.collection}: local features extracted for {s.extracted} items ({s.already_had} had them"
+            + (f", {len(s.missing_media)} without a stored copy" if s.missing_media else "")
+            + f"), {s.bytes_per_item} bytes per item, visual words: {'yes' if s.vocabulary else 'not yet (small collection)'}"
+            + f" — {s.elapsed_s:.1f} s",
+            file=sys.stderr,
+        )
+        return 1 if s.missing_media and not s.extracted else 0
+    n = eng.ingest.reindex(args.collection)
+    print(
+        f"{args.collection}: re-embedded {n} items into {eng.settings.index_factory!r} indexes, with local features",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -238,9 +250,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_collections)
 
-    s = sub.add_parser("reindex", help="rebuild a collection's indexes from stored media")
+    s = sub.add_parser("reindex", help="rebuild a collection's indexes (and local features) from stored media")
     s.add_argument("--collection", required=True)
     s.add_argument("--index-factory", default=None)
+    s.add_argument(
+        "--only",
+        choices=["local-features"],
+        default=None,
+        help="local-features: only extract the local features items lack (after an upgrade); vectors stay",
+    )
+    s.add_argument("--rebuild", action="store_true", help="with --only local-features: start the store afresh")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_reindex)
 
     from .cli_models import register as register_model_commands

@@ -273,12 +273,69 @@ def openapi_document() -> dict[str, Any]:
                 },
                 "SearchResponse": {
                     "type": "object",
+                    "required": ["results", "match", "regions"],
                     "properties": {
                         "collection": {"type": "string"},
                         "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
+                        "match": {
+                            "description": "The artwork recognised in the photo (that of the main region), or null: "
+                            "not in this collection, or nothing to verify (an on-device embedding)",
+                            "oneOf": [{"$ref": "#/components/schemas/Match"}, {"type": "null"}],
+                        },
+                        "regions": {
+                            "description": "One entry per artwork found in the photo (one for a photo of one "
+                            "artwork); empty for an on-device embedding",
+                            "type": "array",
+                            "items": {"$ref": "#/components/schemas/Region"},
+                        },
                         "query": {"type": "object"},
+                        "warnings": {"type": "array", "items": {"type": "string"}},
                         "timings_ms": {"type": "object", "additionalProperties": {"type": "number"}},
                         "models": {"type": "array", "items": {"type": "object"}},
+                    },
+                },
+                "Corners": {
+                    "description": "The artwork's own top-left, top-right, bottom-right and bottom-left corners, "
+                    "[x, y] in pixels of the uploaded photo as its viewer sees it (upright: EXIF orientation "
+                    "applied; full resolution; pixel centres at integers). A corner may lie outside the photo.",
+                    "type": "array",
+                    "items": {"type": "array", "items": {"type": "number"}},
+                },
+                "Evidence": {
+                    "type": "object",
+                    "required": ["inliers", "score"],
+                    "properties": {
+                        "inliers": {"type": "integer", "description": "matching points that agree on one view"},
+                        "matches": {"type": "integer", "description": "tentative matching points"},
+                        "inlier_ratio": {"type": "number", "minimum": 0, "maximum": 1},
+                        "coverage": {"type": "number", "minimum": 0, "maximum": 1},
+                        "score": {"type": "number", "minimum": 0, "maximum": 1},
+                    },
+                },
+                "Match": {
+                    "description": "A Hit (the recognised catalogue item) plus where it is and why",
+                    "type": "object",
+                    "required": ["id", "source_path", "corners", "evidence"],
+                    "properties": {
+                        "id": {"type": "integer"},
+                        "source_path": {"type": "string"},
+                        "title": {"type": ["string", "null"]},
+                        "score": {"type": "number"},
+                        "corners": {"$ref": "#/components/schemas/Corners"},
+                        "evidence": {"$ref": "#/components/schemas/Evidence"},
+                        "thumbnail_url": {"type": "string"},
+                        "image_url": {"type": "string"},
+                        "related_url": {"type": "string"},
+                    },
+                },
+                "Region": {
+                    "type": "object",
+                    "required": ["corners", "match", "results"],
+                    "properties": {
+                        "corners": {"$ref": "#/components/schemas/Corners"},
+                        "found_by": {"type": "string", "enum": ["recognition", "locator", "photo"]},
+                        "match": {"oneOf": [{"$ref": "#/components/schemas/Match"}, {"type": "null"}]},
+                        "results": {"type": "array", "items": {"$ref": "#/components/schemas/Hit"}},
                     },
                 },
                 "RelatedResponse": {

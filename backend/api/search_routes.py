@@ -61,6 +61,6 @@ def search(name: str) -> ResponseReturnValue:
                 raise APIError(400, "bad_embedding", f"embedding {key!r} must be a list of numbers")
         result = eng.search.search_vectors(name, vectors, options)
     m = metrics()
-    for stage in ("decode_ms", "locate_ms", "embed_ms", "search_ms"):
+    for stage in ("decode_ms", "recognise_ms", "locate_ms", "embed_ms", "search_ms"):
         m.search_stage.labels(stage=stage[:-3]).observe(getattr(result.timings, stage) / 1000)
     return jsonify(search_json(result))

@@ -37,6 +37,7 @@ from .descriptors import Descriptor
 from .index import VectorIndex
 from .index_store import IndexStore, ReconcileReport
 from .media import store_media
+from .recognition import CollectionFeatures, FeatureStore, LocalFeatures, backfill_command, extract_catalogue_features
 
 #: Catalog images are decoded with JPEG draft mode down to this short side: enough for the
 #: 224 px network input and the media copy, and much faster for large scans.
@@ -77,6 +78,9 @@ class IngestSummary:
     skipped_non_images: int = 0
     elapsed_s: float = 0.0
     reconcile: ReconcileReport | None = None
+    #: False for a collection ingested before local features existed: its new items get
+    #: none either, until :meth:`IngestService.backfill_local_features` has run.
+    local_features: bool = True
 
     @property
     def images_per_s(self) -> float:
@@ -97,7 +101,30 @@ class IngestSummary:
             "skipped_non_images": self.skipped_non_images,
             "elapsed_s": round(self.elapsed_s, 3),
             "images_per_s": round(self.images_per_s, 1),
+            "local_features": self.local_features,
         }
+
+    def notes(self) -> list[str]:
+        """What the user should know and do after this ingest, as lines for a front end."""
+        if self.local_features:
+            return []
+        return [
+            f"note: {self.collection!r} has no local features yet, so searches cannot verify matches; "
+            f"run `{backfill_command(self.collection)}` once"
+        ]
+
+
+@dataclass
+class BackfillSummary:
+    """What :meth:`IngestService.backfill_local_features` did."""
+
+    collection: str
+    extracted: int = 0
+    already_had: int = 0
+    missing_media: list[str] = field(default_factory=list)
+    bytes_per_item: int = 0
+    vocabulary: bool = False
+    elapsed_s: float = 0.0
 
 
 @dataclass
@@ -107,6 +134,7 @@ class _Prepared:
     decoded: DecodedImage
     sha256: str
     phash: int
+    features: LocalFeatures | None = None
 
     def new_item(self, *, media_path: str | None = None, thumb_path: str | None = None, **links: object) -> NewItem:
         """The catalog row for this image; ``links`` are the status and duplicate fields."""
@@ -140,6 +168,7 @@ class IngestService:
         *,
         labeller: Labeller | None = None,
         labeller_version_id: int | None = None,
+        features: FeatureStore | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -147,6 +176,7 @@ class IngestService:
         self.index_store = index_store
         self.labeller = labeller
         self.labeller_version_id = labeller_version_id
+        self.features = features
 
     # -- public ---------------------------------------------------------------------------
     def ingest(
@@ -199,8 +229,10 @@ class IngestService:
         summary.skipped_non_images = src.skipped_non_image
         cid = self.catalog.ensure_collection(collection)
         with self.index_store.writer(cid, timeout=30.0) as indexes:
-            summary.reconcile = self.index_store.reconcile(self.catalog, cid, indexes)
-            summary.reembedded = self._reembed_pending(cid, indexes)
+            feats = self._feature_writer(cid)
+            summary.local_features = feats is not None or self.features is None
+            summary.reconcile = self.index_store.reconcile(self.catalog, cid, indexes, also=[feats] if feats else ())
+            summary.reembedded = self._reembed_pending(cid, indexes, feats)
             done = self.catalog.source_path_status(cid)
             dedup = DuplicateIndex(near_threshold=self.settings.near_duplicate_threshold)
             for item_id, sha, ph in self.catalog.dedup_entries(cid):
@@ -218,14 +250,14 @@ class IngestService:
             obs.start(len(records), summary.already_done)
             unflushed: list[int] = []
             paths_of: dict[int, str] = {}
-            for batch in self._prepared_batches(todo, summary, obs):
-                kept_ids = self._store_batch(cid, batch, dedup, indexes, summary, obs, paths_of)
+            for batch in self._prepared_batches(todo, summary, obs, with_features=feats is not None):
+                kept_ids = self._store_batch(cid, batch, dedup, indexes, summary, obs, paths_of, feats)
                 unflushed.extend(kept_ids)
                 obs.advance(len(batch))
                 if len(unflushed) >= flush_every:
-                    self._flush(cid, indexes, unflushed)
+                    self._flush(cid, indexes, unflushed, feats)
                     unflushed = []
-            self._flush(cid, indexes, unflushed)
+            self._flush(cid, indexes, unflushed, feats)
         summary.elapsed_s = time.perf_counter() - t0
         return summary
 
@@ -247,12 +279,13 @@ class IngestService:
         with self.index_store.writer(cid) as indexes:
             if source_path in self.catalog.source_path_status(cid):
                 raise FileExistsError(f"an item with source_path {source_path!r} already exists in {collection!r}")
+            feats = self._feature_writer(cid)
             dedup = DuplicateIndex(near_threshold=self.settings.near_duplicate_threshold)
             for item_id, sha, ph in self.catalog.dedup_entries(cid):
                 dedup.add(item_id, sha, ph)
             paths_of: dict[int, str] = {}
-            ids = self._store_batch(cid, [prepared], dedup, indexes, summary, SilentProgress(), paths_of)
-            self._flush(cid, indexes, ids)
+            ids = self._store_batch(cid, [prepared], dedup, indexes, summary, SilentProgress(), paths_of, feats)
+            self._flush(cid, indexes, ids, feats)
         item_ids = [i for i, p in paths_of.items() if p == source_path]
         item_id = item_ids[0]
         view = self.catalog.get_item(item_id)
@@ -264,15 +297,121 @@ class IngestService:
         with self.index_store.writer(cid) as indexes:
             for idx in indexes.values():
                 idx.remove(np.array([item_id], np.int64))
+            feats = self.features.writer(cid) if self.features is not None else None
+            if feats is not None and feats.exists and feats.remove(np.array([item_id], np.int64)):
+                feats.save()
             self.index_store.save(cid, indexes)
             self.catalog.delete_item(item_id)
 
+    # -- local features -------------------------------------------------------------------
+    def _feature_writer(self, cid: int) -> CollectionFeatures | None:
+        """The collection's local features to write to, or None when it must not get any yet.
+
+        A new (empty) collection starts a store. One ingested before local features existed
+        has items without them; its new items are left without too, until
+        :meth:`backfill_local_features` gives every item its features at once (else the
+        reconcile would count all older items as unfinished and re-embed them).
+        """
+        if self.features is None:
+            return None
+        feats = self.features.writer(cid)
+        if feats.exists:
+            return feats
+        live = self.catalog.ids_with_status(cid, "indexed") or self.catalog.ids_with_status(cid, "pending")
+        return None if live else feats
+
+    def backfill_local_features(
+        self, collection: str, *, observer: ProgressObserver | None = None, rebuild: bool = False
+    ) -> BackfillSummary:
+        """Extract local features for every indexed item that has none, from the media store.
+
+        The upgrade path for collections ingested before local features existed; also
+        repairs a store whose items went missing. ``rebuild`` starts the store afresh (a new
+        vocabulary from all items). Vectors and catalogue rows are left alone.
+        """
+        if self.features is None:
+            raise RuntimeError("this engine keeps no local features")
+        obs = observer or SilentProgress()
+        t0 = time.perf_counter()
+        cid = self.catalog.collection_id(collection)
+        summary = BackfillSummary(collection=collection)
+        with self.index_store.writer(cid, timeout=30.0):
+            if rebuild:
+                self.features.drop(cid)
+            feats = self.features.writer(cid)
+            have = set(feats.ids().tolist())
+            indexed = self.catalog.ids_with_status(cid, "indexed")
+            stale = np.asarray(sorted(have - set(indexed)), np.int64)
+            if len(stale):
+                feats.remove(stale)
+            todo = [i for i in indexed if i not in have]
+            summary.already_had = len(indexed) - len(todo)
+            obs.start(len(indexed), summary.already_had)
+            bs, unsaved = self.settings.ingest_batch, 0
+            for s in range(0, len(todo), bs):
+                chunk = todo[s : s + bs]
+                views = self.catalog.get_items(chunk)
+                ids, extracted = [], []
+                for item_id in chunk:
+                    image = self._media_image(views[item_id].media_path)
+                    if image is None:
+                        summary.missing_media.append(views[item_id].source_path)
+                        obs.message(
+                            f"error: {views[item_id].source_path}: missing_media: no stored copy to read", Level.ERROR
+                        )
+                        continue
+                    ids.append(item_id)
+                    extracted.append(extract_catalogue_features(image))
+                feats.add(ids, extracted)
+                summary.extracted += len(ids)
+                unsaved += len(ids)
+                obs.advance(len(chunk))
+                if unsaved >= 2048:  # a crash loses at most this much work
+                    feats.save()
+                    unsaved = 0
+            feats.save()
+            info = self.features.describe(cid)
+        summary.bytes_per_item = int(info["bytes_per_item"])
+        summary.vocabulary = bool(info["vocabulary"])
+        summary.elapsed_s = time.perf_counter() - t0
+        return summary
+
+    def _media_image(self, media_path: str | None) -> Image.Image | None:
+        if not media_path:
+            return None
+        try:
+            decoded = decode_path(
+                self.settings.data_dir / media_path, max_pixels=self.settings.max_pixels, min_side=INGEST_MIN_SIDE
+            )
+        except (OSError, ImageDecodeError):
+            return None
+        return decoded.image
+
+    def reindex(self, collection: str) -> int:
+        """Rebuild a collection's indexes and local features from the media store (a new
+        model, a new index factory); returns how many items were re-embedded."""
+        cid = self.catalog.collection_id(collection)
+        ids = self.catalog.ids_with_status(cid, "indexed")
+        # Old index files go before the writer opens them: one built with another model
+        # would be refused, and that is exactly when a reindex is needed.
+        for name in self.descriptors:
+            for suffix in (".faiss", ".json"):
+                self.index_store.path(cid, name).with_suffix(suffix).unlink(missing_ok=True)
+        with self.index_store.writer(cid) as indexes:
+            if self.features is not None:
+                self.features.drop(cid)
+            feats = self.features.writer(cid) if self.features is not None else None
+            self.catalog.set_status(ids, "pending")
+            return self._reembed_pending(cid, indexes, feats)
+
     # -- stages ---------------------------------------------------------------------------
-    def _prepare(self, rec: SourceRecord) -> _Prepared | FileError:
+    def _prepare(self, rec: SourceRecord, with_features: bool) -> _Prepared | FileError:
         try:
             data = rec.read()
             decoded = rec.decoded if rec.decoded is not None else self.decode(data)
-            return _Prepared(rec, data, decoded, content_hash(data), perceptual_hash(decoded.image))
+            # Local features here, in the decode pool: they overlap the previous batch's embedding.
+            features = extract_catalogue_features(decoded.image) if with_features else None
+            return _Prepared(rec, data, decoded, content_hash(data), perceptual_hash(decoded.image), features)
         except ImageDecodeError as exc:
             return FileError(rec.source_path, exc.code, exc.message)
         except SourceReadError as exc:
@@ -281,14 +420,14 @@ class IngestService:
             return FileError(rec.source_path, "unreadable", str(exc))
 
     def _prepared_batches(
-        self, records: list[SourceRecord], summary: IngestSummary, obs: ProgressObserver
+        self, records: list[SourceRecord], summary: IngestSummary, obs: ProgressObserver, *, with_features: bool
     ) -> Iterator[list[_Prepared]]:
         """Decode the next batch in the pool while the caller embeds the current one."""
         bs = self.settings.ingest_batch
         chunks = [records[i : i + bs] for i in range(0, len(records), bs)]
 
         def prepare(chunk: list[SourceRecord]) -> list[_Prepared | FileError]:
-            return [self._prepare(r) for r in chunk]
+            return [self._prepare(r, with_features) for r in chunk]
 
         # Bounded prefetch: decode the next two batches while this one is embedded, no more
         # (unbounded, the decoders race ahead of ONNX Runtime on 2 cores and hold the whole
@@ -324,6 +463,7 @@ class IngestService:
         summary: IngestSummary,
         obs: ProgressObserver,
         paths_of: dict[int, str],
+        feats: CollectionFeatures | None = None,
     ) -> list[int]:
         # Decide keep/duplicate in order, so a duplicate inside the batch points at its twin.
         keep: list[_Prepared] = []
@@ -375,6 +515,14 @@ class IngestService:
         if keep:
             images = [p.decoded.image for p in keep]
             self._describe_and_add(np.asarray(kept_ids, np.int64), images, indexes)
+            if feats is not None:
+                feats.add(
+                    kept_ids,
+                    [
+                        p.features if p.features is not None else extract_catalogue_features(p.decoded.image)
+                        for p in keep
+                    ],
+                )
             if self.labeller is not None:
                 preds = self.labeller(images)
                 version_id = getattr(self.labeller, "model_version_id", None) or self.labeller_version_id
@@ -388,15 +536,23 @@ class IngestService:
         for name, desc in self.descriptors.items():
             indexes[name].add(ids, desc.describe(images))
 
-    def _flush(self, cid: int, indexes: Mapping[str, VectorIndex], ids: list[int]) -> None:
-        """Indexes durable first, then the rows say so: never 'indexed' without a vector."""
+    def _flush(
+        self, cid: int, indexes: Mapping[str, VectorIndex], ids: list[int], feats: CollectionFeatures | None = None
+    ) -> None:
+        """Local features and indexes durable first, then the rows say so: never 'indexed'
+        without a vector (or, in a collection that has them, without local features)."""
         if not ids:
             return
+        if feats is not None:
+            feats.save()
         self.index_store.save(cid, indexes)
         self.catalog.set_status(ids, "indexed")
 
-    def _reembed_pending(self, cid: int, indexes: Mapping[str, VectorIndex]) -> int:
-        """Rows a crash left ``pending``: embed them again from our media copy."""
+    def _reembed_pending(
+        self, cid: int, indexes: Mapping[str, VectorIndex], feats: CollectionFeatures | None = None
+    ) -> int:
+        """Rows a crash left ``pending``: embed them again (and extract their local features)
+        from our media copy."""
         pending = self.catalog.ids_with_status(cid, "pending")
         if not pending:
             return 0
@@ -415,7 +571,9 @@ class IngestService:
         bs = self.settings.ingest_batch
         for i in range(0, len(ok_ids), bs):
             self._describe_and_add(np.asarray(ok_ids[i : i + bs], np.int64), images[i : i + bs], indexes)
-        self._flush(cid, indexes, ok_ids)
+            if feats is not None:
+                feats.add(ok_ids[i : i + bs], [extract_catalogue_features(im) for im in images[i : i + bs]])
+        self._flush(cid, indexes, ok_ids, feats)
         # Rows whose media vanished are dropped so the source file is ingested afresh.
         self.catalog.replace_pending(cid, lost)
         return len(ok_ids)

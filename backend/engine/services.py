@@ -14,6 +14,7 @@ from .descriptors import Descriptor, build_descriptors
 from .index_store import IndexStore
 from .ingest import IngestService
 from .labelling import ActiveClassifier
+from .recognition import FeatureStore
 from .search import SearchService
 
 
@@ -23,6 +24,7 @@ class Engine:
     catalog: Catalog
     descriptors: dict[str, Descriptor]
     index_store: IndexStore
+    feature_store: FeatureStore
     ingest: IngestService
     search: SearchService
 
@@ -32,14 +34,16 @@ class Engine:
         catalog = Catalog(settings.database_url)
         descriptors = build_descriptors(settings.models_dir, threads=settings.threads, device=settings.device)
         store = IndexStore(settings.index_dir, descriptors, settings.index_factory)
+        features = FeatureStore(settings.index_dir)
         classifier = ActiveClassifier(catalog, threads=settings.threads, device=settings.device)
         return cls(
             settings=settings,
             catalog=catalog,
             descriptors=descriptors,
             index_store=store,
-            ingest=IngestService(settings, catalog, descriptors, store, labeller=classifier),
-            search=SearchService(settings, catalog, descriptors, store, classifier=classifier),
+            feature_store=features,
+            ingest=IngestService(settings, catalog, descriptors, store, labeller=classifier, features=features),
+            search=SearchService(settings, catalog, descriptors, store, classifier=classifier, features=features),
         )
 
     def close(self) -> None:
