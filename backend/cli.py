@@ -85,7 +85,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     from .engine.catalog.store import UnknownCollection
     from .engine.search import OptionsError, SearchOptions
+    from .serve import limit_library_threads
 
+    limit_library_threads()  # one query at a time, as a server worker runs it
     eng = _engine(args)
     try:
         eng.catalog.collection_id(args.collection)
@@ -164,15 +166,26 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_collections(args: argparse.Namespace) -> int:
+    from .engine.recognition import backfill_command
+
     eng = _engine(args)
     rows = [eng.catalog.collection_info(n) for n in eng.catalog.collection_names()]
+    features = {r.id: eng.feature_store.describe(r.id) for r in rows}
     if args.json:
-        print(json.dumps([r.__dict__ for r in rows]))
+        print(json.dumps([{**r.__dict__, "local_features": features[r.id]} for r in rows]))
     else:
         if not rows:
             print("no collections yet: run `artsnap ingest SOURCE --collection NAME`", file=sys.stderr)
         for r in rows:
-            print(f"{r.name}: {r.indexed} indexed, {r.duplicates} duplicates, {r.pending} pending; labels: {r.labels}")
+            f = features[r.id]
+            local = (
+                f"local features for {f['items']} ({f['bytes_per_item']} bytes each)"
+                if f["exists"]
+                else f"no local features: run `{backfill_command(r.name)}`"
+            )
+            print(
+                f"{r.name}: {r.indexed} indexed, {r.duplicates} duplicates, {r.pending} pending; {local}; labels: {r.labels}"
+            )
     return 0
 
 

@@ -102,7 +102,11 @@ def snaps(names: list[str], count: int, seed: int) -> list[tuple[str, int]]:
 
 
 def collect(
-    engine: Engine, zf: zipfile.ZipFile, pairs: list[tuple[str, int]], ids_by_name: dict[str, int]
+    engine: Engine,
+    zf: zipfile.ZipFile,
+    pairs: list[tuple[str, int]],
+    ids_by_name: dict[str, int],
+    difficulty: str = "default",
 ) -> list[dict]:
     """Evidence features of every candidate of every snap (verified without stopping early)."""
     cid = engine.catalog.collection_id(COLLECTION)
@@ -111,7 +115,7 @@ def collect(
     index = engine.index_store.get(cid, "cnn")
     rows = []
     for k, (name, seed) in enumerate(pairs):
-        snap = simulate_snap(painting(zf, name), np.random.default_rng(seed))
+        snap = simulate_snap(painting(zf, name), np.random.default_rng(seed), difficulty=difficulty)
         image = decode_image(snap.jpeg, min_side=engine.settings.query_min_side).image
         query = extract_query_features(image)
         rec = Recogniser(stored, query)
@@ -128,7 +132,9 @@ def collect(
             v = verify(matcher, item_id, features)
             rows.append(
                 {
+                    "set": difficulty,
                     "snap": k,
+                    "item": item_id,
                     "known": truth is not None,
                     "true": item_id == truth,
                     "inliers": v.inliers,
@@ -175,11 +181,11 @@ def scores(w: np.ndarray, x: np.ndarray, gate: np.ndarray) -> np.ndarray:
 
 def per_snap_outcomes(rows: list[dict], s: np.ndarray, threshold: float) -> dict[str, float]:
     """At this threshold: what each snap would be answered (best-scoring candidate)."""
-    by_snap: dict[tuple[bool, int], list[tuple[float, bool]]] = {}
+    by_snap: dict[tuple[str, int], list[tuple[float, bool]]] = {}
     for r, sc in zip(rows, s):
-        by_snap.setdefault((r["known"], r["snap"]), []).append((float(sc), bool(r["true"])))
-    known = [max(v) for (kn, _), v in by_snap.items() if kn]
-    unknown = [max(v) for (kn, _), v in by_snap.items() if not kn]
+        by_snap.setdefault((r["set"], r["snap"]), []).append((float(sc), bool(r["true"])))
+    known = [max(v) for (kind, _), v in by_snap.items() if kind != "unknown"]
+    unknown = [max(v) for (kind, _), v in by_snap.items() if kind == "unknown"]
     return {
         "known_snaps": len(known),
         "known_right": float(np.mean([sc >= threshold and t for sc, t in known])) if known else 0.0,
@@ -190,15 +196,18 @@ def per_snap_outcomes(rows: list[dict], s: np.ndarray, threshold: float) -> dict
 
 
 def calibrate(args: argparse.Namespace, engine: Engine, zf: zipfile.ZipFile, parts: Split, ids: dict[str, int]) -> None:
-    cache = args.work / "calibration-rows.json"
-    if cache.exists():
-        rows = json.loads(cache.read_text())
-    else:
-        rows = collect(engine, zf, snaps(parts.catalogue, args.calib_known, seed=11), ids)
-        rows += [
-            dict(r, snap=r["snap"]) for r in collect(engine, zf, snaps(parts.unknown, args.calib_unknown, seed=12), ids)
-        ]
-        cache.write_text(json.dumps(rows))
+    sets = {
+        "known": (parts.catalogue, args.calib_known, 11, "default"),
+        "unknown": (parts.unknown, args.calib_unknown, 12, "default"),
+        "hard": (parts.catalogue, args.calib_hard, 13, "hard"),
+    }
+    rows: list[dict] = []
+    for key, (names, count, seed, difficulty) in sets.items():
+        cache = args.work / f"calibration-rows-{key}.json"
+        if not cache.exists():
+            part = collect(engine, zf, snaps(names, count, seed=seed), ids, difficulty)
+            cache.write_text(json.dumps([dict(r, set=key) for r in part]))
+        rows += json.loads(cache.read_text())
     x, y, gate = design(rows)
     w = fit_logistic(x[gate], y[gate])
     s = scores(w, x, gate)
@@ -286,6 +295,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--catalogue", type=int, default=3000)
     p.add_argument("--calib-known", type=int, default=300)
     p.add_argument("--calib-unknown", type=int, default=250)
+    p.add_argument("--calib-hard", type=int, default=200)
     p.add_argument("--test-known", type=int, default=500)
     p.add_argument("--test-hard", type=int, default=300)
     p.add_argument("--test-unknown", type=int, default=250)

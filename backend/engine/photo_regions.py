@@ -26,7 +26,7 @@ from .artwork.geometry import full_frame
 from .recognition import Recogniser, Recognition
 from .recognition.verification import points_inside
 
-__all__ = ["PhotoFrame", "PhotoRegion", "find_regions"]
+__all__ = ["PhotoFrame", "PhotoRegion", "find_regions", "recognise_more"]
 
 UNEXPLAINED_SHARE = 0.35
 """Share of the photo's keypoints left outside every recognised artwork above which the
@@ -143,3 +143,19 @@ def _shared(a: np.ndarray, b: np.ndarray) -> float:
         return 0.0
     smaller = min(abs(cv2.contourArea(qa)), abs(cv2.contourArea(qb)))
     return float(inter) / smaller if smaller > 0 else 0.0
+
+
+def recognise_more(
+    regions: list[PhotoRegion], recogniser: Recogniser, image_size: tuple[int, int], allowed: np.ndarray | None
+) -> None:
+    """After the global embedding recognised a located region, look at the rest of the photo again.
+
+    When the visual words of the whole photo shortlisted none of its artworks (a wall of
+    several, each holding a share of the keypoints), the first look recognised nothing and the
+    locator kept only its best quad. Once that one is recognised and its keypoints set aside,
+    the words of the keypoints left vote for the other artworks far more clearly.
+    """
+    for hit in recogniser.recognise_all(allowed=allowed):
+        region = PhotoRegion(outline=hit.outline, found_by="recognition")
+        region.recognise(hit, recogniser.query.size, image_size)
+        regions.append(region)

@@ -28,7 +28,7 @@ from .catalog.store import Catalog, ItemView
 from .descriptors import Descriptor
 from .fusion import FusedHit, QueryLabel, fuse
 from .index_store import IndexStore
-from .photo_regions import PhotoFrame, PhotoRegion, find_regions
+from .photo_regions import PhotoFrame, PhotoRegion, find_regions, recognise_more
 from .recognition import (
     Evidence,
     FeatureStore,
@@ -216,6 +216,8 @@ class SearchResult:
     match: Match | None = None
     regions: list[Region] = field(default_factory=list)
     photo_size: tuple[int, int] | None = None
+    #: how recognition went (keypoints, candidates verified, time per part), for BENCHMARKS.md
+    recognition: dict[str, Any] | None = None
     #: what the caller should know about this answer, e.g. that matches cannot be verified
     warnings: list[str] = field(default_factory=list)
 
@@ -228,6 +230,7 @@ class SearchResult:
             "query": {
                 "artwork": self.artwork,
                 "photo_size": list(self.photo_size) if self.photo_size else None,
+                "recognition": self.recognition,
                 "labels": [{"name": q.name, "confidence": q.confidence, "source": q.source} for q in self.query_labels],
             },
             "warnings": self.warnings,
@@ -308,6 +311,10 @@ class SearchService:
                 if hit is not None:
                     region.recognise(hit, recogniser.query.size, image.size)
             timings.recognise_ms += (time.perf_counter() - tv) * 1000
+        if recogniser is not None and not recognised and any(r.recognition for r in regions):
+            tv = time.perf_counter()
+            recognise_more(regions, recogniser, image.size, allowed)
+            timings.recognise_ms += (time.perf_counter() - tv) * 1000
 
         main = _main_region(regions)
         query_labels = list(options.labels)
@@ -334,6 +341,7 @@ class SearchService:
         result.photo_size = frame.upright_size
         result.warnings = warnings
         result.artwork = _artwork_info(main, located, image.size) if (located or main.recognition) else None
+        result.recognition = _recognition_info(recogniser)
         info = self.classifier.info() if self.classifier is not None and hasattr(self.classifier, "info") else None
         if info:
             result.models.append({"descriptor": "classifier", "model": info["model"], "version": info["version"]})
@@ -422,7 +430,11 @@ class SearchService:
                 self._warned.add(cid)
                 log.warning(note)
             return None
-        return Recogniser(stored, extract_query_features(image))
+        t0 = time.perf_counter()
+        query = extract_query_features(image)
+        recogniser = Recogniser(stored, query)
+        recogniser.features_ms = (time.perf_counter() - t0) * 1000
+        return recogniser
 
     def _stored_vectors(self, cid: int, item_id: int, weights: Mapping[str, float]) -> dict[str, np.ndarray] | None:
         """A catalogue item's own vectors: what "works like the recognised one" are searched
@@ -516,6 +528,19 @@ def _main_region(regions: list[PhotoRegion]) -> PhotoRegion:
     region (a visitor fills the photo with what they care about)."""
     recognised = [r for r in regions if r.recognition is not None]
     return max(recognised or regions, key=lambda r: r.area())
+
+
+def _recognition_info(recogniser: Recogniser | None) -> dict[str, Any] | None:
+    """``query.recognition``: what recognition did, the parts of ``timings_ms.recognise_ms``."""
+    if recogniser is None:
+        return None
+    return {
+        "keypoints": len(recogniser.query),
+        "verified": len(recogniser.log),
+        "features_ms": round(recogniser.features_ms, 2),
+        "words_ms": round(recogniser.words_ms, 2),
+        "verify_ms": round(recogniser.verify_ms, 2),
+    }
 
 
 def _artwork_info(main: PhotoRegion, located: bool, size: tuple[int, int]) -> dict[str, Any]:

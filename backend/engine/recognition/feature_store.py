@@ -486,6 +486,7 @@ class FeatureStore:
         cf = self.get(collection_id)
         n = len(cf.ids())
         return {
+            "exists": cf.exists,
             "items": n,
             "vocabulary": cf.has_vocabulary,
             "bytes_per_item": round(cf.stored_bytes() / n) if n else 0,

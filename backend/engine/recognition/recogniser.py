@@ -15,6 +15,7 @@ are left.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -33,7 +34,13 @@ BOW_QUERY_KEYPOINTS = 500
 """The photo's strongest keypoints that vote with their words: the weakest ones are mostly
 wall grain and noise, and dilute the vote."""
 MIN_KEYPOINTS = 40
-"""Fewer unexplained keypoints than this cannot show another artwork."""
+"""Fewer unexplained keypoints than this cannot show an artwork."""
+MIN_KEYPOINTS_AGAIN = 100
+"""After an artwork is recognised, fewer keypoints left than this are not worth another look."""
+BOW_SHORTLIST_AGAIN = 3
+"""Candidates verified per further look at the photo."""
+MAX_VERIFIED = 20
+"""Candidates verified per look at most (the routes' shortlists together)."""
 MAX_ARTWORKS = 4
 """Artworks recognised in one photo at most."""
 _EXPLAINED_GROW = 0.05
@@ -81,9 +88,15 @@ class Recogniser:
     recognised: list[Recognition] = field(default_factory=list, init=False)
     #: every verification done, in order (for the calibration script and for timings)
     log: list[tuple[Verification, Evidence]] = field(default_factory=list, init=False)
+    #: time spent extracting the photo's features (set by the caller), quantising and voting
+    #: with visual words, and verifying candidates
+    features_ms: float = field(default=0.0, init=False)
+    words_ms: float = field(default=0.0, init=False)
+    verify_ms: float = field(default=0.0, init=False)
 
     def __post_init__(self) -> None:
         self.available = np.ones(len(self.query), bool)
+        self._rejected: set[int] = set()
 
     def _active(self, within: np.ndarray | None) -> np.ndarray:
         return self.available & within if within is not None else self.available.copy()
@@ -98,8 +111,10 @@ class Recogniser:
         rows = np.flatnonzero(self._active(within))[:BOW_QUERY_KEYPOINTS]  # strongest first
         if len(rows) < MIN_KEYPOINTS:
             return []
+        t0 = time.perf_counter()
         words = self.collection.query_words(self.query.subset(rows))
         ids, _ = words_index.top(words, k + len(self.recognised), allowed=allowed)
+        self.words_ms += (time.perf_counter() - t0) * 1000
         done = {r.item_id for r in self.recognised}
         return [int(i) for i in ids if int(i) not in done][:k]
 
@@ -111,10 +126,22 @@ class Recogniser:
         rows = np.flatnonzero(self._active(within))
         if len(rows) < MIN_KEYPOINTS:
             return None
+        t0 = time.perf_counter()
+        try:
+            return self._identify(candidates, rows, stop_early, whole=within is None)
+        finally:
+            self.verify_ms += (time.perf_counter() - t0) * 1000
+
+    def _identify(
+        self, candidates: Sequence[int], rows: np.ndarray, stop_early: bool, *, whole: bool
+    ) -> Recognition | None:
         matcher = QueryMatcher(self.query.subset(rows))
         best: tuple[Verification, Evidence] | None = None
-        done = {r.item_id for r in self.recognised}
+        done = {r.item_id for r in self.recognised} | self._rejected
+        verified = 0
         for item_id in candidates:
+            if verified == MAX_VERIFIED:
+                break
             if item_id in done:
                 continue
             features = self.collection.get(item_id)
@@ -123,6 +150,11 @@ class Recogniser:
             v = verify(matcher, item_id, features)
             e = evidence_of(v)
             self.log.append((v, e))
+            verified += 1
+            if whole and not e.is_match:
+                # Not in all the unexplained keypoints: it will not be in fewer of them. (A
+                # candidate rejected inside one region may still be the artwork beside it.)
+                self._rejected.add(item_id)
             if best is None or (e.score, e.inliers) > (best[1].score, best[1].inliers):
                 best = (v, e)
             if stop_early and e.score >= STRONG_SCORE:
@@ -143,7 +175,11 @@ class Recogniser:
         """Look, recognise, set aside, look again: every artwork the visual words can find."""
         found: list[Recognition] = []
         while len(found) < limit:
-            candidates = self.shortlist(allowed=allowed)
+            if found and self.unexplained() < MIN_KEYPOINTS_AGAIN:
+                break  # what is left is a frame, a label, the wall
+            # After the first artwork, only the words' best few: another painting clear enough
+            # to be recognised ranks near the top among the keypoints left.
+            candidates = self.shortlist(allowed=allowed, k=BOW_SHORTLIST if not found else BOW_SHORTLIST_AGAIN)
             if not candidates:
                 break
             hit = self.identify(candidates)

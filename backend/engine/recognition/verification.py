@@ -17,6 +17,7 @@ import cv2
 import faiss
 import numpy as np
 
+from .faiss_threads import one_faiss_thread
 from .local_features import LocalFeatures
 
 __all__ = ["QueryMatcher", "Verification", "outline_is_plausible", "points_inside", "verify"]
@@ -44,7 +45,8 @@ class QueryMatcher:
         """(candidate rows, query rows) of the one-to-one matches passing the ratio test."""
         if len(candidate) == 0 or len(self.features) < 2:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        dist, nearest = self._index.search(np.ascontiguousarray(candidate.descriptors, np.uint8), 2)
+        with one_faiss_thread():
+            dist, nearest = self._index.search(np.ascontiguousarray(candidate.descriptors, np.uint8), 2)
         good = dist[:, 0] < RATIO * dist[:, 1]
         cand_rows = np.flatnonzero(good)
         query_rows = nearest[good, 0]

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import faiss
 import numpy as np
 
+from .faiss_threads import one_faiss_thread
+
 __all__ = [
     "MAX_WORDS",
     "NO_WORD",
@@ -87,7 +89,8 @@ def train_vocabulary(descriptors: np.ndarray, words: int, *, seed: int = 1234) -
     coarse = np.concatenate([coarse, np.repeat(coarse[:1], b - len(coarse), 0)])
     index = faiss.IndexBinaryFlat(coarse.shape[1] * 8)
     index.add(coarse)
-    _, cell = index.search(descriptors, 1)
+    with one_faiss_thread():
+        _, cell = index.search(descriptors, 1)
     fine = np.repeat(coarse, b, axis=0)  # cells with too few members keep their coarse centre
     for c in range(b):
         members = descriptors[cell[:, 0] == c]
@@ -120,7 +123,8 @@ class Vocabulary:
         """(n,) uint16 word of each (n, 32) descriptor."""
         if not len(descriptors):
             return np.zeros(0, np.uint16)
-        _, ids = self._ivf.search(np.ascontiguousarray(descriptors, np.uint8), 1)
+        with one_faiss_thread():
+            _, ids = self._ivf.search(np.ascontiguousarray(descriptors, np.uint8), 1)
         words: np.ndarray = ids[:, 0].astype(np.uint16)
         return words
 
