@@ -189,23 +189,48 @@ def cmd_collections(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_reindex(args: argparse.Namespace) -> int:
-    """Rebuild a collection's indexes and local features from the media store (new model,
-    new index factory), or with ``--only local-features`` just give it local features."""
+def _backfill_local_features(eng, args: argparse.Namespace) -> int:  # eng: Engine (imported lazily)
     from dataset_tools.progress import TqdmProgress
 
+    with TqdmProgress("local features", "img", quiet=args.quiet) as bar:
+        s = eng.ingest.backfill_local_features(args.collection, observer=bar, rebuild=args.rebuild)
+    print(
+        f"{args.collection}: local features extracted for {s.extracted} items ({s.already_had} had them"
+        + (f", {len(s.missing_media)} without a stored copy" if s.missing_media else "")
+        + f"), {s.bytes_per_item} bytes per item, visual words: {'yes' if s.vocabulary else 'not yet (small collection)'}"
+        + f" — {s.elapsed_s:.1f} s",
+        file=sys.stderr,
+    )
+    return 1 if s.missing_media and not s.extracted else 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild a collection's indexes and local features from the media store (new model,
+    new index factory).
+
+    ``--only local-features`` just gives the collection its local features (after an
+    upgrade); ``--only code`` rebuilds derived descriptors from the vectors already indexed.
+    """
     eng = _engine(args)
+    cid = eng.catalog.collection_id(args.collection)
     if args.only == "local-features":
-        with TqdmProgress("local features", "img", quiet=args.quiet) as bar:
-            s = eng.ingest.backfill_local_features(args.collection, observer=bar, rebuild=args.rebuild)
-        print(
-            f"{args.collection}: local features extracted for {s.extracted} items ({s.already_had} had them"
-            + (f", {len(s.missing_media)} without a stored copy" if s.missing_media else "")
-            + f"), {s.bytes_per_item} bytes per item, visual words: {'yes' if s.vocabulary else 'not yet (small collection)'}"
-            + f" — {s.elapsed_s:.1f} s",
-            file=sys.stderr,
-        )
-        return 1 if s.missing_media and not s.extracted else 0
+        return _backfill_local_features(eng, args)
+    if args.only:
+        from .engine.reindex import NotDerived, rebuild_derived
+
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        try:
+            done = rebuild_derived(eng.index_store, eng.descriptors, cid, names)
+        except NotDerived as exc:
+            print(f"artsnap reindex: {exc}", file=sys.stderr)
+            return 2
+        for d in done:
+            factory = eng.index_store._meta(d.descriptor).factory
+            print(
+                f"{args.collection}: {d.descriptor} of {d.items} items from their {d.source} vectors ({factory!r})",
+                file=sys.stderr,
+            )
+        return 0
     n = eng.ingest.reindex(args.collection)
     print(
         f"{args.collection}: re-embedded {n} items into {eng.settings.index_factory!r} indexes, with local features",
@@ -268,9 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--index-factory", default=None)
     s.add_argument(
         "--only",
-        choices=["local-features"],
         default=None,
-        help="local-features: only extract the local features items lack (after an upgrade); vectors stay",
+        help="'local-features': only extract the local features items lack (after an upgrade); or derived "
+        "descriptors to rebuild from the indexed vectors, e.g. 'code' (no images decoded)",
     )
     s.add_argument("--rebuild", action="store_true", help="with --only local-features: start the store afresh")
     s.add_argument("--quiet", action="store_true", help="no progress bar")

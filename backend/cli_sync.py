@@ -6,9 +6,11 @@ command builds its clients from flags whose defaults come from the environment t
 out of shell history and ``ps``), runs one job from ``backend.sync`` and prints a summary on
 stderr (``--json``: on stdout).
 
-Exit codes, for cron: 0 done; 1 done, but some items failed or were refused (see the
-summary); 2 bad usage or configuration (missing key, invalid mapping file); 75 stopped early
-(rate limit, service down) — run the same command later and it resumes.
+Exit codes, for cron (:mod:`europeana_sync.exit_codes`): 0 done; 1 done, but some items
+failed or were refused (see the summary); 2 the command is wrong (a bad flag, an invalid
+mapping file, a query the API refuses); 75 stopped early for a temporary reason (rate limit,
+service down): run the same command later and it resumes; 78 configuration or credentials
+wrong (no or a refused key, login or token scope): fix the settings, retrying will not help.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .config import Settings, SyncSettings
+from europeana_sync.exit_codes import EXIT_CONFIG, EXIT_USAGE
 
-EXIT_USAGE = 2
+from .config import Settings, SyncSettings
 
 
 def register(sub: Any) -> None:
@@ -52,8 +54,8 @@ def _register_europeana(sub: Any, env: SyncSettings) -> None:
     s.add_argument(
         "--reusability",
         default=None,
-        help="licence classes to ask for and accept: open, restricted, permission, or a "
-        "comma list (default: only 'open' is accepted, and nothing is sent to the API)",
+        help="licence classes to ask the API for and accept: open, restricted, permission, or a "
+        "comma list (default: open)",
     )
     s.add_argument(
         "--allow-licence",
@@ -97,7 +99,37 @@ def _register_europeana(sub: Any, env: SyncSettings) -> None:
         help="Europeana account for the password grant (env EUROPEANA_USERNAME)",
     )
     s.add_argument("--password", default=env.europeana_password, help="its password (prefer env EUROPEANA_PASSWORD)")
+    s.add_argument(
+        "--scope",
+        default=env.europeana_token_scope,
+        help="scope the token asks for; writes need 'annotations' (env EUROPEANA_TOKEN_SCOPE)",
+    )
     s.set_defaults(func=cmd_europeana_push)
+
+    s = actions.add_parser(
+        "check",
+        help="dry run: check the API key, one record and its image, the OIDC token and the WITH login",
+        description="Makes the fewest requests that prove each configured credential works "
+        "(one search, one record, its image, a token and its scope, a WITH login) and writes "
+        "nothing. Exit 0: all configured steps passed; 78: a credential or setting is wrong; "
+        "75: a service is unavailable; 1: anything else (e.g. the record's image is unusable).",
+    )
+    s.add_argument("query", nargs="?", default="*", help="the search to try (best: the one the nightly pull runs)")
+    s.add_argument("--qf", action="append", default=[], help="a Search API filter (repeatable)")
+    s.add_argument("--reusability", default=None, help="licence classes, as for pull (default: open)")
+    s.add_argument("--record", default=None, metavar="ID", help="check this record (/dataset/local) instead")
+    s.add_argument("--token-url", default=env.europeana_token_url, help="OIDC token endpoint (env EUROPEANA_TOKEN_URL)")
+    s.add_argument("--client-id", default=env.europeana_client_id, help="OIDC client id (env EUROPEANA_CLIENT_ID)")
+    s.add_argument("--client-secret", default=env.europeana_client_secret, help="(prefer env EUROPEANA_CLIENT_SECRET)")
+    s.add_argument("--username", default=env.europeana_username, help="(env EUROPEANA_USERNAME)")
+    s.add_argument("--password", default=env.europeana_password, help="(prefer env EUROPEANA_PASSWORD)")
+    s.add_argument("--scope", default=env.europeana_token_scope, help="(env EUROPEANA_TOKEN_SCOPE)")
+    s.add_argument("--with-url", default=env.with_api_url, help="WITH base URL (env WITH_API_URL)")
+    s.add_argument("--with-username", default=env.with_username, help="WITH login (env WITH_USERNAME)")
+    s.add_argument("--with-password", default=env.with_password, help="(prefer env WITH_PASSWORD)")
+    _europeana_api_args(s, env)
+    s.add_argument("--json", action="store_true", help="print the report as JSON on stdout")
+    s.set_defaults(func=cmd_europeana_check)
 
 
 def _register_labels(sub: Any) -> None:
@@ -165,6 +197,12 @@ def _europeana_api_args(s: argparse.ArgumentParser, env: SyncSettings) -> None:
         default=env.europeana_api_key,
         help="your Europeana API key (prefer env EUROPEANA_API_KEY)",
     )
+    s.add_argument(
+        "--api-version",
+        choices=("v2", "v3"),
+        default=env.europeana_api_version,
+        help="Search/Record API version (env EUROPEANA_API_VERSION; default v2)",
+    )
 
 
 def _push_args(s: argparse.ArgumentParser) -> None:
@@ -230,15 +268,17 @@ def _print_summary(summary: Any, as_json: bool) -> None:
 
 
 def cmd_europeana_pull(args: argparse.Namespace) -> int:
+    from europeana_sync.rights import parse_reusability
     from europeana_sync.search_api import SearchApiClient
 
-    from .sync.pull import PullOptions, parse_reusability, pull
+    from .sync.pull import PullOptions, pull
 
     command = "europeana pull"
     if not args.api_key:
         return _fail(
             command,
             "no API key: set EUROPEANA_API_KEY or pass --api-key (free at https://pro.europeana.eu/pages/get-api)",
+            EXIT_CONFIG,
         )
     if not 1 <= args.rows <= 100:
         return _fail(command, "--rows must be between 1 and 100")
@@ -268,7 +308,7 @@ def cmd_europeana_pull(args: argparse.Namespace) -> int:
     engine = Engine.open(_settings(args))
     try:
         with TqdmProgress("pull", "rec", quiet=args.quiet) as bar:
-            client = SearchApiClient(args.api_key, base_url=args.api_url)
+            client = SearchApiClient(args.api_key, base_url=args.api_url, api_version=args.api_version)
             summary = pull(engine, client, options, observer=bar)
     finally:
         engine.close()
@@ -298,7 +338,7 @@ def _push(args: argparse.Namespace, command: str, target_factory: Any) -> int:
             return _fail(command, str(exc))
         target = None if args.dry_run else target_factory(store)
         if isinstance(target, str):
-            return _fail(command, target)
+            return _fail(command, target, EXIT_CONFIG)
         options = PushOptions(
             collection=args.collection,
             dry_run=args.dry_run,
@@ -326,6 +366,9 @@ class _DryRunTarget:
     def withdraw(self, *args: Any) -> Any:  # pragma: no cover
         raise AssertionError("dry run must not send")
 
+    def owns(self, annotation_id: str) -> bool:  # pragma: no cover
+        raise AssertionError("dry run must not ask the service")
+
 
 def cmd_europeana_push(args: argparse.Namespace) -> int:
     def make_target(store: Any) -> Any:
@@ -346,12 +389,45 @@ def cmd_europeana_push(args: argparse.Namespace) -> int:
             args.client_secret,
             username=args.username,
             password=args.password,
+            scope=args.scope or None,
             http=http,
         )
         client = AnnotationsClient(args.api_key, tokens, base_url=args.api_url, http=http)
         return EuropeanaTarget(client, known_creator=store.known_creator("europeana"))
 
     return _push(args, "europeana push-annotations", make_target)
+
+
+def cmd_europeana_check(args: argparse.Namespace) -> int:
+    from europeana_sync.dry_run import DryRunSettings, dry_run
+    from europeana_sync.rights import parse_reusability
+
+    try:
+        if args.reusability:
+            parse_reusability(args.reusability)
+    except ValueError as exc:
+        return _fail("europeana check", str(exc))
+    settings = DryRunSettings(
+        api_key=args.api_key,
+        api_url=args.api_url,
+        api_version=args.api_version,
+        query=args.query,
+        qf=tuple(args.qf),
+        reusability=args.reusability,
+        record_id=args.record,
+        token_url=args.token_url,
+        client_id=args.client_id,
+        client_secret=args.client_secret,
+        username=args.username,
+        password=args.password,
+        scope=args.scope or None,
+        with_url=args.with_url,
+        with_username=args.with_username,
+        with_password=args.with_password,
+    )
+    report = dry_run(settings)
+    _print_summary(report, args.json)
+    return report.exit_code
 
 
 def cmd_with_push(args: argparse.Namespace) -> int:

@@ -80,11 +80,14 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     from PIL import Image
 
+    from backend.engine.embedding_space import server_space
+
     client = app.test_client()
     rng = np.random.default_rng(0)
     for _ in range(3):
-        vec = rng.standard_normal(eng.descriptors["cnn"].dim).tolist()
-        r = client.post(f"/v1/collections/{args.collection}/search", json={"embedding": vec, "options": {"top_k": 12}})
+        vec = np.abs(rng.standard_normal(eng.descriptors["cnn"].dim)).tolist()  # non-negative, as real ones are
+        body = {"embedding": vec, "embedding_space": server_space(), "options": {"top_k": 12}}
+        r = client.post(f"/v1/collections/{args.collection}/search", json=body)
         if r.status_code != 200:
             raise SystemExit(f"embedding search failed: {r.status_code} {r.get_data(as_text=True)[:300]}")
     buf = io.BytesIO()

@@ -29,6 +29,8 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
+from backend.engine.embedding_space import server_space
+
 from .context import BenchContext
 from .figures import Latency, TargetCheck, fmt_ratio, md_table, miss_by, ratio
 from .server_process import running_server
@@ -277,7 +279,8 @@ def _one(
             url, files={"image": ("snap.jpg", photo, "image/jpeg")}, data={"options": json.dumps(options)}, timeout=120
         )
     else:
-        r = session.post(url, json={"embedding": embedding, "options": options}, timeout=120)
+        body = {"embedding": embedding, "embedding_space": server_space(), "options": options}
+        r = session.post(url, json=body, timeout=120)
     client = (time.perf_counter() - t0) * 1000
     r.raise_for_status()
     m = _SERVER_TIMING.search(r.headers.get("Server-Timing", ""))
@@ -431,7 +434,11 @@ def search_parts(settings, queries: np.ndarray, n: int = 20) -> tuple[list[Searc
         parts = [
             SearchPart(
                 "whole `search_vectors` (top_k 10)",
-                p50(lambda i: eng.search.search_vectors(COLLECTION, {"cnn": queries[i % len(qs)]}, opts)),
+                p50(
+                    lambda i: eng.search.search_vectors(
+                        COLLECTION, {"cnn": queries[i % len(qs)]}, opts, {"cnn": server_space()}
+                    )
+                ),
                 "engine.search.SearchService.search_vectors",
             )
         ]
@@ -519,7 +526,10 @@ def run(ctx: BenchContext) -> SearchLatencyResult:
 
     ctx.log("search: rendering 12 MP query photos")
     photos = _query_photos(ctx, images, item_paths, 3 if ctx.quick else 8)
-    emb_queries = [v.tolist() for v in realish_vectors(bases["cnn"], 8, np.random.default_rng(ctx.seed + 3))]
+    # Non-negative like a real EfficientNet-Lite0 embedding (ReLU6 features): the server refuses others.
+    emb_queries = [
+        v.tolist() for v in realish_vectors(bases["cnn"], 8, np.random.default_rng(ctx.seed + 3), nonnegative=True)
+    ]
     model = ctx.cnn.model
     x1 = model.card.preprocessing.to_batch([Image.open(io.BytesIO(images.read(0))).convert("RGB")])
     # The in-process reference must not steal CPU from the server between queries: no spinning.

@@ -1,11 +1,11 @@
 """A procedural, labelled "styles" collection that the tests and demos can make anywhere.
 
 Why: the training/export pipeline must be testable on any clone, without ../shared. Three
-visual "styles" — stripes (oriented gratings), dots (scattered discs) and washes (smooth
-colour fields) — with random palettes, angles and noise, are easy enough for a pretrained
-backbone to separate and varied enough that a head has something to learn. Optionally adds
-duplicate files (one copy under the same label, one under another label), because real
-collections have them and the split must cope.
+visual "styles" — stripes, dots and washes, painted by the random-palette textures of
+:data:`dataset_tools.painter.TEXTURES` — are easy enough for a pretrained backbone to
+separate and varied enough that a head has something to learn. Optionally adds duplicate
+files (one copy under the same label, one under another label), because real collections
+have them and the split must cope.
 """
 
 from __future__ import annotations
@@ -15,11 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
+
+from . import painter
 
 __all__ = ["STYLES", "SyntheticCollection", "make_style_image", "write_style_folder"]
 
 STYLES = ("stripes", "dots", "washes")
+
+#: label → the painter texture that paints it
+_TEXTURE_OF = {"stripes": "grating", "dots": "discs", "washes": "wash"}
 
 
 @dataclass(frozen=True)
@@ -31,31 +36,10 @@ class SyntheticCollection:
 
 def make_style_image(style: str, rng: np.random.Generator, size: int = 96) -> Image.Image:
     """One image of ``style`` (RGB, ``size`` x ``size``)."""
-    palette = rng.integers(0, 256, size=(3, 3)).astype(np.float32)
-    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size
-    if style == "stripes":
-        angle = rng.uniform(0, np.pi)
-        freq = rng.uniform(4, 10)
-        t = 0.5 + 0.5 * np.sin(2 * np.pi * freq * (xx * np.cos(angle) + yy * np.sin(angle)))
-        arr = palette[0] * t[..., None] + palette[1] * (1 - t[..., None])
-    elif style == "dots":
-        img = Image.new("RGB", (size, size), tuple(int(v) for v in palette[0]))
-        draw = ImageDraw.Draw(img)
-        for _ in range(int(rng.integers(8, 25))):
-            r = rng.uniform(0.03, 0.1) * size
-            cx, cy = rng.uniform(0, size, size=2)
-            draw.ellipse((cx - r, cy - r, cx + r, cy + r), fill=tuple(int(v) for v in palette[int(rng.integers(1, 3))]))
-        arr = np.asarray(img, dtype=np.float32)
-    elif style == "washes":
-        centres = rng.uniform(0, 1, size=(3, 2))
-        weights = np.stack([np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / rng.uniform(0.05, 0.2)) for cx, cy in centres])
-        weights /= weights.sum(axis=0, keepdims=True)
-        arr = np.einsum("khw,kc->hwc", weights, palette)
-    else:
+    if style not in _TEXTURE_OF:
         raise ValueError(f"unknown style {style!r}; known: {STYLES}")
-    arr = arr + rng.normal(0, 6, size=arr.shape)
-    img = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
-    return img.filter(ImageFilter.GaussianBlur(0.5))
+    # Not supersampled: the textures soften themselves, and hard disc edges are part of "dots".
+    return painter.paint(_TEXTURE_OF[style], rng, size, supersample=1)
 
 
 def write_style_folder(
@@ -67,9 +51,13 @@ def write_style_folder(
     duplicates: bool = True,
     styles: tuple[str, ...] = STYLES,
 ) -> SyntheticCollection:
-    """``root/<style>/<style>_NNN.jpg`` (a folder-per-label SOURCE); also writes ``manifest.csv``."""
+    """``root/<style>/<style>_NNN.jpg`` (a folder-per-label SOURCE); also writes ``manifest.csv``.
+
+    The whole folder is one random stream, named by ``seed``, drawn style after style (the
+    trained-model tests are tuned on exactly these pictures).
+    """
     root = Path(root)
-    rng = np.random.default_rng(seed)
+    rng = painter.painting_rng(seed)
     rows: list[tuple[str, str]] = []
     for style in styles:
         (root / style).mkdir(parents=True, exist_ok=True)

@@ -6,18 +6,20 @@ JPEG-compressed. Training on a few such views per image makes the head robust to
 those changes (and nothing wilder: flips or big crops would teach it that composition does
 not matter, which is false for paintings).
 
-Pillow + numpy only (torchvision does not load with this torch build). Every random draw
-comes from the ``rng`` passed in, so a view is reproducible from (image, seed, view index),
-which is what the feature cache keys on.
+The effects are the ones the camera-snap simulator uses (:mod:`dataset_tools.photo_effects`);
+this module only decides how strong each is for training.  Every random draw comes from the
+``rng`` passed in, so a view is reproducible from (image, seed, view index), which is what
+the feature cache keys on.
 """
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageFilter
+from PIL import Image
+
+from dataset_tools import photo_effects as fx
 
 __all__ = ["PhoneAugment", "phone_photo", "view_rng"]
 
@@ -42,7 +44,9 @@ class PhoneAugment:
     @property
     def version(self) -> str:
         """Part of the feature-cache key: change a number, and cached views are recomputed."""
-        return "phone-v1:" + ",".join(f"{v}" for v in self.__dict__.values())
+        # v2: the effects of dataset_tools.photo_effects (blur before sensor noise, uniform
+        # noise, coarse-grid glare, OpenCV warp and JPEG)
+        return "phone-v2:" + ",".join(f"{v}" for v in self.__dict__.values())
 
     def __call__(self, img: Image.Image, rng: np.random.Generator) -> Image.Image:
         return phone_photo(img, rng, self)
@@ -54,79 +58,47 @@ def view_rng(sha256: str, view: int, seed: int = 0) -> np.random.Generator:
 
 
 def phone_photo(img: Image.Image, rng: np.random.Generator, p: PhoneAugment | None = None) -> Image.Image:
-    """One random phone-like view of ``img`` (RGB, same size as the input)."""
+    """One random phone-like view of ``img`` (RGB, same size as the input).
+
+    In the order a camera works: where it points, the light, the lens, the sensor, the JPEG.
+    """
     p = p or PhoneAugment()
-    img = img.convert("RGB")
-    w, h = img.size
-    img = _geometry(img, rng, p)
-    arr = np.asarray(img, dtype=np.float32)
-    arr = _photometric(arr, rng, p)
-    if rng.random() < p.glare_prob:
-        arr = _glare(arr, rng)
-    sigma = rng.uniform(*p.noise_sigma)
-    if sigma > 0:
-        arr = arr + rng.normal(0.0, sigma, size=arr.shape).astype(np.float32)
-    out = Image.fromarray(np.clip(arr, 0, 255).astype(np.uint8), "RGB")
+    src = np.asarray(img.convert("RGB"))
+    h, w = src.shape[:2]
+    arr = _geometry(src, rng, p).astype(np.float32)
+    gain = rng.uniform(*p.brightness)
+    contrast = rng.uniform(*p.contrast)
+    mean = arr.mean()
+    arr = (arr - mean) * np.float32(contrast) + mean
+    arr = fx.lighting(arr, exposure=gain, wb_gains=fx.warmth_gains(rng.uniform(-p.max_warmth, p.max_warmth)))
+    if rng.random() < p.glare_prob:  # varnish under a spotlight
+        center = (rng.uniform(0, w), rng.uniform(0, h))
+        arr = fx.glare(arr, center, rng.uniform(0.08, 0.25) * min(h, w), rng.uniform(40, 110) / 255)
     if rng.random() < p.blur_prob:
-        out = out.filter(ImageFilter.GaussianBlur(radius=float(rng.uniform(0.3, p.max_blur_radius))))
-    buf = io.BytesIO()
-    out.save(buf, format="JPEG", quality=int(rng.integers(p.jpeg_quality[0], p.jpeg_quality[1] + 1)))
-    buf.seek(0)
-    out = Image.open(buf)
-    out.load()
-    assert out.size == (w, h)
+        arr = fx.defocus_blur(arr, rng.uniform(0.3, p.max_blur_radius))
+    img8 = fx.sensor_noise(fx.to_uint8(arr), rng.uniform(*p.noise_sigma), rng)
+    out = fx.jpeg_round_trip(img8, int(rng.integers(p.jpeg_quality[0], p.jpeg_quality[1] + 1))).image
+    if out.size != (w, h):  # pragma: no cover - every effect keeps the size
+        raise AssertionError("phone_photo changed the image size")
     return out.convert("RGB")
 
 
-def _geometry(img: Image.Image, rng: np.random.Generator, p: PhoneAugment) -> Image.Image:
+def _geometry(img: np.ndarray, rng: np.random.Generator, p: PhoneAugment) -> np.ndarray:
     """Zoom, shift, rotate and tilt in one perspective warp (one resampling, less blur).
 
     Areas that come into view are filled with a flat, randomly tinted "wall" colour.
     """
-    w, h = img.size
+    h, w = img.shape[:2]
     zoom = rng.uniform(*p.zoom)
     angle = np.deg2rad(rng.uniform(-p.max_rotation_deg, p.max_rotation_deg))
     cx = w / 2 + rng.uniform(-p.max_shift, p.max_shift) * w
     cy = h / 2 + rng.uniform(-p.max_shift, p.max_shift) * h
-    # Output corners (in the output image) mapped back to source positions.
+    # The source positions that the output's corners show (pixel-edge coordinates).
     half = np.array([[-w / 2, -h / 2], [w / 2, -h / 2], [w / 2, h / 2], [-w / 2, h / 2]])
     jitter = rng.uniform(-p.max_perspective, p.max_perspective, size=(4, 2)) * [w, h]
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     src = (half * zoom + jitter) @ rot.T + [cx, cy]
     dst = half + [w / 2, h / 2]
-    coeffs = _perspective_coeffs(dst, src)
-    wall = tuple(int(v) for v in rng.integers(90, 230, size=3))
-    return img.transform((w, h), Image.Transform.PERSPECTIVE, coeffs, Image.Resampling.BILINEAR, fillcolor=wall)
-
-
-def _perspective_coeffs(dst: np.ndarray, src: np.ndarray) -> tuple[float, ...]:
-    """The 8 coefficients Pillow wants: output pixel (x, y) → input pixel."""
-    rows = []
-    rhs = []
-    for (x, y), (u, v) in zip(dst, src):
-        rows.append([x, y, 1, 0, 0, 0, -u * x, -u * y])
-        rows.append([0, 0, 0, x, y, 1, -v * x, -v * y])
-        rhs.extend([u, v])
-    sol = np.linalg.solve(np.asarray(rows, dtype=np.float64), np.asarray(rhs, dtype=np.float64))
-    return tuple(float(c) for c in sol)
-
-
-def _photometric(arr: np.ndarray, rng: np.random.Generator, p: PhoneAugment) -> np.ndarray:
-    """Exposure, contrast and white balance (warm gallery light or cool daylight)."""
-    gain = rng.uniform(*p.brightness)
-    contrast = rng.uniform(*p.contrast)
-    mean = arr.mean()
-    arr = (arr - mean) * contrast + mean * gain
-    warmth = rng.uniform(-p.max_warmth, p.max_warmth)
-    arr = arr * np.array([1 + warmth, 1.0, 1 - warmth], dtype=np.float32)
-    return arr
-
-
-def _glare(arr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """A soft specular highlight, as varnish under a spotlight gives."""
-    h, w = arr.shape[:2]
-    cy, cx = rng.uniform(0, h), rng.uniform(0, w)
-    radius = rng.uniform(0.08, 0.25) * min(h, w)
-    yy, xx = np.mgrid[0:h, 0:w]
-    blob = np.exp(-(((yy - cy) ** 2 + (xx - cx) ** 2) / (2 * radius**2))).astype(np.float32)
-    return arr + blob[..., None] * rng.uniform(40, 110)
+    wall = rng.integers(90, 230, size=3).tolist()
+    warped, _ = fx.perspective_warp(img, src - 0.5, dst - 0.5, (w, h), fill=wall)  # OpenCV: pixel centres
+    return warped

@@ -33,7 +33,12 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     training_data_hash: str | None = None
     weights_sha256: str | None = None
-    files: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # file key (e.g. "tflite_int8") → file name
+    # file key → {"platform", "format", "precision", "min_runtime", "purpose", "outputs", ...}:
+    # which file a phone should take, and what for (see edge_models.deliveries)
+    deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    author: str = "artsnap"
+    license: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
@@ -60,10 +65,15 @@ class ModelCard:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    """Write to a temp file in the same folder, fsync, rename: readers never see half a file."""
+    """Write to a temp file in the same folder, fsync, rename: readers never see half a file.
+
+    ``mkstemp`` creates the file 0600; it gets the mode a plain ``open()`` would give
+    (0644 under the usual umask), so a server running as another user can read model files.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -73,6 +83,12 @@ def write_atomic(path: Path, data: bytes) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it is to set it
+    os.umask(mask)
+    return mask
 
 
 def file_sha256(path: str | Path) -> str:

@@ -21,12 +21,25 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import AnnotationValidationError, BadRequest, DuplicateAnnotation, Gone
+from .errors import (
+    AnnotationValidationError,
+    BadRequest,
+    DuplicateAnnotation,
+    Forbidden,
+    Gone,
+    MalformedResponse,
+    MissingScope,
+)
 from .http import Authenticator, RetryingSession
 from .record_ids import is_item_uri, item_uri, normalize_record_id
 
 DEFAULT_BASE_URL = "https://api.europeana.eu"
 ANNOTATION_URI_BASE = "http://data.europeana.eu/annotation/"
+#: The service names the creator of an annotation ``<this>/<token sub>``
+#: (``annotation.user.data.endpoint`` + ``AnnotationIdHelper.buildCreatorUri``).
+USER_URI_BASE = "http://data.europeana.eu/user/"
+#: The scope writes need (api-commons ``OAuthUtils.verifyScope``).
+ANNOTATIONS_SCOPE = "annotations"
 MAX_TAG_LENGTH = 64
 MAX_PAGE_SIZE = 100
 
@@ -207,6 +220,37 @@ class AnnotationsClient:
             raise RuntimeError("writing annotations needs a token provider (OIDC credentials)")
         return self.token_provider
 
+    def creator_uri(self) -> str | None:
+        """Who the service names as the creator of what we write, from our own token's
+        ``sub``; ``None`` when the token provider cannot tell (an opaque token)."""
+        subject = getattr(self.token_provider, "subject", None)
+        sub = subject() if callable(subject) else None
+        return USER_URI_BASE + sub if isinstance(sub, str) and sub else None
+
+    def missing_scope(self) -> str | None:
+        """The granted scope string when the token lacks ``annotations``, else ``None``
+        (also ``None`` when the provider cannot say)."""
+        has_scope = getattr(self.token_provider, "has_scope", None)
+        if not callable(has_scope) or has_scope(ANNOTATIONS_SCOPE):
+            return None
+        granted = getattr(self.token_provider, "granted_scopes", None)
+        return " ".join(sorted(granted())) if callable(granted) else ""
+
+    def _explain_forbidden(self, exc: Forbidden) -> Forbidden:
+        """A 403 from a token without the scope becomes :class:`MissingScope` saying so."""
+        granted = self.missing_scope()
+        if granted is None:
+            return exc
+        return MissingScope(
+            f"the token has no '{ANNOTATIONS_SCOPE}' scope (granted: {granted or 'none'}), so the Annotations "
+            f"API refuses writes ({exc.message}); ask Europeana to give your OIDC client the "
+            f"'{ANNOTATIONS_SCOPE}' client scope, and request it (the default)",
+            required=ANNOTATIONS_SCOPE,
+            granted=granted,
+            url=exc.url,
+            body=exc.body,
+        )
+
     def create_tag(self, target_record_id: str, body_uri_or_text: str, *, language: str | None = None) -> str:
         """Tag a record; returns the new annotation's URI.
 
@@ -218,7 +262,7 @@ class AnnotationsClient:
     def create(self, annotation: Mapping[str, Any]) -> Annotation:
         """POST any annotation body; prefer :meth:`create_tag`, which validates first."""
         try:
-            response = self.http.request(
+            payload = self.http.request_json(
                 "POST", f"{self.base_url}/annotation/", json=dict(annotation), authenticator=self._writer()
             )
         except BadRequest as exc:
@@ -226,7 +270,16 @@ class AnnotationsClient:
             if ids is not None:
                 raise DuplicateAnnotation(ids, exc.message, url=exc.url, body=exc.body) from exc
             raise
-        return Annotation.from_json(response.json())
+        except Forbidden as exc:
+            explained = self._explain_forbidden(exc)
+            if explained is exc:
+                raise
+            raise explained from exc
+        if not isinstance(payload, Mapping) or "id" not in payload:
+            raise MalformedResponse(
+                None, f"the created annotation came back without an id: {str(payload)[:200]!r}", url=self.base_url
+            )
+        return Annotation.from_json(payload)
 
     def get(self, annotation_id: str | int) -> Annotation:
         """One annotation; :class:`~europeana_sync.errors.Gone` if it was deleted."""
@@ -242,6 +295,11 @@ class AnnotationsClient:
             )
         except Gone:
             return False
+        except Forbidden as exc:
+            explained = self._explain_forbidden(exc)
+            if explained is exc:
+                raise
+            raise explained from exc
         return True
 
     def search(

@@ -235,7 +235,7 @@ class Proxy:
 
 @dataclass(frozen=True)
 class EuropeanaRecord:
-    """``/record/v2/<dataset>/<local>.json`` → ``object``."""
+    """``/record/v2/<dataset>/<local>.json`` → ``object`` (or the v3 JSON-LD, same fields)."""
 
     id: str
     type: str | None
@@ -308,3 +308,196 @@ class EuropeanaRecord:
             organizations=organizations,
             raw=data,
         )
+
+    @classmethod
+    def from_jsonld(cls, payload: Mapping[str, Any]) -> EuropeanaRecord:
+        """A Record API v3 answer (JSON-LD ``ProvidedCHO``); see the notes above
+        :func:`_record_from_jsonld`. ``ValueError`` without an id."""
+        if not isinstance(payload, Mapping):
+            raise ValueError("record JSON-LD is not an object")
+        return _record_from_jsonld(payload)
+
+
+# -- Record API v3 (JSON-LD) ------------------------------------------------------------------
+#
+# europeana/record-api serialises EDM with Jackson (``record-api-model/.../io/json``): a
+# ``ProvidedCHO`` with its metadata as JSON-LD language maps (``{"en": "…", "@none": [...]}``,
+# ``LanguageMapSerializer``), ``proxies`` and ``isAggregatedBy`` (the provider
+# ``Aggregation``); references are ``{"id": …}`` or the dereferenced object
+# (``ObjectReferenceSerializer``), some compact fields plain strings (``CompactSerializer``),
+# literals ``{"value": …, "language"?: …}`` (``Literal``/``LanguageLiteral``). The Europeana
+# aggregation (``preview``, ``landingPage``) hangs off a proxy. These helpers read all of them.
+
+#: v3 (JSON-LD) field → the v2 field name the rest of the code asks proxies for.
+_V3_PROXY_FIELDS = {
+    "title": "dcTitle",
+    "alternative": "dctermsAlternative",
+    "description": "dcDescription",
+    "creator": "dcCreator",
+    "contributor": "dcContributor",
+    "subject": "dcSubject",
+    "date": "dcDate",
+    "type": "dcType",
+    "dcType": "dcType",
+    "format": "dcFormat",
+    "identifier": "dcIdentifier",
+    "language": "dcLanguage",
+    "publisher": "dcPublisher",
+    "created": "dctermsCreated",
+    "medium": "dctermsMedium",
+    "year": "year",
+}
+
+
+def _ld_id(value: Any) -> str | None:
+    """The URI of a JSON-LD reference: a string, ``{"id": …}`` / ``{"@id": …}``, or a list."""
+    if isinstance(value, str):
+        return value.strip() or None
+    if isinstance(value, Mapping):
+        found = value.get("id", value.get("@id"))
+        return found.strip() or None if isinstance(found, str) else None
+    if isinstance(value, list):
+        return next((v for v in (_ld_id(x) for x in value) if v), None)
+    return None
+
+
+def _ld_lang_map(value: Any) -> LangMap:
+    """A v3 language map, literal or list of literals → our ``{"en": [...], "def": [...]}``."""
+    result: LangMap = {}
+
+    def add(lang: str | None, text: Any) -> None:
+        if isinstance(text, str) and text.strip():
+            bucket = result.setdefault(lang or "def", [])
+            if text not in bucket:
+                bucket.append(text)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, str):
+            add(None, node)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, Mapping):
+            if "value" in node or "@value" in node:
+                add(node.get("language") or node.get("@language"), node.get("value", node.get("@value")))
+            elif "prefLabel" in node:  # a dereferenced contextual entity
+                walk(node["prefLabel"])
+            elif "id" in node or "@id" in node or "type" in node:
+                return  # a bare reference: no text
+            else:  # a language map
+                for lang, values in node.items():
+                    for text in values if isinstance(values, list) else [values]:
+                        add(None if lang in ("@none", "def") else str(lang), text)
+
+    walk(value)
+    return result
+
+
+def _ld_objects(node: Any) -> Iterable[Mapping[str, Any]]:
+    """Every JSON object in a JSON-LD document, depth first."""
+    if isinstance(node, Mapping):
+        yield node
+        for value in node.values():
+            yield from _ld_objects(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _ld_objects(value)
+
+
+def _ld_type(node: Mapping[str, Any]) -> str | None:
+    value = node.get("type", node.get("@type"))
+    return value if isinstance(value, str) else None
+
+
+def _ld_web_resource(node: Any) -> WebResource | None:
+    about = _ld_id(node)
+    if not about:
+        return None
+    meta = node.get("techMeta") if isinstance(node, Mapping) else None
+    meta = meta if isinstance(meta, Mapping) else {}
+
+    def _int(*keys: str) -> int | None:
+        for key in keys:
+            value = meta.get(key)
+            if isinstance(value, Mapping):
+                value = value.get("value")
+            if isinstance(value, (int, float)):
+                return int(value)
+        return None
+
+    mime = meta.get("hasMimeType", meta.get("mimetype"))
+    return WebResource(
+        about=about,
+        mime_type=first_value(mime.get("value") if isinstance(mime, Mapping) else mime),
+        width=_int("width"),
+        height=_int("height"),
+        file_size=_int("fileByteSize", "fileSize"),
+    )
+
+
+def _ld_aggregation(node: Mapping[str, Any]) -> Aggregation:
+    resources = [
+        wr
+        for wr in (
+            _ld_web_resource(node.get(key))
+            for key in ("isShownBy", "object", "isShownAt")
+            if isinstance(node.get(key), Mapping)
+        )
+        if wr is not None
+    ]
+    views = node.get("hasView")
+    view_nodes = views if isinstance(views, list) else [views] if views else []
+    resources += [wr for wr in (_ld_web_resource(v) for v in view_nodes if isinstance(v, Mapping)) if wr is not None]
+    return Aggregation(
+        about=_ld_id(node),
+        edm_is_shown_by=_ld_id(node.get("isShownBy")),
+        edm_is_shown_at=_ld_id(node.get("isShownAt")),
+        edm_object=_ld_id(node.get("object")),
+        rights=_ld_id(node.get("rights")),
+        data_provider=_ld_id(node.get("dataProvider")) or pick_language(_ld_lang_map(node.get("dataProvider"))),
+        provider=_ld_id(node.get("provider")) or pick_language(_ld_lang_map(node.get("provider"))),
+        has_view=tuple(v for v in (_ld_id(x) for x in view_nodes) if v),
+        web_resources=tuple(resources),
+    )
+
+
+def _ld_proxy(node: Mapping[str, Any], *, europeana: bool) -> Proxy:
+    fields: dict[str, LangMap] = {}
+    for key, name in _V3_PROXY_FIELDS.items():
+        if key in node:
+            mapped = _ld_lang_map(node[key])
+            if mapped:
+                merged = fields.setdefault(name, {})
+                for lang, values in mapped.items():
+                    merged.setdefault(lang, []).extend(v for v in values if v not in merged.get(lang, []))
+    return Proxy(about=_ld_id(node), europeana_proxy=europeana, fields=fields)
+
+
+def _record_from_jsonld(payload: Mapping[str, Any]) -> EuropeanaRecord:
+    data: Any = payload
+    if isinstance(payload.get("items"), list) and payload["items"]:  # a /record/v3/retrieve page
+        data = payload["items"][0]
+    if not isinstance(data, Mapping) or not isinstance(_ld_id(data), str):
+        raise ValueError("record JSON-LD without an id")
+    aggregations = data.get("isAggregatedBy")
+    aggregation_nodes = aggregations if isinstance(aggregations, list) else [aggregations]
+    proxies = [p for p in data.get("proxies") or () if isinstance(p, Mapping)]
+    proxy_views = [_ld_proxy(p, europeana=bool(p.get("europeanaProxy"))) for p in proxies]
+    # The CHO carries the merged metadata too; it counts as the provider's word.
+    proxy_views.append(_ld_proxy(data, europeana=False))
+    europeana = next((n for n in _ld_objects(data) if _ld_type(n) == "EuropeanaAggregation"), {})
+    organizations: dict[str, LangMap] = {}
+    for node in _ld_objects(data):
+        if _ld_type(node) == "Organization" and _ld_id(node) and node.get("prefLabel"):
+            organizations[_ld_id(node) or ""] = _ld_lang_map(node["prefLabel"])
+    edm_type = data.get("edmType")
+    return EuropeanaRecord(
+        id=normalize_record_id(_ld_id(data) or ""),
+        type=edm_type if isinstance(edm_type, str) else None,
+        aggregations=tuple(_ld_aggregation(a) for a in aggregation_nodes if isinstance(a, Mapping)),
+        proxies=tuple(proxy_views),
+        edm_preview=_ld_id(europeana.get("preview")),
+        landing_page=_ld_id(europeana.get("landingPage")),
+        organizations=organizations,
+        raw=data,
+    )

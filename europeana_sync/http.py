@@ -10,9 +10,13 @@ Rules, in the order they are applied to each response:
 * the authenticator says "rejected" (401 for bearer tokens, WITH's 400 "User not logged in")
   → refresh once and resend once; a second rejection is :class:`AuthenticationError`;
 * 429 → wait what the ``RateLimit: "personal";r=<remaining>;t=<seconds>`` header (or
-  ``Retry-After``) says, capped by ``max_rate_limit_wait``; full-jitter backoff if neither;
+  ``Retry-After``) says; full-jitter backoff if neither. A reset announced beyond what we
+  accept (``max_rate_limit_wait``, or the rest of the time budget) is :class:`RateLimited`
+  at once: waiting part of it only buys another 429;
 * 5xx, connection errors, timeouts → exponential backoff with full jitter;
-* 403 → :class:`Forbidden` at once; any other 4xx → a typed :class:`ApiError`, never retried.
+* 403 → :class:`Forbidden` at once; any other 4xx → a typed :class:`ApiError`, never retried;
+* a 2xx whose body should be JSON and is not (:meth:`RetryingSession.request_json`) →
+  retried like a 5xx for reads, :class:`MalformedResponse` at once for writes.
 
 Retrying a POST after a timeout is safe for our two write endpoints: the Annotations API
 refuses the second identical tag with the first one's id, and WITH returns the existing
@@ -42,6 +46,7 @@ from .errors import (
     BadRequest,
     Forbidden,
     Gone,
+    MalformedResponse,
     NotFound,
     RateLimited,
     RetriesExhausted,
@@ -50,6 +55,10 @@ from .errors import (
 log = logging.getLogger(__name__)
 
 USER_AGENT = "artsnap-europeana-sync/0.1 (+https://github.com/artsnap)"
+
+#: Methods that may be sent again after a success whose body was unreadable: the server's
+#: state did not change, or changing it twice is harmless.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 
 #: Network failures worth another try. ``ChunkedEncodingError`` is a connection dropped
 #: mid-body, which is the same event as a reset seen a moment later.
@@ -74,7 +83,8 @@ class RetryPolicy:
     #: Wall-clock budget for one request including all waits; a wait that would cross it
     #: is not started (we fail now rather than sleep and fail anyway).
     max_total_seconds: float = 300.0
-    #: Longest single wait we accept from a RateLimit / Retry-After header.
+    #: Longest single wait we accept from a RateLimit / Retry-After header; a longer
+    #: announced reset (Europeana's hourly quota) stops the request at once.
     max_rate_limit_wait: float = 120.0
     connect_timeout: float = 5.0
     read_timeout: float = 60.0
@@ -161,6 +171,9 @@ def error_message(response: requests.Response) -> str:
             value = payload.get(key)
             if isinstance(value, str) and value.strip():
                 return value.strip()
+            # WITH's UserManager answers {"error": {"email": "Need Email or Username"}}
+            if isinstance(value, Mapping) and value:
+                return "; ".join(f"{field}: {text}" for field, text in value.items() if isinstance(text, str))
     text = (response.text or "").strip()
     return text[:500] if text else (response.reason or "error")
 
@@ -190,6 +203,11 @@ _SECRET_PARAMS = re.compile(r"([?&](?:wskey|api_key|apikey|client_secret|passwor
 def _redact(url: str | None) -> str:
     """Keys must not end up in logs or exception messages that curators paste into tickets."""
     return _SECRET_PARAMS.sub(r"\1***", url or "")
+
+
+def _snippet(text: str | None, limit: int = 120) -> str:
+    """The start of a body on one line, for messages a curator reads."""
+    return " ".join((text or "").split())[:limit]
 
 
 class Authenticator(Protocol):
@@ -268,8 +286,51 @@ class RetryingSession:
         headers: Mapping[str, str] | None = None,
         authenticator: Authenticator | None = None,
         timeout: tuple[float, float] | None = None,
+        no_retry_statuses: frozenset[int] = frozenset(),
     ) -> requests.Response:
-        """Send one logical request; returns a 2xx/3xx response or raises a typed error."""
+        """Send one logical request; returns a 2xx/3xx response or raises a typed error.
+
+        ``no_retry_statuses``: 5xx statuses that are answers rather than outages for this
+        request (WITH's delete answers 500 for a session that expired): raised at once as
+        :class:`ApiError` instead of being retried.
+        """
+        return self._send(
+            method,
+            url,
+            params=params,
+            json=json,
+            data=data,
+            headers=headers,
+            authenticator=authenticator,
+            timeout=timeout,
+            no_retry_statuses=no_retry_statuses,
+            want_json=False,
+        )[0]
+
+    def request_json(self, method: str, url: str, **kwargs: Any) -> Any:
+        """:meth:`request` and the decoded JSON body.
+
+        A success whose body is not JSON (an HTML maintenance page with status 200, a body
+        cut short) is retried like a 5xx when ``method`` is idempotent, and otherwise — or
+        once the retries are spent — raised as :class:`MalformedResponse` naming the
+        Content-Type and the start of the body, instead of a ``JSONDecodeError`` traceback.
+        """
+        return self._send(method, url, want_json=True, **kwargs)[1]
+
+    def _send(
+        self,
+        method: str,
+        url: str,
+        *,
+        params: Mapping[str, Any] | list[tuple[str, Any]] | None = None,
+        json: Any = None,
+        data: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        authenticator: Authenticator | None = None,
+        timeout: tuple[float, float] | None = None,
+        no_retry_statuses: frozenset[int] = frozenset(),
+        want_json: bool,
+    ) -> tuple[requests.Response, Any]:
         policy = self.policy
         start = self.clock()
         failures = 0  # 5xx + network errors
@@ -329,6 +390,22 @@ class RetryingSession:
                 rate_limited += 1
                 last_body = response.text[:2000]
                 header_wait = self._announced_wait(response)
+                elapsed = self.clock() - start
+                if header_wait is not None and (
+                    header_wait > policy.max_rate_limit_wait or elapsed + header_wait > policy.max_total_seconds
+                ):
+                    # The quota resets later than we are prepared to wait: waiting part of it
+                    # only buys another 429, so stop now and let the job say when to retry.
+                    raise RateLimited(
+                        f"rate limited; the service announced a reset in {header_wait:.0f} s, beyond the "
+                        f"{min(policy.max_rate_limit_wait, max(0.0, policy.max_total_seconds - elapsed)):.0f} s "
+                        "this request may still wait",
+                        url=safe_url,
+                        body=last_body,
+                        attempts=rate_limited + failures,
+                        elapsed=elapsed,
+                        reset_after=header_wait,
+                    )
                 if rate_limited > policy.max_rate_limited:
                     raise RateLimited(
                         f"still rate limited after {rate_limited} answers of 429",
@@ -338,11 +415,7 @@ class RetryingSession:
                         elapsed=self.clock() - start,
                         reset_after=header_wait,
                     )
-                wait = (
-                    min(header_wait, policy.max_rate_limit_wait)
-                    if header_wait is not None
-                    else policy.backoff(rate_limited, self.rng)
-                )
+                wait = header_wait if header_wait is not None else policy.backoff(rate_limited, self.rng)
                 if self.clock() - start + wait > policy.max_total_seconds:
                     raise RateLimited(
                         f"rate limited; waiting {wait:.0f} s (announced reset: {header_wait} s) "
@@ -356,6 +429,9 @@ class RetryingSession:
                 log.info("%s %s: 429, waiting %.1f s", method, safe_url, wait)
                 self.sleep(wait)
                 continue
+
+            if status >= 500 and status in no_retry_statuses:
+                raise error_for_response(response)
 
             if status >= 500:
                 failures += 1
@@ -378,10 +454,35 @@ class RetryingSession:
 
             if status >= 400:
                 raise error_for_response(response)
-            return response
+            if not want_json:
+                return response, None
+            try:
+                return response, response.json()
+            except ValueError as exc:  # requests.JSONDecodeError is a ValueError
+                failures += 1
+                content_type = response.headers.get("Content-Type") or "none"
+                last_body = response.text[:2000]
+                reason = (
+                    f"HTTP {status} with a body that is not JSON (Content-Type: {content_type}): "
+                    f"{_snippet(response.text)!r}"
+                )
+                if method.upper() not in IDEMPOTENT_METHODS or failures >= policy.max_attempts:
+                    attempts = f" after {failures} attempts" if failures > 1 else ""
+                    raise MalformedResponse(
+                        status,
+                        f"{reason}{attempts}; the service may be under maintenance, or the base URL may "
+                        "not point at the API",
+                        url=safe_url,
+                        body=last_body,
+                        attempts=failures,
+                        elapsed=self.clock() - start,
+                        content_type=content_type,
+                    ) from exc
+                self._wait(policy.backoff(failures, self.rng), start, reason, safe_url, failures, status, last_body)
+                continue
 
     def get_json(self, url: str, **kwargs: Any) -> Any:
-        return self.request("GET", url, **kwargs).json()
+        return self.request_json("GET", url, **kwargs)
 
     # -- helpers ----------------------------------------------------------------------
 

@@ -1,4 +1,10 @@
-"""Client of the Europeana Search and Record APIs (``/record/v2/...``).
+"""Client of the Europeana Search and Record APIs (``/record/v2/...`` and ``/record/v3/...``).
+
+Both API generations are spoken: ``api_version="v2"`` (the default) or ``"v3"``. Search v3
+(``/record/v3/search.json``, api2's ``SearchController.searchJsonGetV3``) takes the same
+parameters and answers the same JSON as v2; Record v3 (``/record/v3/<dataset>/<local>.json``,
+europeana/record-api's ``RecordController``) answers EDM as JSON-LD, parsed by
+:meth:`EuropeanaRecord.from_jsonld`. Either way the jobs see the same dataclasses.
 
 Search pages with the cursor protocol (``cursor=*``, then each page's ``nextCursor``, which
 is absent on the last page) because offset paging (``start``) is capped at 1000 results.
@@ -19,15 +25,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from .edm import EuropeanaItem, EuropeanaRecord
-from .errors import TruncatedResults
+from .errors import ApiKeyRejected, AuthenticationError, Forbidden, MalformedResponse, TruncatedResults
 from .http import RetryingSession
 from .record_ids import normalize_record_id
+from .rights import reusability_filter
 
 log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.europeana.eu"
 MAX_ROWS = 100
 FIRST_CURSOR = "*"
+API_VERSIONS = ("v2", "v3")
 
 
 @dataclass(frozen=True)
@@ -40,6 +48,9 @@ class SearchQuery:
     reusability: str | None = None
     media: bool | None = None
     profile: str = "standard"
+    #: ``thumbnail=true``: only records Europeana holds a thumbnail for, so an
+    #: ``edmPreview`` fallback is a real preview rather than the Thumbnail API's icon.
+    thumbnail: bool | None = None
 
     def __post_init__(self) -> None:
         if not 1 <= self.rows <= MAX_ROWS:
@@ -59,13 +70,53 @@ class SearchQuery:
             params.append(("reusability", self.reusability))
         if self.media is not None:
             params.append(("media", "true" if self.media else "false"))
+        if self.thumbnail is not None:
+            params.append(("thumbnail", "true" if self.thumbnail else "false"))
         return params
 
     @property
     def fingerprint(self) -> str:
-        """Rows are part of it: a cursor plus a skip count only make sense with the same page size."""
-        blob = json.dumps([self.query, sorted(self.qf), self.rows, self.reusability, self.media])
+        """Rows are part of it: a cursor plus a skip count only make sense with the same page size.
+
+        ``thumbnail`` joins only when set, so checkpoints saved before it existed still match.
+        """
+        fields: list[object] = [self.query, sorted(self.qf), self.rows, self.reusability, self.media]
+        if self.thumbnail is not None:
+            fields.append(self.thumbnail)
+        blob = json.dumps(fields)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+    @classmethod
+    def for_images(
+        cls,
+        query: str,
+        qf: Sequence[str] = (),
+        *,
+        reusability: str | None = None,
+        rows: int = MAX_ROWS,
+        media: bool | None = True,
+        thumbnail: bool | None = True,
+    ) -> SearchQuery:
+        """What a pull for images sends: always a licence filter (``open`` unless the curator
+        named classes), ``media=true`` and ``thumbnail=true``, and ``TYPE:IMAGE`` unless the
+        curator filtered by type already.
+
+        The API then pages only through records the job can keep — not the in-copyright
+        rest, whose quota Europeana is reducing — and every ``edmPreview`` it hands out has
+        a real thumbnail behind it. ``media=None`` / ``thumbnail=None`` leave a filter out
+        (e.g. to keep records that have only a preview).
+        """
+        filters = tuple(qf)
+        if not any(f.strip().upper().startswith("TYPE:") for f in filters):
+            filters += ("TYPE:IMAGE",)
+        return cls(
+            query=query,
+            qf=filters,
+            rows=rows,
+            reusability=reusability_filter(reusability),
+            media=media,
+            thumbnail=thumbnail,
+        )
 
 
 @dataclass(frozen=True)
@@ -229,14 +280,39 @@ class SearchApiClient:
     """Search (``search.json``) and Record (``<dataset>/<local>.json``) in one client.
 
     The key goes in the ``X-Api-Key`` header, never in the URL, so it stays out of logs.
+    A 401 or 403 is :class:`~europeana_sync.errors.ApiKeyRejected` (a credentials error,
+    exit 78), never something to retry.
     """
 
-    def __init__(self, api_key: str, *, base_url: str = DEFAULT_BASE_URL, http: RetryingSession | None = None) -> None:
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        base_url: str = DEFAULT_BASE_URL,
+        http: RetryingSession | None = None,
+        api_version: str = "v2",
+    ) -> None:
         if not api_key:
             raise ValueError("an API key is required (https://pro.europeana.eu/pages/get-api)")
+        if api_version not in API_VERSIONS:
+            raise ValueError(f"api_version must be one of {', '.join(API_VERSIONS)}, got {api_version!r}")
         self.base_url = base_url.rstrip("/")
+        self.api_version = api_version
         self._media_http = http or RetryingSession()
         self.http = self._media_http.with_headers({"X-Api-Key": api_key, "Accept": "application/json"})
+
+    def _get_json(self, url: str, **kwargs: Any) -> Any:
+        """GET and decode, with the key problems named as such."""
+        try:
+            return self.http.get_json(url, **kwargs)
+        except (AuthenticationError, Forbidden) as exc:
+            raise ApiKeyRejected(
+                exc.status,
+                f"the Europeana API refused the API key ({exc.message}); check EUROPEANA_API_KEY "
+                "(a key is free at https://pro.europeana.eu/pages/get-api)",
+                url=exc.url,
+                body=exc.body,
+            ) from exc
 
     def search(
         self,
@@ -248,13 +324,28 @@ class SearchApiClient:
         media: bool | None = None,
         resume_from: SearchCheckpoint | None = None,
         allow_truncated: bool = False,
+        thumbnail: bool | None = None,
     ) -> SearchResults:
         """Iterate all items matching ``query`` and the ``qf`` filters, to the last page."""
-        spec = SearchQuery(query=query, qf=tuple(qf), rows=rows, reusability=reusability, media=media)
+        spec = SearchQuery(
+            query=query, qf=tuple(qf), rows=rows, reusability=reusability, media=media, thumbnail=thumbnail
+        )
+        return self.results(spec, resume_from=resume_from, allow_truncated=allow_truncated)
+
+    def results(
+        self, spec: SearchQuery, *, resume_from: SearchCheckpoint | None = None, allow_truncated: bool = False
+    ) -> SearchResults:
+        """Iterate the items of a prepared query (e.g. :meth:`SearchQuery.for_images`)."""
         return SearchResults(self, spec, resume_from=resume_from, allow_truncated=allow_truncated)
 
     def search_page(self, query: SearchQuery, cursor: str = FIRST_CURSOR) -> SearchPage:
-        payload = self.http.get_json(f"{self.base_url}/record/v2/search.json", params=query.params(cursor))
+        payload = self._get_json(f"{self.base_url}/record/{self.api_version}/search.json", params=query.params(cursor))
+        if not isinstance(payload, dict):
+            raise MalformedResponse(
+                200,
+                f"search answered JSON that is not an object: {str(payload)[:120]!r}",
+                url=f"{self.base_url}/record/{self.api_version}/search.json",
+            )
         raw_items = payload.get("items") or []
         items = []
         for raw in raw_items:
@@ -273,14 +364,27 @@ class SearchApiClient:
         )
 
     def record(self, record_id: str) -> EuropeanaRecord:
-        """The full record; ``record_id`` may be any spelling :func:`normalize_record_id` accepts."""
+        """The full record; ``record_id`` may be any spelling :func:`normalize_record_id` accepts.
+
+        v2 answers ``{"object": {...}}`` in Europeana's own JSON; v3 answers the EDM
+        ``ProvidedCHO`` as JSON-LD (asked for with ``Accept: application/ld+json``, which
+        record-api's ``RecordController`` requires).
+        """
         rid = normalize_record_id(record_id)
-        payload = self.http.get_json(f"{self.base_url}/record/v2{rid}.json")
+        if self.api_version == "v3":
+            payload = self._get_json(
+                f"{self.base_url}/record/v3{rid}.json", headers={"Accept": "application/ld+json, application/json"}
+            )
+            return EuropeanaRecord.from_jsonld(payload)
+        payload = self._get_json(f"{self.base_url}/record/v2{rid}.json")
         return EuropeanaRecord.from_json(payload)
 
     def download(self, url: str) -> bytes:
         """Fetch a media file (edmIsShownBy / edmPreview) with the same retry rules.
 
         Sent without the key header: media live on provider servers that must not see it.
+        Kept for callers that fetch from trusted hosts; provider images should go through
+        :class:`europeana_sync.fetch.ImageFetcher` (address vetting, size cap, Content-Type,
+        one deadline, a retry budget of their own, placeholder detection).
         """
         return self._media_http.request("GET", url).content

@@ -1,9 +1,19 @@
 """Client of the WITH platform (ails-lab/with): login session, annotations, collections.
 
-WITH keeps a cookie session after ``POST /user/login``; when it expires, writes answer
-400 ``{"error": "User not logged in"}`` rather than 401. :class:`WithSession` teaches the
-shared HTTP layer that this answer means "log in again and resend once", so callers never
-see an expired session.
+WITH keeps a cookie session after ``POST /user/login``. ``UserManager.login`` reads only
+the ``email`` key of the body and looks its value up as an email, then as a username, so
+the login (an email or a username) is always sent as ``{"email": …}``. Every refusal is a
+400 (``{"error": {"email": "Need Email or Username"}}``, ``… "Invalid Email Address or
+Username"``, ``{"error": {"password": "Invalid Password"}}``), raised here as
+:class:`~europeana_sync.errors.LoginRefused`, a credentials error: the push stops at once
+and logs in no more.
+
+When the session expires, adding an annotation answers 400 ``{"error": "User not logged
+in"}`` rather than 401; :class:`WithSession` teaches the shared HTTP layer that this answer
+means "log in again and resend once". Deleting answers no such thing:
+``AnnotationController.deleteAnnotation`` never checks for a user and fails with an empty
+500 or 403 instead, so :meth:`WithClient.delete_annotation` asks ``GET /user/me`` whether
+the session is gone, and then logs in and deletes again once.
 
 Wire shapes follow WITH's source (``AnnotationController``: ``motivation``, a ``body`` with
 ``uri``/``label``, a ``target`` by WITH ``recordId`` or provider ``externalId``, top-level
@@ -21,12 +31,15 @@ from typing import Any
 import requests
 
 from .edm import first_value
-from .errors import BadRequest, NotFound
+from .errors import ApiError, BadRequest, Forbidden, LoginRefused, NotFound
 from .http import RetryingSession
 
 log = logging.getLogger(__name__)
 
 NOT_LOGGED_IN = "user not logged in"
+#: What a delete answers when the session has expired (``deleteAnnotation``: an
+#: ArrayIndexOutOfBounds on a one-word generator → 500, a campaign generator → 403).
+DELETE_EXPIRY_STATUSES = frozenset({403, 500})
 
 
 @dataclass(frozen=True)
@@ -111,8 +124,13 @@ class WithSession:
         self._client = client
         self.logged_in = False
         self.logins = 0
+        #: A refused login is remembered: asking again with the same password cannot
+        #: succeed, and would only repeat the refusal once per label.
+        self.refused: LoginRefused | None = None
 
     def auth_headers(self) -> Mapping[str, str]:
+        if self.refused is not None:
+            raise self.refused
         if not self.logged_in:
             self.refresh()
         return {}
@@ -145,11 +163,25 @@ class WithClient:
         self.user: WithUser | None = None
 
     def login(self) -> WithUser:
-        key = "email" if "@" in self.username else "username"
-        response = self.http.request(
-            "POST", f"{self.base_url}/user/login", json={key: self.username, "password": self._password}
-        )
-        data = response.json() if response.content else {}
+        """Log in (``{"email": <email or username>, "password": …}``); :class:`LoginRefused`
+        on a wrong login or password, which :class:`WithSession` then remembers."""
+        if self.session.refused is not None:
+            raise self.session.refused
+        try:
+            data = self.http.request_json(
+                "POST", f"{self.base_url}/user/login", json={"email": self.username, "password": self._password}
+            )
+        except (BadRequest, NotFound) as exc:
+            refused = LoginRefused(
+                exc.status,
+                f"WITH refused the login of {self.username!r} ({exc.message}); check WITH_USERNAME and WITH_PASSWORD",
+                url=exc.url,
+                body=exc.body,
+            )
+            self.session.logged_in = False
+            self.session.refused = refused
+            raise refused from exc
+        data = data if isinstance(data, Mapping) else {}
         self.user = WithUser(
             id=first_value(data.get("dbId")) or first_value(data.get("id")),
             username=first_value(data.get("username")),
@@ -186,19 +218,47 @@ class WithClient:
         payload: dict[str, Any] = {"motivation": motivation, "body": body, "target": target, "generator": generator}
         if confidence is not None:
             payload["confidence"] = float(confidence)
-        response = self.http.request(
+        data = self.http.request_json(
             "POST", f"{self.base_url}/record/annotation", json=payload, authenticator=self.session
         )
-        return WithAnnotation.from_json(response.json())
+        return WithAnnotation.from_json(data if isinstance(data, Mapping) else {})
 
     def delete_annotation(self, annotation_id: str) -> bool:
         """Withdraw our part of an annotation: WITH removes us from its annotators, and the
         annotation itself when we were its only annotator (``AnnotationController.
         deleteAnnotation``). ``False`` when it no longer exists (WITH answers 400 then), so
-        a repeated withdrawal is not an error; 403 (we are not an annotator) raises."""
+        a repeated withdrawal is not an error.
+
+        A 403 or 500 is first taken for an expired session (the only way WITH says so on a
+        delete): when ``GET /user/me`` confirms it, we log in again and delete once more.
+        Otherwise — or if the second try fails the same way — it is raised
+        (:class:`~europeana_sync.errors.Forbidden` / :class:`~europeana_sync.errors.ApiError`).
+        """
+        url = f"{self.base_url}/annotation/{annotation_id}"
+        for attempt in (1, 2):
+            try:
+                self.http.request(
+                    "DELETE", url, authenticator=self.session, no_retry_statuses=frozenset(DELETE_EXPIRY_STATUSES)
+                )
+            except (BadRequest, NotFound):
+                return False
+            except (Forbidden, ApiError) as exc:
+                if exc.status not in DELETE_EXPIRY_STATUSES or attempt == 2 or self.session_alive():
+                    raise
+                log.info("WITH answered %s to a delete and the session has expired; logging in again", exc.status)
+                self.session.logged_in = False
+                self.login()
+                continue
+            return True
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def session_alive(self) -> bool:
+        """Whether WITH still knows our session (``GET /user/me``: 200 with the user, an
+        empty 400 without one). Anything else counts as "not alive": logging in once more
+        costs one request, a withdrawal that never happens costs a wrong tag."""
         try:
-            self.http.request("DELETE", f"{self.base_url}/annotation/{annotation_id}", authenticator=self.session)
-        except (BadRequest, NotFound):
+            self.http.request("GET", f"{self.base_url}/user/me")
+        except ApiError:
             return False
         return True
 

@@ -1,5 +1,10 @@
 """Run the exported ``.tflite`` as an Android app would: LiteRT interpreter, card-driven.
 
+The decision is the card's: single-label models answer their top-1 label when its calibrated
+probability reaches ``extra.abstain_threshold`` and nothing ("none of these") otherwise;
+multi-label models answer every label over its own threshold. Photos are turned upright from
+their EXIF orientation before anything else, as the Kotlin and Swift clients do.
+
 Nothing here hard-codes the preprocessing: sizes, mean and std come from the model card
 (``model_card.json`` beside the file, or the card embedded in the .tflite's metadata), and
 the one implementation of the resize/crop/normalise steps is ``edge_models.preprocessing``.
@@ -14,9 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image
 
 from edge_models.preprocessing import PreprocessSpec
+
+from .photos import open_upright
 
 CARD_KEY = "artsnap.model_card"
 
@@ -48,9 +55,23 @@ class OnDeviceModel:
             card = _card_for(path)
         return cls(Interpreter(model_path=str(path), num_threads=threads), card)
 
-    def predict(self, photo: Image.Image | str | Path) -> OnDeviceResult:
-        img = photo if isinstance(photo, Image.Image) else ImageOps.exif_transpose(Image.open(photo))
-        x = self.spec.to_array(img.convert("RGB"))[None].transpose(0, 2, 3, 1)  # NCHW → NHWC for TFLite
+    @property
+    def embedding_space(self) -> str | None:
+        """The space of :attr:`OnDeviceResult.embedding` (send it with a vector search)."""
+        return self.card.get("embedding_space")
+
+    def input_tensor(self, photo: Image.Image | str | Path | bytes) -> np.ndarray:
+        """The (1, S, S, 3) float32 input: EXIF orientation applied, shorter side resized with an
+        antialiasing filter, centre crop, normalised, all from the card's preprocessing."""
+        img = open_upright(photo)
+        x = self.spec.to_array(img)[None].transpose(0, 2, 3, 1)  # NCHW → NHWC for TFLite
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    def predict(self, photo: Image.Image | str | Path | bytes) -> OnDeviceResult:
+        return self.predict_tensor(self.input_tensor(photo))
+
+    def predict_tensor(self, x: np.ndarray) -> OnDeviceResult:
+        """Run a ready input tensor (see :meth:`input_tensor`) and apply the card's decision rule."""
         out = self._runner(**{self._input_name: np.ascontiguousarray(x, dtype=np.float32)})
         probs = np.asarray(out["probabilities"], dtype=np.float32).reshape(-1)
         emb = np.asarray(out["embedding"], dtype=np.float32).reshape(-1)

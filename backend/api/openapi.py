@@ -31,6 +31,10 @@ def _image_upload(fields: dict[str, Any]) -> dict[str, Any]:
     return {"multipart/form-data": {"schema": {"type": "object", "required": ["image"], "properties": props}}}
 
 
+def _if_none_match() -> dict[str, Any]:
+    return {"name": "If-None-Match", "in": "header", "schema": {"type": "string"}}
+
+
 def openapi_document() -> dict[str, Any]:
     def json_ok(ref: str) -> dict[str, Any]:
         return {
@@ -81,6 +85,19 @@ def openapi_document() -> dict[str, Any]:
                                                 },
                                             ]
                                         },
+                                        "embedding_space": {
+                                            "description": (
+                                                "The space the vector is in: the `embedding_space` of the model "
+                                                "that computed it (GET /v1/models/latest). Required: a vector "
+                                                "without it is refused (400 missing_embedding_space), one from "
+                                                "another space too (409 foreign_embedding_space). A string "
+                                                "applies to the `cnn` vector; an object names one per descriptor."
+                                            ),
+                                            "oneOf": [
+                                                {"type": "string"},
+                                                {"type": "object", "additionalProperties": {"type": "string"}},
+                                            ],
+                                        },
                                         "options": {"$ref": "#/components/schemas/SearchOptions"},
                                     },
                                 }
@@ -91,6 +108,10 @@ def openapi_document() -> dict[str, Any]:
                         "200": json_ok("SearchResponse"),
                         "400": _ERROR,
                         "404": _ERROR,
+                        "409": {
+                            **_ERROR,
+                            "description": "The vector is from another embedding space (foreign_embedding_space)",
+                        },
                         "413": _ERROR,
                         "415": _ERROR,
                     },
@@ -167,26 +188,57 @@ def openapi_document() -> dict[str, Any]:
                 "get": {
                     "summary": "The active model's card and download URLs (phones poll this to update)",
                     "parameters": [
-                        {"name": "task", "in": "query", "schema": {"type": "string", "default": "classification"}}
+                        {"name": "task", "in": "query", "schema": {"type": "string", "default": "classification"}},
+                        {
+                            "name": "platform",
+                            "in": "query",
+                            "description": "adds `delivery`: the file this platform should download",
+                            "schema": {"type": "string", "enum": ["android", "ios", "server"]},
+                        },
+                        {
+                            "name": "precision",
+                            "in": "query",
+                            "description": "with `platform`: another precision than the platform's default",
+                            "schema": {"type": "string", "enum": ["fp32", "fp16", "int8", "int8_full"]},
+                        },
+                        _if_none_match(),
                     ],
-                    "responses": {"200": {"description": "Model card and files"}, "404": _ERROR},
+                    "responses": {
+                        "200": json_ok("Model"),
+                        "304": {"description": "Not modified (If-None-Match matched the ETag)"},
+                        "400": _ERROR,
+                        "404": _ERROR,
+                    },
                 }
             },
             "/v1/models/{version}": {
                 "get": {
                     "summary": "One model version",
-                    "parameters": [{"name": "version", "in": "path", "required": True, "schema": {"type": "string"}}],
-                    "responses": {"200": {"description": "Model card and files"}, "404": _ERROR},
+                    "parameters": [
+                        {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}},
+                        _if_none_match(),
+                    ],
+                    "responses": {
+                        "200": json_ok("Model"),
+                        "304": {"description": "Not modified"},
+                        "404": _ERROR,
+                    },
                 }
             },
             "/v1/models/{version}/files/{key}": {
                 "get": {
-                    "summary": "Download a model file (.tflite, zipped .mlpackage, .onnx, model_card)",
+                    "summary": "Download a model file (.tflite, zipped .mlpackage, .onnx); its ETag is its SHA-256",
                     "parameters": [
                         {"name": "version", "in": "path", "required": True, "schema": {"type": "string"}},
                         {"name": "key", "in": "path", "required": True, "schema": {"type": "string"}},
+                        _if_none_match(),
                     ],
-                    "responses": {"200": {"description": "The file"}, "404": _ERROR},
+                    "responses": {
+                        "200": {"description": "The file"},
+                        "304": {"description": "Not modified"},
+                        "404": _ERROR,
+                        "409": {**_ERROR, "description": "The file changed since it was registered"},
+                    },
                 }
             },
             "/healthz": {
@@ -360,6 +412,45 @@ def openapi_document() -> dict[str, Any]:
                 "Collection": {
                     "type": "object",
                     "properties": {"name": {"type": "string"}, "items": {"type": "integer"}},
+                },
+                "ModelFile": {
+                    "type": "object",
+                    "required": ["name", "url", "sha256", "platform", "format", "precision"],
+                    "properties": {
+                        "key": {"type": "string"},
+                        "name": {"type": "string"},
+                        "url": {"type": "string"},
+                        "bytes": {"type": ["integer", "null"]},
+                        "sha256": {"type": ["string", "null"]},
+                        "platform": {"type": "string", "enum": ["android", "ios", "server"]},
+                        "format": {"type": "string"},
+                        "precision": {"type": "string"},
+                        "min_runtime": {"type": ["string", "null"]},
+                        "purpose": {"type": ["string", "null"]},
+                        "outputs": {"type": "array", "items": {"type": "string"}},
+                    },
+                },
+                "Model": {
+                    "type": "object",
+                    "required": ["name", "version", "files", "card", "embedding_space", "vector_search"],
+                    "properties": {
+                        "name": {"type": "string"},
+                        "version": {"type": "string", "description": "files of a version never change"},
+                        "task": {"type": "string"},
+                        "active": {"type": "boolean"},
+                        "created_at": {"type": "string"},
+                        "files": {"type": "object", "additionalProperties": {"$ref": "#/components/schemas/ModelFile"}},
+                        "delivery": {"$ref": "#/components/schemas/ModelFile"},
+                        "embedding_space": {
+                            "type": ["string", "null"],
+                            "description": "send it as `embedding_space` with a vector search",
+                        },
+                        "vector_search": {
+                            "type": "boolean",
+                            "description": "whether this model's embeddings can search this server by vector",
+                        },
+                        "card": {"type": "object"},
+                    },
                 },
                 "CollectionList": {
                     "type": "object",

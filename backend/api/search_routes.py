@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, jsonify, request, url_for
 from flask.typing import ResponseReturnValue
 
-from ..engine.search import SearchOptions
+from ..engine.embedding_space import EmbeddingSpaceError, server_space
+from ..engine.model_registry import active_model, model_space
+from ..engine.search import SearchOptions, is_finite_number
 from .context import engine, metrics
 from .errors import APIError
 from .requests_parsing import form_json, image_bytes, json_body
@@ -54,13 +56,41 @@ def search(name: str) -> ResponseReturnValue:
         if emb is None:
             raise APIError(400, "missing_field", "send an 'image' file (multipart) or a JSON 'embedding'")
         vectors = emb if isinstance(emb, dict) else {"cnn": emb}
+        if not vectors:
+            raise APIError(400, "bad_embedding", 'embedding must be a list of numbers or {"descriptor": [numbers]}')
         for key, vec in vectors.items():
-            if not isinstance(vec, list) or not all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) for x in vec
-            ):
-                raise APIError(400, "bad_embedding", f"embedding {key!r} must be a list of numbers")
-        result = eng.search.search_vectors(name, vectors, options)
+            if not isinstance(vec, list) or not all(is_finite_number(x) for x in vec):
+                raise APIError(400, "bad_embedding", f"embedding {key!r} must be a list of finite numbers")
+        spaces = _spaces(body.get("embedding_space"))
+        try:
+            result = eng.search.search_vectors(name, vectors, options, spaces)
+        except EmbeddingSpaceError as exc:
+            status = 409 if exc.code == "foreign_embedding_space" else 400
+            raise APIError(status, exc.code, f"{exc} {_model_hint()}") from exc
     m = metrics()
     for stage in ("decode_ms", "recognise_ms", "locate_ms", "embed_ms", "search_ms"):
         m.search_stage.labels(stage=stage[:-3]).observe(getattr(result.timings, stage) / 1000)
     return jsonify(search_json(result))
+
+
+def _spaces(raw: object) -> dict[str, str | None]:
+    """``embedding_space``: one id (for the ``cnn`` vector) or ``{descriptor: id}``."""
+    if raw is None:
+        return {}
+    if isinstance(raw, str):
+        return {"cnn": raw}
+    if isinstance(raw, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in raw.items()):
+        return dict(raw)
+    raise APIError(400, "bad_embedding", "embedding_space must be a string or an object of strings per descriptor")
+
+
+def _model_hint() -> str:
+    """Which model a phone should download to compute vectors this server can search."""
+    model = active_model(engine().catalog)
+    if model is not None and model_space(model) == server_space():
+        url = url_for("models.latest", platform="android")
+        return (
+            f"Download model {model.name} {model.version} (GET {url} or ?platform=ios) and send its "
+            f"embedding with embedding_space {server_space()!r}, or send the photo instead."
+        )
+    return "No registered model computes this server's embeddings: send the photo instead (multipart 'image')."

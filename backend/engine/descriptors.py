@@ -9,7 +9,7 @@ which model and version answered (as immich's ML service does).
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -106,6 +106,43 @@ class ColorDescriptor:
 
     def info(self) -> dict[str, Any]:
         return {"descriptor": self.name, "model": "hsv-histogram", "version": self.version, "provider": "numpy"}
+
+
+def describe_all(
+    descriptors: Mapping[str, Descriptor], images: Sequence[Image.Image], names: Iterable[str] | None = None
+) -> dict[str, np.ndarray]:
+    """Vectors of ``images`` for ``names`` (default: every descriptor), each computed once.
+
+    A *derived* descriptor (one with a ``source``, e.g. ``code`` from ``cnn``) is computed
+    from its source's vectors instead of running the network again.
+    """
+    wanted = list(descriptors) if names is None else [n for n in names if n in descriptors]
+    out: dict[str, np.ndarray] = {}
+    for name in wanted:
+        source = getattr(descriptors[name], "source", None)
+        if source is not None and source not in out:
+            out[source] = descriptors[source].describe(images)
+    for name in wanted:
+        if name in out:
+            continue
+        d: Any = descriptors[name]
+        source = getattr(d, "source", None)
+        out[name] = d.from_source(out[source]) if source is not None else d.describe(images)
+    return {name: out[name] for name in wanted}
+
+
+def derive_missing(
+    descriptors: Mapping[str, Descriptor], vectors: Mapping[str, np.ndarray], names: Iterable[str]
+) -> dict[str, np.ndarray]:
+    """``vectors`` plus the derived descriptors among ``names`` whose source vector is given
+    (a phone sends its ``cnn`` embedding; the server computes the ``code`` from it)."""
+    out = dict(vectors)
+    for name in names:
+        d: Any = descriptors.get(name)
+        source = getattr(d, "source", None)
+        if name not in out and source is not None and source in out:
+            out[name] = d.from_source(np.atleast_2d(out[source]))
+    return out
 
 
 def build_descriptors(models_dir: Path, *, threads: int = 0, device: str = "auto") -> dict[str, Descriptor]:

@@ -13,6 +13,7 @@ milliseconds and BENCHMARKS.md reports where the time goes.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -25,7 +26,8 @@ from dataset_tools.images import decode_image
 
 from ..config import Settings
 from .catalog.store import Catalog, ItemView
-from .descriptors import Descriptor
+from .descriptors import Descriptor, derive_missing, describe_all
+from .embedding_space import SERVER_SPACE_NAME, EmbeddingSpaceError, check_vector_space, server_space
 from .fusion import FusedHit, QueryLabel, fuse
 from .index_store import IndexStore
 from .photo_regions import PhotoFrame, PhotoRegion, find_regions, recognise_more
@@ -45,9 +47,27 @@ log = logging.getLogger(__name__)
 GLOBAL_SHORTLIST = 10
 """Candidates the global embedding puts forward for verification, per region not yet recognised."""
 
+#: How negative a component of a unit-length ``cnn`` vector may be (fp16/int8 rounding) and still
+#: be an embedding of the ReLU6 backbone.
+NEGATIVE_TOLERANCE = 0.01
+
 
 class OptionsError(ValueError):
     """The caller's search options are malformed; the message says which field and why."""
+
+
+#: Weights are relative (fusion divides by their sum); the cap keeps that sum finite.
+MAX_WEIGHT = 1000.0
+
+
+def is_finite_number(value: object) -> bool:
+    """A JSON number that is not a bool, NaN, ±Infinity or an int no float can hold."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -80,8 +100,10 @@ class SearchOptions:
             for k, v in weights.items():
                 if k not in descriptors:
                     raise OptionsError(f"unknown descriptor {k!r} in weights; known: {', '.join(descriptors)}")
-                if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
-                    raise OptionsError(f"weight of {k!r} must be a number ≥ 0")
+                if not is_finite_number(v) or not 0 <= v <= MAX_WEIGHT:
+                    raise OptionsError(
+                        f"weight of {k!r} must be a number from 0 to {MAX_WEIGHT:g} (weights are relative)"
+                    )
             if sum(weights.values()) <= 0:
                 raise OptionsError("at least one weight must be > 0")
         labels: list[QueryLabel] = []
@@ -93,7 +115,7 @@ class SearchOptions:
                 labels.append(QueryLabel(lb, 1.0))
             elif isinstance(lb, dict) and isinstance(lb.get("name"), str):
                 conf = lb.get("confidence", 1.0)
-                if not isinstance(conf, (int, float)) or not 0 <= conf <= 1:
+                if not is_finite_number(conf) or not 0 <= conf <= 1:
                     raise OptionsError("label confidence must be a number from 0 to 1")
                 labels.append(QueryLabel(lb["name"], float(conf)))
             else:
@@ -108,7 +130,7 @@ class SearchOptions:
         if locate is not None and not isinstance(locate, bool):
             raise OptionsError("locate must be true or false")
         lw = data.get("label_weight", 0.1)
-        if not isinstance(lw, (int, float)) or not 0 <= lw <= 1:
+        if not is_finite_number(lw) or not 0 <= lw <= 1:
             raise OptionsError("label_weight must be a number from 0 to 1")
         return cls(
             top_k=top_k,
@@ -270,7 +292,12 @@ class SearchService:
         t0 = time.perf_counter()
         timings = Timings()
         cid = self.catalog.collection_id(collection)  # unknown collection fails before any work
-        decoded = decode_image(data, max_pixels=self.settings.max_pixels, min_side=self.settings.query_min_side)
+        decoded = decode_image(
+            data,
+            max_pixels=self.settings.max_pixels,
+            min_side=self.settings.query_min_side,
+            max_decode_bytes=self.settings.max_decode_bytes,
+        )
         t1 = time.perf_counter()
         timings.decode_ms = (t1 - t0) * 1000
         image = decoded.image
@@ -349,16 +376,34 @@ class SearchService:
         result.timings = timings
         return result
 
+    def embedding_space(self, descriptor: str) -> str:
+        """The space a phone's vector for ``descriptor`` must be in (see :mod:`.embedding_space`)."""
+        return server_space() if descriptor == "cnn" else self.descriptors[descriptor].version
+
     def search_vectors(
-        self, collection: str, vectors: Mapping[str, np.ndarray], options: SearchOptions
+        self,
+        collection: str,
+        vectors: Mapping[str, np.ndarray],
+        options: SearchOptions,
+        spaces: Mapping[str, str | None] | None = None,
     ) -> SearchResult:
-        """Search with embeddings computed on the phone (the photo never leaves the device)."""
+        """Search with embeddings computed on the phone (the photo never leaves the device).
+
+        ``spaces`` is what a client declared: the embedding space of each vector (descriptor →
+        space id). When given (the HTTP API always gives it), a vector without a space, or from
+        another model's space, is refused (:class:`EmbeddingSpaceError`): it would be compared
+        with the catalogue without error and rank nonsense. ``None`` is for in-process callers
+        whose vectors come from this server's own descriptors.
+        """
         t0 = time.perf_counter()
         cid = self.catalog.collection_id(collection)
         clean: dict[str, np.ndarray] = {}
         for name, vec in vectors.items():
             if name not in self.descriptors:
                 raise OptionsError(f"unknown descriptor {name!r}; known: {', '.join(self.descriptors)}")
+            # The space first: a vector from another model is refused for what it is, whatever its length.
+            if spaces is not None:
+                check_vector_space(name, spaces.get(name), self.embedding_space(name))
             v = np.asarray(vec, dtype=np.float32).reshape(-1)
             if v.shape[0] != self.descriptors[name].dim:
                 raise OptionsError(
@@ -369,11 +414,24 @@ class SearchService:
             norm = float(np.linalg.norm(v))
             if norm == 0:
                 raise OptionsError("embedding is all zeros")
-            clean[name] = v / norm
+            v = v / norm
+            if name == "cnn" and float(v.min()) < -NEGATIVE_TOLERANCE:
+                # EfficientNet-Lite0's embedding averages ReLU6 activations: no component is
+                # negative. A vector with clearly negative numbers was not made by this model,
+                # whatever space it claims (a random vector has about half of them).
+                raise EmbeddingSpaceError(
+                    "not_an_embedding",
+                    f"the 'cnn' vector has negative components (down to {float(v.min()):.3f}); an "
+                    f"{SERVER_SPACE_NAME} embedding has none: send the model's 'embedding' output",
+                )
+            clean[name] = v
+        clean = derive_missing(self.descriptors, clean, [k for k, w in self._weights(options).items() if w > 0])
         weights = {k: w for k, w in self._weights(options).items() if k in clean}
         if not weights or sum(weights.values()) <= 0:
             weights = {k: 1.0 for k in clean}
-        result = self._search(cid, collection, clean, weights, options, list(options.labels))
+        # A vector the caller weighted 0 is neither searched nor named among the models that answered.
+        used = {k: v for k, v in clean.items() if weights.get(k, 0.0) > 0}
+        result = self._search(cid, collection, used, weights, options, list(options.labels))
         result.timings.total_ms = (time.perf_counter() - t0) * 1000
         return result
 
@@ -456,7 +514,7 @@ class SearchService:
         return Match(hit=hit, corners=corners, evidence=rec.evidence)
 
     def _describe(self, views: list[Image.Image], weights: Mapping[str, float]) -> dict[str, np.ndarray]:
-        return {name: self.descriptors[name].describe(views) for name, w in weights.items() if w > 0}
+        return describe_all(self.descriptors, views, [name for name, w in weights.items() if w > 0])
 
     def _weights(self, options: SearchOptions) -> dict[str, float]:
         w = dict(options.weights) if options.weights else dict(self.settings.descriptor_weights)

@@ -32,14 +32,14 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-import requests
-
 from dataset_tools.images import DecodedImage, ImageDecodeError
 from dataset_tools.progress import ProgressObserver, SilentProgress
 from dataset_tools.readers import RecordSource, SourceRecord
 from europeana_sync.edm import EuropeanaItem
-from europeana_sync.errors import ApiError, BadRequest, EuropeanaSyncError, RateLimited, TruncatedResults
-from europeana_sync.rights import Reusability, licence_code, reusability
+from europeana_sync.errors import ApiError, BadRequest, FetchError, PlaceholderImage, RateLimited, TruncatedResults
+from europeana_sync.exit_codes import EXIT_ITEM_FAILURES, EXIT_OK, exit_code_for
+from europeana_sync.fetch import FetchPolicy, ImageFetcher
+from europeana_sync.rights import Reusability, classes_of_licences, licence_code, parse_reusability, reusability
 from europeana_sync.search_api import MAX_ROWS, SearchApiClient, SearchQuery
 
 from ..engine.catalog.sync_store import SyncStore
@@ -57,9 +57,9 @@ DEFAULT_MAX_IMAGE_BYTES = 40 * 1024 * 1024
 #: The catalogue's title column holds 512 characters; providers sometimes put a description there.
 MAX_TITLE = 500
 
-EXIT_OK = 0
-EXIT_FAILURES = 1
-EXIT_STOPPED = 75  # EX_TEMPFAIL: "try again later" — a cron wrapper can tell it apart
+#: Why a result is skipped when its only image is Europeana's "no thumbnail" icon: retrying
+#: will not help, so it is not a failure.
+PLACEHOLDER_SKIP = "no image: the preview is Europeana's 'no thumbnail' placeholder"
 
 
 @dataclass(frozen=True)
@@ -67,8 +67,8 @@ class PullOptions:
     query: str
     collection: str
     qf: tuple[str, ...] = ()
-    #: ``reusability`` sent to the Search API (``open``, ``open,restricted`` …); also the
-    #: classes allowed locally. ``None``: nothing sent, only ``open`` allowed locally.
+    #: ``reusability`` classes (``open``, ``open,restricted`` …): sent to the Search API, so
+    #: only those results are paged through, and allowed locally. ``None``: ``open``.
     reusability: str | None = None
     #: Licence codes allowed whatever their class (``CC-BY-NC``, ``InC-EDU`` …).
     allow_licences: tuple[str, ...] = ()
@@ -82,25 +82,14 @@ class PullOptions:
     max_image_bytes: int = DEFAULT_MAX_IMAGE_BYTES
 
     def allowed_classes(self) -> frozenset[Reusability]:
-        if not self.reusability:
-            return frozenset({Reusability.OPEN})
         return frozenset(parse_reusability(self.reusability))
 
-
-def parse_reusability(text: str) -> list[Reusability]:
-    """``"open,restricted"`` → classes; ``ValueError`` naming the valid ones."""
-    classes = []
-    for part in text.split(","):
-        name = part.strip().lower()
-        if not name:
-            continue
-        try:
-            classes.append(Reusability(name))
-        except ValueError:
-            raise ValueError(f"unknown reusability {name!r}; use open, restricted or permission") from None
-    if not classes:
-        raise ValueError("reusability is empty; use open, restricted or permission")
-    return classes
+    def requested_classes(self) -> str:
+        """What goes to the API: the allowed classes plus those of the extra licence codes
+        (whose class-mates are then dropped locally)."""
+        classes = list(parse_reusability(self.reusability))
+        classes += [c for c in classes_of_licences(self.allow_licences) if c not in classes]
+        return ",".join(c.value for c in classes)
 
 
 @dataclass
@@ -116,12 +105,15 @@ class PullSummary:
     elapsed_s: float = 0.0
     #: (record id, reason) of every result skipped in *this* process (the state counts all).
     skipped_items: list[tuple[str, str]] = field(default_factory=list)
+    #: The exit code of the error that stopped the run early (``europeana_sync.exit_codes``):
+    #: 75 to run again later, 78 when the key or settings are wrong, 2 for a refused query.
+    stop_code: int | None = None
 
     @property
     def exit_code(self) -> int:
-        if self.stopped and not self.complete and not self.stopped.startswith("limit"):
-            return EXIT_STOPPED
-        return EXIT_FAILURES if self.state.failed_count else EXIT_OK
+        if self.stop_code is not None and not self.complete:
+            return self.stop_code
+        return EXIT_ITEM_FAILURES if self.state.failed_count else EXIT_OK
 
     def to_dict(self) -> dict[str, Any]:
         s = self.state
@@ -144,6 +136,7 @@ class PullSummary:
             "pages": self.pages,
             "elapsed_s": round(self.elapsed_s, 3),
             "skipped_items": [{"record_id": r, "reason": why} for r, why in self.skipped_items],
+            "exit_code": self.exit_code,
         }
 
     def lines(self) -> list[str]:
@@ -180,6 +173,14 @@ class _Candidate:
 
 
 @dataclass(frozen=True)
+class _Refused:
+    """Why a candidate yields no image; ``skip``: nothing to retry (counted as skipped)."""
+
+    reason: str
+    skip: bool = False
+
+
+@dataclass(frozen=True)
 class _Accepted:
     """A download that decodes: what ingest gets, with the image decoded once, here."""
 
@@ -205,7 +206,11 @@ def licence_problem(rights: str | None, allowed: frozenset[Reusability], allow_c
 
 
 class PullJob:
-    """One pull of one query into one collection. Build, then :meth:`run`."""
+    """One pull of one query into one collection. Build, then :meth:`run`.
+
+    ``fetcher`` downloads the provider images; by default a safe :class:`ImageFetcher`
+    that opens only public addresses (and the API's own host when that is a local fake).
+    """
 
     def __init__(
         self,
@@ -214,15 +219,19 @@ class PullJob:
         options: PullOptions,
         *,
         observer: ProgressObserver | None = None,
+        fetcher: ImageFetcher | None = None,
     ) -> None:
         self.engine = engine
         self.client = client
         self.options = options
         self.observer = observer or SilentProgress()
         self.allowed = options.allowed_classes()
-        self.spec = SearchQuery(
-            query=options.query, qf=tuple(options.qf), rows=options.rows, reusability=options.reusability
+        # Always a licence filter, media=true and thumbnail=true: the API pages only through
+        # what the pull can keep, so the daily quota is not spent on results dropped here.
+        self.spec = SearchQuery.for_images(
+            options.query, options.qf, reusability=options.requested_classes(), rows=options.rows
         )
+        self.fetcher = fetcher or ImageFetcher(FetchPolicy.for_api(client.base_url, max_bytes=options.max_image_bytes))
 
     def run(self) -> PullSummary:
         started = time.perf_counter()
@@ -239,13 +248,7 @@ class PullJob:
         else:
             state = PullState.fresh(opts.query)
         summary = PullSummary(collection=opts.collection, query=opts.query, state=state, resumed_from=resumed_from)
-        results = self.client.search(
-            opts.query,
-            opts.qf,
-            rows=opts.rows,
-            reusability=opts.reusability,
-            resume_from=state.search if resumed_from is not None else None,
-        )
+        results = self.client.results(self.spec, resume_from=state.search if resumed_from is not None else None)
         present = set(catalog.source_path_status(cid))
         batch: list[_Candidate] = []
         seen_this_run = 0
@@ -276,8 +279,10 @@ class PullJob:
         except RateLimited as exc:
             wait = f"; the API says the quota resets in {exc.reset_after:.0f} s" if exc.reset_after else ""
             summary.stopped = f"rate limited by the Search API ({exc.message}){wait}"
+            summary.stop_code = exit_code_for(exc)
         except TruncatedResults as exc:
             summary.stopped = f"the results ended early ({exc}); the API may be re-indexing"
+            summary.stop_code = exit_code_for(exc)
         except BadRequest as exc:
             hint = (
                 "; the saved cursor may no longer be valid: run with --restart to start from page 1"
@@ -285,8 +290,10 @@ class PullJob:
                 else ""
             )
             summary.stopped = f"the Search API refused the query: {exc.message}{hint}"
-        except ApiError as exc:  # 5xx that outlasted the retries, 401/403 on the key …
+            summary.stop_code = exit_code_for(exc)
+        except ApiError as exc:  # 5xx that outlasted the retries, a refused API key …
             summary.stopped = f"the Search API failed: {exc}"
+            summary.stop_code = exit_code_for(exc)
         # Reached on a clean stop or the end: what is in hand is ingested before saving.
         if batch:
             self._write(batch, state, summary)
@@ -322,29 +329,28 @@ class PullJob:
             return None
         return _Candidate(item, source_path, licence_code(item.rights) or "")
 
-    def _fetch(self, url: str) -> bytes | str:
-        """One URL's bytes, or why there are none (the fetch stage, nothing else)."""
+    def _fetch(self, url: str) -> bytes | FetchError:
+        """One URL's bytes through the safe fetcher, or why there are none (nothing else)."""
         try:
-            data = self.client.download(url)
-        except (EuropeanaSyncError, requests.RequestException) as exc:
-            return str(exc)
-        if len(data) > self.options.max_image_bytes:
-            return f"{len(data)} bytes, more than the {self.options.max_image_bytes}-byte limit"
-        return data
+            return self.fetcher.fetch(url).data
+        except FetchError as exc:
+            return exc
 
-    def _accept(self, candidate: _Candidate) -> _Accepted | str:
+    def _accept(self, candidate: _Candidate) -> _Accepted | _Refused:
         """The first of edmIsShownBy / edmPreview that downloads and decodes; else why not."""
         item = candidate.item
         urls = [("edmIsShownBy", item.edm_is_shown_by), ("edmPreview", item.edm_preview)]
         problems = []
         tried: set[str] = set()
+        placeholder = False
         for kind, url in urls:
             if not url or url in tried:
                 continue
             tried.add(url)
             data = self._fetch(url)
-            if isinstance(data, str):
-                problems.append(f"{kind}: {data}")
+            if isinstance(data, FetchError):
+                placeholder = placeholder or isinstance(data, PlaceholderImage)
+                problems.append(f"{kind}: {data.reason}: {data.message}")
                 continue
             try:
                 decoded = self.engine.ingest.decode(data)
@@ -352,7 +358,10 @@ class PullJob:
                 problems.append(f"{kind}: not an image we can read ({exc.code}: {exc.message})")
                 continue
             return _Accepted(candidate, kind, url, data, decoded)
-        return "download failed: " + "; ".join(problems)
+        if placeholder:
+            # The only picture Europeana has is its generic icon: never the artwork.
+            return _Refused(PLACEHOLDER_SKIP, skip=True)
+        return _Refused("download failed: " + "; ".join(problems))
 
     def _write(self, batch: list[_Candidate], state: PullState, summary: PullSummary) -> None:
         """Fetch and accept a batch, then ingest what was accepted as in-memory records."""
@@ -361,10 +370,13 @@ class PullJob:
             results = list(pool.map(self._accept, batch))
         ready: list[_Accepted] = []
         for candidate, result in zip(batch, results):
-            if isinstance(result, str):
-                self._fail(state, candidate.item.id, result)
-            else:
+            if isinstance(result, _Accepted):
                 ready.append(result)
+            elif result.skip:
+                state.skip(result.reason)
+                summary.skipped_items.append((candidate.item.id, result.reason))
+            else:
+                self._fail(state, candidate.item.id, result.reason)
         self.observer.advance(len(batch) - len(ready))
         if not ready:
             return
@@ -407,7 +419,12 @@ def _record(accepted: _Accepted) -> SourceRecord:
 
 
 def pull(
-    engine: Engine, client: SearchApiClient, options: PullOptions, *, observer: ProgressObserver | None = None
+    engine: Engine,
+    client: SearchApiClient,
+    options: PullOptions,
+    *,
+    observer: ProgressObserver | None = None,
+    fetcher: ImageFetcher | None = None,
 ) -> PullSummary:
     """Run one pull; see the module docstring."""
-    return PullJob(engine, client, options, observer=observer).run()
+    return PullJob(engine, client, options, observer=observer, fetcher=fetcher).run()

@@ -11,8 +11,13 @@ the job idempotent and resumable:
 * ``refused`` (the service said no: bad target, record unknown to WITH …) is not retried
   unless asked (``retry_refused``); ``failed`` (5xx that outlasted the retries) is retried
   on the next run;
-* 429 that outlasts the client's patience, 401/403 (credentials, write role) stop the job
-  cleanly: everything done so far is recorded and the next run carries on.
+* 429 that outlasts the client's patience stops the job cleanly (exit 75): everything done
+  so far is recorded and the next run carries on;
+* wrong credentials or configuration — 401/403, a token without the ``annotations`` scope,
+  a WITH login refused — stop the job at once (exit 78, never retried by cron) *without*
+  marking the label in flight ``refused``: it was never judged by the service, so the next
+  run, with the right password, sends it like any other. (Labels an earlier version did
+  mark ``refused`` for a refused WITH login are recognised by the reason and sent again.)
 
 Withdrawals: when a curator rejects a label (``artsnap labels review --reject``) and no other
 accepted label of that item maps to the same body, the annotation we made is deleted and the
@@ -37,10 +42,13 @@ from europeana_sync.errors import (
     ApiError,
     AuthenticationError,
     BadRequest,
+    CredentialsError,
     Forbidden,
+    MissingScope,
     RateLimited,
     RetriesExhausted,
 )
+from europeana_sync.exit_codes import EXIT_CONFIG, EXIT_ITEM_FAILURES, EXIT_OK, EXIT_TEMPFAIL
 from europeana_sync.vocabulary import VocabularyMapping
 
 from ..engine.catalog.sync_store import LinkUpdate, LinkView, SyncStore
@@ -51,7 +59,17 @@ from .targets import PushTarget
 log = logging.getLogger(__name__)
 
 DONE = ("created", "present")
-EXIT_OK, EXIT_PROBLEMS, EXIT_STOPPED = 0, 1, 75
+EXIT_PROBLEMS, EXIT_STOPPED = EXIT_ITEM_FAILURES, EXIT_TEMPFAIL
+
+#: What WITH answered a refused login with, as an older version recorded it on every label
+#: as "refused" (UserManager.login's messages, and the old fake's).
+_LOGIN_REFUSALS = (
+    "Need Email or Username",
+    "Invalid Email Address or Username",
+    "Invalid Password",
+    "Password is Empty",
+    "Invalid email or password",
+)
 
 
 @dataclass(frozen=True)
@@ -100,12 +118,14 @@ class PushSummary:
     not_mapped: dict[str, int] = field(default_factory=dict)
     without_record: int = 0
     stopped: str | None = None
+    #: The exit code the stop calls for: 75 (try later) or 78 (credentials, configuration).
+    stop_code: int = EXIT_TEMPFAIL
     elapsed_s: float = 0.0
 
     @property
     def exit_code(self) -> int:
         if self.stopped:
-            return EXIT_STOPPED
+            return self.stop_code
         return EXIT_PROBLEMS if (self.failed or self.refused or self.withdraw_failed) else EXIT_OK
 
     def to_dict(self) -> dict[str, Any]:
@@ -130,6 +150,7 @@ class PushSummary:
             "not_mapped": dict(sorted(self.not_mapped.items())),
             "without_record": self.without_record,
             "stopped": self.stopped,
+            "exit_code": self.exit_code,
             "elapsed_s": round(self.elapsed_s, 3),
         }
 
@@ -167,7 +188,10 @@ class PushSummary:
             out.append(f"  {self.refused_earlier} refused in earlier runs (use --retry-refused to send again)")
         if self.stopped:
             out.append(f"  stopped: {self.stopped}")
-            out.append("  run the same command again later; what is done is recorded and not repeated")
+            if self.stop_code == EXIT_CONFIG:
+                out.append("  fix the credentials or settings, then run the same command again; nothing was lost")
+            else:
+                out.append("  run the same command again later; what is done is recorded and not repeated")
         return out
 
 
@@ -230,6 +254,7 @@ class PushJob:
                     break
         except _Stop as stop:
             summary.stopped = str(stop)
+            summary.stop_code = stop.code
         summary.elapsed_s = time.perf_counter() - started
         return summary
 
@@ -279,7 +304,7 @@ class PushJob:
             summary.unchanged += 1
             return False
         if link.status == "refused":
-            if self.options.retry_refused:
+            if self.options.retry_refused or _refused_for_login(link):
                 return True
             summary.refused_earlier += 1
             return False
@@ -312,9 +337,11 @@ class PushJob:
             self._record(record_id, body, "failed", f"rate limited: {exc.message}")
             resets = f"; the quota resets in {exc.reset_after:.0f} s" if exc.reset_after else ""
             raise _Stop(f"rate limited by the {service} service{resets}") from exc
-        except (Forbidden, AuthenticationError) as exc:
-            self._record(record_id, body, "failed", str(exc))
-            raise _Stop(f"the {service} service refused our credentials: {exc}") from exc
+        except CredentialsError as exc:
+            # Not "refused": the service never judged this label. "failed" is sent again by
+            # the next run, with whatever credentials it is given.
+            self._record(record_id, body, "failed", f"not sent: credentials refused ({exc.message})")
+            raise _Stop(f"the {service} service refused our credentials: {exc}", code=EXIT_CONFIG) from exc
         except AnnotationValidationError as exc:
             summary.refused.append(Outcome(record_id, want.label, body, reason=str(exc)))
             self._record(record_id, body, "refused", str(exc))
@@ -347,6 +374,15 @@ class PushJob:
     def _withdraw(self, link: LinkView, summary: PushSummary) -> None:
         reason = f"curator rejected label {link.label!r}"
         outcome = Outcome(link.record_id, link.label, link.body, link.annotation_id, reason)
+        if not link.ours and link.annotation_id and link.creator is None and not self.options.dry_run:
+            # Recorded before we could tell whose it was (an earlier version, or a lost first
+            # answer): ask the service now.
+            self._step()
+            ours, creator = self.target.owns(link.annotation_id)
+            if ours:
+                link = self.store.record_link(
+                    link.service, link.record_id, link.body, LinkUpdate(status=link.status, ours=True, creator=creator)
+                )
         if not link.ours or not link.annotation_id:
             summary.left_in_place.append(
                 Outcome(
@@ -366,7 +402,10 @@ class PushJob:
             existed = self.target.withdraw(link.annotation_id)
         except RateLimited as exc:
             raise _Stop(f"rate limited by the {link.service} service while withdrawing") from exc
-        except (Forbidden, AuthenticationError) as exc:
+        except (AuthenticationError, MissingScope) as exc:
+            # our credentials, not this annotation: every other request would fail the same way
+            raise _Stop(f"the {link.service} service refused our credentials: {exc}", code=EXIT_CONFIG) from exc
+        except Forbidden as exc:
             summary.withdraw_failed.append(Outcome(link.record_id, link.label, link.body, link.annotation_id, str(exc)))
             return
         except ApiError as exc:
@@ -383,6 +422,15 @@ class PushJob:
 
 class _Stop(Exception):
     """Stop the run cleanly (rate limit, credentials); the message goes in the summary."""
+
+    def __init__(self, message: str, *, code: int = EXIT_TEMPFAIL) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _refused_for_login(link: LinkView) -> bool:
+    """A WITH label an older version marked ``refused`` only because the login was refused."""
+    return link.service == "with" and any(text in (link.reason or "") for text in _LOGIN_REFUSALS)
 
 
 def push(

@@ -5,8 +5,10 @@ one we made" — and differ in how they say "it was already there":
 
 * Europeana refuses a second identical tag (from anyone) with a duplicate error naming the
   existing annotation. Whether that one is *ours* (say our earlier POST succeeded but its
-  answer was lost) is decided by comparing its creator with the creator the API gave the
-  annotations we made; without that proof it is treated as someone else's and never deleted.
+  answer was lost) is decided by comparing its creator with our own identity: the creator
+  URI the service builds from our token's ``sub`` (known before anything was created, so a
+  lost *first* answer is recognised too), else the creator it gave annotations we made.
+  Without that proof it is treated as someone else's and never deleted.
 * WITH returns the existing annotation and adds us to its annotators. Withdrawing removes
   only our annotator entry, so a WITH annotation is always ours to withdraw.
 """
@@ -40,35 +42,52 @@ class PushTarget(Protocol):
     def withdraw(self, annotation_id: str) -> bool:
         """Delete the tag we made; ``False`` when it was already gone."""
 
+    def owns(self, annotation_id: str) -> tuple[bool, str | None]:
+        """``(ours, creator)`` of an existing annotation, asked of the service now (for links
+        recorded before our identity was known)."""
+
 
 class EuropeanaTarget:
     service = "europeana"
 
     def __init__(self, client: AnnotationsClient, *, known_creator: str | None = None) -> None:
         self.client = client
-        self.creator = known_creator
+        #: The creator the service gave annotations we made in earlier runs (the catalog's
+        #: record); only a fallback for tokens that do not say who we are.
+        self.known_creator = known_creator
+        self._token_creator: str | None = None
+
+    @property
+    def creator(self) -> str | None:
+        """Our identity on the service: from the token when it says, else what we learnt."""
+        if self._token_creator is None:
+            self._token_creator = self.client.creator_uri()
+        return self._token_creator or self.known_creator
 
     def publish(self, record_id: str, body_uri: str, label: str, confidence: float | None) -> Published:
         try:
             created = self.client.create(tagging_annotation(record_id, body_uri))
         except DuplicateAnnotation as exc:
             existing = exc.existing_ids[0] if exc.existing_ids else None
-            ours, creator = False, None
-            if existing and self.creator:
-                try:
-                    creator = self.client.get(existing).creator
-                except ApiError:
-                    creator = None
-                ours = creator is not None and creator == self.creator
+            ours, creator = self.owns(existing) if existing else (False, None)
             note = (
-                "already there, made by us in an earlier run"
+                "already there, made by us in an earlier attempt whose answer was lost"
                 if ours
                 else "already there (a duplicate refusal): someone else's tag, left alone"
             )
             return Published(existing, "present", ours, creator, note)
-        if created.creator and not self.creator:
-            self.creator = created.creator
+        if created.creator and not self.known_creator:
+            self.known_creator = created.creator
         return Published(created.id, "created", True, created.creator)
+
+    def owns(self, annotation_id: str) -> tuple[bool, str | None]:
+        """Look the annotation up and compare its creator with ours."""
+        try:
+            creator = self.client.get(annotation_id).creator
+        except ApiError:
+            return False, None
+        me = self.creator
+        return (me is not None and creator is not None and creator == me), creator
 
     def withdraw(self, annotation_id: str) -> bool:
         return self.client.delete(annotation_id)
@@ -94,3 +113,7 @@ class WithTarget:
 
     def withdraw(self, annotation_id: str) -> bool:
         return self.client.delete_annotation(annotation_id)
+
+    def owns(self, annotation_id: str) -> tuple[bool, str | None]:
+        """WITH adds us to an existing annotation's annotators: a link is always ours."""
+        return True, self.client.user.id if self.client.user else None

@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"  OIDC token URL: {server.endpoints.token_url}")
     print(f"  WITH base: {server.endpoints.with_api}  (collection {state.with_store.collection_id})")
     print("  API key: any non-empty string; OIDC client artsnap-curator / curator-secret (write),")
-    print("  artsnap-reader / reader-secret (read only); WITH curator@artsnap.test / with-password")
+    print("  artsnap-reader / reader-secret (read only); WITH curator@artsnap.test (or curator) / with-password")
     print(f"  admin: {server.url}/_fake/info, /_fake/faults, /_fake/requests")
     try:
         server.join()

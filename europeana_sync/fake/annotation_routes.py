@@ -1,9 +1,10 @@
 """Fake OIDC token endpoint and Annotations API.
 
 Status codes follow the real services: 401 for a missing, unknown or expired token, 403 for
-a valid token without the write role, 400 with the API's wording for invalid or duplicate
-annotations, 404 for unknown ids, 410 for soft-deleted ones, 201 on creation, 204 on delete.
-Error bodies use the Europeana API error shape (``success``/``status``/``error``/``message``).
+a valid token without the ``annotations`` scope or the write role, 400 with the API's
+wording for invalid or duplicate annotations, 404 for unknown ids, 410 for soft-deleted
+ones, 201 on creation, 204 on delete. Error bodies use the Europeana API error shape
+(``success``/``status``/``error``/``message``).
 """
 
 from __future__ import annotations
@@ -16,12 +17,23 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request
 
 from .annotation_store import AnnotationRefused
-from .auth import IssuedToken
+from .auth import ANNOTATIONS_SCOPE, IssuedToken
 from .state import fake_state
 
 blueprint = Blueprint("fake_annotations", __name__)
 
 TOKEN_PATH = "/auth/realms/europeana/protocol/openid-connect/token"
+
+#: The 403 of a token whose ``scope`` lacks ``annotations``. api-commons
+#: ``OAuthUtils.processJwtToken`` skips a token that fails ``verifyScope`` (the scope must
+#: contain the API name, ``authorization.api.name=annotations``), and
+#: ``BaseAuthorizationService.authorizeOperation`` then throws OPERATION_NOT_AUTHORIZED with
+#: 403 (europeana/api-commons tag commons-api-services-0.3.24, afabc7a, the version
+#: europeana/annotation bcb72be builds with), worded by the annotation service's
+#: messages_en.properties ``error.operation_not_authorized``.
+SCOPE_REFUSAL = (
+    "The user is not authorized to perform the given operation! Invalid token or ApiKey, resource access not granted!"
+)
 DEFAULT_PAGE_SIZE = 10
 MAX_PAGE_SIZE = 100
 
@@ -55,28 +67,31 @@ def token() -> Any:
         return _oauth_error(401, "invalid_client", "Invalid client or Invalid client credentials")
     grant = form.get("grant_type")
     lifetime = state.faults.config.token_lifetime_seconds
+    scopes = client.granted_scopes(form.get("scope"))
     if grant == "client_credentials":
-        issued = state.tokens.issue(client.client_id, client.client_id, client.can_write, lifetime)
+        issued = state.tokens.issue(client.client_id, client.client_id, client.can_write, lifetime, scopes)
     elif grant == "password":
         user = state.accounts.users.get(form.get("username", ""))
         if user is None or user.password != form.get("password"):
             return _oauth_error(401, "invalid_grant", "Invalid user credentials")
-        issued = state.tokens.issue(user.username, client.client_id, user.can_write, lifetime)
+        issued = state.tokens.issue(user.username, client.client_id, user.can_write, lifetime, scopes)
     elif grant == "refresh_token":
         previous = state.tokens.redeem_refresh(form.get("refresh_token", ""), client.client_id)
         if previous is None:
             return _oauth_error(400, "invalid_grant", "Invalid refresh token")
-        issued = state.tokens.issue(previous.subject, client.client_id, previous.can_write, lifetime)
+        # a refresh keeps the scopes of the original grant (RFC 6749 section 6)
+        issued = state.tokens.issue(previous.subject, client.client_id, previous.can_write, lifetime, previous.scopes)
     else:
         return _oauth_error(400, "unsupported_grant_type", f"Unsupported grant_type: {grant}")
     return jsonify(
         {
             "access_token": issued.access_token,
-            "expires_in": lifetime,
+            # Whole seconds, as RFC 6749 section 5.1 defines expires_in and Keycloak sends it.
+            "expires_in": round(lifetime),
             "refresh_expires_in": 1800,
             "refresh_token": issued.refresh_token,
             "token_type": "Bearer",
-            "scope": "profile email",
+            "scope": issued.scope,
         }
     )
 
@@ -93,6 +108,8 @@ def _writer() -> IssuedToken | tuple[Response, int]:
     token, reason = fake_state().tokens.check(_bearer())
     if token is None:
         return api_error(401, f"The provided authentication token is invalid! {reason}")
+    if ANNOTATIONS_SCOPE not in token.scopes:
+        return api_error(403, SCOPE_REFUSAL)
     if not token.can_write:
         return api_error(
             403,
@@ -134,6 +151,10 @@ def create() -> Any:
         created = state.annotations.create(payload, creator=writer.subject, generator=writer.client_id)
     except AnnotationRefused as exc:
         return api_error(exc.status, exc.message)
+    if state.faults.consume("lost_responses"):
+        # The annotation is stored, but the gateway gives up before the service answers:
+        # the client never learns its id (nor, on a first run, its creator).
+        return api_error(504, "Gateway Timeout (injected fault: the answer to this creation was lost)")
     response = jsonify(created.to_json())
     response.status_code = 201
     response.headers["Location"] = created.id

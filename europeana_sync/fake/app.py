@@ -4,7 +4,10 @@ token endpoint and WITH, plus ``/_fake`` admin endpoints to switch faults at run
 Paths mirror the real services so a client only changes its base URL:
 
 * ``/record/v2/search.json``, ``/record/v2/<dataset>/<local>.json`` — Search / Record API
+* ``/record/v3/search.json``, ``/record/v3/<dataset>/<local>.json`` — Search / Record API v3
 * ``/fake-media/<dataset>/<local>/{full,preview}.png`` — the images behind ``edmIsShownBy``
+* ``/thumbnail/v2/url.json`` — the Thumbnail API, with its "no thumbnail" icon
+* ``/fake-provider/…`` — provider servers that misbehave (slow drip, huge, redirects, HTML)
 * ``/auth/realms/europeana/protocol/openid-connect/token`` — OIDC token endpoint
 * ``/annotation/…`` — Annotations API
 * ``/with/…`` — WITH (``/with/user/login``, ``/with/record/annotation``, …)
@@ -18,7 +21,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 
-from . import annotation_routes, europeana_routes, with_routes
+from . import annotation_routes, europeana_routes, provider_routes, thumbnails, with_routes
 from .annotation_store import AnnotationStore
 from .auth import FakeAccounts, TokenRegistry
 from .faults import FaultConfig, FaultState
@@ -27,6 +30,13 @@ from .state import EXTENSION_KEY, FakeState, LoggedRequest, fake_state
 from .with_store import WithStore
 
 ADMIN_PREFIX = "/_fake"
+#: Image downloads (provider servers, the Thumbnail API): an HTML maintenance page there is
+#: the "not an image" case, switched separately (``html_full_images``).
+MEDIA_PATHS = ("/fake-media", "/fake-provider", "/thumbnail")
+MAINTENANCE_PAGE = (
+    "<!DOCTYPE html><html><head><title>Europeana APIs - maintenance</title></head>"
+    "<body><h1>We'll be back soon</h1><p>The service is being updated.</p></body></html>"
+)
 
 
 def create_fake_app(
@@ -53,7 +63,7 @@ def create_fake_app(
     app.extensions[EXTENSION_KEY] = FakeState(
         records=records,
         annotations=AnnotationStore(),
-        with_store=WithStore(records.all(), accounts.with_users),
+        with_store=WithStore(records.all(), accounts.with_users, usernames=accounts.with_usernames),
         tokens=TokenRegistry(),
         accounts=accounts,
         faults=FaultState(faults),
@@ -65,6 +75,8 @@ def create_fake_app(
     app.register_blueprint(europeana_routes.blueprint)
     app.register_blueprint(annotation_routes.blueprint)
     app.register_blueprint(with_routes.blueprint)
+    app.register_blueprint(thumbnails.blueprint)
+    app.register_blueprint(provider_routes.blueprint)
     _register_admin(app)
     return app
 
@@ -95,6 +107,11 @@ def _inject_faults() -> Response | None:
         if config.retry_after_header:
             response.headers["Retry-After"] = str(config.rate_limit_reset_seconds)
         return response
+    if not request.path.startswith(MEDIA_PATHS) and faults.consume("non_json_responses"):
+        # A proxy's or load balancer's maintenance page served with 200 (issue 14, defect 5:
+        # the pull crashed on one with a JSONDecodeError). Clients must neither crash on it
+        # nor take it for an empty result.
+        return Response(MAINTENANCE_PAGE, status=200, mimetype="text/html")
     if faults.consume("server_errors"):
         response = jsonify(
             {

@@ -2,24 +2,47 @@
 
 The defaults are demo credentials printed by ``python -m europeana_sync.fake``; tests pass
 their own :class:`FakeAccounts` when they need, say, a client without the write role.
+
+Access tokens are shaped like Keycloak's: a JWT whose payload carries ``sub`` (the user
+id the Annotations API turns into the creator URI), ``preferred_username``, ``azp`` and the
+granted ``scope``. They are not signed for real: the fake looks them up in its registry, and
+clients only ever read them, as they read real ones.
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+
+#: The scope the Annotations API checks (api-commons ``OAuthUtils.verifyScope`` against
+#: ``authorization.api.name=annotations`` in europeana/annotation's annotation.properties).
+ANNOTATIONS_SCOPE = "annotations"
+#: Keycloak's default client scopes: in every token whether asked for or not.
+DEFAULT_SCOPES = ("profile", "email")
 
 
 @dataclass(frozen=True)
 class FakeClientApp:
-    """An OIDC client registered at the fake token endpoint."""
+    """An OIDC client registered at the fake token endpoint.
+
+    ``optional_scopes`` are granted only when the token request asks for them (Keycloak's
+    optional client scopes); a scope the client does not have is left out of the token, as
+    RFC 6749 section 3.3 allows, rather than refused.
+    """
 
     client_id: str
     secret: str
     can_write: bool = True
+    optional_scopes: frozenset[str] = frozenset({ANNOTATIONS_SCOPE})
+
+    def granted_scopes(self, requested: str | None) -> tuple[str, ...]:
+        asked = (requested or "").split()
+        return (*DEFAULT_SCOPES, *(s for s in dict.fromkeys(asked) if s in self.optional_scopes))
 
 
 @dataclass(frozen=True)
@@ -47,6 +70,10 @@ def _default_with_users() -> dict[str, str]:
     return {"curator@artsnap.test": "with-password"}
 
 
+def _default_with_usernames() -> dict[str, str]:
+    return {"curator": "curator@artsnap.test"}
+
+
 @dataclass(frozen=True)
 class FakeAccounts:
     #: Accepted API keys; empty = any non-empty key is accepted (what a demo wants).
@@ -55,6 +82,8 @@ class FakeAccounts:
     users: Mapping[str, FakeUser] = field(default_factory=_default_users)
     #: WITH logins: email → password.
     with_users: Mapping[str, str] = field(default_factory=_default_with_users)
+    #: WITH usernames: username → the email of the account (WITH logs in by either).
+    with_usernames: Mapping[str, str] = field(default_factory=_default_with_usernames)
 
     def api_key_ok(self, key: str | None) -> bool:
         return bool(key) and (not self.api_keys or key in self.api_keys)
@@ -68,7 +97,24 @@ class IssuedToken:
     client_id: str
     can_write: bool
     expires_at: float
+    scopes: tuple[str, ...] = DEFAULT_SCOPES
     revoked: bool = False
+
+    @property
+    def scope(self) -> str:
+        return " ".join(self.scopes)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def jwt_shaped(claims: Mapping[str, object]) -> str:
+    """``header.payload.signature`` with a random signature: the shape clients decode."""
+    header = {"alg": "RS256", "typ": "JWT", "kid": "artsnap-fake"}
+    return ".".join(
+        (_b64(json.dumps(header).encode()), _b64(json.dumps(dict(claims)).encode()), _b64(secrets.token_bytes(32)))
+    )
 
 
 class TokenRegistry:
@@ -81,14 +127,31 @@ class TokenRegistry:
         self._by_refresh: dict[str, IssuedToken] = {}
         self.issued = 0
 
-    def issue(self, subject: str, client_id: str, can_write: bool, lifetime: float) -> IssuedToken:
+    def issue(
+        self, subject: str, client_id: str, can_write: bool, lifetime: float, scopes: Iterable[str] = DEFAULT_SCOPES
+    ) -> IssuedToken:
+        now = self._clock()
+        granted = tuple(scopes)
+        claims = {
+            "exp": int(time.time() + lifetime),
+            "iat": int(time.time()),
+            "jti": secrets.token_hex(8),
+            "iss": "http://127.0.0.1/auth/realms/europeana",
+            "sub": subject,
+            "typ": "Bearer",
+            "azp": client_id,
+            "preferred_username": subject,
+            "scope": " ".join(granted),
+            "resource_access": {ANNOTATIONS_SCOPE: {"roles": ["user"] if can_write else []}},
+        }
         token = IssuedToken(
-            access_token="fake-at-" + secrets.token_urlsafe(16),
+            access_token=jwt_shaped(claims),
             refresh_token="fake-rt-" + secrets.token_urlsafe(16),
             subject=subject,
             client_id=client_id,
             can_write=can_write,
-            expires_at=self._clock() + lifetime,
+            expires_at=now + lifetime,
+            scopes=granted,
         )
         with self._lock:
             self._by_access[token.access_token] = token

@@ -1,15 +1,18 @@
-"""Fake Search API, Record API and media downloads."""
+"""Fake Search API (v2 and v3), Record API (v2 and v3) and media downloads."""
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
 
 from ..record_ids import normalize_record_id
-from .record_store import absolutize_media, decode_cursor, encode_cursor, search_fingerprint
+from .record_store import StoredRecord, absolutize_media, decode_cursor, encode_cursor, search_fingerprint
+from .record_v3 import record_as_jsonld
 from .state import fake_state
 from .synthetic import render_png
+from .thumbnails import placeholder_response
 
 blueprint = Blueprint("fake_europeana", __name__)
 
@@ -38,7 +41,15 @@ def _media_base() -> str:
     return request.host_url.rstrip("/")
 
 
+def _with_link(item: dict[str, Any]) -> dict[str, Any]:
+    """Every real search item carries ``link``, its Record API URL with the caller's key
+    (recorded: search_record/europeana_example.json in ../shared/fixtures/europeana)."""
+    query = urllib.parse.urlencode({"wskey": _api_key()})
+    return {**item, "link": f"{_media_base()}/record/v2{item['id']}.json?{query}"}
+
+
 @blueprint.get("/record/v2/search.json")
+@blueprint.get("/record/v3/search.json")  # api2 SearchController.searchJsonGetV3: same answer
 def search() -> Any:
     problem = _key_problem()
     if problem:
@@ -50,18 +61,19 @@ def search() -> Any:
     qf = request.args.getlist("qf")
     reusability = request.args.get("reusability")
     media = request.args.get("media")
+    thumbnail = request.args.get("thumbnail")
     try:
         rows = int(request.args.get("rows", DEFAULT_ROWS))
     except ValueError:
         return _error(400, "Invalid rows parameter")
     rows = max(0, min(rows, MAX_ROWS))  # the real API caps rows at 100
-    fingerprint = search_fingerprint(query, qf, reusability, media)
+    fingerprint = search_fingerprint(query, qf, reusability, media, thumbnail)
     cursor = request.args.get("cursor")
     try:
         offset = decode_cursor(cursor, fingerprint) if cursor else int(request.args.get("start", 1)) - 1
     except ValueError as exc:
         return _error(400, str(exc))
-    hits = state.records.search(query, qf, reusability, media == "true")
+    hits = state.records.search(query, qf, reusability, media == "true", thumbnail=thumbnail == "true")
     page = hits[offset : offset + rows]
     payload: dict[str, Any] = {
         "apikey": _api_key(),
@@ -69,7 +81,7 @@ def search() -> Any:
         "requestNumber": 999,
         "itemsCount": len(page),
         "totalResults": len(hits),
-        "items": [absolutize_media(r.item, _media_base()) for r in page],
+        "items": [_with_link(absolutize_media(r.item, _media_base())) for r in page],
     }
     more = offset + len(page) < len(hits)
     if cursor and more and not state.faults.consume("early_page_ends"):
@@ -96,6 +108,43 @@ def record(dataset: str, local: str) -> Any:
     )
 
 
+@blueprint.get("/record/v3/<dataset>/<local>")
+def record_v3(dataset: str, local: str) -> Any:
+    """Record API v3 (europeana/record-api ``RecordController.retrieveRecord``): the format
+    is the extension of the local id or the Accept header; JSON-LD here."""
+    problem = _key_problem()
+    if problem:
+        return problem
+    for extension in (".jsonld", ".json"):
+        if local.endswith(extension):
+            local = local[: -len(extension)]
+            break
+    stored = fake_state().records.get(f"/{dataset}/{local}")
+    if stored is None:
+        return jsonify(
+            {
+                "success": False,
+                "status": 404,
+                "error": "Not Found",
+                "message": f"No record found with id /{dataset}/{local}",
+            }
+        ), 404
+    response = jsonify(absolutize_media(record_as_jsonld(stored.record), _media_base()))
+    response.mimetype = "application/ld+json"
+    return response
+
+
+def media_bytes(stored: StoredRecord, kind: str) -> bytes:
+    """The generated PNG of a record's full image or preview (cached per fake)."""
+    state = fake_state()
+    key = f"{stored.record_id}:{kind}"
+    data = state.media_cache.get(key)
+    if data is None:
+        size = (320, 240) if kind == "full" else (160, 120)
+        data = state.media_cache[key] = render_png(stored.record_id, size=size, style=stored.style)
+    return data
+
+
 @blueprint.get("/fake-media/<dataset>/<local>/<kind>.png")
 def media(dataset: str, local: str, kind: str) -> Any:
     """Provider image servers: no API key involved, so none is checked."""
@@ -107,9 +156,15 @@ def media(dataset: str, local: str, kind: str) -> Any:
     stored = state.records.get(record_id)
     if stored is None or kind not in ("full", "preview") or not stored.has_media(kind):
         return Response("not found", status=404, mimetype="text/plain")
-    key = f"{record_id}:{kind}"
-    data = state.media_cache.get(key)
-    if data is None:
-        size = (320, 240) if kind == "full" else (160, 120)
-        data = state.media_cache[key] = render_png(record_id, size=size, style=stored.style)
-    return Response(data, mimetype="image/png")
+    if kind == "preview" and state.faults.consume("placeholder_previews"):
+        return placeholder_response()  # the Thumbnail API has nothing for this record
+    if kind == "full" and state.faults.consume("html_full_images"):
+        return Response(PROVIDER_LANDING_PAGE, status=200, mimetype="text/html")
+    return Response(media_bytes(stored, kind), mimetype="image/png")
+
+
+#: What an ``edmIsShownBy`` that points at a web page instead of the file answers.
+PROVIDER_LANDING_PAGE = (
+    "<!DOCTYPE html><html><head><title>Collection online</title></head>"
+    "<body><h1>Object record</h1><img src='/viewer/large.jpg'></body></html>"
+)

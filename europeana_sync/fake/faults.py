@@ -35,11 +35,22 @@ class FaultConfig:
     #: Next N annotation creations are refused as duplicates of an identical tag that
     #: "someone else" made a moment earlier (the fake creates that tag, so the id is real).
     duplicate_refusals: int = 0
+    #: Next N annotation creations are stored but answered 504, as when a gateway gives up
+    #: before the service replies: the client never sees the new annotation's id.
+    lost_responses: int = 0
+    #: Next N API requests answer 200 with an HTML maintenance page instead of JSON.
+    non_json_responses: int = 0
+    #: Next N preview (thumbnail) downloads answer the Thumbnail API's "no thumbnail" icon,
+    #: as for records whose thumbnail Europeana never generated.
+    placeholder_previews: int = 0
+    #: Next N full-image (edmIsShownBy) downloads answer 200 with the provider's HTML page
+    #: instead of the image, the commonest way an ``edmIsShownBy`` link fails.
+    html_full_images: int = 0
     #: ``expires_in`` of issued access tokens; tokens are refused with 401 once expired.
     token_lifetime_seconds: float = 3600.0
     #: Lifetime of a WITH login session.
     with_session_seconds: float = 3600.0
-    #: Restrict the request-level faults (429, 5xx, slow) to these path prefixes;
+    #: Restrict the request-level faults (429, 5xx, slow, non-JSON) to these path prefixes;
     #: empty = every path except the ``/_fake`` admin endpoints.
     paths: list[str] = field(default_factory=list)
 
@@ -51,7 +62,17 @@ class FaultConfig:
         return {f.name for f in dataclasses.fields(cls)}
 
 
-_COUNTED = ("rate_limited_requests", "server_errors", "slow_requests", "early_page_ends", "duplicate_refusals")
+_COUNTED = (
+    "rate_limited_requests",
+    "server_errors",
+    "slow_requests",
+    "early_page_ends",
+    "duplicate_refusals",
+    "lost_responses",
+    "non_json_responses",
+    "placeholder_previews",
+    "html_full_images",
+)
 
 
 class FaultState:

@@ -265,7 +265,13 @@ class RecordStore:
     # -- search ---------------------------------------------------------------------------
 
     def search(
-        self, query: str, qf: Iterable[str] = (), reusability: str | None = None, media: bool | None = None
+        self,
+        query: str,
+        qf: Iterable[str] = (),
+        reusability: str | None = None,
+        media: bool | None = None,
+        *,
+        thumbnail: bool | None = None,
     ) -> list[StoredRecord]:
         tokens = self._query_tokens(query)
         filters = [self._parse_qf(f) for f in qf if f.strip()]
@@ -280,6 +286,8 @@ class RecordStore:
             if classes and reusability_of(first_value(record.item.get("rights"))).value not in classes:
                 continue
             if media and not first_value(record.item.get("edmIsShownBy")):
+                continue
+            if thumbnail and not first_value(record.item.get("edmPreview")):
                 continue
             hits.append(record)
         return hits
@@ -318,8 +326,13 @@ class RecordStore:
         return pattern in values
 
 
-def search_fingerprint(query: str, qf: Iterable[str], reusability: str | None, media: str | None) -> str:
-    blob = json.dumps([query, sorted(qf), reusability, media])
+def search_fingerprint(
+    query: str, qf: Iterable[str], reusability: str | None, media: str | None, thumbnail: str | None = None
+) -> str:
+    fields: list[Any] = [query, sorted(qf), reusability, media]
+    if thumbnail is not None:
+        fields.append(thumbnail)
+    blob = json.dumps(fields)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 

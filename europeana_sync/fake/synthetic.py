@@ -1,8 +1,9 @@
 """A small built-in collection for the fake, so the demo runs without ``../shared``.
 
-24 records in the seven WikiArt styles the classifier knows, each with a generated PNG
-(style-dependent palette and brushwork, so visual search has something to find) served as
-``edmIsShownBy`` and a smaller one as ``edmPreview``. A few records carry the awkward cases
+24 records in the seven WikiArt styles the classifier knows, each with a PNG painted by
+:data:`dataset_tools.painter.WIKIART_STYLES` (style-dependent palette and brushwork, so
+visual search has something to find) served as ``edmIsShownBy`` and a smaller one as
+``edmPreview``. A few records carry the awkward cases
 a pull job must handle: an in-copyright and a non-commercial licence, one with only a
 preview, one with no image at all.
 """
@@ -11,12 +12,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import random
 from dataclasses import dataclass
 from typing import Any
 
-from PIL import Image, ImageDraw
+from dataset_tools import painter
 
+#: the WikiArt classes the style classifier knows; each is a style of :mod:`dataset_tools.painter`
 STYLES = ("art_nouveau", "baroque", "expressionism", "impressionism", "post_impressionism", "romanticism", "symbolism")
 DATASET = "9200999"
 RECORD_COUNT = 24
@@ -33,16 +34,6 @@ _OPEN_RIGHTS = (CC0, PDM, CC_BY, CC_BY_SA)
 
 #: index → what is special about that record (everything else: open licence, both images)
 SPECIAL_CASES = {5: "in_copyright", 11: "non_commercial", 17: "preview_only", 22: "no_image"}
-
-_PALETTES: dict[str, tuple[tuple[int, int, int], ...]] = {
-    "art_nouveau": ((212, 175, 55), (85, 107, 47), (240, 230, 200), (140, 90, 40)),
-    "baroque": ((40, 25, 15), (120, 70, 30), (230, 200, 150), (90, 10, 10)),
-    "expressionism": ((220, 30, 40), (20, 60, 200), (250, 210, 0), (10, 10, 10)),
-    "impressionism": ((170, 210, 240), (120, 180, 120), (250, 240, 200), (230, 170, 190)),
-    "post_impressionism": ((250, 200, 30), (30, 60, 150), (60, 140, 80), (240, 120, 30)),
-    "romanticism": ((60, 50, 70), (220, 120, 50), (250, 220, 160), (30, 40, 60)),
-    "symbolism": ((60, 20, 90), (20, 30, 80), (200, 170, 220), (230, 200, 80)),
-}
 
 
 @dataclass(frozen=True)
@@ -123,37 +114,9 @@ def style_of(record_id: str) -> str:
 
 
 def render_png(record_id: str, *, size: tuple[int, int] = (320, 240), style: str | None = None) -> bytes:
-    """A deterministic painting-like PNG for ``record_id`` (same id → same bytes)."""
-    style = style or style_of(record_id)
-    palette = _PALETTES[style]
-    rng = random.Random(hashlib.sha256(record_id.encode()).digest())
-    width, height = size
-    image = Image.new("RGB", size)
-    draw = ImageDraw.Draw(image)
-    top, bottom = palette[0], palette[1]
-    for y in range(height):
-        t = y / max(height - 1, 1)
-        draw.line([(0, y), (width, y)], fill=tuple(int(a + (b - a) * t) for a, b in zip(top, bottom)))
-    scale = width / 320
-    for _ in range(40 if style == "impressionism" else 12):
-        colour = palette[rng.randrange(len(palette))]
-        x, y = rng.uniform(0, width), rng.uniform(0, height)
-        r = rng.uniform(4, 40) * scale * (0.3 if style == "impressionism" else 1.0)
-        if style in ("expressionism",):
-            points = [(x + rng.uniform(-3 * r, 3 * r), y + rng.uniform(-3 * r, 3 * r)) for _ in range(3)]
-            draw.polygon(points, fill=colour)
-        elif style in ("post_impressionism", "art_nouveau"):
-            draw.arc(
-                [x - 2 * r, y - r, x + 2 * r, y + r],
-                rng.uniform(0, 180),
-                rng.uniform(180, 360),
-                fill=colour,
-                width=max(1, int(4 * scale)),
-            )
-        elif style == "baroque":
-            draw.rectangle([x - r, y - r / 2, x + r, y + r / 2], fill=colour)
-        else:
-            draw.ellipse([x - r, y - r, x + r, y + r], fill=colour)
+    """A deterministic painting-like PNG for ``record_id`` (same id → same bytes; the full
+    image and the preview show the same picture at two sizes)."""
+    image = painter.paint(style or style_of(record_id), painter.painting_rng(record_id), size)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False)
     return buffer.getvalue()

@@ -1,42 +1,72 @@
 """Fake WITH platform, mounted under ``/with``.
 
 The session is a ``PLAY_SESSION`` cookie as in WITH (a Play application); an expired or
-missing session makes writes answer 400 ``{"error": "User not logged in"}``.
+missing session makes writes answer 400 ``{"error": "User not logged in"}``, and deletes
+answer what WITH's ``AnnotationController.deleteAnnotation`` answers without a user (500
+or 403 with an empty body, see :meth:`WithStore.delete_annotation`), never "not logged in".
+
+Sources: ails-lab/with at edfbd1a (``app/controllers/UserManager.java``,
+``app/controllers/AnnotationController.java``, ``app/filters/SessionFilter.scala``,
+``conf/routes``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, Response, jsonify, request
 
 from .record_store import absolutize_media
 from .state import fake_state
-from .with_store import DEMO_COLLECTION_NAME, WithRefused
+from .with_store import DEMO_COLLECTION_NAME, WithRefused, WithSessionEntry
 
 blueprint = Blueprint("fake_with", __name__, url_prefix="/with")
 
 SESSION_COOKIE = "PLAY_SESSION"
 
 
-def _error(status: int, message: str) -> Any:
+def _error(status: int, message: str | dict[str, str]) -> Any:
+    if not message:  # WITH's bare badRequest() / forbidden() / internalServerError()
+        return Response(b"", status=status)
     return jsonify({"error": message}), status
+
+
+def _user_json(entry: WithSessionEntry) -> dict[str, Any]:
+    """``UserManager.addTokenToUser``: the user plus a token."""
+    return {"dbId": entry.user_id, "username": entry.username, "email": entry.email, "token": entry.user_id[::-1]}
 
 
 @blueprint.post("/user/login")
 def login() -> Any:
+    """``UserManager.login``: only the ``email`` key is read; its value is looked up as an
+    email, then as a username. No ``email`` key (e.g. ``{"username": …}``) is 400
+    ``{"error": {"email": "Need Email or Username"}}``; an unknown one 400 ``Invalid Email
+    Address or Username``; a wrong password 400 ``{"error": {"password": "Invalid
+    Password"}}``. Never 401."""
     state = fake_state()
     payload = request.get_json(silent=True) or {}
-    email = payload.get("email") or payload.get("username") or ""
+    if "email" not in payload:
+        return _error(400, {"email": "Need Email or Username"})
+    if "password" not in payload:
+        return _error(400, {"password": "Password is Empty"})
     try:
         session_id, entry = state.with_store.login(
-            email, payload.get("password") or "", state.faults.config.with_session_seconds
+            str(payload["email"]), str(payload["password"]), state.faults.config.with_session_seconds
         )
     except WithRefused as exc:
-        return _error(exc.status, exc.message)
-    response = jsonify({"dbId": entry.user_id, "username": email.split("@")[0], "email": email})
+        return _error(exc.status, exc.detail or exc.message)
+    response = jsonify(_user_json(entry))
     response.set_cookie(SESSION_COOKIE, session_id, httponly=True, path="/")
     return response
+
+
+@blueprint.get("/user/me")
+def me() -> Any:
+    """``UserManager.getMyUser``: the logged-in user, or an empty 400 without one."""
+    session = fake_state().with_store.session(request.cookies.get(SESSION_COOKIE))
+    if session is None:
+        return _error(400, "")
+    return jsonify(_user_json(session))
 
 
 @blueprint.post("/record/annotation")
@@ -56,10 +86,10 @@ def add_annotation() -> Any:
 def delete_annotation(db_id: str) -> Any:
     state = fake_state()
     session = state.with_store.session(request.cookies.get(SESSION_COOKIE))
-    if session is None:
-        return _error(400, "User not logged in")
+    # No "User not logged in" here: deleteAnnotation never checks for a user (see
+    # WithStore.delete_annotation for what it does instead).
     try:
-        remaining = state.with_store.delete_annotation(db_id, session.user_id)
+        remaining = state.with_store.delete_annotation(db_id, session.user_id if session else None)
     except WithRefused as exc:
         return _error(exc.status, exc.message)
     return jsonify(remaining.to_json()) if remaining is not None else ("", 200)

@@ -31,6 +31,7 @@ class WithSessionEntry:
     email: str
     user_id: str
     expires_at: float
+    username: str = ""
 
 
 @dataclass
@@ -63,19 +64,28 @@ class WithAnnotationEntry:
 
 
 class WithRefused(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
+    """A refusal; ``message`` ``""`` is WITH's empty-bodied ``badRequest()`` /
+    ``forbidden()`` / ``internalServerError()``; ``detail`` a field → message error object."""
+
+    def __init__(self, status: int, message: str, detail: dict[str, str] | None = None) -> None:
+        super().__init__(message or (str(detail) if detail else f"HTTP {status}"))
         self.status = status
         self.message = message
+        self.detail = detail
 
 
 class WithStore:
     def __init__(
-        self, records: Iterable[StoredRecord], users: Mapping[str, str], clock: Callable[[], float] = time.monotonic
+        self,
+        records: Iterable[StoredRecord],
+        users: Mapping[str, str],
+        clock: Callable[[], float] = time.monotonic,
+        usernames: Mapping[str, str] | None = None,
     ) -> None:
         self._lock = threading.Lock()
         self._clock = clock
         self._users = dict(users)
+        self._usernames = dict(usernames or {})
         self.collection_id = object_id("collection:" + DEMO_COLLECTION_NAME)
         self.records: dict[str, dict[str, Any]] = {}
         self._by_external: dict[str, str] = {}
@@ -97,10 +107,17 @@ class WithStore:
 
     # -- sessions -------------------------------------------------------------------------
 
-    def login(self, email: str, password: str, lifetime: float) -> tuple[str, WithSessionEntry]:
-        if self._users.get(email) != password:
-            raise WithRefused(400, "Invalid email or password")
-        entry = WithSessionEntry(email=email, user_id=object_id("user:" + email), expires_at=self._clock() + lifetime)
+    def login(self, email_or_username: str, password: str, lifetime: float) -> tuple[str, WithSessionEntry]:
+        """``UserManager.login``: the value is looked up as an email, then as a username."""
+        email = email_or_username if email_or_username in self._users else self._usernames.get(email_or_username)
+        if email is None:
+            raise WithRefused(400, "", {"email": "Invalid Email Address or Username"})
+        if self._users[email] != password:
+            raise WithRefused(400, "", {"password": "Invalid Password"})
+        username = next((name for name, mail in self._usernames.items() if mail == email), email.split("@")[0])
+        entry = WithSessionEntry(
+            email=email, user_id=object_id("user:" + email), expires_at=self._clock() + lifetime, username=username
+        )
         session_id = secrets.token_urlsafe(16)
         with self._lock:
             self._sessions[session_id] = entry
@@ -171,20 +188,44 @@ class WithStore:
             self._annotations[entry.db_id] = entry
             return entry
 
-    def delete_annotation(self, db_id: str, user_id: str) -> WithAnnotationEntry | None:
-        """WITH's rule: remove the caller from the annotators; the annotation goes when
-        nobody is left. Returns what remains (``None``: deleted)."""
+    def delete_annotation(self, db_id: str, user_id: str | None) -> WithAnnotationEntry | None:
+        """``AnnotationController.deleteAnnotation``, step by step; returns what remains
+        (``None``: deleted). ``user_id`` is ``None`` when the session expired (WITH's
+        ``SessionFilter`` drops the user from a timed-out session and lets the call through).
+
+        * a malformed id: ``new ObjectId(id)`` throws → 500, empty body;
+        * an unknown annotation: ``badRequest()`` → 400, empty body;
+        * the caller is not among the annotators (always the case without a user): when the
+          first annotator has a generator, its second word is read as a campaign name
+          (``generator.split(" ")[1]``) — a one-word generator such as ``artsnap`` throws
+          ArrayIndexOutOfBounds → 500; otherwise the caller is no creator of that campaign
+          → 403 (``forbidden()``), empty body;
+        * else the caller is removed from the annotators, and the annotation deleted when it
+          had only one annotator — even, as in WITH, a caller who was not one of them.
+        """
+        try:
+            int(db_id, 16)
+            valid = len(db_id) == 24
+        except ValueError:
+            valid = False
+        if not valid:
+            raise WithRefused(500, "")
         with self._lock:
             entry = self._annotations.get(db_id)
             if entry is None:
-                raise WithRefused(400, f"Annotation {db_id} not found")
-            if user_id not in entry.annotators:
-                raise WithRefused(403, "User is not an annotator of this annotation")
-            entry.annotators.remove(user_id)
-            if entry.annotators:
-                return entry
-            del self._annotations[db_id]
-            return None
+                raise WithRefused(400, "")
+            annotator = user_id if user_id is not None and user_id in entry.annotators else None
+            if annotator is None and entry.generator is not None:
+                words = entry.generator.split(" ")
+                if len(words) < 2:
+                    raise WithRefused(500, "")
+                raise WithRefused(403, "")  # the fake has no campaigns, so no campaign creators
+            if len(entry.annotators) == 1:
+                del self._annotations[db_id]
+                return None
+            if annotator is not None:
+                entry.annotators.remove(annotator)
+            return entry
 
     def annotations_of(self, record_id: str) -> list[WithAnnotationEntry]:
         with self._lock:

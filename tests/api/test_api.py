@@ -16,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from backend.api import create_app
 from backend.config import Settings
+from backend.engine.embedding_space import server_space
 
 MAX_UPLOAD = 1024 * 1024  # small, so "too large" is cheap to provoke
 
@@ -108,7 +109,8 @@ def test_a_photo_of_an_artwork_answers_with_its_match_and_one_region(client, que
     assert body["results"] == region["results"]
     assert "recognise_ms" in body["timings_ms"]
 
-    vec = client.post("/v1/collections/demo/search", json={"embedding": [0.02] * 1280}).get_json()
+    phone = {"embedding": [0.02] * 1280, "embedding_space": server_space()}
+    vec = client.post("/v1/collections/demo/search", json=phone).get_json()
     assert vec["match"] is None and vec["regions"] == [] and vec["results"]
 
 
@@ -165,7 +167,9 @@ ERROR_CASES = {
         "bad_embedding",
     ),
     "embedding too short": (
-        lambda c, r, q: c.post("/v1/collections/demo/search", json={"embedding": [0.5] * 12}),
+        lambda c, r, q: c.post(
+            "/v1/collections/demo/search", json={"embedding": [0.5] * 12, "embedding_space": server_space()}
+        ),
         400,
         "bad_options",
     ),
@@ -283,13 +287,41 @@ def test_embedding_search_over_http_equals_image_search(client, app, query_jpeg:
     eng = app.extensions["artsnap.engine"]
     vec = eng.descriptors["cnn"].describe([Image.open(io.BytesIO(query_jpeg)).convert("RGB")])[0]
     by_vec = client.post(
-        "/v1/collections/demo/search", json={"embedding": vec.tolist(), "options": {"top_k": 6}}
+        "/v1/collections/demo/search",
+        json={"embedding": vec.tolist(), "embedding_space": server_space(), "options": {"top_k": 6}},
     ).get_json()
     by_img = search(client, image=query_jpeg, options={"top_k": 6, "locate": False}).get_json()
     assert [h["id"] for h in by_vec["results"]] == [h["id"] for h in by_img["results"]]
     np.testing.assert_allclose(
         [h["score"] for h in by_vec["results"]], [h["score"] for h in by_img["results"]], atol=1e-5
     )
+
+
+def test_vectors_from_another_space_or_from_no_model_are_refused(client, app, query_jpeg: bytes) -> None:
+    """Defect 6 of issue 11: any 1 280 numbers used to return hits, whatever space they claimed."""
+    eng = app.extensions["artsnap.engine"]
+    real = eng.descriptors["cnn"].describe([Image.open(io.BytesIO(query_jpeg)).convert("RGB")])[0].tolist()
+    rng = np.random.default_rng(0)
+    random_vec = rng.standard_normal(1280).tolist()
+
+    def post(body: dict) -> tuple[int, dict]:
+        resp = client.post("/v1/collections/demo/search", json={**body, "options": {"top_k": 3}})
+        return resp.status_code, resp.get_json()
+
+    status, body = post({"embedding": random_vec})
+    assert status == 400 and body["error"]["code"] == "missing_embedding_space"
+    assert server_space() in body["error"]["message"]
+    status, body = post({"embedding": real, "embedding_space": "efficientnet-lite0-imagenet@0123456789ab"})
+    assert status == 409 and body["error"]["code"] == "foreign_embedding_space"
+    assert "send the photo instead" in body["error"]["message"]  # no registered model here computes vectors
+    status, body = post({"embedding": real, "embedding_space": "fine-tuned:abc@0123456789ab"})
+    assert status == 409 and body["error"]["code"] == "foreign_embedding_space"
+    status, body = post({"embedding": random_vec, "embedding_space": server_space()})
+    assert status == 400 and body["error"]["code"] == "not_an_embedding"
+    status, body = post({"embedding": {"cnn": real}, "embedding_space": {"cnn": server_space()}})
+    assert status == 200 and body["results"]
+    status, body = post({"embedding": real, "embedding_space": 7})
+    assert status == 400 and body["error"]["code"] == "bad_embedding"
 
 
 def test_healthz_collections_and_metrics(client, query_jpeg: bytes) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from backend.api import create_app
+from backend.engine.embedding_space import server_space
 
 _IGNORED_METHODS = {"HEAD", "OPTIONS"}
 
@@ -171,6 +172,21 @@ def test_answers_conform_to_the_document(app, doc, demo_source, bomb_png: bytes)
             S,
             "post",
             lambda: c.post("/v1/collections/demo/search", json={"embedding": [0.01] * 1280, "options": {"top_k": 2}}),
+        ),
+        (
+            S,
+            "post",
+            lambda: c.post(
+                "/v1/collections/demo/search",
+                json={"embedding": [0.01] * 1280, "embedding_space": server_space(), "options": {"top_k": 2}},
+            ),
+        ),
+        (
+            S,
+            "post",
+            lambda: c.post(
+                "/v1/collections/demo/search", json={"embedding": [0.01] * 1280, "embedding_space": "other@1"}
+            ),
         ),
         (S, "post", lambda: c.post("/v1/collections/demo/search", data=multipart(img[:400]))),
         (S, "post", lambda: c.post("/v1/collections/demo/search", data=multipart(bomb_png))),

@@ -9,44 +9,30 @@ query's predicted labels in search responses.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 
 import numpy as np
 import pytest
 from werkzeug.serving import make_server
 
-from dataset_tools.synthetic_styles import write_style_folder
-from tests.models.edge_support import TINY_BACKBONE, register_tiny_backbone
-
 pytest.importorskip("ai_edge_litert", reason="ai-edge-litert is needed to run .tflite files")
 
 
 @pytest.fixture(scope="module")
-def exported_model(tmp_path_factory: pytest.TempPathFactory):
-    from edge_models.export import export_models
-    from edge_models.train import TrainingOptions, train_classifier
-
-    register_tiny_backbone()
-    root = tmp_path_factory.mktemp("models-api")
-    coll = write_style_folder(root / "styles", per_class=16, seed=3)
-    result = train_classifier(
-        coll.root,
-        root / "model",
-        TrainingOptions(cache_dir=root / "cache", backbone=TINY_BACKBONE, progress=False, epochs=60, aug_views=1),
-    )
-    export_models(result.model_dir, formats=("onnx", "tflite"), quantize=("fp32",), progress=False)
-    return coll, result
+def exported_model(tiny_phone_model):
+    return tiny_phone_model
 
 
 @pytest.fixture
 def served(make_settings, exported_model):
     from backend.api import create_app
-    from backend.engine.model_registry import register_model_dir
+    from backend.engine.model_registry import register_model_dir, store_dir
 
     coll, result = exported_model
     app = create_app(make_settings())
     engine = app.extensions["artsnap.engine"]
-    registered = register_model_dir(engine.catalog, result.model_dir)
+    registered = register_model_dir(engine.catalog, result.model_dir, store=store_dir(engine.settings.data_dir))
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -84,9 +70,9 @@ def test_phone_sdk_downloads_once_and_agrees_with_the_server(served, tmp_path):
 
     _, _, registered, coll, url = served
     sdk = ArtsnapClient(url)
-    first = sdk.download_model(tmp_path, "tflite_fp32")
+    first = asyncio.run(sdk.download_model(tmp_path, key="tflite_fp32"))
     mtime = first.path.stat().st_mtime_ns
-    again = sdk.download_model(tmp_path, "tflite_fp32")
+    again = asyncio.run(sdk.download_model(tmp_path, key="tflite_fp32"))
     assert again.path == first.path and again.path.stat().st_mtime_ns == mtime  # cached by version + hash
     phone = OnDeviceModel.load(first.path)
     server = load_classifier(registered.path)

@@ -20,6 +20,8 @@ ENV = {
     "WITH_API_URL": "http://127.0.0.1:9/with",
     "WITH_USERNAME": "curator@artsnap.test",
     "WITH_PASSWORD": "with-password-000",
+    "EUROPEANA_TOKEN_SCOPE": "annotations openid",
+    "EUROPEANA_API_VERSION": "v3",
 }
 
 

@@ -17,6 +17,7 @@ from europeana_sync.annotations_api import AnnotationsClient
 from europeana_sync.fake import FakeServer
 from europeana_sync.fake.synthetic import DATASET, STYLES
 from europeana_sync.fake.testing import ManualClock, instant_session
+from europeana_sync.fetch import FetchPolicy, ImageFetcher
 from europeana_sync.oidc import OidcTokenProvider
 from europeana_sync.search_api import SearchApiClient
 from europeana_sync.vocabulary import SAMPLE_WIKIART_STYLES, load_mapping
@@ -80,6 +81,11 @@ def sample_mapping():
 
 def search_client(fake: FakeServer, clock: ManualClock, **policy: float | int) -> SearchApiClient:
     return SearchApiClient("test-key", base_url=fake.url, http=instant_session(clock, **policy))
+
+
+def media_fetcher(fake: FakeServer, clock: ManualClock) -> ImageFetcher:
+    """The pull's safe image fetcher, allowed to reach the fake; its retry waits never sleep."""
+    return ImageFetcher(FetchPolicy.for_api(fake.url), sleep=clock.sleep)
 
 
 def europeana_target(

@@ -21,8 +21,10 @@ from europeana_sync.errors import (
     DuplicateAnnotation,
     Forbidden,
     Gone,
+    MissingScope,
 )
-from europeana_sync.fake import FakeServer
+from europeana_sync.fake import FakeAccounts, FakeClientApp, FakeServer
+from europeana_sync.fake.annotation_routes import SCOPE_REFUSAL
 from europeana_sync.fake.testing import instant_session
 from europeana_sync.oidc import OidcTokenProvider
 
@@ -248,3 +250,56 @@ def test_reads_need_no_token(fake, clock, client):
     assert reader.get(annotation_id).body_uri == WD_IMPRESSIONISM
     with pytest.raises(RuntimeError, match="token provider"):
         reader.create_tag(RECORD, "x")
+
+
+# -- the annotations scope (defect 2) ----------------------------------------------------------
+
+
+def test_tokens_ask_for_the_annotations_scope_by_default(fake, tokens, client):
+    client.create_tag(RECORD, WD_IMPRESSIONISM)
+    assert tokens.has_scope("annotations") and "annotations" in tokens.claims()["scope"].split()
+
+
+def test_a_token_without_the_annotations_scope_cannot_write(fake, clock):
+    unscoped = OidcTokenProvider(
+        fake.endpoints.token_url, "artsnap-curator", "curator-secret", scope=None, http=instant_session(clock)
+    )
+    client = AnnotationsClient("key", unscoped, base_url=fake.url, http=instant_session(clock))
+    with pytest.raises(MissingScope) as caught:
+        client.create_tag(RECORD, WD_IMPRESSIONISM)
+    error = caught.value
+    assert isinstance(error, Forbidden) and error.granted == "email profile"
+    assert "no 'annotations' scope" in error.message
+    assert "resource access not granted" in error.message  # the service's own words
+    assert statuses(fake) == [403] and fake.state.annotations.all() == []
+
+
+def test_the_fake_refuses_writes_with_a_token_lacking_the_scope(fake):
+    token = requests.post(
+        fake.endpoints.token_url,
+        data={"grant_type": "client_credentials", "client_id": "artsnap-curator", "client_secret": "curator-secret"},
+        timeout=5,
+    ).json()
+    assert token["scope"] == "profile email"
+    refused = requests.post(
+        f"{fake.url}/annotation/",
+        json=tagging_annotation(RECORD, WD_IMPRESSIONISM),
+        headers={"Authorization": f"Bearer {token['access_token']}"},
+        timeout=5,
+    )
+    assert refused.status_code == 403
+    assert refused.json()["message"] == SCOPE_REFUSAL
+
+
+def test_a_client_not_granted_the_scope_gets_a_token_without_it(clock):
+    accounts = FakeAccounts(clients={"plain": FakeClientApp("plain", "s", can_write=True, optional_scopes=frozenset())})
+    with FakeServer(accounts=accounts) as fake:
+        tokens = OidcTokenProvider(fake.endpoints.token_url, "plain", "s", http=instant_session(clock))
+        assert not tokens.has_scope("annotations") and tokens.granted_scopes() == {"profile", "email"}
+
+
+def test_our_identity_comes_from_the_token_before_anything_is_created(fake, tokens, client):
+    me = client.creator_uri()
+    assert me == "http://data.europeana.eu/user/artsnap-curator"
+    annotation_id = client.create_tag(RECORD, WD_IMPRESSIONISM)
+    assert client.get(annotation_id).creator == me

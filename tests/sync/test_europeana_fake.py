@@ -136,8 +136,9 @@ def test_record_id_uris():
         ("http://rightsstatements.org/vocab/InC-EDU/1.0/", Reusability.RESTRICTED, "InC-EDU"),
         ("http://rightsstatements.org/vocab/InC/1.0/", Reusability.PERMISSION, "InC"),
         ("http://rightsstatements.org/vocab/CNE/1.0/", Reusability.PERMISSION, "CNE"),
-        ("http://example.org/my-licence", Reusability.PERMISSION, None),
-        (None, Reusability.PERMISSION, None),
+        # corelib's categorizer files unknown URIs under none of the three classes
+        ("http://example.org/my-licence", Reusability.UNCATEGORIZED, None),
+        (None, Reusability.UNCATEGORIZED, None),
     ],
 )
 def test_rights_classification(uri, expected, code):

@@ -7,7 +7,8 @@ import socket
 
 import pytest
 
-from europeana_sync.errors import BadRequest, Forbidden, NotFound, RateLimited, RetriesExhausted
+from europeana_sync.errors import BadRequest, Forbidden, MalformedResponse, NotFound, RateLimited, RetriesExhausted
+from europeana_sync.exit_codes import EXIT_TEMPFAIL, exit_code_for
 from europeana_sync.fake import FakeServer
 from europeana_sync.fake.testing import instant_session
 from europeana_sync.http import RetryPolicy, parse_ratelimit, parse_retry_after
@@ -71,13 +72,71 @@ def test_429_burst_obeys_ratelimit_header_without_real_sleep(fake, clock):
     assert search_attempts(fake) == [429, 429, 429, 200]
 
 
-def test_429_waits_are_capped(fake, clock):
-    fake.set_faults(rate_limited_requests=1, rate_limit_reset_seconds=900)
+def test_429_within_the_longest_accepted_wait_is_waited_out(fake, clock):
+    fake.set_faults(rate_limited_requests=1, rate_limit_reset_seconds=50)
     client = SearchApiClient(
         "key", base_url=fake.url, http=instant_session(clock, max_rate_limit_wait=60, max_total_seconds=1000)
     )
     assert len(list(client.search("*"))) == 24
-    assert clock.sleeps == [60]
+    assert clock.sleeps == [50]
+
+
+def test_429_announcing_a_reset_beyond_the_longest_accepted_wait_stops_at_once(fake, clock):
+    # Defect 10: a reset of 900 s used to be waited on in slices of max_rate_limit_wait
+    # until the 300 s budget ran out, each slice buying another 429.
+    fake.set_faults(rate_limited_requests=-1, rate_limit_reset_seconds=900)
+    client = SearchApiClient("key", base_url=fake.url, http=instant_session(clock))  # default policy
+    with pytest.raises(RateLimited) as caught:
+        list(client.search("*"))
+    assert caught.value.reset_after == 900
+    assert "announced a reset in 900 s" in str(caught.value)
+    assert clock.sleeps == [] and search_attempts(fake) == [429]
+
+
+def test_429_reset_beyond_the_rest_of_the_time_budget_stops_at_once(fake, clock):
+    # the first 429s are waited on; once the next reset would cross the budget, stop
+    fake.set_faults(rate_limited_requests=-1, rate_limit_reset_seconds=40)
+    client = SearchApiClient("key", base_url=fake.url, http=instant_session(clock, max_total_seconds=100))
+    with pytest.raises(RateLimited) as caught:
+        list(client.search("*"))
+    assert clock.sleeps == [40, 40]  # a third wait would end at 120 s > 100 s
+    assert caught.value.reset_after == 40 and len(search_attempts(fake)) == 3
+
+
+# -- a 200 that is not JSON (defect 5) -------------------------------------------------------
+
+
+def test_html_page_with_200_is_retried_like_an_outage_then_succeeds(fake, clock):
+    fake.set_faults(non_json_responses=2, paths=[SEARCH_PATH])
+    client = SearchApiClient("key", base_url=fake.url, http=instant_session(clock))
+    assert len(list(client.search("*"))) == 24
+    assert search_attempts(fake) == [200, 200, 200] and len(clock.sleeps) == 2
+
+
+def test_html_page_with_200_that_persists_is_a_typed_error_not_a_traceback(fake, clock):
+    fake.set_faults(non_json_responses=-1, paths=[SEARCH_PATH])
+    client = SearchApiClient("key", base_url=fake.url, http=instant_session(clock, max_attempts=3))
+    with pytest.raises(MalformedResponse) as caught:
+        list(client.search("*"))
+    error = caught.value
+    assert isinstance(error, RetriesExhausted) and error.status == 200 and error.attempts == 3
+    assert error.content_type.startswith("text/html")
+    assert "not JSON" in str(error) and "maintenance" in str(error)
+    assert exit_code_for(error) == EXIT_TEMPFAIL
+
+
+def test_a_write_answered_with_html_is_not_sent_twice(fake, clock):
+    from europeana_sync.annotations_api import AnnotationsClient
+    from europeana_sync.oidc import OidcTokenProvider
+
+    http = instant_session(clock)
+    tokens = OidcTokenProvider(fake.endpoints.token_url, "artsnap-curator", "curator-secret", http=http)
+    client = AnnotationsClient("key", tokens, base_url=fake.url, http=http)
+    tokens.access_token()
+    fake.set_faults(non_json_responses=1, paths=["/annotation/"])
+    with pytest.raises(MalformedResponse):
+        client.create_tag("/9200999/artsnap_demo_001", "http://www.wikidata.org/entity/Q37853")
+    assert [r.method for r in fake.state.logged("/annotation/")] == ["POST"]
 
 
 def test_429_retry_after_is_honoured_and_longer_announcement_wins(fake, clock):

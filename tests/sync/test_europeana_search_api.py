@@ -7,13 +7,24 @@ import json
 import urllib.parse
 
 import pytest
+import requests
 from PIL import Image
 
 from europeana_sync.edm import EuropeanaItem, EuropeanaRecord, clean_landing_page
-from europeana_sync.errors import TruncatedResults
-from europeana_sync.fake import FakeServer
+from europeana_sync.errors import (
+    ApiKeyRejected,
+    BadRequest,
+    Forbidden,
+    LoginRefused,
+    NotFound,
+    RateLimited,
+    RetriesExhausted,
+    TruncatedResults,
+)
+from europeana_sync.exit_codes import EXIT_CONFIG, EXIT_TEMPFAIL, EXIT_USAGE, TEMPORARY, exit_code_for
+from europeana_sync.fake import FakeAccounts, FakeServer
 from europeana_sync.fake.testing import ManualClock, instant_session
-from europeana_sync.search_api import SearchApiClient, SearchCheckpoint
+from europeana_sync.search_api import SearchApiClient, SearchCheckpoint, SearchQuery
 
 SEARCH_PATH = "/record/v2/search.json"
 
@@ -238,3 +249,194 @@ def test_search_item_fixture_with_missing_fields(europeana_fixtures):
     assert item.id == "/9200579/zzwnbyhb"
     assert item.title and item.rights and item.edm_is_shown_by
     assert "utm_" not in item.landing_page
+
+
+# -- the filters a pull for images sends (defects 3 and 7) ------------------------------------
+
+
+def sent_params(fake: FakeServer) -> list[dict[str, list[str]]]:
+    return [urllib.parse.parse_qs(entry.query) for entry in fake.state.logged(SEARCH_PATH)]
+
+
+def test_an_image_query_always_sends_a_licence_filter_media_and_thumbnail(fake, client):
+    spec = SearchQuery.for_images("*")
+    items = list(client.results(spec))
+    [params] = sent_params(fake)
+    assert params["reusability"] == ["open"] and params["media"] == ["true"] and params["thumbnail"] == ["true"]
+    assert params["qf"] == ["TYPE:IMAGE"]
+    # open licence, full image and thumbnail: not the in-copyright, NC, preview-only or imageless ones
+    assert len(items) == 20 and all(i.edm_is_shown_by and i.edm_preview for i in items)
+    explicit = SearchQuery.for_images("x", ["TYPE:IMAGE", "COUNTRY:france"], reusability="open,restricted")
+    assert explicit.reusability == "open,restricted" and explicit.qf == ("TYPE:IMAGE", "COUNTRY:france")
+    previews_too = SearchQuery.for_images("x", media=None)
+    assert ("media", "true") not in previews_too.params("*") and ("thumbnail", "true") in previews_too.params("*")
+
+
+def test_thumbnail_filter_reaches_the_server_and_keeps_old_checkpoints_valid(fake, client):
+    assert len(list(client.search("*", thumbnail=True))) == 23  # record 22 has no preview
+    assert "thumbnail=true" in fake.state.logged(SEARCH_PATH)[0].query
+    assert SearchQuery("*").fingerprint == SearchQuery("*", thumbnail=None).fingerprint
+    assert SearchQuery("*").fingerprint != SearchQuery("*", thumbnail=True).fingerprint
+
+
+# -- a refused API key is a credentials error (defect 6) --------------------------------------
+
+
+def test_a_bad_api_key_is_a_credentials_error_never_retried():
+    with FakeServer(accounts=FakeAccounts(api_keys=frozenset({"the-right-key"}))) as fake:
+        clock = ManualClock()
+        client = SearchApiClient("an-expired-key", base_url=fake.url, http=instant_session(clock))
+        with pytest.raises(ApiKeyRejected, match="refused the API key") as caught:
+            list(client.search("*"))
+        assert exit_code_for(caught.value) == EXIT_CONFIG and caught.value.status == 401
+        with pytest.raises(ApiKeyRejected):
+            client.record("/9200999/artsnap_demo_000")
+        assert [r.status for r in fake.state.logged("/record/v2")] == [401, 401] and clock.sleeps == []
+        good = SearchApiClient("the-right-key", base_url=fake.url, http=instant_session(clock))
+        assert len(list(good.search("*"))) == 24
+
+
+@pytest.mark.parametrize(
+    "error, code",
+    [
+        (ApiKeyRejected(401, "no"), EXIT_CONFIG),
+        (LoginRefused(400, "no"), EXIT_CONFIG),
+        (Forbidden(403, "no role"), EXIT_CONFIG),
+        (RateLimited("429"), EXIT_TEMPFAIL),
+        (RetriesExhausted(503, "down"), EXIT_TEMPFAIL),
+        (RetriesExhausted(None, "connection refused"), EXIT_TEMPFAIL),
+        (TruncatedResults(10, 20, "c"), EXIT_TEMPFAIL),
+        (BadRequest(400, "Invalid query"), EXIT_USAGE),
+        (NotFound(404, "gone"), EXIT_CONFIG),
+    ],
+)
+def test_exit_codes_tell_cron_what_to_retry(error, code):
+    assert exit_code_for(error) == code
+    assert (code in TEMPORARY) == (code == 75)
+
+
+# -- Record API v3 alongside v2 (defect 12) ---------------------------------------------------
+
+
+def test_search_v3_answers_like_v2(fake):
+    v3 = SearchApiClient("key", base_url=fake.url, http=instant_session(ManualClock()), api_version="v3")
+    items = list(v3.search("*", rows=10))
+    assert len(items) == 24 and fake.state.logged("/record/v3/search.json")
+    with pytest.raises(ValueError):
+        SearchApiClient("key", api_version="v4")
+
+
+def test_record_v3_json_ld_parses_to_the_same_record_as_v2(fake):
+    v2 = SearchApiClient("key", base_url=fake.url, http=instant_session(ManualClock()))
+    v3 = SearchApiClient("key", base_url=fake.url, http=instant_session(ManualClock()), api_version="v3")
+    for rid in ("/9200999/artsnap_demo_004", "/9200999/artsnap_demo_017", "/9200999/artsnap_demo_022"):
+        a, b = v2.record(rid), v3.record(rid)
+        assert (a.id, a.type, a.title(), a.rights, a.edm_is_shown_by, a.edm_preview, a.landing_page) == (
+            b.id,
+            b.type,
+            b.title(),
+            b.rights,
+            b.edm_is_shown_by,
+            b.edm_preview,
+            b.landing_page,
+        )
+        assert a.data_provider() == b.data_provider()
+    logged = fake.state.logged("/record/v3/9200999")
+    assert logged and all(r.api_key_header == "key" for r in logged)
+    with pytest.raises(NotFound):
+        v3.record("/9200999/nope")
+
+
+def test_record_v3_json_ld_shape(fake, client):
+    title = client.record("/9200999/artsnap_demo_004").title()
+    payload = requests.get(
+        f"{fake.url}/record/v3/9200999/artsnap_demo_004.json",
+        headers={"X-Api-Key": "k", "Accept": "application/ld+json"},
+        timeout=5,
+    ).json()
+    assert payload["id"] == "http://data.europeana.eu/item/9200999/artsnap_demo_004"
+    assert payload["type"] == "ProvidedCHO" and payload["title"] == {"en": title}
+    aggregation = payload["isAggregatedBy"]
+    assert aggregation["isShownBy"]["type"] == "WebResource" and aggregation["rights"]["id"].startswith("http://")
+    europeana = next(p["proxyIn"] for p in payload["proxies"] if p["europeanaProxy"])
+    assert europeana["type"] == "EuropeanaAggregation" and europeana["preview"]["id"].endswith("/preview.png")
+
+
+def test_real_record_fixtures_read_the_same_through_v2_and_v3(fixture_fake):
+    v2 = SearchApiClient("key", base_url=fixture_fake.url, http=instant_session(ManualClock()))
+    v3 = SearchApiClient("key", base_url=fixture_fake.url, http=instant_session(ManualClock()), api_version="v3")
+    records = fixture_fake.state.records.all()
+    assert len(records) == 41
+    for stored in records:
+        a, b = v2.record(stored.record_id), v3.record(stored.record_id)
+        assert (a.id, a.title(), a.rights, a.edm_is_shown_by, a.edm_preview, a.landing_page) == (
+            b.id,
+            b.title(),
+            b.rights,
+            b.edm_is_shown_by,
+            b.edm_preview,
+            b.landing_page,
+        ), stored.record_id
+        assert a.data_provider() == b.data_provider(), stored.record_id
+        assert not b.edm_is_shown_by or any(w.about == b.edm_is_shown_by for w in b.web_resources)
+    v3_search = list(v3.search("*", rows=10))
+    assert len(v3_search) == 41
+
+
+def test_record_v3_json_ld_written_the_way_record_api_serialises_it():
+    # shapes of europeana/record-api's Jackson serializers: LanguageMapSerializer ("@none"),
+    # Literal/LanguageLiteral values, dereferenced references (ObjectReferenceSerializer),
+    # CompactSerializer strings, the Europeana aggregation as the europeana proxy's proxyIn
+    payload = {
+        "@context": "http://www.europeana.eu/schemas/context/edm.jsonld",
+        "id": "http://data.europeana.eu/item/90402/RP_P_1984_87",
+        "type": "ProvidedCHO",
+        "title": {"nl": "Gezicht op Delft", "@none": ["View of Delft"]},
+        "edmType": "IMAGE",
+        "proxies": [
+            {
+                "id": "http://data.europeana.eu/proxy/provider/90402/RP_P_1984_87",
+                "type": "Proxy",
+                "europeanaProxy": False,
+            },
+            {
+                "id": "http://data.europeana.eu/proxy/europeana/90402/RP_P_1984_87",
+                "type": "Proxy",
+                "europeanaProxy": True,
+                "proxyIn": {
+                    "id": "http://data.europeana.eu/aggregation/europeana/90402/RP_P_1984_87",
+                    "type": "EuropeanaAggregation",
+                    "preview": {"id": "https://api.europeana.eu/thumbnail/v2/url.json?uri=x", "type": "WebResource"},
+                    "landingPage": "https://www.europeana.eu/item/90402/RP_P_1984_87",
+                },
+            },
+        ],
+        "isAggregatedBy": {
+            "id": "http://data.europeana.eu/aggregation/provider/90402/RP_P_1984_87",
+            "type": "Aggregation",
+            "dataProvider": {
+                "id": "http://data.europeana.eu/organization/1",
+                "type": "Organization",
+                "prefLabel": {"en": "Rijksmuseum"},
+            },
+            "provider": {"value": "Rijksmuseum"},
+            "isShownBy": {
+                "id": "https://lh3.example/RP-P-1984-87.jpg",
+                "type": "WebResource",
+                "techMeta": {"hasMimeType": "image/jpeg", "width": 2500, "height": 1800},
+            },
+            "rights": {"id": "http://creativecommons.org/publicdomain/mark/1.0/", "type": "License"},
+            "aggregatedCHO": "http://data.europeana.eu/item/90402/RP_P_1984_87",
+        },
+    }
+    record = EuropeanaRecord.from_jsonld(payload)
+    assert record.id == "/90402/RP_P_1984_87" and record.type == "IMAGE"
+    assert record.title() == "View of Delft" and record.title("nl") == "Gezicht op Delft"
+    assert record.edm_is_shown_by == "https://lh3.example/RP-P-1984-87.jpg"
+    assert record.web_resources[0].mime_type == "image/jpeg" and record.web_resources[0].width == 2500
+    assert record.rights == "http://creativecommons.org/publicdomain/mark/1.0/"
+    assert record.data_provider() == "Rijksmuseum"
+    assert record.edm_preview.startswith("https://api.europeana.eu/thumbnail/v2/")
+    assert record.landing_page == "https://www.europeana.eu/item/90402/RP_P_1984_87"
+    with pytest.raises(ValueError):
+        EuropeanaRecord.from_jsonld({"type": "ProvidedCHO"})

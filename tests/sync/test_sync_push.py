@@ -10,6 +10,7 @@ import requests
 from backend.cli import main
 from backend.engine.catalog.sync_store import LinkUpdate, SyncStore
 from backend.sync.push import EXIT_STOPPED, PushOptions, push
+from europeana_sync.exit_codes import EXIT_CONFIG
 from europeana_sync.fake import FakeServer
 from europeana_sync.vocabulary import SAMPLE_WIKIART_STYLES
 from tests.sync.sync_support import (
@@ -263,6 +264,110 @@ def test_cli_push_with_environment_credentials_then_dry_run(fake, data_dir, stor
                 fake.url,
             ]
         )
-        == 2
+        == 78  # configuration missing: EX_CONFIG, never retried by cron
     )
     assert "no OIDC client" in capsys.readouterr().err
+
+
+# -- defect 1: a refused WITH login stops the push at once and refuses no label ----------------
+
+
+def _with_target(fake: FakeServer, clock, *, username: str = "curator@artsnap.test", password: str = "with-password"):
+    from backend.sync.targets import WithTarget
+    from europeana_sync.fake.testing import instant_session
+    from europeana_sync.with_api import WithClient
+
+    client = WithClient(fake.endpoints.with_api, username=username, password=password, http=instant_session(clock))
+    return WithTarget(client)
+
+
+def test_with_push_with_a_wrong_password_stops_at_once_and_a_rerun_with_the_right_one_creates_everything(
+    fake, clock, store, ids
+):
+    summary = run(store, _with_target(fake, clock, password="wrong"))
+    assert summary.exit_code == EXIT_CONFIG and "refused our credentials" in summary.stopped
+    assert "Invalid Password" in summary.stopped
+    assert not summary.refused and not summary.created
+    assert [r.status for r in fake.state.logged("/with/user/login")] == [400]  # one login, not one per label
+    assert fake.state.logged("/with/record") == []
+    assert "refused" not in {link.status for link in store.links("with").values()}
+
+    # the curator fixes the password; no --retry-refused needed
+    again = run(store, _with_target(fake, clock, username="curator"))  # a username works too
+    assert again.exit_code == 0 and len(again.created) == COUNT and again.refused_earlier == 0
+    assert len(fake.state.with_store.all_annotations()) == COUNT
+
+
+def test_labels_an_older_version_refused_for_a_refused_login_are_sent_again(fake, clock, store, ids):
+    for key in expected_tags():
+        store.record_link(
+            "with",
+            *key,
+            LinkUpdate(status="refused", label="x", reason='{"error":{"email":"Need Email or Username"}}'),
+        )
+    summary = run(store, _with_target(fake, clock))
+    assert len(summary.created) == COUNT and summary.refused_earlier == 0
+
+
+def test_a_europeana_token_without_the_annotations_scope_stops_the_push_as_a_configuration_error(
+    fake, clock, store, ids
+):
+    from backend.sync.targets import EuropeanaTarget
+    from europeana_sync.annotations_api import AnnotationsClient
+    from europeana_sync.fake.testing import instant_session
+    from europeana_sync.oidc import OidcTokenProvider
+
+    http = instant_session(clock)
+    tokens = OidcTokenProvider(fake.endpoints.token_url, "artsnap-curator", "curator-secret", scope=None, http=http)
+    target = EuropeanaTarget(AnnotationsClient("test-key", tokens, base_url=fake.url, http=http))
+    summary = run(store, target)
+    assert summary.exit_code == EXIT_CONFIG and "no 'annotations' scope" in summary.stopped
+    assert [r.status for r in fake.state.logged("/annotation/")] == [403]
+    assert {link.status for link in store.links("europeana").values()} == {"failed"}
+    assert run(store, europeana_target(fake, clock, store)).exit_code == 0
+    assert live_tags(fake) == expected_tags()
+
+
+# -- defect 11: the answer to the very first create is lost -----------------------------------
+
+
+def test_a_lost_answer_to_the_first_create_is_recognised_as_ours_and_can_be_withdrawn(fake, clock, store, ids):
+    assert store.known_creator("europeana") is None  # nothing was ever created: no creator known
+    fake.set_faults(lost_responses=1)
+    first = run(store, europeana_target(fake, clock, store))
+    assert first.exit_code == 0 and len(first.created) == COUNT - 1
+    [present] = first.already_present
+    assert "made by us" in present.reason
+    statuses = [r.status for r in fake.state.logged("/annotation/") if r.method == "POST"]
+    assert statuses[:2] == [504, 400]  # stored but unanswered; the retry is a duplicate refusal
+    link = store.links("europeana")[(present.record_id, present.body)]
+    assert link.ours and link.creator == "http://data.europeana.eu/user/artsnap-curator"
+    assert live_tags(fake) == expected_tags()
+
+    store.set_label_status(ids[0], "art_nouveau", "rejected")
+    second = run(store, europeana_target(fake, clock, store))
+    assert [o.record_id for o in second.withdrawn] == [present.record_id] and not second.left_in_place
+
+
+def test_a_link_recorded_as_not_ours_without_a_creator_is_checked_again_before_withdrawing(fake, clock, store, ids):
+    first = run(store, europeana_target(fake, clock, store))
+    ours = first.created[0]
+    # what an older version recorded after a lost first answer: present, not ours, no creator
+    store.record_link("europeana", ours.record_id, ours.body, LinkUpdate(status="present", ours=False, creator=None))
+    store.set_label_status(ids[0], "art_nouveau", "rejected")
+    second = run(store, europeana_target(fake, clock, store))
+    assert [o.record_id for o in second.withdrawn] == [ours.record_id]
+
+
+# -- defect 9: withdrawing from WITH after the session expired --------------------------------
+
+
+def test_with_withdrawal_after_session_expiry_logs_in_again_and_withdraws(fake, clock, store, ids):
+    assert run(store, _with_target(fake, clock)).exit_code == 0
+    store.set_label_status(ids[1], "baroque", "rejected")
+    target = _with_target(fake, clock)
+    target.client.login()
+    fake.state.with_store.expire_sessions()  # the session expires before the withdrawal
+    summary = run(store, target)
+    assert [o.record_id for o in summary.withdrawn] == [record_id(1)] and not summary.withdraw_failed
+    assert len(fake.state.with_store.all_annotations()) == COUNT - 1

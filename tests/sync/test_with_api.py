@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 import requests
 
-from europeana_sync.errors import AuthenticationError, BadRequest, RetriesExhausted
+from europeana_sync.errors import (
+    AuthenticationError,
+    BadRequest,
+    CredentialsError,
+    Forbidden,
+    LoginRefused,
+    RetriesExhausted,
+)
+from europeana_sync.exit_codes import EXIT_CONFIG, exit_code_for
 from europeana_sync.fake import FakeServer
 from europeana_sync.fake.testing import instant_session
 from europeana_sync.with_api import WithClient
@@ -52,13 +60,85 @@ def test_session_that_cannot_be_renewed_is_an_authentication_error(fake, client)
     assert with_statuses(fake, "/record/annotation") == [400, 400]
 
 
-def test_wrong_password_is_a_bad_request_not_a_retry(fake, clock):
+def test_wrong_password_is_a_refused_login_not_a_retry(fake, clock):
     client = WithClient(
         fake.endpoints.with_api, username="curator@artsnap.test", password="nope", http=instant_session(clock)
     )
-    with pytest.raises(BadRequest, match="Invalid email or password"):
+    with pytest.raises(LoginRefused, match="password: Invalid Password") as caught:
         client.login()
+    assert isinstance(caught.value, CredentialsError) and exit_code_for(caught.value) == EXIT_CONFIG
     assert clock.sleeps == []
+
+
+def test_login_by_username_is_sent_as_email_as_with_reads_it(fake, clock):
+    # Defect 1: UserManager.login reads only "email" (and looks it up as an email, then as a
+    # username); {"username": ...} was answered "Need Email or Username".
+    client = WithClient(
+        fake.endpoints.with_api, username="curator", password="with-password", http=instant_session(clock)
+    )
+    user = client.login()
+    assert user.email == "curator@artsnap.test" and user.username == "curator"
+    assert with_statuses(fake, "/user/login") == [200]
+
+
+def test_the_fake_reads_only_the_email_key_like_with(fake):
+    url = f"{fake.url}/with/user/login"
+    by_username_key = requests.post(url, json={"username": "curator", "password": "with-password"}, timeout=5)
+    assert by_username_key.status_code == 400
+    assert by_username_key.json() == {"error": {"email": "Need Email or Username"}}
+    unknown = requests.post(url, json={"email": "nobody", "password": "x"}, timeout=5)
+    assert unknown.json() == {"error": {"email": "Invalid Email Address or Username"}}
+
+
+def test_a_refused_login_is_not_tried_again_for_every_request(fake, clock):
+    client = WithClient(
+        fake.endpoints.with_api, username="curator@artsnap.test", password="nope", http=instant_session(clock)
+    )
+    for record in ("/9200999/artsnap_demo_001", "/9200999/artsnap_demo_002"):
+        with pytest.raises(LoginRefused):
+            client.add_annotation(external_id=record, body_uri=WD_BAROQUE, label="baroque")
+    assert with_statuses(fake, "/user/login") == [400]
+    assert fake.state.logged("/with/record") == []
+
+
+# -- deleting after the session expired (defect 9) --------------------------------------------
+
+
+def test_delete_after_session_expiry_relogs_in_and_deletes(fake, client):
+    created = client.add_annotation(external_id=RECORD, body_uri=WD_BAROQUE, label="baroque")
+    fake.state.with_store.expire_sessions()
+    assert client.delete_annotation(created.id) is True
+    # WITH answers the expired delete with an empty 500 (generator "artsnap" has no second
+    # word), never "not logged in"; /user/me confirms the session is gone
+    assert with_statuses(fake, f"/annotation/{created.id}") == [500, 200]
+    assert with_statuses(fake, "/user/me") == [400]
+    assert client.session.logins == 2
+    assert fake.state.with_store.all_annotations() == []
+
+
+def test_delete_refused_while_logged_in_is_raised_not_retried_with_a_new_login(fake, client, clock):
+    other = WithClient(
+        fake.endpoints.with_api,
+        username="curator@artsnap.test",
+        password="with-password",
+        http=instant_session(clock),
+    )
+    created = other.add_annotation(
+        external_id=RECORD, body_uri=WD_BAROQUE, label="baroque", generator="CrowdHeritage campaign"
+    )
+    fake.state.with_store.all_annotations()[0].annotators[:] = ["someone-else"]
+    client.login()
+    with pytest.raises(Forbidden):
+        client.delete_annotation(created.id)
+    assert with_statuses(fake, f"/annotation/{created.id}") == [403]
+    assert with_statuses(fake, "/user/me") == [200] and client.session.logins == 1
+
+
+def test_the_fake_answers_an_expired_delete_like_with(fake, client):
+    created = client.add_annotation(external_id=RECORD, body_uri=WD_BAROQUE, label="baroque")
+    response = requests.delete(f"{fake.url}/with/annotation/{created.id}", timeout=5)  # no session cookie
+    assert response.status_code == 500 and response.content == b""
+    assert requests.get(f"{fake.url}/with/user/me", timeout=5).status_code == 400
 
 
 def test_adding_the_same_annotation_twice_returns_the_existing_one(fake, client):
