@@ -20,7 +20,7 @@ import pytest
 from backend.config import Settings
 from backend.engine.catalog.store import Catalog, NewItem
 from backend.engine.fusion import FusedHit, QueryLabel, fuse
-from backend.engine.index import IndexConfigError, IndexMeta, VectorIndex
+from backend.engine.index import ID_BYTES, IndexConfigError, IndexMeta, VectorIndex
 from backend.engine.index_store import IndexStore, ReconcileReport
 from backend.engine.related_labels import label_sharing_candidates
 from backend.engine.search import Hit, OptionsError, SearchOptions, SearchResult, SearchService, Timings
@@ -494,11 +494,11 @@ def test_index_bookkeeping(tmp_path: Path) -> None:
     idx.add(np.array([30, 10, 20]), vecs)
     np.testing.assert_allclose(idx.reconstruct(np.array([20, 30])), vecs[[2, 0]], atol=1e-6)
     assert idx.contains(np.array([10, 11, 30])).tolist() == [True, False, True]
-    assert idx.remove(np.array([10], np.int32)) == 1 and idx.ids().tolist() == [30, 20]  # any integer ids
+    assert idx.remove(np.array([10], np.int32)) == 1 and idx.ids().tolist() == [20, 30]  # any integer ids; ids() is sorted
     idx.add(np.array([10]), vecs[1:2])
     assert idx.search(E0, 0)[1].shape == (1, 1)  # k is at least 1 ...
     assert idx.search(E0, 50)[1].tolist() == [[30, 10, 20]]  # ... and at most what the index holds
-    assert idx.memory_bytes() == 3 * (DIM * 4 + 16)
+    assert idx.memory_bytes() == 3 * (DIM * 4 + ID_BYTES)  # vectors, ids and the id map
     path = tmp_path / "new" / "collection" / "color.faiss"  # folders made as needed
     idx.save(path)
     side = path.with_suffix(".json").read_text()
