@@ -30,10 +30,19 @@ import numpy as np
 from PIL import Image
 
 from . import photo_effects as fx
-from .snap_params import DIFFICULTIES, SnapParams, draw_params
+from .snap_params import CHALLENGES, DIFFICULTIES, SnapParams, draw_params
 from .wall_scene import hang_painting
 
-__all__ = ["DIFFICULTIES", "Snap", "SnapParams", "draw_params", "render_snap", "simulate_snap", "trim_letterbox"]
+__all__ = [
+    "CHALLENGES",
+    "DIFFICULTIES",
+    "Snap",
+    "SnapParams",
+    "draw_params",
+    "render_snap",
+    "simulate_snap",
+    "trim_letterbox",
+]
 
 _RENDER_LONG_SIDE = 1600  # internal resolution cap; above this we upscale (phones are soft anyway)
 
@@ -68,7 +77,8 @@ def simulate_snap(
 ) -> Snap:
     """Draw :class:`SnapParams` from ``rng`` and render the snap (deterministic given ``rng``).
 
-    ``difficulty`` is "easy", "default" or "hard". ``trim_borders`` removes black letterbox
+    ``difficulty`` is one of :data:`DIFFICULTIES`: "easy", "default", "hard", a single
+    challenge (:data:`CHALLENGES`) or "hardest". ``trim_borders`` removes black letterbox
     bars (as in the 224 px WikiArt set) first: a painting on a wall has none.
     """
     params = draw_params(rng, out_size=out_size, difficulty=difficulty, trim_borders=trim_borders)
@@ -115,8 +125,8 @@ def render_snap(painting: Image.Image, params: SnapParams) -> Snap:
 
 
 def _light(photo: np.ndarray, p: SnapParams, painting_quad: np.ndarray) -> np.ndarray:
-    """The room's light: exposure, white balance, a gradient, vignetting, a glare spot on
-    the painting (``painting_quad`` in render pixels)."""
+    """The room's light: exposure, white balance, a gradient, vignetting, a glare spot and a
+    window's reflection on the painting (``painting_quad`` in render pixels)."""
     photo = fx.lighting(
         photo,
         exposure=p.exposure,
@@ -129,6 +139,8 @@ def _light(photo: np.ndarray, p: SnapParams, painting_quad: np.ndarray) -> np.nd
         lo, hi = painting_quad.min(0), painting_quad.max(0)
         center = lo + (hi - lo) * np.asarray(p.glare_center)
         photo = fx.glare(photo, center, p.glare_radius * math.hypot(*photo.shape[1::-1]), p.glare_strength)
+    if p.reflection > 0:
+        photo = fx.glass_reflection(photo, painting_quad, p.reflection, p.reflection_angle_deg, p.reflection_offset)
     return photo
 
 

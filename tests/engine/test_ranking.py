@@ -414,7 +414,10 @@ def test_a_photo_is_searched_as_its_descriptors_see_it(world) -> None:
     located = service.search_image("rank", _png((160, 120)), SearchOptions(top_k=3, locate=True))
     assert names(world, located) == ["q", "a", "b"]
     artwork = located.artwork
-    assert set(artwork) == {"found", "found_by", "confidence", "corners", "image_size"} and artwork["image_size"] == [160, 120]
+    assert set(artwork) == {"found", "found_by", "confidence", "corners", "image_size"} and artwork["image_size"] == [
+        160,
+        120,
+    ]
     assert isinstance(artwork["found"], bool) and 0 <= artwork["confidence"] <= 1 and len(artwork["corners"]) == 4
     both = service.search_image("rank", _png(), SearchOptions(top_k=3, locate=False, weights={"cnn": 1, "color": 1}))
     assert names(world, both) == ["q", "b", "a"] and set(both.hits[1].scores) == {"cnn", "color"}
@@ -494,7 +497,10 @@ def test_index_bookkeeping(tmp_path: Path) -> None:
     idx.add(np.array([30, 10, 20]), vecs)
     np.testing.assert_allclose(idx.reconstruct(np.array([20, 30])), vecs[[2, 0]], atol=1e-6)
     assert idx.contains(np.array([10, 11, 30])).tolist() == [True, False, True]
-    assert idx.remove(np.array([10], np.int32)) == 1 and idx.ids().tolist() == [20, 30]  # any integer ids; ids() is sorted
+    assert idx.remove(np.array([10], np.int32)) == 1 and idx.ids().tolist() == [
+        20,
+        30,
+    ]  # any integer ids; ids() is sorted
     idx.add(np.array([10]), vecs[1:2])
     assert idx.search(E0, 0)[1].shape == (1, 1)  # k is at least 1 ...
     assert idx.search(E0, 50)[1].tolist() == [[30, 10, 20]]  # ... and at most what the index holds

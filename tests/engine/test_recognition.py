@@ -18,8 +18,7 @@ from backend.engine.search import SearchOptions, SearchResult
 from backend.engine.services import Engine
 from dataset_tools.camera_snap import simulate_snap
 from dataset_tools.demo import paint
-
-from .wall_photos import wall_photo
+from dataset_tools.wall_snap import WallSnap, simulate_wall
 
 # Families with texture for ORB to hold on to (flat-colour grids and stripes have too few
 # distinct corners to verify, and are left to the global embedding).
@@ -105,8 +104,8 @@ def test_a_painting_not_in_the_collection_gets_no_match_but_similar_works(galler
         assert sum(fam in h.item.label_names for h in result.hits) >= 2, [h.item.source_path for h in result.hits]
 
 
-def _wall_result(eng: Engine, paintings: list[Image.Image], seed: int) -> tuple[SearchResult, object]:
-    photo = wall_photo(paintings, np.random.default_rng(seed))
+def _wall_result(eng: Engine, paintings: list[Image.Image], seed: int) -> tuple[SearchResult, WallSnap]:
+    photo = simulate_wall(paintings, np.random.default_rng(seed))
     return eng.search.search_image("gallery", photo.jpeg, SearchOptions(top_k=5)), photo
 
 
@@ -118,7 +117,7 @@ def test_a_wall_with_three_paintings_gives_one_region_each(gallery: Engine) -> N
     for (fam, i), truth in zip(hung, photo.corners):
         region = by_item.get(ids[f"{fam}/{fam}_{i}.jpg"])
         assert region is not None, (fam, [r.match and r.match.hit.item.source_path for r in result.regions])
-        assert _corner_error(region.corners, truth, photo.size) < 0.02
+        assert _corner_error(region.corners, truth, photo.photo.size) < 0.02
         assert region.hits[0].item.id == region.match.hit.item.id  # each region answers for itself
     assert len(result.regions) == 3
     assert result.match is not None and result.match.hit.item.id in by_item
