@@ -30,6 +30,7 @@ import numpy as np
 from PIL import Image
 
 from . import photo_effects as fx
+from .images import trim_letterbox
 from .snap_params import CHALLENGES, DIFFICULTIES, SnapParams, draw_params
 from .wall_scene import hang_painting
 
@@ -83,23 +84,6 @@ def simulate_snap(
     """
     params = draw_params(rng, out_size=out_size, difficulty=difficulty, trim_borders=trim_borders)
     return render_snap(painting, params)
-
-
-def trim_letterbox(img: Image.Image, *, dark: int = 24) -> tuple[int, int, int, int]:
-    """The (left, top, right, bottom) box of ``img`` without uniform near-black bars at its edges.
-
-    A row/column counts as bar when 98 % of it is darker than ``dark`` (JPEG ringing makes a
-    few bar pixels brighter). Returns the whole image when trimming would leave < 10 %.
-    """
-    grey = np.asarray(img.convert("L"))
-    h, w = grey.shape
-    rows = np.percentile(grey, 98, axis=1) >= dark
-    cols = np.percentile(grey, 98, axis=0) >= dark
-    if rows.sum() < 0.1 * h or cols.sum() < 0.1 * w:
-        return (0, 0, w, h)
-    top, bottom = int(np.argmax(rows)), int(h - np.argmax(rows[::-1]))
-    left, right = int(np.argmax(cols)), int(w - np.argmax(cols[::-1]))
-    return (left, top, right, bottom)
 
 
 def render_snap(painting: Image.Image, params: SnapParams) -> Snap:

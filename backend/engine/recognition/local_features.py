@@ -28,7 +28,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from dataset_tools.camera_snap import trim_letterbox
+from dataset_tools.images import trim_letterbox
 
 __all__ = [
     "CATALOGUE_FEATURES",
