@@ -9,7 +9,8 @@ Protocol (every draw from fixed seeds):
 
 1. The 3 500 WikiArt paintings (``_dup`` files left out) are split: ``--catalogue`` of them
    (3 000) are ingested as the collection, through ``IngestService`` as a user would; the
-   rest are *unknown* paintings, never in the collection.
+   rest are *unknown* paintings, never in the collection: the first half may be calibrated on,
+   the second half is only ever measured (here with ``--evaluate``, and by ``make bench``).
 2. Calibration snaps (``simulate_snap``, 1024 x 768, default difficulty): ``--calib-known``
    snaps of catalogue paintings and ``--calib-unknown`` of unknown ones. Each is decoded as
    the server decodes a query, and every candidate either route puts forward (the visual
@@ -67,6 +68,16 @@ class Split:
     unknown: list[str]
 
 
+def calibration_unknown(parts: Split) -> list[str]:
+    """The unknown paintings the decision may be fitted on: the first half. The other half
+    (:func:`measured_unknown`) is only ever measured, by ``--evaluate`` and by ``make bench``."""
+    return parts.unknown[: len(parts.unknown) // 2]
+
+
+def measured_unknown(parts: Split) -> list[str]:
+    return parts.unknown[len(parts.unknown) // 2 :]
+
+
 def split(names: list[str], catalogue: int, seed: int = 2026) -> Split:
     order = np.random.default_rng(seed).permutation(len(names))
     return Split([names[i] for i in order[:catalogue]], [names[i] for i in order[catalogue:]])
@@ -76,14 +87,16 @@ def wikiart_names(zf: zipfile.ZipFile) -> list[str]:
     return sorted(n for n in zf.namelist() if n.endswith(".jpg") and "_dup" not in n)
 
 
-def build_collection(engine: Engine, zf: zipfile.ZipFile, names: list[str], folder: Path) -> None:
+def build_collection(
+    engine: Engine, zf: zipfile.ZipFile, names: list[str], folder: Path, *, collection: str = COLLECTION
+) -> None:
     """Write the catalogue paintings to a folder and ingest it (skipped when done already)."""
     for name in names:
         path = folder / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(zf.read(name))
-    summary = engine.ingest.ingest(folder, COLLECTION)
+    summary = engine.ingest.ingest(folder, collection)
     print(f"collection: {summary.added} added, {summary.already_done} already there", file=sys.stderr)
 
 
@@ -198,7 +211,7 @@ def per_snap_outcomes(rows: list[dict], s: np.ndarray, threshold: float) -> dict
 def calibrate(args: argparse.Namespace, engine: Engine, zf: zipfile.ZipFile, parts: Split, ids: dict[str, int]) -> None:
     sets = {
         "known": (parts.catalogue, args.calib_known, 11, "default"),
-        "unknown": (parts.unknown, args.calib_unknown, 12, "default"),
+        "unknown": (calibration_unknown(parts), args.calib_unknown, 12, "default"),
         "hard": (parts.catalogue, args.calib_hard, 13, "hard"),
     }
     rows: list[dict] = []
@@ -249,7 +262,7 @@ def evaluate(args: argparse.Namespace, engine: Engine, zf: zipfile.ZipFile, part
     sets = {
         "known, default snaps": (snaps(parts.catalogue, args.test_known, seed=21), "default"),
         "known, hard snaps": (snaps(parts.catalogue, args.test_hard, seed=22), "hard"),
-        "unknown paintings": (snaps(parts.unknown, args.test_unknown, seed=23), "default"),
+        "unknown paintings": (snaps(measured_unknown(parts), args.test_unknown, seed=23), "default"),
     }
     report: dict[str, dict] = {}
     for label, (pairs, difficulty) in sets.items():

@@ -21,7 +21,17 @@ from types import ModuleType
 
 from backend.config import Settings
 
-from . import camera_snaps, cifar_map, classifier, embed_throughput, load, memory, search_latency, wikiart_style_map
+from . import (
+    camera_snaps,
+    cifar_map,
+    classifier,
+    embed_throughput,
+    load,
+    memory,
+    recognition,
+    search_latency,
+    wikiart_style_map,
+)
 from .context import BenchContext
 from .figures import SkipSection
 from .machine import collect
@@ -36,6 +46,7 @@ SECTIONS: tuple[ModuleType, ...] = (
     cifar_map,
     wikiart_style_map,
     camera_snaps,
+    recognition,
     classifier,
 )
 SECTION_NAMES = tuple(m.NAME for m in SECTIONS)
