@@ -34,6 +34,7 @@ from dataset_tools.readers import Source, SourceReadError, SourceRecord, open_so
 from ..config import Settings
 from .catalog.store import Catalog, ItemView, NewItem
 from .descriptors import Descriptor, describe_all
+from .feature_backfill import BackfillSummary
 from .index import VectorIndex
 from .index_store import IndexStore, ReconcileReport
 from .media import StoredMedia, remove_media, store_media
@@ -115,19 +116,6 @@ class IngestSummary:
             f"note: {self.collection!r} has no local features yet, so searches cannot verify matches; "
             f"run `{backfill_command(self.collection)}` once"
         ]
-
-
-@dataclass
-class BackfillSummary:
-    """What :meth:`IngestService.backfill_local_features` did."""
-
-    collection: str
-    extracted: int = 0
-    already_had: int = 0
-    missing_media: list[str] = field(default_factory=list)
-    bytes_per_item: int = 0
-    vocabulary: bool = False
-    elapsed_s: float = 0.0
 
 
 #: What ``IngestService.delete`` does with the duplicates of a kept item it deletes.
@@ -461,58 +449,10 @@ class IngestService:
     def backfill_local_features(
         self, collection: str, *, observer: ProgressObserver | None = None, rebuild: bool = False
     ) -> BackfillSummary:
-        """Extract local features for every indexed item that has none, from the media store.
+        """Extract local features for every indexed item that has none (see :mod:`.feature_backfill`)."""
+        from .feature_backfill import backfill_local_features
 
-        The upgrade path for collections ingested before local features existed; also
-        repairs a store whose items went missing. ``rebuild`` starts the store afresh (a new
-        vocabulary from all items). Vectors and catalogue rows are left alone.
-        """
-        if self.features is None:
-            raise RuntimeError("this engine keeps no local features")
-        obs = observer or SilentProgress()
-        t0 = time.perf_counter()
-        cid = self.catalog.collection_id(collection)
-        summary = BackfillSummary(collection=collection)
-        with self.index_store.writer(cid, timeout=30.0):
-            if rebuild:
-                self.features.drop(cid)
-            feats = self.features.writer(cid)
-            have = set(feats.ids().tolist())
-            indexed = self.catalog.ids_with_status(cid, "indexed")
-            stale = np.asarray(sorted(have - set(indexed)), np.int64)
-            if len(stale):
-                feats.remove(stale)
-            todo = [i for i in indexed if i not in have]
-            summary.already_had = len(indexed) - len(todo)
-            obs.start(len(indexed), summary.already_had)
-            bs, unsaved = self.settings.ingest_batch, 0
-            for s in range(0, len(todo), bs):
-                chunk = todo[s : s + bs]
-                views = self.catalog.get_items(chunk)
-                ids, extracted = [], []
-                for item_id in chunk:
-                    image = self._load_media(views[item_id].media_path)
-                    if image is None:
-                        summary.missing_media.append(views[item_id].source_path)
-                        obs.message(
-                            f"error: {views[item_id].source_path}: missing_media: no stored copy to read", Level.ERROR
-                        )
-                        continue
-                    ids.append(item_id)
-                    extracted.append(extract_catalogue_features(image))
-                feats.add(ids, extracted)
-                summary.extracted += len(ids)
-                unsaved += len(ids)
-                obs.advance(len(chunk))
-                if unsaved >= 2048:  # a crash loses at most this much work
-                    feats.save()
-                    unsaved = 0
-            feats.save()
-            info = self.features.describe(cid)
-        summary.bytes_per_item = int(info["bytes_per_item"])
-        summary.vocabulary = bool(info["vocabulary"])
-        summary.elapsed_s = time.perf_counter() - t0
-        return summary
+        return backfill_local_features(self, collection, observer=observer, rebuild=rebuild)
 
     def reindex(self, collection: str) -> int:
         """Rebuild a collection's indexes and local features from the media store (a new
