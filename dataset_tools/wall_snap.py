@@ -64,9 +64,11 @@ def simulate_wall(
     for i, img in enumerate(paintings):
         arr = np.asarray(img.convert("RGB").crop(trim_letterbox(img)))
         aspect = arr.shape[1] / arr.shape[0]
-        height = min(0.72 * slot / aspect, 0.6 * ih) * local.uniform(0.85, 1.0)
-        width = height * aspect
-        quad = np.float32([[0, 0], [width, 0], [width, height], [0, height]])
+        border = (p.frame_width + p.mat_width) * min(aspect, 1.0)  # per unit of painting height
+        # as large as the slot allows, frame included (the framed canvas is sized by its outer edge)
+        height = min(0.9 * slot / (aspect + 2 * border), 0.62 * ih / (1 + 2 * border)) * local.uniform(0.9, 1.0)
+        ow, oh = height * (aspect + 2 * border), height * (1 + 2 * border)
+        quad = np.float32([[0, 0], [ow, 0], [ow, oh], [0, oh]])
         canvas, _, b = framed_canvas(arr, p, quad, local)
         ch, cw = canvas.shape[:2]
         x0 = round(mx + slot * (i + 0.625) - cw / 2 + local.uniform(-0.04, 0.04) * slot)

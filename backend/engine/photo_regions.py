@@ -74,6 +74,8 @@ class PhotoRegion:
     found_by: str
     recognition: Recognition | None = None
     confidence: float = 0.0
+    #: a further located quad kept only if it is recognised (see :func:`find_regions`)
+    tentative: bool = False
 
     def recognise(self, hit: Recognition, feature_size: tuple[int, int], decoded_size: tuple[int, int]) -> None:
         """This region is ``hit``: its outline becomes the verified one."""
@@ -123,12 +125,22 @@ def find_regions(
     located = False
     if locate and worth_locating:
         located = True
-        # With nothing recognised, only the best quad: several quads inside one picture (a
-        # grid of rectangles) would otherwise pass for several artworks. Beside recognised
-        # artworks, every other one the locator finds is a further artwork on the wall.
-        for found in locate_artworks(image, limit=MAX_LOCATED if regions else 1):
+        # With nothing recognised, the best quad is a region; the others are only tentative:
+        # several quads inside one picture (a grid of rectangles) would otherwise pass for
+        # several artworks, so one of them counts only once it is recognised (a wall whose
+        # visual words found none of its paintings). Beside recognised artworks, every other
+        # quad the locator finds is a further artwork on the wall.
+        nothing_yet = not regions
+        for found in locate_artworks(image, limit=MAX_LOCATED):
             if all(_shared(found.corners, r.outline) < _SAME_ARTWORK for r in regions):
-                regions.append(PhotoRegion(outline=found.corners, found_by="locator", confidence=found.confidence))
+                tentative = nothing_yet and bool(regions)
+                if tentative and recogniser is None:
+                    break  # nothing could confirm it
+                regions.append(
+                    PhotoRegion(
+                        outline=found.corners, found_by="locator", confidence=found.confidence, tentative=tentative
+                    )
+                )
     if not regions:
         regions.append(PhotoRegion(outline=full_frame(*image.size), found_by="photo"))
     return regions, located

@@ -316,7 +316,7 @@ class SearchService:
         weights = self._weights(options)
         region_vectors: dict[int, dict[str, np.ndarray]] = {}
         largest = _main_region(regions)
-        for n, region in enumerate(regions):
+        for region in regions:
             if region.recognition is not None:
                 continue
             # The query is described as the region rectified and, for the main region, as the
@@ -327,7 +327,7 @@ class SearchService:
             if region is largest and region.found_by != "photo":
                 views.insert(0, image)
             te = time.perf_counter()
-            vectors = region_vectors[n] = self._describe(views, weights)
+            vectors = region_vectors[id(region)] = self._describe(views, weights)
             tv = time.perf_counter()
             timings.embed_ms += (tv - te) * 1000
             if recogniser is not None and "cnn" in vectors:
@@ -338,6 +338,7 @@ class SearchService:
                 if hit is not None:
                     region.recognise(hit, recogniser.query.size, image.size)
             timings.recognise_ms += (time.perf_counter() - tv) * 1000
+        regions = [r for r in regions if not r.tentative or r.recognition is not None]
         if recogniser is not None and not recognised and any(r.recognition for r in regions):
             tv = time.perf_counter()
             recognise_more(regions, recogniser, image.size, allowed)
@@ -352,10 +353,10 @@ class SearchService:
 
         answered: list[Region] = []
         result: SearchResult | None = None
-        for n, region in enumerate(regions):
+        for region in regions:
             rec = region.recognition
             stored = self._stored_vectors(cid, rec.item_id, weights) if rec is not None else None
-            vectors = stored or region_vectors.get(n) or self._describe([region.crop(image)], weights)
+            vectors = stored or region_vectors.get(id(region)) or self._describe([region.crop(image)], weights)
             found = self._search(cid, collection, vectors, weights, options, query_labels, first=rec)
             timings.search_ms += found.timings.search_ms
             match = self._match(found.hits, rec, frame.to_upright(region.outline)) if rec is not None else None
