@@ -315,7 +315,7 @@ class SearchService:
 
         weights = self._weights(options)
         region_vectors: dict[int, dict[str, np.ndarray]] = {}
-        largest = _main_region(regions)
+        largest = _main_region([r for r in regions if not r.tentative])  # what the answer will be about
         for region in regions:
             if region.recognition is not None:
                 continue
