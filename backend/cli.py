@@ -70,6 +70,8 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             + f" — {s.elapsed_s:.1f} s ({s.images_per_s:.0f} img/s)",
             file=sys.stderr,
         )
+    for line in summary.notes():
+        print(line, file=sys.stderr)
     return 1 if summary.failed and not (summary.added or summary.already_done) else 0
 
 
@@ -88,7 +90,9 @@ def cmd_search(args: argparse.Namespace) -> int:
 
     from .engine.catalog.store import UnknownCollection
     from .engine.search import OptionsError, SearchOptions
+    from .serve import limit_library_threads
 
+    limit_library_threads()  # one query at a time, as a server worker runs it
     eng = _engine(args)
     try:
         eng.catalog.collection_id(args.collection)
@@ -168,25 +172,55 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_collections(args: argparse.Namespace) -> int:
+    from .engine.recognition import backfill_command
+
     eng = _engine(args)
     rows = [eng.catalog.collection_info(n) for n in eng.catalog.collection_names()]
+    features = {r.id: eng.feature_store.describe(r.id) for r in rows}
     if args.json:
-        print(json.dumps([r.__dict__ for r in rows]))
+        print(json.dumps([{**r.__dict__, "local_features": features[r.id]} for r in rows]))
     else:
         if not rows:
             print("no collections yet: run `artsnap ingest SOURCE --collection NAME`", file=sys.stderr)
         for r in rows:
-            print(f"{r.name}: {r.indexed} indexed, {r.duplicates} duplicates, {r.pending} pending; labels: {r.labels}")
+            f = features[r.id]
+            local = (
+                f"local features for {f['items']} ({f['bytes_per_item']} bytes each)"
+                if f["exists"]
+                else f"no local features: run `{backfill_command(r.name)}`"
+            )
+            print(
+                f"{r.name}: {r.indexed} indexed, {r.duplicates} duplicates, {r.pending} pending; {local}; labels: {r.labels}"
+            )
     return 0
 
 
-def cmd_reindex(args: argparse.Namespace) -> int:
-    """Rebuild a collection's indexes from the media store (new model, new index factory).
+def _backfill_local_features(eng, args: argparse.Namespace) -> int:  # eng: Engine (imported lazily)
+    from dataset_tools.progress import TqdmProgress
 
-    ``--only code`` rebuilds derived descriptors from the vectors already indexed instead.
+    with TqdmProgress("local features", "img", quiet=args.quiet) as bar:
+        s = eng.ingest.backfill_local_features(args.collection, observer=bar, rebuild=args.rebuild)
+    print(
+        f"{args.collection}: local features extracted for {s.extracted} items ({s.already_had} had them"
+        + (f", {len(s.missing_media)} without a stored copy" if s.missing_media else "")
+        + f"), {s.bytes_per_item} bytes per item, visual words: {'yes' if s.vocabulary else 'not yet (small collection)'}"
+        + f" — {s.elapsed_s:.1f} s",
+        file=sys.stderr,
+    )
+    return 1 if s.missing_media and not s.extracted else 0
+
+
+def cmd_reindex(args: argparse.Namespace) -> int:
+    """Rebuild a collection's indexes and local features from the media store (new model,
+    new index factory).
+
+    ``--only local-features`` just gives the collection its local features (after an
+    upgrade); ``--only code`` rebuilds derived descriptors from the vectors already indexed.
     """
     eng = _engine(args)
     cid = eng.catalog.collection_id(args.collection)
+    if args.only == "local-features":
+        return _backfill_local_features(eng, args)
     if args.only:
         from .engine.reindex import NotDerived, rebuild_derived
 
@@ -203,13 +237,11 @@ def cmd_reindex(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return 0
-    ids = eng.catalog.ids_with_status(cid, "indexed")
-    # Under the write lock, every index starts empty (even one of another model) and is
-    # replaced atomically as the items are re-embedded.
-    with eng.index_store.writer(cid, rebuild=list(eng.descriptors)) as indexes:
-        eng.catalog.set_status(ids, "pending")
-        n = eng.ingest._reembed_pending(cid, indexes)
-    print(f"{args.collection}: re-embedded {n} items into {eng.settings.index_factory!r} indexes", file=sys.stderr)
+    n = eng.ingest.reindex(args.collection)
+    print(
+        f"{args.collection}: re-embedded {n} items into {eng.settings.index_factory!r} indexes, with local features",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -271,14 +303,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--json", action="store_true")
     s.set_defaults(func=cmd_collections)
 
-    s = sub.add_parser("reindex", help="rebuild a collection's indexes from stored media")
+    s = sub.add_parser("reindex", help="rebuild a collection's indexes (and local features) from stored media")
     s.add_argument("--collection", required=True)
     s.add_argument("--index-factory", default=None)
     s.add_argument(
         "--only",
         default=None,
-        help="derived descriptors to rebuild from the indexed vectors, e.g. 'code' (no images decoded)",
+        help="'local-features': only extract the local features items lack (after an upgrade); or derived "
+        "descriptors to rebuild from the indexed vectors, e.g. 'code' (no images decoded)",
     )
+    s.add_argument("--rebuild", action="store_true", help="with --only local-features: start the store afresh")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
     s.set_defaults(func=cmd_reindex)
 
     from .cli_models import register as register_model_commands

@@ -30,10 +30,20 @@ import numpy as np
 from PIL import Image
 
 from . import photo_effects as fx
-from .snap_params import DIFFICULTIES, SnapParams, draw_params
+from .images import trim_letterbox
+from .snap_params import CHALLENGES, DIFFICULTIES, SnapParams, draw_params
 from .wall_scene import hang_painting
 
-__all__ = ["DIFFICULTIES", "Snap", "SnapParams", "draw_params", "render_snap", "simulate_snap", "trim_letterbox"]
+__all__ = [
+    "CHALLENGES",
+    "DIFFICULTIES",
+    "Snap",
+    "SnapParams",
+    "draw_params",
+    "render_snap",
+    "simulate_snap",
+    "trim_letterbox",
+]
 
 _RENDER_LONG_SIDE = 1600  # internal resolution cap; above this we upscale (phones are soft anyway)
 
@@ -68,28 +78,12 @@ def simulate_snap(
 ) -> Snap:
     """Draw :class:`SnapParams` from ``rng`` and render the snap (deterministic given ``rng``).
 
-    ``difficulty`` is "easy", "default" or "hard". ``trim_borders`` removes black letterbox
+    ``difficulty`` is one of :data:`DIFFICULTIES`: "easy", "default", "hard", a single
+    challenge (:data:`CHALLENGES`) or "hardest". ``trim_borders`` removes black letterbox
     bars (as in the 224 px WikiArt set) first: a painting on a wall has none.
     """
     params = draw_params(rng, out_size=out_size, difficulty=difficulty, trim_borders=trim_borders)
     return render_snap(painting, params)
-
-
-def trim_letterbox(img: Image.Image, *, dark: int = 24) -> tuple[int, int, int, int]:
-    """The (left, top, right, bottom) box of ``img`` without uniform near-black bars at its edges.
-
-    A row/column counts as bar when 98 % of it is darker than ``dark`` (JPEG ringing makes a
-    few bar pixels brighter). Returns the whole image when trimming would leave < 10 %.
-    """
-    grey = np.asarray(img.convert("L"))
-    h, w = grey.shape
-    rows = np.percentile(grey, 98, axis=1) >= dark
-    cols = np.percentile(grey, 98, axis=0) >= dark
-    if rows.sum() < 0.1 * h or cols.sum() < 0.1 * w:
-        return (0, 0, w, h)
-    top, bottom = int(np.argmax(rows)), int(h - np.argmax(rows[::-1]))
-    left, right = int(np.argmax(cols)), int(w - np.argmax(cols[::-1]))
-    return (left, top, right, bottom)
 
 
 def render_snap(painting: Image.Image, params: SnapParams) -> Snap:
@@ -115,8 +109,8 @@ def render_snap(painting: Image.Image, params: SnapParams) -> Snap:
 
 
 def _light(photo: np.ndarray, p: SnapParams, painting_quad: np.ndarray) -> np.ndarray:
-    """The room's light: exposure, white balance, a gradient, vignetting, a glare spot on
-    the painting (``painting_quad`` in render pixels)."""
+    """The room's light: exposure, white balance, a gradient, vignetting, a glare spot and a
+    window's reflection on the painting (``painting_quad`` in render pixels)."""
     photo = fx.lighting(
         photo,
         exposure=p.exposure,
@@ -129,6 +123,8 @@ def _light(photo: np.ndarray, p: SnapParams, painting_quad: np.ndarray) -> np.nd
         lo, hi = painting_quad.min(0), painting_quad.max(0)
         center = lo + (hi - lo) * np.asarray(p.glare_center)
         photo = fx.glare(photo, center, p.glare_radius * math.hypot(*photo.shape[1::-1]), p.glare_strength)
+    if p.reflection > 0:
+        photo = fx.glass_reflection(photo, painting_quad, p.reflection, p.reflection_angle_deg, p.reflection_offset)
     return photo
 
 

@@ -61,6 +61,7 @@ __all__ = [
     "decode_image",
     "decode_path",
     "header_size",
+    "trim_letterbox",
 ]
 
 ACCEPTED_FORMATS: frozenset[str] = frozenset({"JPEG", "PNG", "WEBP"})
@@ -465,3 +466,20 @@ def _strip_to_rgb(strip: Image.Image) -> Image.Image:
         # exactly "over white".
         strip.paste((255,) * len(strip.getbands()), (0, 0, *strip.size), ImageChops.invert(strip.getchannel("A")))
     return strip.convert("RGB")  # L, 1, P, RGBA/LA (composited), CMYK, YCbCr
+
+
+def trim_letterbox(img: Image.Image, *, dark: int = 24) -> tuple[int, int, int, int]:
+    """The (left, top, right, bottom) box of ``img`` without uniform near-black bars at its edges.
+
+    A row/column counts as bar when 98 % of it is darker than ``dark`` (JPEG ringing makes a
+    few bar pixels brighter). Returns the whole image when trimming would leave < 10 %.
+    """
+    grey = np.asarray(img.convert("L"))
+    h, w = grey.shape
+    rows = np.percentile(grey, 98, axis=1) >= dark
+    cols = np.percentile(grey, 98, axis=0) >= dark
+    if rows.sum() < 0.1 * h or cols.sum() < 0.1 * w:
+        return (0, 0, w, h)
+    top, bottom = int(np.argmax(rows)), int(h - np.argmax(rows[::-1]))
+    left, right = int(np.argmax(cols)), int(w - np.argmax(cols[::-1]))
+    return (left, top, right, bottom)

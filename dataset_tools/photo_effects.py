@@ -103,6 +103,32 @@ def glare(photo: np.ndarray, center: Sequence[float], radius: float, strength: f
     return cv2.add(photo, _upsample(np.repeat(spot[..., None], 3, 2), w, h))
 
 
+def glass_reflection(
+    photo: np.ndarray, quad: np.ndarray, strength: float, angle_deg: float, offset: float = 0.0
+) -> np.ndarray:
+    """A window reflected in the glass over a painting (``quad``, its 4 corners in pixels): a
+    broad pale band and a thin brighter one beside it (a window and its frame), crossing
+    the painting at ``angle_deg``, ``offset`` (share of the painting's size) from its centre.
+    Only the glass reflects: outside ``quad`` nothing changes. ``strength`` is how far the
+    brightest part is pulled towards the sky's pale blue."""
+    if strength <= 0:
+        return photo
+    h, w = photo.shape[:2]
+    q = np.asarray(quad, np.float64)
+    centre, size = q.mean(0), float(np.linalg.norm(q.max(0) - q.min(0))) or 1.0
+    xs, ys = _coarse_grid(h, w)
+    a = math.radians(angle_deg)
+    d = ((xs + w / 2 - centre[0]) * math.cos(a) + (ys + h / 2 - centre[1]) * math.sin(a)) / size - offset
+    band = np.exp(-((d / 0.16) ** 2)) + 0.6 * np.exp(-(((d - 0.26) / 0.04) ** 2))
+    alpha = _upsample(np.minimum(strength * band, 0.9).astype(np.float32), w, h)
+    mask = np.zeros((h, w), np.float32)
+    cv2.fillConvexPoly(mask, np.round(q * 16).astype(np.int32), 1.0, cv2.LINE_AA, shift=4)
+    alpha = (alpha * mask)[..., None]
+    sky = np.asarray([225.0, 232.0, 240.0], np.float32)
+    out: np.ndarray = photo + (sky - photo) * alpha
+    return out
+
+
 # --------------------------------------------------------------------------- optics
 
 

@@ -9,13 +9,18 @@ stage in :func:`dataset_tools.camera_snap.render_snap` that reads it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
-__all__ = ["DIFFICULTIES", "SnapParams", "draw_params"]
+__all__ = ["CHALLENGES", "DIFFICULTIES", "SnapParams", "draw_params"]
 
-DIFFICULTIES = ("easy", "default", "hard")
+CHALLENGES = ("steep", "occluded", "cut_off", "glass", "low_light")
+"""Levels that each add one hard thing of museum photos to a ``default`` snap, so a bench
+can say which of them costs recall: a strongly oblique view, a visitor's head or shoulder
+in front, the painting partly outside the photo, a reflection on the glass, low light with
+its noise. ``hardest`` draws from ``hard`` and adds at least one of them (often several)."""
+DIFFICULTIES = ("easy", "default", "hard", *CHALLENGES, "hardest")
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,16 @@ class SnapParams:
     motion_angle_deg: float
     noise_sigma: float  # sensor noise, in 0..255 units
     jpeg_quality: int
+    # the challenges (all off in easy/default/hard)
+    visitor: str = "none"  # "none", "head" or "shoulder": someone between the phone and the painting
+    visitor_x: float = 0.5  # where across the painting (fraction of its bounding box)
+    visitor_cover: float = 0.0  # share of the painting's height hidden from its bottom edge up
+    visitor_rgb: tuple[int, int, int] = (40, 35, 30)
+    outside: float = 0.0  # share of the painting's width (or height) beyond the photo's edge
+    outside_side: str = "left"  # "left", "right", "top" or "bottom"
+    reflection: float = 0.0  # strength of a window's reflection on the glass (0 = no glass)
+    reflection_angle_deg: float = 0.0
+    reflection_offset: float = 0.0  # where the bright band crosses the painting, -0.5..0.5
 
 
 # --------------------------------------------------------------------------- drawing
@@ -100,9 +115,76 @@ def draw_params(
     difficulty: str = "default",
     trim_borders: bool = True,
 ) -> SnapParams:
-    """Draw every random choice of one snap. ``difficulty`` widens the ranges."""
+    """Draw every random choice of one snap. ``difficulty`` widens the ranges or adds a
+    challenge (:data:`CHALLENGES`). A challenge level draws the same base snap as
+    ``default`` from the same ``rng`` (``hardest``: as ``hard``), then its challenge from
+    a generator of its own, so a bench can compare the two snap for snap."""
     if difficulty not in DIFFICULTIES:
         raise ValueError(f"difficulty must be one of {DIFFICULTIES}, not {difficulty!r}")
+    base = "hard" if difficulty == "hardest" else ("default" if difficulty in CHALLENGES else difficulty)
+    params = _draw_base(rng, out_size=out_size, difficulty=base, trim_borders=trim_borders)
+    if base == difficulty:
+        return params
+    extra = np.random.default_rng([params.seed, 17])
+    if difficulty == "hardest":
+        chosen = [c for c in CHALLENGES if extra.random() < 0.4] or [str(extra.choice(CHALLENGES))]
+    else:
+        chosen = [difficulty]
+    changes: dict[str, object] = {"difficulty": difficulty}
+    for challenge in chosen:
+        changes.update(_CHALLENGE_DRAWS[challenge](extra, params))
+    return replace(params, **changes)  # type: ignore[arg-type]  # field values typed per challenge
+
+
+def _steep(rng: np.random.Generator, p: SnapParams) -> dict[str, object]:
+    """A visitor at the side of the crowd: 40-60 degrees off-axis."""
+    return {"yaw_deg": float(rng.choice([-1, 1]) * rng.uniform(40.0, 60.0)), "pitch_deg": float(rng.uniform(-12, 12))}
+
+
+def _occluded(rng: np.random.Generator, p: SnapParams) -> dict[str, object]:
+    grey = int(rng.uniform(15, 90))
+    return {
+        "visitor": str(rng.choice(["head", "shoulder"])),
+        "visitor_x": float(rng.uniform(0.2, 0.8)),
+        "visitor_cover": float(rng.uniform(0.3, 0.5)),
+        "visitor_rgb": (grey + int(rng.integers(0, 25)), grey, max(0, grey - int(rng.integers(0, 15)))),
+    }
+
+
+def _cut_off(rng: np.random.Generator, p: SnapParams) -> dict[str, object]:
+    return {
+        "outside": float(rng.uniform(0.15, 0.35)),
+        "outside_side": str(rng.choice(["left", "right", "top", "bottom"])),
+        "area_frac": max(p.area_frac, 0.35),
+    }
+
+
+def _glass(rng: np.random.Generator, p: SnapParams) -> dict[str, object]:
+    return {
+        "reflection": float(rng.uniform(0.4, 0.75)),
+        "reflection_angle_deg": float(rng.uniform(20, 160)),
+        "reflection_offset": float(rng.uniform(-0.3, 0.3)),
+        "glare_strength": float(max(p.glare_strength, rng.uniform(0.3, 0.7))),
+    }
+
+
+def _low_light(rng: np.random.Generator, p: SnapParams) -> dict[str, object]:
+    """A dim room: the phone raises the gain, so the picture is dark and grainy."""
+    return {"exposure": float(rng.uniform(0.3, 0.5)), "noise_sigma": float(rng.uniform(8.0, 16.0))}
+
+
+_CHALLENGE_DRAWS = {
+    "steep": _steep,
+    "occluded": _occluded,
+    "cut_off": _cut_off,
+    "glass": _glass,
+    "low_light": _low_light,
+}
+
+
+def _draw_base(
+    rng: np.random.Generator, *, out_size: tuple[int, int], difficulty: str, trim_borders: bool
+) -> SnapParams:
     easy, hard = difficulty == "easy", difficulty == "hard"
     u = rng.uniform
 

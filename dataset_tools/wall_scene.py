@@ -18,7 +18,7 @@ import numpy as np
 from .photo_effects import perspective_warp
 from .snap_params import SnapParams
 
-__all__ = ["Scene", "hang_painting"]
+__all__ = ["Scene", "draw_visitor", "framed_canvas", "hang_painting", "wall"]
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,23 @@ def _geometry(aspect: float, p: SnapParams) -> _Geometry:
     lo, hi = outer_p.min(0), outer_p.max(0)
     room = np.array([out_w - 1 - 2 * margin, out_h - 1 - 2 * margin]) - (hi - lo)
     offset = margin + np.maximum(room, 0) * np.asarray(p.placement) - lo
+    if p.outside > 0:
+        offset = offset + _beyond_edge(inner_p + offset, p)
     return _Geometry(inner=inner_p + offset, outer=outer_p + offset)
+
+
+def _beyond_edge(inner: np.ndarray, p: SnapParams) -> np.ndarray:
+    """The shift that puts ``p.outside`` of the painting beyond the photo's ``outside_side``."""
+    out_w, out_h = p.out_size
+    lo, hi = inner.min(0), inner.max(0)
+    size = hi - lo
+    shift = {
+        "left": (-p.outside * size[0] - lo[0], 0.0),
+        "right": (out_w + p.outside * size[0] - hi[0], 0.0),
+        "top": (0.0, -p.outside * size[1] - lo[1]),
+        "bottom": (0.0, out_h + p.outside * size[1] - hi[1]),
+    }[p.outside_side]
+    return np.asarray(shift)
 
 
 def _area(quad: np.ndarray) -> float:
@@ -73,9 +89,10 @@ def _area(quad: np.ndarray) -> float:
 
 def _framed_canvas(
     paint: np.ndarray, p: SnapParams, outer_photo: np.ndarray, rng: np.random.Generator
-) -> tuple[np.ndarray, np.ndarray]:
-    """The flat framed painting, at about the resolution it will have in the photo, and its
-    outer corners (pixel-edge convention, for the homography into the photo)."""
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """The flat framed painting, at about the resolution it will have in the photo, its
+    outer corners (pixel-edge convention, for the homography into the photo) and the width
+    of frame and mat in its pixels."""
     ph, pw = paint.shape[:2]
     aspect = pw / ph
     border = (p.frame_width + p.mat_width) * min(aspect, 1.0)
@@ -121,7 +138,7 @@ def _framed_canvas(
             canvas[cut] = np.minimum(mat * 1.08, 255)
     canvas = np.clip(canvas, 0, 255)
     c_outer = np.float32([[-0.5, -0.5], [cw - 0.5, -0.5], [cw - 0.5, ch - 0.5], [-0.5, ch - 0.5]])
-    return canvas, c_outer
+    return canvas, c_outer, b
 
 
 def _wall(w: int, h: int, p: SnapParams, rng: np.random.Generator) -> np.ndarray:
@@ -207,7 +224,7 @@ def hang_painting(
     iw, ih = render_size
     geo = _geometry(paint.shape[1] / paint.shape[0], p)
     outer_i = (geo.outer + 0.5) * scale - 0.5  # output → render pixels (pixel-centre convention)
-    canvas, canvas_outer = _framed_canvas(paint, p, outer_i, rng)
+    canvas, canvas_outer, _ = _framed_canvas(paint, p, outer_i, rng)
     warped, homography = perspective_warp(canvas, canvas_outer, outer_i, (iw, ih))
 
     photo = _wall(iw, ih, p, rng)
@@ -223,4 +240,46 @@ def hang_painting(
         small = cv2.GaussianBlur(cv2.warpAffine(small, shift, (qw, qh)), (0, 0), max(0.5, 0.0015 * diag))
         small = 1.0 - p.shadow_strength * np.repeat(small[..., None], 3, 2)
         photo = cv2.multiply(photo, cv2.resize(small, (iw, ih), interpolation=cv2.INTER_LINEAR))
-    return Scene(picture=cv2.blendLinear(photo, warped, 1.0 - mask, mask), inner=geo.inner, outer=geo.outer)
+    picture = cv2.blendLinear(photo, warped, 1.0 - mask, mask)
+    if p.visitor != "none":
+        picture = draw_visitor(picture, (geo.inner + 0.5) * scale - 0.5, p, rng)
+    return Scene(picture=picture, inner=geo.inner, outer=geo.outer)
+
+
+def draw_visitor(picture: np.ndarray, painting: np.ndarray, p: SnapParams, rng: np.random.Generator) -> np.ndarray:
+    """Another visitor between the phone and the painting (``painting``: its corners in
+    ``picture``'s pixels): a head and shoulders rising from the photo's bottom edge, or one
+    shoulder filling a bottom corner, hiding ``p.visitor_cover`` of the painting's height.
+    Dark clothes and hair with a little texture; soft edges, as the person is close to the
+    lens and out of focus."""
+    h, w = picture.shape[:2]
+    lo, hi = painting.min(0), painting.max(0)
+    cx = lo[0] + p.visitor_x * (hi[0] - lo[0])
+    top = hi[1] - p.visitor_cover * (hi[1] - lo[1])
+    mask = np.zeros((h, w), np.float32)
+    reach = max(8.0, min(h, hi[1]) - top + 0.3 * (h - min(h, hi[1])))  # from the top of the head to the photo's edge
+    if p.visitor == "head":
+        ry = 0.5 * min(reach, 0.45 * h)
+        rx = 0.78 * ry
+        cv2.ellipse(mask, (round(cx), round(top + ry)), (round(rx), round(ry)), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
+        shoulders_top = top + 1.7 * ry
+        cv2.ellipse(
+            mask, (round(cx), round(shoulders_top + 2.2 * ry)), (round(3.2 * rx), round(2.2 * ry)), 0, 0, 360, 1.0, -1
+        )
+    else:
+        side = -1 if p.visitor_x < 0.5 else 1
+        radius = max(h - top, 8.0)
+        centre = (round(cx + side * 0.6 * radius), round(h + 0.15 * radius))
+        cv2.ellipse(mask, centre, (round(1.3 * radius), round(1.15 * radius)), 0, 0, 360, 1.0, -1, cv2.LINE_AA)
+    soft = max(1.0, 0.006 * math.hypot(w, h))
+    mask = cv2.GaussianBlur(mask, (0, 0), soft)[..., None]
+    grain = rng.standard_normal((max(2, h // 24), max(2, w // 24))).astype(np.float32)
+    texture = 1.0 + 0.15 * cv2.resize(grain, (w, h), interpolation=cv2.INTER_LINEAR)[..., None]
+    person = texture * np.asarray(p.visitor_rgb, np.float32)
+    out: np.ndarray = picture * (1.0 - mask) + person * mask
+    return out
+
+
+framed_canvas = _framed_canvas
+"""For scenes of several paintings (:mod:`dataset_tools.wall_snap`)."""
+wall = _wall

@@ -277,7 +277,8 @@ def assert_consistent() -> Callable[..., None]:
     """``assert_consistent(engine, collection)``: catalog states and every saved index agree.
 
     Every ``indexed`` item is in every descriptor's index (as saved on disk), no index holds
-    an id without an ``indexed`` item, and nothing is left ``pending``.
+    an id without an ``indexed`` item, and nothing is left ``pending``; the same holds for
+    the saved local features when the collection has them.
     """
     import numpy as np
 
@@ -294,6 +295,10 @@ def assert_consistent() -> Callable[..., None]:
             assert len(ids) == len(np.unique(ids)), f"{name}: an id is in the index twice"
             assert set(on_disk.stored_ids().tolist()) == indexed, f"{name}: a part of the index keeps stale vectors"
             assert set(ids.tolist()) == indexed, f"{name} index and catalog disagree"
+        features = engine.feature_store.writer(cid)  # as saved on disk
+        if features.exists:
+            assert set(features.ids().tolist()) == indexed, "local features and catalog disagree"
+            assert all(features.get(i) is not None for i in indexed)
 
     return check
 

@@ -73,16 +73,65 @@ class QueryInfo(BaseModel):
     labels: list[QueryLabelOut] = []
 
 
+Corners = list[list[float]]
+
+_CORNERS_TEXT = (
+    "the artwork's own top-left, top-right, bottom-right and bottom-left corners, [x, y] in pixels of the "
+    "uploaded photo as its viewer sees it (upright: EXIF orientation applied; full resolution; pixel centres "
+    "at integers). A corner may lie outside the photo."
+)
+
+
+class Evidence(BaseModel):
+    """Why the match is believed: local features that agree on one view of the artwork."""
+
+    inliers: int = Field(description="matching points that agree on one view")
+    score: float = Field(ge=0, le=1)
+    matches: int | None = Field(None, description="tentative matching points")
+    inlier_ratio: float | None = Field(None, ge=0, le=1)
+    coverage: float | None = Field(None, ge=0, le=1)
+
+
+class Match(BaseModel):
+    """The recognised catalogue item, where it is in the photo, and the evidence."""
+
+    id: int
+    source_path: str
+    title: str | None = None
+    score: float | None = None
+    corners: Corners = Field(description=_CORNERS_TEXT)
+    evidence: Evidence
+    thumbnail_url: str | None = None
+    image_url: str | None = None
+    related_url: str | None = None
+
+
+class Region(BaseModel):
+    """One artwork found in the photo, with its own answer."""
+
+    corners: Corners = Field(description=_CORNERS_TEXT)
+    found_by: Literal["recognition", "locator", "photo"] | None = None
+    match: Match | None
+    results: list[Hit]
+
+
 class SearchResponse(BaseModel):
     """Search results, with what the engine saw in the photo and how long each stage took."""
 
     collection: str
     results: list[Hit]
+    match: Match | None = Field(
+        description="the artwork recognised in the photo (that of the main region), or null: not in this "
+        "collection, or nothing to verify (an on-device embedding)"
+    )
+    regions: list[Region] = Field(
+        description="one entry per artwork found in the photo (one for a photo of one artwork); empty for an "
+        "on-device embedding"
+    )
     query: QueryInfo
+    warnings: list[str] = []
     timings_ms: dict[str, float]
     models: list[dict[str, Any]]
-    # Recognition fields (issue 10) are declared here, next to ``results``: ``match`` (the
-    # artwork recognised in the photo, or null) and ``regions`` (one per artwork found).
 
 
 class Item(ItemLinks):

@@ -92,7 +92,7 @@ def search(name: str) -> ResponseReturnValue:
             status = 409 if exc.code == "foreign_embedding_space" else 400
             raise APIError(status, exc.code, f"{exc} {_model_hint()}") from exc
     m = metrics()
-    for stage in ("decode_ms", "locate_ms", "embed_ms", "search_ms"):
+    for stage in ("decode_ms", "recognise_ms", "locate_ms", "embed_ms", "search_ms"):
         m.search_stage.labels(stage=stage[:-3]).observe(getattr(result.timings, stage) / 1000)
     return jsonify(search_json(result))
 

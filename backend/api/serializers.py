@@ -8,7 +8,7 @@ from flask import url_for
 
 from ..engine.attribution import attribution
 from ..engine.catalog.store import ItemView
-from ..engine.search import Hit, SearchResult
+from ..engine.search import Hit, Match, SearchResult
 
 
 def item_urls(item_id: int) -> dict[str, str]:
@@ -23,9 +23,17 @@ def hit_json(hit: Hit) -> dict[str, Any]:
     return {**hit.to_dict(), **item_urls(hit.item.id), "attribution": attribution(hit.item.extra, hit.item.record_id)}
 
 
+def match_json(match: Match | None) -> dict[str, Any] | None:
+    return None if match is None else {**match.to_dict(), **item_urls(match.hit.item.id)}
+
+
 def search_json(result: SearchResult) -> dict[str, Any]:
     data = result.to_dict()
     data["results"] = [hit_json(h) for h in result.hits]
+    data["match"] = match_json(result.match)
+    for region, out in zip(result.regions, data["regions"]):
+        out["match"] = match_json(region.match)
+        out["results"] = [hit_json(h) for h in region.hits]
     return data
 
 

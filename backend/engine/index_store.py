@@ -13,6 +13,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 from filelock import FileLock, Timeout
@@ -22,6 +23,17 @@ from .descriptors import Descriptor
 from .index import IndexMeta, VectorIndex
 from .index_kinds import check_factory, new_index, open_index
 from .reranked_index import RerankedIndex
+
+
+class ItemSet(Protocol):
+    """Per-item data kept beside the vector indexes (the local features) that must agree
+    with the catalogue too: ``reconcile`` treats it as one more index."""
+
+    def ids(self) -> np.ndarray: ...
+
+    def remove(self, ids: np.ndarray) -> int: ...
+
+    def save(self) -> None: ...
 
 
 class CollectionBusy(RuntimeError):
@@ -144,12 +156,20 @@ class IndexStore:
             with self._lock:
                 self._cache[(collection_id, name)] = idx
 
-    def reconcile(self, catalog: Catalog, collection_id: int, indexes: Mapping[str, VectorIndex]) -> ReconcileReport:
+    def reconcile(
+        self,
+        catalog: Catalog,
+        collection_id: int,
+        indexes: Mapping[str, VectorIndex],
+        also: Sequence[ItemSet] = (),
+    ) -> ReconcileReport:
         """Make catalog states and saved indexes agree (call under :meth:`writer`).
 
         - vectors whose item is gone or is a duplicate are removed from the index;
         - ``pending`` items whose vectors made it into every index become ``indexed``;
         - ``indexed`` items missing from any index go back to ``pending`` (re-embedded next).
+
+        ``also`` are more per-item stores held to the same rules (the local features).
         """
         indexed = set(catalog.ids_with_status(collection_id, "indexed"))
         pending = set(catalog.ids_with_status(collection_id, "pending"))
@@ -161,6 +181,14 @@ class IndexStore:
             if len(stale):
                 removed += idx.remove(stale)
             ids = set(idx.ids().tolist())
+            in_all = ids if in_all is None else in_all & ids
+        for store in also:
+            ids = set(store.ids().tolist())
+            stale = np.array(sorted(ids - live), dtype=np.int64)
+            if len(stale):
+                removed += store.remove(stale)
+                store.save()
+                ids -= set(stale.tolist())
             in_all = ids if in_all is None else in_all & ids
         in_all = in_all or set()
         to_indexed = sorted(pending & in_all)

@@ -35,9 +35,11 @@ from ..config import Settings
 from .attribution import record_id_for
 from .catalog.store import Catalog, ItemView, NewItem
 from .descriptors import Descriptor, describe_all
+from .feature_backfill import BackfillSummary
 from .index import VectorIndex
 from .index_store import IndexStore, ReconcileReport
 from .media import StoredMedia, remove_media, store_media
+from .recognition import CollectionFeatures, FeatureStore, LocalFeatures, backfill_command, extract_catalogue_features
 from .uploads import upload_path
 
 #: Catalog images are decoded with JPEG draft mode down to this short side: enough for the
@@ -83,6 +85,9 @@ class IngestSummary:
     skipped_non_images: int = 0
     elapsed_s: float = 0.0
     reconcile: ReconcileReport | None = None
+    #: False for a collection ingested before local features existed: its new items get
+    #: none either, until :meth:`IngestService.backfill_local_features` has run.
+    local_features: bool = True
 
     @property
     def images_per_s(self) -> float:
@@ -105,7 +110,17 @@ class IngestSummary:
             "skipped_non_images": self.skipped_non_images,
             "elapsed_s": round(self.elapsed_s, 3),
             "images_per_s": round(self.images_per_s, 1),
+            "local_features": self.local_features,
         }
+
+    def notes(self) -> list[str]:
+        """What the user should know and do after this ingest, as lines for a front end."""
+        if self.local_features:
+            return []
+        return [
+            f"note: {self.collection!r} has no local features yet, so searches cannot verify matches; "
+            f"run `{backfill_command(self.collection)}` once"
+        ]
 
 
 #: What ``IngestService.delete`` does with the duplicates of a kept item it deletes.
@@ -131,6 +146,7 @@ class _Prepared:
     sha256: str
     phash: int | None  # None: a flat image, matched exactly only
     origin: str = "ingest"
+    features: LocalFeatures | None = None
 
     def new_item(self, *, media_path: str | None = None, thumb_path: str | None = None, **links: object) -> NewItem:
         """The catalog row for this image; ``links`` are the status and duplicate fields."""
@@ -166,6 +182,7 @@ class IngestService:
         *,
         labeller: Labeller | None = None,
         labeller_version_id: int | None = None,
+        features: FeatureStore | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
@@ -173,6 +190,7 @@ class IngestService:
         self.index_store = index_store
         self.labeller = labeller
         self.labeller_version_id = labeller_version_id
+        self.features = features
 
     # -- public ---------------------------------------------------------------------------
     def ingest(
@@ -230,9 +248,11 @@ class IngestService:
         summary.skipped_non_images = src.skipped_non_image
         cid = self.catalog.ensure_collection(collection)
         with self.index_store.writer(cid, timeout=30.0) as indexes:
-            summary.reconcile = self.index_store.reconcile(self.catalog, cid, indexes)
-            summary.reembedded = self._reembed_pending(cid, indexes)
-            summary.repaired = self._repair_orphans(cid, indexes)
+            feats = self._feature_writer(cid)
+            summary.local_features = feats is not None or self.features is None
+            summary.reconcile = self.index_store.reconcile(self.catalog, cid, indexes, also=[feats] if feats else ())
+            summary.reembedded = self._reembed_pending(cid, indexes, feats)
+            summary.repaired = self._repair_orphans(cid, indexes, feats)
             dedup = DuplicateIndex(near_threshold=self.settings.near_duplicate_threshold)
             for item_id, sha, ph in self.catalog.dedup_entries(cid):
                 dedup.add(item_id, sha, ph)
@@ -254,14 +274,14 @@ class IngestService:
             obs.start(len(records), summary.already_done)
             unflushed: list[int] = []
             paths_of: dict[int, str] = {}
-            for batch in self._prepared_batches(todo, summary, obs):
-                kept_ids = self._store_batch(cid, batch, dedup, indexes, summary, obs, paths_of)
+            for batch in self._prepared_batches(todo, summary, obs, with_features=feats is not None):
+                kept_ids = self._store_batch(cid, batch, dedup, indexes, summary, obs, paths_of, feats)
                 unflushed.extend(kept_ids)
                 obs.advance(len(batch))
                 if len(unflushed) >= flush_every:
-                    self._flush(cid, indexes, unflushed)
+                    self._flush(cid, indexes, unflushed, feats)
                     unflushed = []
-            self._flush(cid, indexes, unflushed)
+            self._flush(cid, indexes, unflushed, feats)
         summary.elapsed_s = time.perf_counter() - t0
         return summary
 
@@ -296,12 +316,13 @@ class IngestService:
         with self.index_store.writer(cid) as indexes:
             if source_path in self.catalog.source_path_status(cid):
                 raise FileExistsError(f"an item with source_path {source_path!r} already exists in {collection!r}")
+            feats = self._feature_writer(cid)
             dedup = DuplicateIndex(near_threshold=self.settings.near_duplicate_threshold)
             for item_id, sha, ph in self.catalog.dedup_entries(cid):
                 dedup.add(item_id, sha, ph)
             paths_of: dict[int, str] = {}
-            ids = self._store_batch(cid, [prepared], dedup, indexes, summary, SilentProgress(), paths_of)
-            self._flush(cid, indexes, ids)
+            ids = self._store_batch(cid, [prepared], dedup, indexes, summary, SilentProgress(), paths_of, feats)
+            self._flush(cid, indexes, ids, feats)
         item_ids = [i for i, p in paths_of.items() if p == source_path]
         item_id = item_ids[0]
         view = self.catalog.get_item(item_id)
@@ -326,13 +347,20 @@ class IngestService:
             doomed = [item_id, *view.duplicates] if duplicates == "delete" else [item_id]
             for idx in indexes.values():
                 idx.remove(np.asarray(doomed, np.int64))
+            feats = self.features.writer(cid) if self.features is not None else None
+            if feats is not None and not feats.exists:
+                feats = None  # a collection from before local features: backfilled as a whole
+            if feats is not None:
+                feats.remove(np.asarray(doomed, np.int64))
             gone = self.catalog.delete_items(doomed)
             promoted: list[int] = []
             relinked: list[int] = []
             if duplicates == "promote" and view.duplicates:
                 promoted, relinked, _ = self._rehome(
-                    cid, list(view.duplicates), indexes, fallback=(view.media_path, view.thumb_path)
+                    cid, list(view.duplicates), indexes, fallback=(view.media_path, view.thumb_path), feats=feats
                 )
+            if feats is not None:
+                feats.save()  # before the indexes: never an indexed item without its features
             self.index_store.save(cid, indexes)
             self.catalog.set_status(promoted, "indexed")
             files = {p for v in gone for p in (v.media_path, v.thumb_path) if p}
@@ -341,7 +369,9 @@ class IngestService:
             deleted=tuple(v.id for v in gone), promoted=tuple(promoted), relinked=tuple(relinked), files_removed=removed
         )
 
-    def _repair_orphans(self, cid: int, indexes: Mapping[str, VectorIndex]) -> int:
+    def _repair_orphans(
+        self, cid: int, indexes: Mapping[str, VectorIndex], feats: CollectionFeatures | None = None
+    ) -> int:
         """Duplicates an earlier delete left pointing nowhere: promote or relink them now.
 
         Rows from before duplicates kept a picture of their own cannot be embedded; they are
@@ -350,8 +380,10 @@ class IngestService:
         orphans = self.catalog.orphan_duplicates(cid)
         if not orphans:
             return 0
-        promoted, relinked, lost = self._rehome(cid, orphans, indexes, fallback=None)
+        promoted, relinked, lost = self._rehome(cid, orphans, indexes, fallback=None, feats=feats)
         if promoted:
+            if feats is not None:
+                feats.save()
             self.index_store.save(cid, indexes)
             self.catalog.set_status(promoted, "indexed")
         if lost:
@@ -365,6 +397,7 @@ class IngestService:
         indexes: Mapping[str, VectorIndex],
         *,
         fallback: tuple[str | None, str | None] | None,
+        feats: CollectionFeatures | None = None,
     ) -> tuple[list[int], list[int], list[int]]:
         """Relink each orphaned duplicate to a kept item it duplicates, else promote it.
 
@@ -400,6 +433,8 @@ class IngestService:
             images.append(image)
         if promoted:
             self._describe_and_add(np.asarray(promoted, np.int64), images, indexes)
+            if feats is not None:
+                feats.add(promoted, [extract_catalogue_features(im) for im in images])
             self._label(promoted, images)
         return promoted, relinked, lost
 
@@ -419,12 +454,53 @@ class IngestService:
         except (OSError, ImageDecodeError):
             return None
 
+    # -- local features -------------------------------------------------------------------
+    def _feature_writer(self, cid: int) -> CollectionFeatures | None:
+        """The collection's local features to write to, or None when it must not get any yet.
+
+        A new (empty) collection starts a store. One ingested before local features existed
+        has items without them; its new items are left without too, until
+        :meth:`backfill_local_features` gives every item its features at once (else the
+        reconcile would count all older items as unfinished and re-embed them).
+        """
+        if self.features is None:
+            return None
+        feats = self.features.writer(cid)
+        if feats.exists:
+            return feats
+        live = self.catalog.ids_with_status(cid, "indexed") or self.catalog.ids_with_status(cid, "pending")
+        return None if live else feats
+
+    def backfill_local_features(
+        self, collection: str, *, observer: ProgressObserver | None = None, rebuild: bool = False
+    ) -> BackfillSummary:
+        """Extract local features for every indexed item that has none (see :mod:`.feature_backfill`)."""
+        from .feature_backfill import backfill_local_features
+
+        return backfill_local_features(self, collection, observer=observer, rebuild=rebuild)
+
+    def reindex(self, collection: str) -> int:
+        """Rebuild a collection's indexes and local features from the media store (a new
+        model, a new index factory); returns how many items were re-embedded."""
+        cid = self.catalog.collection_id(collection)
+        ids = self.catalog.ids_with_status(cid, "indexed")
+        # Under the write lock, every index starts empty (even one of another model) and is
+        # replaced atomically as the items are re-embedded.
+        with self.index_store.writer(cid, rebuild=list(self.descriptors)) as indexes:
+            if self.features is not None:
+                self.features.drop(cid)
+            feats = self.features.writer(cid) if self.features is not None else None
+            self.catalog.set_status(ids, "pending")
+            return self._reembed_pending(cid, indexes, feats)
+
     # -- stages ---------------------------------------------------------------------------
-    def _prepare(self, rec: SourceRecord) -> _Prepared | FileError:
+    def _prepare(self, rec: SourceRecord, with_features: bool) -> _Prepared | FileError:
         try:
             data = rec.read()
             decoded = rec.decoded if rec.decoded is not None else self.decode(data)
-            return _Prepared(rec, data, decoded, content_hash(data), near_duplicate_hash(decoded.image))
+            # Local features here, in the decode pool: they overlap the previous batch's embedding.
+            features = extract_catalogue_features(decoded.image) if with_features else None
+            return _Prepared(rec, data, decoded, content_hash(data), near_duplicate_hash(decoded.image), features)
         except ImageDecodeError as exc:
             return FileError(rec.source_path, exc.code, exc.message)
         except SourceReadError as exc:
@@ -433,14 +509,14 @@ class IngestService:
             return FileError(rec.source_path, "unreadable", str(exc))
 
     def _prepared_batches(
-        self, records: list[SourceRecord], summary: IngestSummary, obs: ProgressObserver
+        self, records: list[SourceRecord], summary: IngestSummary, obs: ProgressObserver, *, with_features: bool
     ) -> Iterator[list[_Prepared]]:
         """Decode the next batch in the pool while the caller embeds the current one."""
         bs = self.settings.ingest_batch
         chunks = [records[i : i + bs] for i in range(0, len(records), bs)]
 
         def prepare(chunk: list[SourceRecord]) -> list[_Prepared | FileError]:
-            return [self._prepare(r) for r in chunk]
+            return [self._prepare(r, with_features) for r in chunk]
 
         # Bounded prefetch: decode the next two batches while this one is embedded, no more
         # (unbounded, the decoders race ahead of ONNX Runtime on 2 cores and hold the whole
@@ -476,6 +552,7 @@ class IngestService:
         summary: IngestSummary,
         obs: ProgressObserver,
         paths_of: dict[int, str],
+        feats: CollectionFeatures | None = None,
     ) -> list[int]:
         # Decide keep/duplicate in order, so a duplicate inside the batch points at its twin.
         keep: list[_Prepared] = []
@@ -524,6 +601,14 @@ class IngestService:
         if keep:
             images = [p.decoded.image for p in keep]
             self._describe_and_add(np.asarray(kept_ids, np.int64), images, indexes)
+            if feats is not None:
+                feats.add(
+                    kept_ids,
+                    [
+                        p.features if p.features is not None else extract_catalogue_features(p.decoded.image)
+                        for p in keep
+                    ],
+                )
             self._label(kept_ids, images)
         summary.added += len(keep)
         return kept_ids
@@ -555,15 +640,23 @@ class IngestService:
         for name, vectors in describe_all(self.descriptors, images).items():
             indexes[name].add(ids, vectors)
 
-    def _flush(self, cid: int, indexes: Mapping[str, VectorIndex], ids: list[int]) -> None:
-        """Indexes durable first, then the rows say so: never 'indexed' without a vector."""
+    def _flush(
+        self, cid: int, indexes: Mapping[str, VectorIndex], ids: list[int], feats: CollectionFeatures | None = None
+    ) -> None:
+        """Local features and indexes durable first, then the rows say so: never 'indexed'
+        without a vector (or, in a collection that has them, without local features)."""
         if not ids:
             return
+        if feats is not None:
+            feats.save()
         self.index_store.save(cid, indexes)
         self.catalog.set_status(ids, "indexed")
 
-    def _reembed_pending(self, cid: int, indexes: Mapping[str, VectorIndex]) -> int:
-        """Rows a crash left ``pending``: embed them again from our media copy."""
+    def _reembed_pending(
+        self, cid: int, indexes: Mapping[str, VectorIndex], feats: CollectionFeatures | None = None
+    ) -> int:
+        """Rows a crash left ``pending``: embed them again (and extract their local features)
+        from our media copy."""
         pending = self.catalog.ids_with_status(cid, "pending")
         if not pending:
             return 0
@@ -582,7 +675,9 @@ class IngestService:
         bs = self.settings.ingest_batch
         for i in range(0, len(ok_ids), bs):
             self._describe_and_add(np.asarray(ok_ids[i : i + bs], np.int64), images[i : i + bs], indexes)
-        self._flush(cid, indexes, ok_ids)
+            if feats is not None:
+                feats.add(ok_ids[i : i + bs], [extract_catalogue_features(im) for im in images[i : i + bs]])
+        self._flush(cid, indexes, ok_ids, feats)
         # Rows whose media vanished are dropped so the source file is ingested afresh.
         self.catalog.replace_pending(cid, lost)
         return len(ok_ids)

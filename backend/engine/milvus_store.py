@@ -29,7 +29,7 @@ from sqlalchemy import text
 from .catalog.store import Catalog
 from .descriptors import Descriptor
 from .index import IndexConfigError, VectorIndex
-from .index_store import CollectionBusy, IndexStore, ReconcileReport, VectorStoreUnavailable
+from .index_store import CollectionBusy, IndexStore, ItemSet, ReconcileReport, VectorStoreUnavailable
 from .milvus_index import MilvusIndex, milvus_call
 from .milvus_mapping import NAME_PREFIX, MilvusTarget, alias_name, generation_name, generation_of
 
@@ -173,7 +173,13 @@ class MilvusIndexStore(IndexStore):
             with self._lock:
                 self._cache.pop((collection_id, name), None)
 
-    def reconcile(self, catalog: Catalog, collection_id: int, indexes: Mapping[str, VectorIndex]) -> ReconcileReport:
+    def reconcile(
+        self,
+        catalog: Catalog,
+        collection_id: int,
+        indexes: Mapping[str, VectorIndex],
+        also: Sequence[ItemSet] = (),
+    ) -> ReconcileReport:
         """As the FAISS store's, after giving an alias to a first generation that a crash left
         without one (its vectors are kept; the catalog marks them indexed only after this)."""
         orphans = {
@@ -185,7 +191,7 @@ class MilvusIndexStore(IndexStore):
         }
         if orphans:
             self.save(collection_id, orphans)
-        return super().reconcile(catalog, collection_id, indexes)
+        return super().reconcile(catalog, collection_id, indexes, also)
 
     def rollback(self, collection_id: int, descriptor: str) -> str:
         """Point the alias back at the previous generation (kept by :meth:`save`); returns it."""

@@ -1,4 +1,10 @@
-"""The online phase: decode → locate artwork → describe → search → fuse → explain.
+"""The online phase: decode → recognise / locate artworks → describe → search → fuse → explain.
+
+A photo is first *recognised*: its local features are verified against the catalogue items
+the visual words put forward (:mod:`.recognition`), which needs no embedding and gives each
+recognised artwork's outline. Only what is not recognised is located, embedded and searched
+by the global embedding, whose shortlist is verified too. Every artwork found is a region of
+the answer; ``match`` and ``results`` are those of the main one.
 
 Every stage is timed, because the product's promise is a photo answered in tens of
 milliseconds and BENCHMARKS.md reports where the time goes.
@@ -6,6 +12,7 @@ milliseconds and BENCHMARKS.md reports where the time goes.
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -18,13 +25,27 @@ from PIL import Image
 from dataset_tools.images import decode_image
 
 from ..config import Settings
-from .artwork import crop_artwork
 from .catalog.store import Catalog, ItemView
 from .descriptors import Descriptor, derive_missing, describe_all
 from .embedding_space import SERVER_SPACE_NAME, EmbeddingSpaceError, check_vector_space, server_space
 from .fusion import FusedHit, QueryLabel, fuse
 from .index_store import IndexStore
+from .photo_regions import PhotoFrame, PhotoRegion, find_regions, recognise_more
+from .recognition import (
+    Evidence,
+    FeatureStore,
+    Recogniser,
+    Recognition,
+    backfill_command,
+    extract_query_features,
+    interleave,
+)
 from .related_labels import label_sharing_candidates
+
+log = logging.getLogger(__name__)
+
+GLOBAL_SHORTLIST = 10
+"""Candidates the global embedding puts forward for verification, per region not yet recognised."""
 
 #: How negative a component of a unit-length ``cnn`` vector may be (fp16/int8 rounding) and still
 #: be an embedding of the ReLU6 backbone.
@@ -124,6 +145,8 @@ class SearchOptions:
 @dataclass
 class Timings:
     decode_ms: float = 0.0
+    #: local features of the photo, visual words, geometric verification
+    recognise_ms: float = 0.0
     locate_ms: float = 0.0
     embed_ms: float = 0.0
     search_ms: float = 0.0
@@ -156,22 +179,83 @@ class Hit:
 
 
 @dataclass
+class Match:
+    """The artwork recognised in the photo: the catalogue item (as a result), where it is in
+    the photo and the evidence that verified it.
+
+    ``corners`` (4, 2) are the artwork's own top-left, top-right, bottom-right and
+    bottom-left corners in pixels of the uploaded photo as its viewer sees it: upright (EXIF
+    orientation applied), at its full resolution, pixel centres at integer coordinates. A
+    corner may lie outside the photo when the artwork is cut off by the photo's edge.
+    """
+
+    hit: Hit
+    corners: np.ndarray
+    evidence: Evidence
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.hit.to_dict(),
+            "corners": np.round(self.corners, 1).tolist(),
+            "evidence": self.evidence.to_dict(),
+        }
+
+
+@dataclass
+class Region:
+    """One artwork found in the photo: its ``corners`` (as :attr:`Match.corners`), how it
+    was found (``found_by``: ``"recognition"``, ``"locator"``, or ``"photo"`` when no artwork
+    was found and the whole photo is the region), the recognised artwork (None: not in this
+    collection) and the works like it (``hits``; the match first when there is one)."""
+
+    corners: np.ndarray
+    found_by: str
+    match: Match | None
+    hits: list[Hit]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "corners": np.round(self.corners, 1).tolist(),
+            "found_by": self.found_by,
+            "match": self.match.to_dict() if self.match else None,
+            "results": [h.to_dict() for h in self.hits],
+        }
+
+
+@dataclass
 class SearchResult:
+    """A search's answer. For a photo, ``regions`` has one entry per artwork found in it
+    (one for a photo of one artwork); ``match`` and ``hits`` are those of the main region
+    (the largest recognised artwork, else the largest region). Searches without pixels (an
+    on-device embedding, related items) have no regions and no match."""
+
     collection: str
     hits: list[Hit]
     timings: Timings
     models: list[dict[str, Any]] = field(default_factory=list)
     artwork: dict[str, Any] | None = None
     query_labels: list[QueryLabel] = field(default_factory=list)
+    match: Match | None = None
+    regions: list[Region] = field(default_factory=list)
+    photo_size: tuple[int, int] | None = None
+    #: how recognition went (keypoints, candidates verified, time per part), for BENCHMARKS.md
+    recognition: dict[str, Any] | None = None
+    #: what the caller should know about this answer, e.g. that matches cannot be verified
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "collection": self.collection,
             "results": [h.to_dict() for h in self.hits],
+            "match": self.match.to_dict() if self.match else None,
+            "regions": [r.to_dict() for r in self.regions],
             "query": {
                 "artwork": self.artwork,
+                "photo_size": list(self.photo_size) if self.photo_size else None,
+                "recognition": self.recognition,
                 "labels": [{"name": q.name, "confidence": q.confidence, "source": q.source} for q in self.query_labels],
             },
+            "warnings": self.warnings,
             "timings_ms": self.timings.to_dict(),
             "models": self.models,
         }
@@ -186,12 +270,15 @@ class SearchService:
         index_store: IndexStore,
         *,
         classifier: Any = None,
+        features: FeatureStore | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.descriptors = descriptors
         self.index_store = index_store
         self.classifier = classifier
+        self.features = features
+        self._warned: set[int] = set()
 
     def warm_up(self) -> None:
         """Load models now (gunicorn post-fork) rather than on a visitor's first photo."""
@@ -201,6 +288,7 @@ class SearchService:
 
     # -- entry points ---------------------------------------------------------------------
     def search_image(self, collection: str, data: bytes, options: SearchOptions) -> SearchResult:
+        """Recognise and search the artworks in a photo (see the module docstring)."""
         t0 = time.perf_counter()
         timings = Timings()
         cid = self.catalog.collection_id(collection)  # unknown collection fails before any work
@@ -213,45 +301,80 @@ class SearchService:
         t1 = time.perf_counter()
         timings.decode_ms = (t1 - t0) * 1000
         image = decoded.image
-        # The query is described as the whole photo and, when the locator found an artwork in
-        # it, also as that rectified artwork; each candidate keeps its better similarity. The
-        # locator sometimes "finds" a region inside a picture that already is the artwork (a
-        # catalogue scan, a tight crop), and the whole view keeps such queries exact.
-        views = [image]
-        artwork = None
-        locate = self.settings.locate_artwork if options.locate is None else options.locate
-        if locate:
-            crop, region = crop_artwork(image)
-            if region.found:
-                views.append(crop)
-            artwork = {
-                "found": bool(region.found),
-                "confidence": round(float(region.confidence), 3),
-                "corners": np.round(region.corners, 1).tolist(),
-                # corners are in the pixels of the decoded (draft-reduced, upright) photo
-                "image_size": [decoded.image.width, decoded.image.height],
-            }
-        image = views[-1]
+        frame = PhotoFrame.of(decoded)
+        allowed = self._allowed(cid, options)
+        warnings: list[str] = []
+        recogniser = self._recogniser(cid, collection, image, warnings)
+        recognised = recogniser.recognise_all(allowed=allowed) if recogniser is not None else []
         t2 = time.perf_counter()
-        timings.locate_ms = (t2 - t1) * 1000
-        weights = self._weights(options)
-        vectors = describe_all(self.descriptors, views, [name for name, w in weights.items() if w > 0])
-        query_labels = list(options.labels)
-        if self.classifier is not None:
-            query_labels += [QueryLabel(n, c, "server") for n, c in self.classifier([image])[0]]
+        timings.recognise_ms = (t2 - t1) * 1000
+        locate = self.settings.locate_artwork if options.locate is None else options.locate
+        regions, located = find_regions(image, recognised, recogniser, locate=locate)
         t3 = time.perf_counter()
-        timings.embed_ms = (t3 - t2) * 1000
-        result = self._search(cid, collection, vectors, weights, options, query_labels)
-        result.artwork = artwork
+        timings.locate_ms = (t3 - t2) * 1000
+
+        weights = self._weights(options)
+        region_vectors: dict[int, dict[str, np.ndarray]] = {}
+        largest = _main_region([r for r in regions if not r.tentative])  # what the answer will be about
+        for region in regions:
+            if region.recognition is not None:
+                continue
+            # The query is described as the region rectified and, for the main region, as the
+            # whole photo too; each candidate keeps its better similarity. The locator
+            # sometimes "finds" a region inside a picture that already is the artwork (a
+            # catalogue scan, a tight crop), and the whole view keeps such queries exact.
+            views = [region.crop(image)]
+            if region is largest and region.found_by != "photo":
+                views.insert(0, image)
+            te = time.perf_counter()
+            vectors = region_vectors[id(region)] = self._describe(views, weights)
+            tv = time.perf_counter()
+            timings.embed_ms += (tv - te) * 1000
+            if recogniser is not None and "cnn" in vectors:
+                within = region.keypoints(recogniser, image.size)
+                _, ids = self.index_store.get(cid, "cnn").search(vectors["cnn"], GLOBAL_SHORTLIST, allowed=allowed)
+                by_words = recogniser.shortlist(within=within, allowed=allowed)
+                hit = recogniser.identify(interleave(by_words, *ids.tolist()), within=within)
+                if hit is not None:
+                    region.recognise(hit, recogniser.query.size, image.size)
+            timings.recognise_ms += (time.perf_counter() - tv) * 1000
+        regions = [r for r in regions if not r.tentative or r.recognition is not None]
+        if recogniser is not None and not recognised and any(r.recognition for r in regions):
+            tv = time.perf_counter()
+            recognise_more(regions, recogniser, image.size, allowed)
+            timings.recognise_ms += (time.perf_counter() - tv) * 1000
+
+        main = _main_region(regions)
+        query_labels = list(options.labels)
+        if self.classifier is not None and self.classifier.info() is not None:
+            te = time.perf_counter()
+            query_labels += [QueryLabel(n, c, "server") for n, c in self.classifier([main.crop(image)])[0]]
+            timings.embed_ms += (time.perf_counter() - te) * 1000
+
+        answered: list[Region] = []
+        result: SearchResult | None = None
+        for region in regions:
+            rec = region.recognition
+            stored = self._stored_vectors(cid, rec.item_id, weights) if rec is not None else None
+            vectors = stored or region_vectors.get(id(region)) or self._describe([region.crop(image)], weights)
+            found = self._search(cid, collection, vectors, weights, options, query_labels, first=rec)
+            timings.search_ms += found.timings.search_ms
+            match = self._match(found.hits, rec, frame.to_upright(region.outline)) if rec is not None else None
+            answered.append(Region(frame.to_upright(region.outline), region.found_by, match, found.hits))
+            if region is main:
+                result = found
+        assert result is not None  # main is one of the regions
+        result.regions = answered
+        result.match = answered[next(n for n, r in enumerate(regions) if r is main)].match
+        result.photo_size = frame.upright_size
+        result.warnings = warnings
+        result.artwork = _artwork_info(main, located, image.size) if (located or main.recognition) else None
+        result.recognition = _recognition_info(recogniser)
         info = self.classifier.info() if self.classifier is not None and hasattr(self.classifier, "info") else None
         if info:
             result.models.append({"descriptor": "classifier", "model": info["model"], "version": info["version"]})
-        result.timings.decode_ms, result.timings.locate_ms, result.timings.embed_ms = (
-            timings.decode_ms,
-            timings.locate_ms,
-            timings.embed_ms,
-        )
-        result.timings.total_ms = (time.perf_counter() - t0) * 1000
+        timings.total_ms = (time.perf_counter() - t0) * 1000
+        result.timings = timings
         return result
 
     def embedding_space(self, descriptor: str) -> str:
@@ -344,6 +467,56 @@ class SearchService:
         return item, result
 
     # -- internals ------------------------------------------------------------------------
+    def _allowed(self, cid: int, options: SearchOptions) -> np.ndarray | None:
+        """Ids a label filter lets through (None: no filter)."""
+        if not options.filter_labels:
+            return None
+        return np.asarray(self.catalog.item_ids_with_labels(cid, options.filter_labels), np.int64)
+
+    def _recogniser(self, cid: int, collection: str, image: Image.Image, warnings: list[str]) -> Recogniser | None:
+        """Recognition of this photo in this collection; None (with a warning saying what to
+        run) when the collection has no local features."""
+        if self.features is None:
+            return None
+        stored = self.features.get(cid)
+        if not stored.exists:
+            note = (
+                f"collection {collection!r} has no local features yet, so the photographed artwork cannot be "
+                f"verified (match is null); run `{backfill_command(collection)}` once"
+            )
+            warnings.append(note)
+            if cid not in self._warned:
+                self._warned.add(cid)
+                log.warning(note)
+            return None
+        t0 = time.perf_counter()
+        query = extract_query_features(image)
+        recogniser = Recogniser(stored, query)
+        recogniser.features_ms = (time.perf_counter() - t0) * 1000
+        return recogniser
+
+    def _stored_vectors(self, cid: int, item_id: int, weights: Mapping[str, float]) -> dict[str, np.ndarray] | None:
+        """A catalogue item's own vectors: what "works like the recognised one" are searched
+        with (its clean scan describes it better than the photo does)."""
+        vectors = {}
+        for name, w in weights.items():
+            if w <= 0:
+                continue
+            idx = self.index_store.get(cid, name)
+            if not idx.contains(np.array([item_id]))[0]:
+                return None
+            vectors[name] = idx.reconstruct(np.array([item_id]))[0]
+        return vectors
+
+    def _match(self, hits: list[Hit], rec: Recognition, corners: np.ndarray) -> Match:
+        hit = next((h for h in hits if h.item.id == rec.item_id), None)
+        if hit is None:  # not among the results (top_k, filters): answer it all the same
+            hit = Hit(item=self.catalog.get_item(rec.item_id), score=1.0, scores={}, reasons=[])
+        return Match(hit=hit, corners=corners, evidence=rec.evidence)
+
+    def _describe(self, views: list[Image.Image], weights: Mapping[str, float]) -> dict[str, np.ndarray]:
+        return describe_all(self.descriptors, views, [name for name, w in weights.items() if w > 0])
+
     def _weights(self, options: SearchOptions) -> dict[str, float]:
         w = dict(options.weights) if options.weights else dict(self.settings.descriptor_weights)
         return {k: float(v) for k, v in w.items() if k in self.descriptors}
@@ -356,13 +529,15 @@ class SearchService:
         weights: Mapping[str, float],
         options: SearchOptions,
         query_labels: list[QueryLabel],
+        *,
+        first: Recognition | None = None,
     ) -> SearchResult:
+        """Shortlist, re-score exactly, fuse with labels; ``first``, an artwork recognised in
+        the photo, is ranked first (verified evidence outranks any similarity)."""
         t0 = time.perf_counter()
-        allowed = None
-        if options.filter_labels:
-            allowed = np.asarray(self.catalog.item_ids_with_labels(cid, options.filter_labels), np.int64)
+        allowed = self._allowed(cid, options)
         pool = max(options.top_k * 4 + len(options.exclude_ids), 50)
-        candidates: set[int] = set()
+        candidates: set[int] = set() if first is None else {first.item_id}
         indexes = {name: self.index_store.get(cid, name) for name in vectors}
         # Each descriptor's query is one vector or several views of the query (rows).
         queries = {name: np.atleast_2d(np.asarray(vec, np.float32)) for name, vec in vectors.items()}
@@ -383,6 +558,13 @@ class SearchService:
         # the hits we return (a few ms per query saved on a 10 k collection).
         item_labels = self.catalog.label_names(cand.tolist()) if query_labels and len(cand) else {}
         fused: list[FusedHit] = fuse(sims, weights, item_labels, query_labels, label_weight=options.label_weight)
+        if first is not None:
+            for pos, h in enumerate(fused):
+                if h.item_id == first.item_id:
+                    e = first.evidence
+                    h.reasons.insert(0, f"recognised in the photo: {e.inliers} matching points agree on one view of it")
+                    fused.insert(0, fused.pop(pos))
+                    break
         hits: list[Hit] = []
         pos = 0
         while len(hits) < options.top_k and pos < len(fused):
@@ -398,3 +580,36 @@ class SearchService:
         timings = Timings(search_ms=(time.perf_counter() - t0) * 1000)
         models = [self.descriptors[n].info() for n in vectors]
         return SearchResult(collection=collection, hits=hits, timings=timings, models=models, query_labels=query_labels)
+
+
+def _main_region(regions: list[PhotoRegion]) -> PhotoRegion:
+    """The region a single answer is about: the largest recognised artwork, else the largest
+    region (a visitor fills the photo with what they care about)."""
+    recognised = [r for r in regions if r.recognition is not None]
+    return max(recognised or regions, key=lambda r: r.area())
+
+
+def _recognition_info(recogniser: Recogniser | None) -> dict[str, Any] | None:
+    """``query.recognition``: what recognition did, the parts of ``timings_ms.recognise_ms``."""
+    if recogniser is None:
+        return None
+    return {
+        "keypoints": len(recogniser.query),
+        "verified": len(recogniser.log),
+        "features_ms": round(recogniser.features_ms, 2),
+        "words_ms": round(recogniser.words_ms, 2),
+        "verify_ms": round(recogniser.verify_ms, 2),
+    }
+
+
+def _artwork_info(main: PhotoRegion, located: bool, size: tuple[int, int]) -> dict[str, Any]:
+    """``query.artwork``: the main region in the decoded photo's pixels, as the web page reads it."""
+    found = main.found_by != "photo"
+    return {
+        "found": found,
+        "confidence": round(float(main.confidence if found else 0.0), 3),
+        "corners": np.round(main.outline, 1).tolist(),
+        # corners are in the pixels of the decoded (draft-reduced, upright) photo
+        "image_size": [size[0], size[1]],
+        "found_by": main.found_by,
+    }

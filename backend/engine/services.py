@@ -19,6 +19,7 @@ from .ingest import IngestService
 from .keys import KeyService
 from .labelling import ActiveClassifier
 from .milvus_mapping import parse_vector_store
+from .recognition import FeatureStore
 from .search import SearchService
 
 
@@ -28,6 +29,7 @@ class Engine:
     catalog: Catalog
     descriptors: dict[str, Descriptor]
     index_store: IndexStore
+    feature_store: FeatureStore
     ingest: IngestService
     search: SearchService
     #: API keys and the audit log live in the catalog beside the items: made from it, so an
@@ -49,14 +51,16 @@ class Engine:
         if code is not None:
             descriptors["code"] = code
         store = build_index_store(settings, descriptors, catalog)
+        features = FeatureStore(settings.index_dir)
         classifier = ActiveClassifier(catalog, threads=settings.threads, device=settings.device)
         return cls(
             settings=settings,
             catalog=catalog,
             descriptors=descriptors,
             index_store=store,
-            ingest=IngestService(settings, catalog, descriptors, store, labeller=classifier),
-            search=SearchService(settings, catalog, descriptors, store, classifier=classifier),
+            feature_store=features,
+            ingest=IngestService(settings, catalog, descriptors, store, labeller=classifier, features=features),
+            search=SearchService(settings, catalog, descriptors, store, classifier=classifier, features=features),
         )
 
     def close(self) -> None:

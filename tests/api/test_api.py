@@ -90,6 +90,30 @@ def test_search_answers_with_ranked_hits_and_urls(client, query_jpeg: bytes) -> 
     assert body["models"][0]["descriptor"] == "cnn"
 
 
+def test_a_photo_of_an_artwork_answers_with_its_match_and_one_region(client, query_jpeg: bytes) -> None:
+    from dataset_tools.camera_snap import simulate_snap
+
+    snap = simulate_snap(Image.open(io.BytesIO(query_jpeg)).convert("RGB"), np.random.default_rng(2))
+    body = search(client, image=snap.jpeg, options={"top_k": 4}).get_json()
+    match = body["match"]
+    assert match is not None and match["source_path"] == "ink_wash/ink_wash_0002.jpg"
+    assert match["thumbnail_url"] == f"/v1/items/{match['id']}/thumbnail"
+    assert match["evidence"]["inliers"] >= 12 and 0 < match["evidence"]["score"] <= 1
+    corners = np.asarray(match["corners"])  # in the uploaded photo's pixels
+    assert corners.shape == (4, 2)
+    assert np.abs(corners - snap.corners).max() < 0.02 * np.hypot(*snap.photo.size)
+    assert body["query"]["photo_size"] == list(snap.photo.size)
+    (region,) = body["regions"]
+    assert region["match"]["id"] == match["id"] and region["corners"] == match["corners"]
+    assert region["results"][0]["id"] == match["id"] and "thumbnail_url" in region["results"][0]
+    assert body["results"] == region["results"]
+    assert "recognise_ms" in body["timings_ms"]
+
+    phone = {"embedding": [0.02] * 1280, "embedding_space": server_space()}
+    vec = client.post("/v1/collections/demo/search", json=phone).get_json()
+    assert vec["match"] is None and vec["regions"] == [] and vec["results"]
+
+
 def _bomb(request) -> bytes:
     return request.getfixturevalue("bomb_png")
 

@@ -225,6 +225,26 @@ def test_answers_conform_to_the_document(app, doc, demo_source, bomb_png: bytes)
         _assert_conforms(doc, path, method, call())
 
 
+def test_recognition_answers_conform_to_the_document(app, doc, demo_source) -> None:
+    """Both shapes of ``match``: a recognised snap (corners, evidence) and a stranger (null)."""
+    import numpy as np
+    from PIL import Image
+
+    from dataset_tools.camera_snap import simulate_snap
+    from dataset_tools.demo import paint
+
+    c = app.test_client()
+    known = Image.open(io.BytesIO(_jpeg(demo_source, "ink_wash/ink_wash_0002.jpg"))).convert("RGB")
+    answers = {}
+    for name, picture, seed in (("known", known, 2), ("stranger", paint("ink_wash", 30, size=192), 3)):
+        snap = simulate_snap(picture, np.random.default_rng(seed))
+        resp = c.post("/v1/collections/demo/search", data={"image": (io.BytesIO(snap.jpeg), "snap.jpg")})
+        _assert_conforms(doc, "/v1/collections/{name}/search", "post", resp)
+        answers[name] = resp.get_json()
+    assert answers["known"]["match"] is not None and answers["known"]["regions"][0]["match"] is not None
+    assert answers["stranger"]["match"] is None and answers["stranger"]["results"]
+
+
 def test_adding_items_answers_as_documented(writable_demo: Path, paint_jpeg) -> None:
     from backend.config import Settings
 

@@ -50,6 +50,8 @@ def test_ingest_then_search_prints_one_json_object_per_query(source: Path, data_
         assert {"id", "source_path", "score", "labels"} <= set(top)
         assert top["source_path"] == rel and top["score"] == pytest.approx(1.0, abs=2e-3)
         assert [r["score"] for r in line["results"]] == sorted((r["score"] for r in line["results"]), reverse=True)
+        assert "match" in line and len(line["regions"]) == 1  # the recognition fields (DESIGN.md)
+        assert len(line["regions"][0]["corners"]) == 4 and line["regions"][0]["results"] == line["results"]
 
 
 def test_a_bad_query_file_gets_an_error_line_and_the_others_still_answer(
@@ -103,6 +105,7 @@ def test_ingest_reports_bad_files_per_line_and_a_missing_source(
     assert main(["--data-dir", str(data_dir), "collections", "--json"]) == 0
     (info,) = json.loads(capsys.readouterr().out)
     assert info["name"] == "art" and info["indexed"] == 9 and info["labels"] == {f: 3 for f in FAMILIES}
+    assert info["local_features"]["exists"] and info["local_features"]["items"] == 9
 
 
 def test_the_installed_console_script(source: Path, data_dir: Path, capsys) -> None:

@@ -46,8 +46,9 @@ def test_params_alone_reproduce_the_snap() -> None:
     assert again.jpeg == snap.jpeg and np.array_equal(again.corners, snap.corners)
 
 
-@pytest.mark.parametrize("difficulty", DIFFICULTIES)
+@pytest.mark.parametrize("difficulty", [d for d in DIFFICULTIES if d not in ("cut_off", "hardest")])
 def test_corners_lie_inside_the_photo_and_cover_a_plausible_share(difficulty: str) -> None:
+    """(A cut-off painting runs past the edge on purpose: tests/data/test_snap_challenges.py.)"""
     rng = np.random.default_rng(1)
     for k in range(8):
         snap = simulate_snap(
@@ -60,7 +61,7 @@ def test_corners_lie_inside_the_photo_and_cover_a_plausible_share(difficulty: st
             assert (quad[:, 0] >= 0).all() and (quad[:, 0] <= w - 1).all()
             assert (quad[:, 1] >= 0).all() and (quad[:, 1] <= h - 1).all()
         share = polygon_area(snap.corners) / (w * h)
-        assert 0.1 <= share <= 0.85, share
+        assert (0.05 if difficulty == "steep" else 0.1) <= share <= 0.85, share  # 60 degrees off-axis is thin
         assert polygon_area(snap.frame_corners) >= polygon_area(snap.corners)
         tl, tr, br, bl = snap.corners  # TL, TR, BR, BL of the painting itself
         assert tl[0] < tr[0] and bl[0] < br[0] and tl[1] < bl[1] and tr[1] < br[1]

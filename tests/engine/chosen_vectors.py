@@ -17,6 +17,7 @@ from backend.config import Settings
 from backend.engine.catalog.store import Catalog
 from backend.engine.index_store import IndexStore
 from backend.engine.ingest import IngestService
+from backend.engine.recognition import FeatureStore
 from backend.engine.search import SearchService
 from backend.engine.services import Engine
 
@@ -55,6 +56,7 @@ def chosen_engine(data_dir: Path, dims: dict[str, int]) -> Engine:
         catalog=catalog,
         descriptors=descriptors,
         index_store=store,
+        feature_store=FeatureStore(settings.index_dir),  # empty: these tests search with vectors
         ingest=IngestService(settings, catalog, descriptors, store),
         search=SearchService(settings, catalog, descriptors, store),
     )

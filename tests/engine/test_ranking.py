@@ -355,8 +355,15 @@ def test_the_answer_as_json(world) -> None:
         "embed_ms": 2.0,
         "search_ms": 3.46,
         "total_ms": 7.89,
+        "recognise_ms": 0.0,
     }
-    assert body["query"] == {"artwork": None, "labels": [{"name": "stripes", "confidence": 0.5, "source": "device"}]}
+    assert body["query"] == {
+        "artwork": None,
+        "photo_size": None,
+        "recognition": None,
+        "labels": [{"name": "stripes", "confidence": 0.5, "source": "device"}],
+    }
+    assert body["match"] is None and body["regions"] == []  # vectors only: nothing to verify
     (hit,) = body["results"]
     assert hit == {
         "id": world["ids"]["q"],
@@ -407,7 +414,10 @@ def test_a_photo_is_searched_as_its_descriptors_see_it(world) -> None:
     located = service.search_image("rank", _png((160, 120)), SearchOptions(top_k=3, locate=True))
     assert names(world, located) == ["q", "a", "b"]
     artwork = located.artwork
-    assert set(artwork) == {"found", "confidence", "corners", "image_size"} and artwork["image_size"] == [160, 120]
+    assert set(artwork) == {"found", "found_by", "confidence", "corners", "image_size"} and artwork["image_size"] == [
+        160,
+        120,
+    ]
     assert isinstance(artwork["found"], bool) and 0 <= artwork["confidence"] <= 1 and len(artwork["corners"]) == 4
     both = service.search_image("rank", _png(), SearchOptions(top_k=3, locate=False, weights={"cnn": 1, "color": 1}))
     assert names(world, both) == ["q", "b", "a"] and set(both.hits[1].scores) == {"cnn", "color"}

@@ -32,6 +32,8 @@
     previewImg: $("preview-img"),
     previewCaption: $("preview-caption"),
     overlay: $("artwork-overlay"),
+    regions: $("regions-overlay"),
+    verdict: $("verdict"),
     status: $("status"),
     error: $("error"),
     resultsPanel: $("results-panel"),
@@ -317,6 +319,12 @@
     el.resultsPanel.removeAttribute("aria-busy");
     setStatus("");
     drawArtwork(data.query && data.query.artwork, upload);
+    window.ArtsnapRegions.verdict(el.verdict, data.match, itemName);
+    window.ArtsnapRegions.draw(el.regions, data, itemName, (i) => {
+      const region = data.regions[i];
+      window.ArtsnapRegions.verdict(el.verdict, region.match, itemName);
+      renderResults({ ...data, results: region.results }, roundTrip, upload);
+    });
     renderResults(data, roundTrip, upload);
     document.body.dataset.state = "results";
   }

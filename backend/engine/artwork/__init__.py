@@ -31,12 +31,13 @@ one module per step:
 When nothing convincing is found (e.g. the photo is already a tight crop, with no wall), the
 result says so (``found=False``, the whole image), so callers can pass the photo on as is.
 
-The public API is :mod:`.locate`'s: ``ArtworkRegion``, ``locate_artwork``, ``rectify`` and
-``crop_artwork``; the other modules are the locator's own parts.
+The public API is :mod:`.locate`'s: ``ArtworkRegion``, ``locate_artwork`` (the best one),
+``locate_artworks`` (every one, for a wall with several), ``rectify`` and ``crop_artwork``;
+the other modules are the locator's own parts.
 """
 
 from __future__ import annotations
 
-from .locate import ArtworkRegion, crop_artwork, locate_artwork, rectify
+from .locate import ArtworkRegion, crop_artwork, locate_artwork, locate_artworks, rectify
 
-__all__ = ["ArtworkRegion", "crop_artwork", "locate_artwork", "rectify"]
+__all__ = ["ArtworkRegion", "crop_artwork", "locate_artwork", "locate_artworks", "rectify"]

@@ -15,7 +15,7 @@ from .refinement import refine_sides
 from .scoring import score_quad
 from .view import MIN_SIDE, View, work_image
 
-__all__ = ["ArtworkRegion", "crop_artwork", "locate_artwork", "rectify"]
+__all__ = ["ArtworkRegion", "crop_artwork", "locate_artwork", "locate_artworks", "rectify"]
 
 FOUND_SCORE = 0.6
 """Calibrated: simulated snaps' paintings score >= 0.64, tight crops' best quads mostly < 0.6."""
@@ -36,33 +36,60 @@ class ArtworkRegion:
 
 def locate_artwork(img: Image.Image, *, work_side: int = 384) -> ArtworkRegion:
     """Locate the (unframed) painting in ``img``. See the package docstring for the method."""
+    found = locate_artworks(img, work_side=work_side, limit=1)
+    if not found:
+        return ArtworkRegion(corners=full_frame(*img.size), confidence=0.0, found=False)
+    return found[0]
+
+
+_MAX_SHARED_AREA = 0.2
+"""Two quads sharing more than this share of the smaller one's area are one artwork (a
+frame and the painting inside it), not two."""
+
+
+def locate_artworks(img: Image.Image, *, work_side: int = 384, limit: int = 4) -> list[ArtworkRegion]:
+    """Every artwork found in ``img``, best first (at most ``limit``; empty when none).
+
+    The candidate quads that score as artworks (``FOUND_SCORE``) are taken best first,
+    leaving out any that overlaps one already taken: a wall with several paintings gives
+    one region each, a framed painting one region (its frame's quad overlaps it).
+    """
     width, height = img.size
-    whole = full_frame(width, height)
     if min(width, height) < MIN_SIDE:
-        return ArtworkRegion(corners=whole, confidence=0.0, found=False)
+        return []
     rgb = work_image(img, work_side)
     work_h, work_w = rgb.shape[:2]
 
     view = View.of(rgb)
-    best: tuple[float, np.ndarray] | None = None
-    for quad in candidate_quads(view):
-        score = score_quad(view, quad)
-        if best is None or score > best[0]:
-            best = (score, quad)
-    if best is None or best[0] < FOUND_SCORE:
-        return ArtworkRegion(corners=whole, confidence=0.0, found=False)
-
-    score, quad = best
-    quad = refine_sides(view, quad, reach=3.0)
-    inner = inside_frame(view, quad)
-    if inner is not None:
-        quad = refine_sides(view, inner, reach=2.0)
+    quads = candidate_quads(view)
+    scores = [score_quad(view, q) for q in quads]
+    taken: list[tuple[float, np.ndarray]] = []
+    for i in sorted(range(len(quads)), key=lambda i: -scores[i]):  # stable: the first of equals wins
+        score, quad = scores[i], quads[i]
+        if score < FOUND_SCORE or len(taken) == limit:
+            break
+        if all(_shared_area(quad, other) <= _MAX_SHARED_AREA for _, other in taken):
+            taken.append((score, quad))
     # back to input pixels (pixel centres at integers in both)
     scale = np.asarray([width / work_w, height / work_h], dtype=np.float32)
-    corners = (quad + 0.5) * scale - 0.5
-    corners[:, 0] = np.clip(corners[:, 0], -0.5, width - 0.5)
-    corners[:, 1] = np.clip(corners[:, 1], -0.5, height - 0.5)
-    return ArtworkRegion(corners=corners.astype(np.float32), confidence=float(min(1.0, score)), found=True)
+    regions = []
+    for score, quad in taken:
+        quad = refine_sides(view, quad, reach=3.0)
+        inner = inside_frame(view, quad)
+        if inner is not None:
+            quad = refine_sides(view, inner, reach=2.0)
+        corners = (quad + 0.5) * scale - 0.5
+        corners[:, 0] = np.clip(corners[:, 0], -0.5, width - 0.5)
+        corners[:, 1] = np.clip(corners[:, 1], -0.5, height - 0.5)
+        regions.append(ArtworkRegion(corners=corners.astype(np.float32), confidence=float(min(1.0, score)), found=True))
+    return regions
+
+
+def _shared_area(a: np.ndarray, b: np.ndarray) -> float:
+    """Area of the intersection of two convex quads, as a share of the smaller one."""
+    inter, _ = cv2.intersectConvexConvex(a.astype(np.float32), b.astype(np.float32))
+    smaller = min(abs(cv2.contourArea(a.astype(np.float32))), abs(cv2.contourArea(b.astype(np.float32))))
+    return float(inter) / max(smaller, 1e-6)
 
 
 def rectify(img: Image.Image, region: ArtworkRegion, *, out_size: int | tuple[int, int] | None = None) -> Image.Image:

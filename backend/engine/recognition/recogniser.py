@@ -1,0 +1,208 @@
+"""Recognise the artworks in one photo: shortlist, verify, decide, and look again.
+
+One :class:`Recogniser` per photo and collection. The photo's features are extracted once;
+every candidate is verified against them (:mod:`.verification`) and judged
+(:mod:`.decision`). Candidates come from the visual words (:meth:`Recogniser.shortlist`)
+and from whoever calls :meth:`Recogniser.identify` with its own (the search service adds the
+global embedding's shortlist). Verification stops at the first candidate whose evidence is
+strong: on a recognised snap that is usually the first one tried.
+
+Several artworks: once an artwork is recognised, the photo's keypoints inside its outline
+are explained and set aside, and the words of the remaining ones shortlist again
+(:meth:`Recogniser.recognise_all`), until nothing more is recognised or too few keypoints
+are left.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .decision import STRONG_SCORE, Evidence, evidence_of
+from .feature_store import CollectionFeatures
+from .local_features import LocalFeatures
+from .verification import QueryMatcher, Verification, points_inside, verify
+
+__all__ = ["BOW_SHORTLIST", "Recognition", "Recogniser", "interleave"]
+
+BOW_SHORTLIST = 10
+"""Candidates the visual words put forward for verification, per look at the photo."""
+BOW_QUERY_KEYPOINTS = 500
+"""The photo's strongest keypoints that vote with their words: the weakest ones are mostly
+wall grain and noise, and dilute the vote."""
+MIN_KEYPOINTS = 40
+"""Fewer unexplained keypoints than this cannot show an artwork."""
+MIN_KEYPOINTS_AGAIN = 100
+"""After an artwork is recognised, fewer keypoints left than this are not worth another look."""
+BOW_SHORTLIST_AGAIN = 3
+"""Candidates verified per further look at the photo."""
+MAX_VERIFIED = 20
+"""Candidates verified per look at most (the routes' shortlists together)."""
+MAX_ARTWORKS = 4
+"""Artworks recognised in one photo at most."""
+_EXPLAINED_GROW = 0.05
+"""Keypoints this close outside a recognised outline (share of its size) belong to it too
+(its frame)."""
+
+
+@dataclass(frozen=True)
+class Recognition:
+    """An artwork recognised in the photo: which item, where (its ``outline``, TL, TR, BR, BL
+    of the artwork in the photo's feature-image pixels) and why (``evidence``)."""
+
+    item_id: int
+    outline: np.ndarray
+    evidence: Evidence
+    verification: Verification
+
+
+def interleave(*lists: Iterable[int]) -> list[int]:
+    """Candidates from several shortlists, alternating, each once: the best of every route
+    is verified early."""
+    out: list[int] = []
+    seen: set[int] = set()
+    iters = [iter(x) for x in lists]
+    while iters:
+        for it in list(iters):
+            try:
+                item = int(next(it))
+            except StopIteration:
+                iters.remove(it)
+                continue
+            if item not in seen:
+                seen.add(item)
+                out.append(item)
+    return out
+
+
+@dataclass
+class Recogniser:
+    """Recognition of one photo (``query``) against one collection's stored features."""
+
+    collection: CollectionFeatures
+    query: LocalFeatures
+    available: np.ndarray = field(init=False)
+    recognised: list[Recognition] = field(default_factory=list, init=False)
+    #: every verification done, in order (for the calibration script and for timings)
+    log: list[tuple[Verification, Evidence]] = field(default_factory=list, init=False)
+    #: time spent extracting the photo's features (set by the caller), quantising and voting
+    #: with visual words, and verifying candidates
+    features_ms: float = field(default=0.0, init=False)
+    words_ms: float = field(default=0.0, init=False)
+    verify_ms: float = field(default=0.0, init=False)
+
+    def __post_init__(self) -> None:
+        self.available = np.ones(len(self.query), bool)
+        self._rejected: set[int] = set()
+
+    def _active(self, within: np.ndarray | None) -> np.ndarray:
+        return self.available & within if within is not None else self.available.copy()
+
+    def shortlist(
+        self, *, within: np.ndarray | None = None, k: int = BOW_SHORTLIST, allowed: np.ndarray | None = None
+    ) -> list[int]:
+        """Items sharing the most visual words with the photo's unexplained keypoints."""
+        words_index = self.collection.words()
+        if words_index is None:
+            return []
+        rows = np.flatnonzero(self._active(within))[:BOW_QUERY_KEYPOINTS]  # strongest first
+        if len(rows) < MIN_KEYPOINTS:
+            return []
+        t0 = time.perf_counter()
+        words = self.collection.query_words(self.query.subset(rows))
+        ids, _ = words_index.top(words, k + len(self.recognised), allowed=allowed)
+        self.words_ms += (time.perf_counter() - t0) * 1000
+        done = {r.item_id for r in self.recognised}
+        return [int(i) for i in ids if int(i) not in done][:k]
+
+    def identify(
+        self, candidates: Sequence[int], *, within: np.ndarray | None = None, stop_early: bool = True
+    ) -> Recognition | None:
+        """Verify ``candidates`` in order against the unexplained keypoints (inside ``within``
+        when given) and return the artwork recognised, if any; its keypoints are then explained."""
+        rows = np.flatnonzero(self._active(within))
+        if len(rows) < MIN_KEYPOINTS:
+            return None
+        t0 = time.perf_counter()
+        try:
+            return self._identify(candidates, rows, stop_early, whole=within is None)
+        finally:
+            self.verify_ms += (time.perf_counter() - t0) * 1000
+
+    def _identify(
+        self, candidates: Sequence[int], rows: np.ndarray, stop_early: bool, *, whole: bool
+    ) -> Recognition | None:
+        matcher = QueryMatcher(self.query.subset(rows))
+        best: tuple[Verification, Evidence] | None = None
+        done = {r.item_id for r in self.recognised} | self._rejected
+        verified = 0
+        for item_id in candidates:
+            if verified == MAX_VERIFIED:
+                break
+            if item_id in done:
+                continue
+            features = self.collection.get(item_id)
+            if features is None:
+                continue
+            v = verify(matcher, item_id, features)
+            e = evidence_of(v)
+            self.log.append((v, e))
+            verified += 1
+            if whole and not e.is_match:
+                # Not in all the unexplained keypoints: it will not be in fewer of them. (A
+                # candidate rejected inside one region may still be the artwork beside it.)
+                self._rejected.add(item_id)
+            if best is None or (e.score, e.inliers) > (best[1].score, best[1].inliers):
+                best = (v, e)
+            if stop_early and e.score >= STRONG_SCORE:
+                break
+        if best is None or not best[1].is_match or best[0].outline is None:
+            return None
+        v, e = best
+        outline = best[0].outline
+        # inlier rows back to rows of the whole photo's keypoints; then everything inside the
+        # outline is explained
+        found = Recognition(item_id=v.item_id, outline=outline, evidence=e, verification=_with_rows(v, rows))
+        self.available &= ~points_inside(self.query.xy, outline, grow=_EXPLAINED_GROW)
+        self.available[found.verification.inlier_rows] = False
+        self.recognised.append(found)
+        return found
+
+    def recognise_all(self, *, allowed: np.ndarray | None = None, limit: int = MAX_ARTWORKS) -> list[Recognition]:
+        """Look, recognise, set aside, look again: every artwork the visual words can find."""
+        found: list[Recognition] = []
+        while len(found) < limit:
+            if found and self.unexplained() < MIN_KEYPOINTS_AGAIN:
+                break  # what is left is a frame, a label, the wall
+            # After the first artwork, only the words' best few: another painting clear enough
+            # to be recognised ranks near the top among the keypoints left.
+            candidates = self.shortlist(allowed=allowed, k=BOW_SHORTLIST if not found else BOW_SHORTLIST_AGAIN)
+            if not candidates:
+                break
+            hit = self.identify(candidates)
+            if hit is None:
+                break
+            found.append(hit)
+        return found
+
+    def unexplained(self) -> int:
+        """Keypoints no recognised artwork accounts for."""
+        return int(self.available.sum())
+
+
+def _with_rows(v: Verification, rows: np.ndarray) -> Verification:
+    """``v`` with its inlier rows mapped from a subset of the photo's keypoints to all of them."""
+    return Verification(
+        item_id=v.item_id,
+        matches=v.matches,
+        inliers=v.inliers,
+        candidate_keypoints=v.candidate_keypoints,
+        coverage=v.coverage,
+        plausible=v.plausible,
+        homography=v.homography,
+        outline=v.outline,
+        inlier_rows=rows[v.inlier_rows],
+    )

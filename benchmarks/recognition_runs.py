@@ -1,0 +1,161 @@
+"""Measuring recognition through the product: snaps in, ``SearchService.search_image`` answers out.
+
+Kept apart from the section (:mod:`benchmarks.recognition`) so the loops that render and
+search snaps read in one place. Every snap is rendered from a fixed seed; every search goes
+through the engine exactly as the server runs it (one thread for the libraries, as a
+gunicorn worker), so the timings are server time without HTTP.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from backend.engine.search import SearchOptions, SearchResult
+from backend.engine.services import Engine
+from dataset_tools.camera_snap import simulate_snap
+from dataset_tools.wall_snap import simulate_wall
+
+from .figures import Latency
+
+COLLECTION = "recognition"
+
+
+@dataclass
+class Outcome:
+    """What the answers to one set of snaps came to."""
+
+    snaps: int = 0
+    known: int = 0  # snaps of catalogue paintings
+    top1: int = 0
+    top10: int = 0
+    right: int = 0  # match is the photographed painting
+    wrong: int = 0  # match is another painting (on an unknown painting: any match)
+    null: int = 0
+    total_ms: list[float] = field(default_factory=list)
+    parts_ms: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, result: SearchResult, truth: int | None) -> None:
+        self.snaps += 1
+        got = result.match.hit.item.id if result.match is not None else None
+        ranked = [h.item.id for h in result.hits]
+        if truth is not None:
+            self.known += 1
+            self.top1 += ranked[:1] == [truth]
+            self.top10 += truth in ranked[:10]
+        if got is None:
+            self.null += 1
+        elif got == truth:
+            self.right += 1
+        else:
+            self.wrong += 1
+        self.total_ms.append(result.timings.total_ms)
+        parts = dict(result.timings.to_dict())
+        parts.pop("total_ms", None)
+        for k, v in (result.recognition or {}).items():
+            if k.endswith("_ms"):
+                parts[f"recognise: {k[:-3]}"] = v
+        for k, v in parts.items():
+            self.parts_ms.setdefault(k, []).append(float(v))
+
+    def recall(self, k: int) -> float:
+        return (self.top1 if k == 1 else self.top10) / self.known if self.known else float("nan")
+
+    def latency(self) -> Latency:
+        return Latency.of(self.total_ms)
+
+
+def painting(zf: zipfile.ZipFile, name: str) -> Image.Image:
+    return Image.open(io.BytesIO(zf.read(name))).convert("RGB")
+
+
+def search(engine: Engine, jpeg: bytes, top_k: int = 10) -> SearchResult:
+    return engine.search.search_image(COLLECTION, jpeg, SearchOptions(top_k=top_k))
+
+
+def snap_set(
+    engine: Engine,
+    zf: zipfile.ZipFile,
+    names: Sequence[str],
+    ids: dict[str, int],
+    *,
+    difficulty: str,
+    seed: int,
+) -> Outcome:
+    """Snaps of ``names`` (one each, seeded per painting), searched; ``ids`` knows the catalogue."""
+    out = Outcome()
+    for k, name in enumerate(names):
+        snap = simulate_snap(painting(zf, name), np.random.default_rng([seed, k]), difficulty=difficulty)
+        out.add(search(engine, snap.jpeg), ids.get(name))
+    return out
+
+
+@dataclass
+class WallOutcome:
+    walls: int = 0
+    paintings: int = 0
+    found: int = 0  # paintings that are some region's match
+    wrong: int = 0  # regions matched to a painting not on the wall
+    regions: int = 0
+    total_ms: list[float] = field(default_factory=list)
+
+
+def wall_set(
+    engine: Engine, zf: zipfile.ZipFile, groups: Sequence[Sequence[str]], ids: dict[str, int], *, seed: int
+) -> WallOutcome:
+    """Walls of 2-3 catalogue paintings: is each one a region's match?"""
+    out = WallOutcome()
+    for k, group in enumerate(groups):
+        wall = simulate_wall([painting(zf, n) for n in group], np.random.default_rng([seed, k]))
+        result = search(engine, wall.jpeg)
+        matched = {r.match.hit.item.id for r in result.regions if r.match is not None}
+        truth = {ids[n] for n in group}
+        out.walls += 1
+        out.paintings += len(group)
+        out.found += len(matched & truth)
+        out.wrong += len(matched - truth)
+        out.regions += len(result.regions)
+        out.total_ms.append(result.timings.total_ms)
+    return out
+
+
+@contextmanager
+def shortlists(size: int) -> Iterator[None]:
+    """Both candidate routes put forward ``size`` candidates (the words' and the embedding's)."""
+    from backend.engine import search as search_module
+    from backend.engine.recognition import recogniser
+
+    before = (search_module.GLOBAL_SHORTLIST, recogniser.BOW_SHORTLIST)
+    search_module.GLOBAL_SHORTLIST = recogniser.BOW_SHORTLIST = size
+    try:
+        yield
+    finally:
+        search_module.GLOBAL_SHORTLIST, recogniser.BOW_SHORTLIST = before
+
+
+def upload_sizes(
+    engine: Engine, zf: zipfile.ZipFile, names: Sequence[str], *, seed: int, full: tuple[int, int] = (4000, 3000)
+) -> tuple[Latency, Latency, int]:
+    """Server time of the same snaps as a 12-MP phone JPEG and as the SDKs upload them
+    (long side ≤ 1024 px, ``mobile_sdk_stubs.photos.prepare_upload``); and the mean JPEG size."""
+    from mobile_sdk_stubs.photos import prepare_upload
+
+    big, small, sizes = [], [], []
+    for k, name in enumerate(names):
+        snap = simulate_snap(painting(zf, name), np.random.default_rng([seed, k]), out_size=full)
+        t0 = time.perf_counter()
+        search(engine, snap.jpeg)
+        big.append((time.perf_counter() - t0) * 1000)
+        upload = prepare_upload(snap.jpeg)
+        t0 = time.perf_counter()
+        search(engine, upload)
+        small.append((time.perf_counter() - t0) * 1000)
+        sizes.append(len(snap.jpeg))
+    return Latency.of(big), Latency.of(small), int(np.mean(sizes)) if sizes else 0
