@@ -35,6 +35,7 @@ from dataset_tools.readers import SourceReadError, SourceRecord
 from .engine.descriptors import build_descriptors, derive_missing, describe_all
 from .engine.index import VectorIndex
 from .engine.ingest import INGEST_MIN_SIDE, FileError, IngestService, IngestSummary, _Prepared
+from .engine.recognition import extract_catalogue_features
 from .engine.services import Engine
 
 #: Payload of one record sent to an actor: (source_path, bytes); back: an error or the decoded
@@ -84,12 +85,13 @@ class RayIngestService(IngestService):
             base.index_store,
             labeller=base.labeller,
             labeller_version_id=base.labeller_version_id,
+            features=base.features,
         )
         self.actors = actors
         self._vectors: dict[int, dict[str, np.ndarray]] = {}
 
     def _prepared_batches(
-        self, records: list[SourceRecord], summary: IngestSummary, obs: ProgressObserver
+        self, records: list[SourceRecord], summary: IngestSummary, obs: ProgressObserver, *, with_features: bool
     ) -> Iterator[list[_Prepared]]:
         import ray
 
@@ -123,7 +125,10 @@ class RayIngestService(IngestService):
                     continue
                 path, decoded, sha, ph, vectors = res  # the success form
                 rec, data = by_path[path]
-                batch.append(_Prepared(rec, data, decoded, sha, ph))
+                # Local features are extracted here, in the driver, from the decoded image the actor
+                # sent back: the same function as a local ingest, so the stored features agree.
+                features = extract_catalogue_features(decoded.image) if with_features else None
+                batch.append(_Prepared(rec, data, decoded, sha, ph, features=features))
                 self._vectors[id(decoded.image)] = vectors
             if batch:
                 yield batch

@@ -500,7 +500,9 @@ class IngestService:
             decoded = rec.decoded if rec.decoded is not None else self.decode(data)
             # Local features here, in the decode pool: they overlap the previous batch's embedding.
             features = extract_catalogue_features(decoded.image) if with_features else None
-            return _Prepared(rec, data, decoded, content_hash(data), near_duplicate_hash(decoded.image), features)
+            return _Prepared(
+                rec, data, decoded, content_hash(data), near_duplicate_hash(decoded.image), features=features
+            )
         except ImageDecodeError as exc:
             return FileError(rec.source_path, exc.code, exc.message)
         except SourceReadError as exc:
