@@ -1,6 +1,6 @@
 """A procedural, labelled "styles" collection that the tests and demos can make anywhere.
 
-Why: the training/export pipeline must be testable on any clone, without ../shared. Three
+Why: the training/export pipeline must be testable on any clone, without the shared data folder. Three
 visual "styles" — stripes, dots and washes, painted by the random-palette textures of
 :data:`dataset_tools.painter.TEXTURES` — are easy enough for a pretrained backbone to
 separate and varied enough that a head has something to learn. Optionally adds duplicate

@@ -1,6 +1,6 @@
 """The one procedural painter behind every picture the project makes for itself.
 
-Nothing may be downloaded and the WikiArt set in ``../shared`` is research-only, so the demo
+Nothing may be downloaded and the WikiArt set in the shared data folder is research-only, so the demo
 collection (:mod:`dataset_tools.demo`), the labelled training styles
 (:mod:`dataset_tools.synthetic_styles`) and the fake Europeana's record images
 (:mod:`europeana_sync.fake.synthetic`) are all painted here.  Those modules only decide

@@ -43,7 +43,7 @@ def _media_base() -> str:
 
 def _with_link(item: dict[str, Any]) -> dict[str, Any]:
     """Every real search item carries ``link``, its Record API URL with the caller's key
-    (recorded: search_record/europeana_example.json in ../shared/fixtures/europeana)."""
+    (recorded: search_record/europeana_example.json in the shared fixtures folder, fixtures/europeana)."""
     query = urllib.parse.urlencode({"wskey": _api_key()})
     return {**item, "link": f"{_media_base()}/record/v2{item['id']}.json?{query}"}
 

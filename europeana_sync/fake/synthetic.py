@@ -1,4 +1,4 @@
-"""A small built-in collection for the fake, so the demo runs without ``../shared``.
+"""A small built-in collection for the fake, so the demo runs without the shared data folder.
 
 24 records in the seven WikiArt styles the classifier knows, each with a PNG painted by
 :data:`dataset_tools.painter.WIKIART_STYLES` (style-dependent palette and brushwork, so
