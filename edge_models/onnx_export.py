@@ -53,11 +53,26 @@ def export_onnx(
     output_names: tuple[str, ...],
     input_name: str = "image",
 ) -> Path:
-    """Export with a dynamic batch axis, atomically (temp file + rename)."""
+    """Export an image model (``(N, 3, S, S)`` input) with a dynamic batch axis, atomically."""
+    import torch
+
+    example = torch.zeros(1, 3, input_size, input_size)
+    return export_dynamo(model, example, path, input_name=input_name, output_names=output_names)
+
+
+def export_dynamo(
+    model: torch.nn.Module,
+    example: torch.Tensor,
+    path: Path,
+    *,
+    input_name: str,
+    output_names: tuple[str, ...],
+    max_batch: int = 4096,
+) -> Path:
+    """Export with the dynamo exporter and a dynamic batch axis, atomically (temp file + rename)."""
     import torch
 
     model = model.eval().cpu()
-    example = torch.zeros(1, 3, input_size, input_size)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     os.close(fd)
@@ -71,7 +86,7 @@ def export_onnx(
                 (example,),
                 input_names=[input_name],
                 output_names=list(output_names),
-                dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=4096)},),
+                dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=max_batch)},),
                 opset_version=OPSET,
                 dynamo=True,
                 verbose=False,

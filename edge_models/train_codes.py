@@ -12,12 +12,9 @@ checked against torch before the folder is written.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,6 +29,7 @@ from .code_head import CodeFitOptions, CodeHead, fit_code_head, head_outputs
 from .code_model import CODE_CONFIG_NAME, CODE_ONNX_NAME, CODE_STATE_NAME, CODE_TASK, CodeConfig
 from .features import FeatureRequest, extract_features
 from .model_card import ModelCard, write_atomic
+from .onnx_export import export_dynamo
 from .retrieval_metrics import retrieval_map
 from .runtime import make_session
 from .training_data import load_training_set
@@ -198,26 +196,9 @@ def export_code_head(head: CodeHead, path: Path, probe: np.ndarray) -> dict[str,
     """``embedding (N, D) → code_logits (N, bits)`` as ONNX, atomically; parity with torch on ``probe``."""
     head = head.eval().cpu()
     dim = int(head.mean.shape[0])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
-            program = torch.onnx.export(
-                head,
-                (torch.zeros(2, dim),),
-                input_names=["embedding"],
-                output_names=["code_logits"],
-                dynamic_shapes=({0: torch.export.Dim("batch", min=1, max=1 << 20)},),
-                opset_version=18,
-                dynamo=True,
-                verbose=False,
-            )
-            program.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    export_dynamo(
+        head, torch.zeros(2, dim), path, input_name="embedding", output_names=("code_logits",), max_batch=1 << 20
+    )
     x = np.ascontiguousarray(probe[:512] if len(probe) else np.zeros((1, dim)), np.float32)
     with torch.no_grad():
         ref = head(torch.from_numpy(x)).numpy()

@@ -27,7 +27,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .index import IndexConfigError, IndexMeta, VectorIndex, build_float_index, check_saved_meta, parse_params
+from .index import IndexConfigError, IndexMeta, VectorIndex, build_float_index, parse_params
 
 _REFINE = re.compile(r"^(?P<base>.+?),(?:RFlat|Refine\((?P<store>[^()]+)\))$")
 
@@ -142,14 +142,6 @@ class RerankedIndex(VectorIndex):
         idx.mmapped = mmap
         idx.loaded_mtime = Path(path).stat().st_mtime
         return idx
-
-    @classmethod
-    def open(cls, path: Path, meta: IndexMeta, *, mmap: bool = False) -> VectorIndex:
-        path = Path(path)
-        if path.exists():
-            check_saved_meta(path, meta)
-            return cls.load(path, meta, mmap=mmap)
-        return cls(meta)
 
     def files(self, path: Path) -> list[Path]:
         return [*super().files(path), *self.store.files(self.store_path(path))]
