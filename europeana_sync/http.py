@@ -28,10 +28,8 @@ exactly how long the client *would* have waited.
 
 from __future__ import annotations
 
-import email.utils
 import logging
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -41,16 +39,13 @@ from typing import Any, Protocol
 import requests
 
 from .errors import (
-    ApiError,
     AuthenticationError,
-    BadRequest,
-    Forbidden,
-    Gone,
     MalformedResponse,
-    NotFound,
     RateLimited,
     RetriesExhausted,
 )
+from .response_errors import error_for_response, error_message, redact, snippet
+from .response_headers import RateLimitInfo, parse_ratelimit, parse_retry_after
 
 log = logging.getLogger(__name__)
 
@@ -93,121 +88,6 @@ class RetryPolicy:
         """Full jitter (AWS architecture blog): spreads retries of many clients apart."""
         ceiling = min(self.max_delay, self.base_delay * (2 ** max(retry_number - 1, 0)))
         return rng.uniform(0.0, ceiling)
-
-
-@dataclass(frozen=True)
-class RateLimitInfo:
-    """Parsed ``RateLimit`` header of the Europeana API gateway."""
-
-    policy: str
-    remaining: int | None
-    reset_seconds: float | None
-
-
-_RATELIMIT_PARAM = re.compile(r";\s*([A-Za-z]+)\s*=\s*\"?([^;\"]*)\"?")
-
-
-def parse_ratelimit(value: str | None) -> RateLimitInfo | None:
-    """Parse ``"personal";r=0;t=42`` (IETF draft RateLimit structured field).
-
-    With several policies (``"personal";r=0;t=42, "global";r=90;t=5``) the binding one is
-    returned: fewest requests remaining, then the longest reset. ``None`` for a missing or
-    unparseable header, so callers fall back to Retry-After or backoff instead of failing on
-    a gateway's formatting change.
-    """
-    if not value:
-        return None
-    found: list[RateLimitInfo] = []
-    for member in value.split(","):
-        head, _, _ = member.strip().partition(";")
-        remaining: int | None = None
-        reset: float | None = None
-        for key, raw in _RATELIMIT_PARAM.findall(member):
-            try:
-                if key == "r":
-                    remaining = int(float(raw))
-                elif key == "t":
-                    reset = max(0.0, float(raw))
-            except ValueError:
-                continue
-        if remaining is not None or reset is not None:
-            found.append(RateLimitInfo(policy=head.strip().strip('"'), remaining=remaining, reset_seconds=reset))
-    if not found:
-        return None
-    return min(
-        found,
-        key=lambda info: (info.remaining if info.remaining is not None else float("inf"), -(info.reset_seconds or 0.0)),
-    )
-
-
-def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if not value:
-        return None
-    value = value.strip()
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when is None:
-        return None
-    current = time.time() if now is None else now
-    return max(0.0, when.timestamp() - current)
-
-
-def error_message(response: requests.Response) -> str:
-    """The service's own words: ``message`` (Europeana API commons), ``error`` (older
-    Europeana responses, WITH, OAuth ``error_description``), else the start of the body."""
-    try:
-        payload = response.json()
-    except ValueError:
-        payload = None
-    if isinstance(payload, Mapping):
-        for key in ("message", "error_description", "error", "errorMessage"):
-            value = payload.get(key)
-            if isinstance(value, str) and value.strip():
-                return value.strip()
-            # WITH's UserManager answers {"error": {"email": "Need Email or Username"}}
-            if isinstance(value, Mapping) and value:
-                return "; ".join(f"{field}: {text}" for field, text in value.items() if isinstance(text, str))
-    text = (response.text or "").strip()
-    return text[:500] if text else (response.reason or "error")
-
-
-def error_for_response(response: requests.Response) -> ApiError:
-    """Map a non-retried error response to its typed exception."""
-    status = response.status_code
-    kind: type[ApiError]
-    if status == 400:
-        kind = BadRequest
-    elif status == 401:
-        kind = AuthenticationError
-    elif status == 403:
-        kind = Forbidden
-    elif status == 404:
-        kind = NotFound
-    elif status == 410:
-        kind = Gone
-    else:
-        kind = ApiError
-    return kind(status, error_message(response), url=_redact(response.url), body=response.text[:2000])
-
-
-_SECRET_PARAMS = re.compile(r"([?&](?:wskey|api_key|apikey|client_secret|password)=)[^&]*", re.I)
-
-
-def _redact(url: str | None) -> str:
-    """Keys must not end up in logs or exception messages that curators paste into tickets."""
-    return _SECRET_PARAMS.sub(r"\1***", url or "")
-
-
-def _snippet(text: str | None, limit: int = 120) -> str:
-    """The start of a body on one line, for messages a curator reads."""
-    return " ".join((text or "").split())[:limit]
 
 
 class Authenticator(Protocol):
@@ -337,7 +217,7 @@ class RetryingSession:
         rate_limited = 0
         refreshed = False
         last_body = ""
-        safe_url = _redact(url)
+        safe_url = redact(url)
 
         while True:
             send_headers = {**self.default_headers, **(headers or {})}
@@ -464,7 +344,7 @@ class RetryingSession:
                 last_body = response.text[:2000]
                 reason = (
                     f"HTTP {status} with a body that is not JSON (Content-Type: {content_type}): "
-                    f"{_snippet(response.text)!r}"
+                    f"{snippet(response.text)!r}"
                 )
                 if method.upper() not in IDEMPOTENT_METHODS or failures >= policy.max_attempts:
                     attempts = f" after {failures} attempts" if failures > 1 else ""

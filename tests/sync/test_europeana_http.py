@@ -11,7 +11,8 @@ from europeana_sync.errors import BadRequest, Forbidden, MalformedResponse, NotF
 from europeana_sync.exit_codes import EXIT_TEMPFAIL, exit_code_for
 from europeana_sync.fake import FakeServer
 from europeana_sync.fake.testing import instant_session
-from europeana_sync.http import RetryPolicy, parse_ratelimit, parse_retry_after
+from europeana_sync.http import RetryPolicy
+from europeana_sync.response_headers import parse_ratelimit, parse_retry_after
 from europeana_sync.search_api import SearchApiClient
 
 SEARCH_PATH = "/record/v2/search.json"
