@@ -133,9 +133,9 @@ def _catch_up(
     held: set[int] | None = None
     dropped: set[int] = set()
     for idx in indexes.values():
-        ids = set(np.asarray(idx.ids()).tolist())
-        held = ids if held is None else held & ids
-        stale = np.array(sorted(ids - live), np.int64)
+        have = set(np.asarray(idx.ids()).tolist())
+        held = have if held is None else held & have
+        stale = np.array(sorted(have - live), np.int64)
         if len(stale):
             idx.remove(stale)
             dropped.update(stale.tolist())
