@@ -46,8 +46,10 @@ Prepared = tuple[str, DecodedImage, str, int | None, dict[str, np.ndarray]]
 class DescribeWorker:
     """A Ray actor: the models of one worker, loaded once, applied to batches of encoded images."""
 
-    def __init__(self, models_dir: str, max_pixels: int, max_decode_bytes: int, threads: int, device: str) -> None:
-        self.descriptors = build_descriptors(Path(models_dir), threads=threads, device=device)
+    def __init__(
+        self, models_dir: str, max_pixels: int, max_decode_bytes: int, threads: int, device: str, model: str
+    ) -> None:
+        self.descriptors = build_descriptors(Path(models_dir), threads=threads, device=device, model=model)
         self.max_pixels, self.max_decode_bytes = max_pixels, max_decode_bytes
 
     def ready(self) -> bool:
@@ -77,7 +79,7 @@ class DescribeWorker:
 class RayIngestService(IngestService):
     """:class:`IngestService` whose decode and describe stages run on Ray actors."""
 
-    def __init__(self, base: IngestService, actors: list[Any]) -> None:
+    def __init__(self, base: IngestService, actors: list[Any], model: str) -> None:
         super().__init__(
             base.settings,
             base.catalog,
@@ -86,8 +88,11 @@ class RayIngestService(IngestService):
             labeller=base.labeller,
             labeller_version_id=base.labeller_version_id,
             features=base.features,
+            spaces=base.spaces,
         )
         self.actors = actors
+        #: The embedding model the actors loaded (the serving one when they started).
+        self.model = model
         self._vectors: dict[int, dict[str, np.ndarray]] = {}
 
     def _prepared_batches(
@@ -143,6 +148,11 @@ class RayIngestService(IngestService):
         """The actors' vectors for images they prepared; images from elsewhere (re-embedding a
         crash's ``pending`` rows from the media store) are described here as usual."""
         remote = [self._vectors.pop(id(im), None) for im in images]
+        if self.current_space().model != self.model:
+            raise RuntimeError(
+                f"the serving embedding model is now {self.current_space().model}, the Ray actors embed with "
+                f"{self.model}: run the ingest again (it resumes)"
+            )
         if any(v is None for v in remote):
             super()._describe_and_add(ids, images, indexes)
             return
@@ -164,9 +174,11 @@ def ray_ingest_service(eng: Engine, address: str | None, *, workers: int | None 
     resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]  # ray ships no types for it
     count = workers or max(1, int(resources.get("CPU", 1)))
     s = eng.settings
+    model = eng.ingest.current_space().model
     actor_class: Any = ray.remote(num_cpus=1)(DescribeWorker)
     actors = [
-        actor_class.remote(str(s.models_dir), s.max_pixels, s.max_decode_bytes, 1, s.device) for _ in range(count)
+        actor_class.remote(str(s.models_dir), s.max_pixels, s.max_decode_bytes, 1, s.device, model)
+        for _ in range(count)
     ]
     ray.get([a.ready.remote() for a in actors])  # models loaded on every worker before the ingest starts
-    return RayIngestService(eng.ingest, actors)
+    return RayIngestService(eng.ingest, actors, model)

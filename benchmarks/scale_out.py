@@ -269,3 +269,72 @@ def _under_load(urls: list[str], vectors: np.ndarray, action: Any, *, after_s: f
     for t in threads:
         t.join(timeout=15)
     return answers
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One request of :func:`under_mixed_load`: how long it took, ``"200"`` or what went wrong,
+    and which embedding model answered it (image searches only)."""
+
+    seconds: float
+    status: str
+    kind: str
+    model: str = ""
+
+
+def under_mixed_load(
+    urls: list[str],
+    collection: str,
+    photos: list[bytes],
+    item_ids: list[int],
+    action: Any,
+    *,
+    threads: int = 4,
+    after_s: float = 1.0,
+) -> list[Answer]:
+    """Run ``action`` while ``threads`` clients send photo searches (embedded by the server, so
+    by its serving model) and related-item requests to ``urls`` in turn; every answer from the
+    action's start to ``after_s`` past its end. A non-200 or an empty result list is a failure."""
+    import requests
+
+    stop, started = threading.Event(), threading.Event()
+    answers: list[Answer] = []
+    options = {"options": '{"top_k": 5, "locate": false}'}
+
+    def load(i: int) -> None:
+        n = i
+        while not stop.is_set():
+            url, n = urls[n % len(urls)], n + 1
+            t0 = time.monotonic()
+            kind, model = ("search", "") if n % 2 else ("related", "")
+            try:
+                if kind == "search":
+                    photo = photos[n % len(photos)]
+                    r = requests.post(
+                        f"{url}/v1/collections/{collection}/search",
+                        files={"image": ("q.jpg", photo, "image/jpeg")},
+                        data=options,
+                        timeout=30,
+                    )
+                else:
+                    r = requests.get(f"{url}/v1/items/{item_ids[n % len(item_ids)]}/related?top_k=5", timeout=30)
+                body = r.json()
+                ok = r.status_code == 200 and bool(body.get("results"))
+                status = "200" if ok else (str(r.status_code) if r.status_code != 200 else "empty")
+                model = next((m["model"] for m in body.get("models", []) if m.get("descriptor") == "cnn"), "")
+            except requests.RequestException:
+                status = "hang"
+            if started.is_set():
+                answers.append(Answer(time.monotonic() - t0, status, kind, model if kind == "search" else ""))
+
+    workers = [threading.Thread(target=load, args=(i,), daemon=True) for i in range(threads)]
+    for t in workers:
+        t.start()
+    time.sleep(1.0)  # the load is running before the action starts
+    started.set()
+    action()
+    time.sleep(after_s)
+    stop.set()
+    for t in workers:
+        t.join(timeout=30)
+    return answers
