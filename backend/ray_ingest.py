@@ -39,8 +39,16 @@ from .engine.recognition import extract_catalogue_features
 from .engine.services import Engine
 
 #: Payload of one record sent to an actor: (source_path, bytes); back: an error or the decoded
-#: image with its hashes and vectors.
-Prepared = tuple[str, DecodedImage, str, int | None, dict[str, np.ndarray]]
+#: image with its hashes, vectors and (when the collection keeps them) local features.
+Prepared = tuple[str, DecodedImage, str, int | None, dict[str, np.ndarray], Any]
+
+#: Images per actor call. Small, unlike a local batch: the first answers arrive after one call's
+#: work and the last call's driver work runs with the actors idle, so a call of 32 images left
+#: the actors waiting for a noticeable share of a few-hundred-image ingest; a call's own cost
+#: (a task submission, a few kB of pickling) is far below one image's embedding.
+RAY_BATCH = 8
+#: Calls in flight per actor: one being worked on, the next ones queued behind it.
+IN_FLIGHT_PER_ACTOR = 3
 
 
 class DescribeWorker:
@@ -58,7 +66,9 @@ class DescribeWorker:
         describe_all(self.descriptors, [blank])
         return True
 
-    def process(self, batch: list[tuple[str, bytes]]) -> list[Prepared | tuple[str, str, str]]:
+    def process(
+        self, batch: list[tuple[str, bytes]], with_features: bool = False
+    ) -> list[Prepared | tuple[str, str, str]]:
         out: list[Prepared | tuple[str, str, str]] = []
         ok: list[tuple[str, DecodedImage, str, int | None]] = []
         for path, data in batch:
@@ -72,14 +82,17 @@ class DescribeWorker:
             ok.append((path, decoded, content_hash(data), near_duplicate_hash(decoded.image)))
         vectors = describe_all(self.descriptors, [d.image for _, d, _, _ in ok]) if ok else {}
         for row, (path, decoded, sha, ph) in enumerate(ok):
-            out.append((path, decoded, sha, ph, {k: v[row] for k, v in vectors.items()}))
+            # Local features here too, not in the driver: the driver's work is serial, and an
+            # actor's runs in parallel with the other actors'. Same function, same features.
+            features = extract_catalogue_features(decoded.image) if with_features else None
+            out.append((path, decoded, sha, ph, {k: v[row] for k, v in vectors.items()}, features))
         return out
 
 
 class RayIngestService(IngestService):
     """:class:`IngestService` whose decode and describe stages run on Ray actors."""
 
-    def __init__(self, base: IngestService, actors: list[Any], model: str) -> None:
+    def __init__(self, base: IngestService, actors: list[Any], model: str, *, batch: int = RAY_BATCH) -> None:
         super().__init__(
             base.settings,
             base.catalog,
@@ -91,6 +104,7 @@ class RayIngestService(IngestService):
             spaces=base.spaces,
         )
         self.actors = actors
+        self.batch = batch
         #: The embedding model the actors loaded (the serving one when they started).
         self.model = model
         self._vectors: dict[int, dict[str, np.ndarray]] = {}
@@ -100,7 +114,7 @@ class RayIngestService(IngestService):
     ) -> Iterator[list[_Prepared]]:
         import ray
 
-        bs = self.settings.ingest_batch
+        bs = min(self.batch, self.settings.ingest_batch)
         chunks = [records[i : i + bs] for i in range(0, len(records), bs)]
         window: deque[tuple[dict[str, tuple[SourceRecord, bytes]], Any]] = deque()
         pending = iter(enumerate(chunks))
@@ -114,10 +128,11 @@ class RayIngestService(IngestService):
                     except (SourceReadError, OSError) as exc:
                         self._fail(summary, obs, FileError(rec.source_path, "unreadable", str(exc)))
                 payload = [(path, data) for path, (_, data) in by_path.items()]
-                window.append((by_path, self.actors[n % len(self.actors)].process.remote(payload)))
+                actor = self.actors[n % len(self.actors)]
+                window.append((by_path, actor.process.remote(payload, with_features)))
                 return
 
-        for _ in range(2 * len(self.actors)):  # bounded: two batches per actor in flight
+        for _ in range(IN_FLIGHT_PER_ACTOR * len(self.actors)):  # bounded: a few calls per actor in flight
             submit()
         while window:
             by_path, ref = window.popleft()
@@ -128,11 +143,8 @@ class RayIngestService(IngestService):
                     path, code, message = res  # the error form of a result
                     self._fail(summary, obs, FileError(path, code, message))
                     continue
-                path, decoded, sha, ph, vectors = res  # the success form
+                path, decoded, sha, ph, vectors, features = res  # the success form
                 rec, data = by_path[path]
-                # Local features are extracted here, in the driver, from the decoded image the actor
-                # sent back: the same function as a local ingest, so the stored features agree.
-                features = extract_catalogue_features(decoded.image) if with_features else None
                 batch.append(_Prepared(rec, data, decoded, sha, ph, features=features))
                 self._vectors[id(decoded.image)] = vectors
             if batch:
