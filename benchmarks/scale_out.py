@@ -179,7 +179,7 @@ def run(ctx: BenchContext) -> ScaleOut:
             photos = [p.read_bytes() for p in sorted(Path(source).rglob("*.jpg"))[:8]]
             timings: list[Any] = []
             model_swap = under_mixed_load(
-                [a.url, b.url], "bench", photos, item_ids, lambda: timings.extend(_swap_model(settings))
+                [a.url, b.url], "bench", photos, item_ids, lambda seen: timings.extend(_swap_model(settings, seen))
             )
             ctx.log("scale_out: stopping the store under load")
             stop = _under_load([a.url], vectors, milvus.stop, after_s=3.0)
@@ -278,8 +278,15 @@ def _swap(settings: Any) -> None:
                 os.environ[k] = v
 
 
-def _swap_model(settings: Any) -> list[Any]:
-    """``swap-model efficientnet-lite1``, a pause, ``rollback-model``: their reports."""
+def wait_for_answers(answers: list[Answer], model: str, count: int = 4, timeout_s: float = 60.0) -> None:
+    """Until ``count`` more photo searches were answered by ``model`` (each instance has loaded it)."""
+    start, deadline = len(answers), time.monotonic() + timeout_s
+    while sum(1 for x in answers[start:] if x.model == model) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _swap_model(settings: Any, seen: list[Answer]) -> list[Any]:
+    """``swap-model efficientnet-lite1``, searches served by it, ``rollback-model``: their reports."""
     from backend.engine.model_switch import previous_model, switch_model
     from backend.engine.services import Engine
 
@@ -287,7 +294,7 @@ def _swap_model(settings: Any) -> list[Any]:
     try:
         assert eng.spaces is not None
         there = switch_model(eng.catalog, eng.spaces, "efficientnet-lite1", load_image=eng.ingest.load_media)
-        time.sleep(2.0)  # let the load see the new model before switching back
+        wait_for_answers(seen, "efficientnet-lite1-imagenet-embedding")
         back = switch_model(eng.catalog, eng.spaces, previous_model(eng.spaces), load_image=eng.ingest.load_media)
     finally:
         eng.close()
@@ -357,9 +364,10 @@ def under_mixed_load(
     threads: int = 4,
     after_s: float = 1.0,
 ) -> list[Answer]:
-    """Run ``action`` while ``threads`` clients send photo searches (embedded by the server, so
-    by its serving model) and related-item requests to ``urls`` in turn; every answer from the
-    action's start to ``after_s`` past its end. A non-200 or an empty result list is a failure."""
+    """Run ``action(answers)`` while ``threads`` clients send photo searches (embedded by the
+    server, so by its serving model) and related-item requests to ``urls`` in turn; every answer
+    from the action's start to ``after_s`` past its end (the action sees the list grow). A
+    non-200 or an empty result list is a failure."""
     import requests
 
     stop, started = threading.Event(), threading.Event()
@@ -397,7 +405,7 @@ def under_mixed_load(
         t.start()
     time.sleep(1.0)  # the load is running before the action starts
     started.set()
-    action()
+    action(answers)
     time.sleep(after_s)
     stop.set()
     for t in workers:

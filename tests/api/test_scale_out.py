@@ -191,7 +191,7 @@ def test_an_embedding_model_swap_under_mixed_load_fails_no_request(deployment, d
     the catalog flips; then a rollback. Each photo search is answered by one model, first
     Lite0, then Lite1 on both instances, then Lite0 again."""
     from backend.cli import main
-    from benchmarks.scale_out import under_mixed_load
+    from benchmarks.scale_out import under_mixed_load, wait_for_answers
     from edge_models.embedding_model import ensure_embedding_model
     from edge_models.embedding_variants import embedding_variant
 
@@ -210,9 +210,9 @@ def test_an_embedding_model_swap_under_mixed_load_fails_no_request(deployment, d
     base = ["--data-dir", str(settings.data_dir)]
     lite0, lite1 = "efficientnet-lite0-imagenet-embedding", "efficientnet-lite1-imagenet-embedding"
 
-    def swap_and_back() -> None:
+    def swap_and_back(answers) -> None:
         assert main([*base, "swap-model", "efficientnet-lite1"]) == 0
-        time.sleep(3.0)  # both instances serve Lite1 for a while
+        wait_for_answers(answers, lite1, count=6)  # both instances serve Lite1 for a while
         assert main([*base, "rollback-model"]) == 0
 
     answers = under_mixed_load([a.url, b.url], "demo", photos, items, swap_and_back, after_s=2.0)
