@@ -1,4 +1,5 @@
-"""The commands of a deployment beyond one machine: ``migrate-index``, ``swap-index``, ``rollback-index``.
+"""The commands of a deployment beyond one machine: ``migrate-index``, ``swap-index``,
+``rollback-index``, ``swap-model``, ``rollback-model``.
 
 ``artsnap migrate-index --to milvus --uri http://milvus:19530`` copies every collection's
 vectors from the FAISS files into Milvus (or back, ``--to faiss``); afterwards set
@@ -6,6 +7,9 @@ vectors from the FAISS files into Milvus (or back, ``--to faiss``); afterwards s
 collection's index with another factory as a new generation beside the serving one and moves
 the alias (every instance serves the new one from its next search, none restarts);
 ``artsnap rollback-index`` points the alias back at the generation it replaced.
+``artsnap swap-model efficientnet-lite1`` re-embeds every collection with another embedding
+model beside the serving one and switches every instance to it at once
+(:mod:`.engine.model_switch`); ``artsnap rollback-model`` switches back.
 """
 
 from __future__ import annotations
@@ -105,6 +109,47 @@ def cmd_rollback_index(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_swap_model(args: argparse.Namespace) -> int:
+    """Blue/green for the embedding model: build every collection's vectors anew, then switch."""
+    from edge_models.embedding_variants import UnknownEmbeddingModel
+
+    from .engine.index_store import CollectionBusy
+    from .engine.model_switch import ModelSwitchError, previous_model, switch_model
+    from .engine.services import Engine
+
+    verb = "swap-model" if args.func is cmd_swap_model else "rollback-model"
+    eng = Engine.open(Settings.from_env(args.data_dir))
+    try:
+        assert eng.spaces is not None  # Engine.open always has them
+        target = args.model if verb == "swap-model" else previous_model(eng.spaces)
+        done = switch_model(
+            eng.catalog, eng.spaces, target, load_image=eng.ingest.load_media, rebuild=getattr(args, "rebuild", False)
+        )
+    except (ModelSwitchError, UnknownEmbeddingModel, CollectionBusy) as exc:
+        print(f"artsnap {verb}: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        eng.close()
+    if args.json:
+        print(json.dumps({**done.__dict__, "collections": {k: v.__dict__ for k, v in done.collections.items()}}))
+    for name, c in done.collections.items():
+        lost = f", {len(c.unreadable)} without media" if c.unreadable else ""
+        print(
+            f"{name}: {c.embedded} items embedded with {done.model}, {c.removed} stale vectors dropped{lost}",
+            file=sys.stderr,
+        )
+    print(
+        f"now serving {done.model} on every instance (was {done.previous}; writers waited {done.locked_s:.2f} s); "
+        + ("`artsnap rollback-model` switches back" if verb == "swap-model" else "its indexes are kept"),
+        file=sys.stderr,
+    )
+    return 0
+
+
+def cmd_rollback_model(args: argparse.Namespace) -> int:
+    return cmd_swap_model(args)
+
+
 def register(sub: Any) -> None:
     s = sub.add_parser("migrate-index", help="copy every collection's vectors to another vector store")
     s.add_argument("--to", choices=("milvus", "faiss"), required=True)
@@ -122,3 +167,17 @@ def register(sub: Any) -> None:
     s.add_argument("--collection", required=True)
     s.add_argument("--descriptor", action="append", help="only this descriptor (repeatable; default all)")
     s.set_defaults(func=cmd_rollback_index)
+
+    s = sub.add_parser(
+        "swap-model", help="re-embed every collection with another embedding model beside the serving one, then switch"
+    )
+    s.add_argument("model", help="the new embedding model, e.g. efficientnet-lite1")
+    s.add_argument(
+        "--rebuild", action="store_true", help="embed everything anew even where a former switch left vectors"
+    )
+    s.add_argument("--json", action="store_true", help="the report as one JSON line")
+    s.set_defaults(func=cmd_swap_model)
+
+    s = sub.add_parser("rollback-model", help="serve the embedding model the last swap-model replaced again")
+    s.add_argument("--json", action="store_true", help="the report as one JSON line")
+    s.set_defaults(func=cmd_rollback_model)

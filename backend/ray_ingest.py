@@ -39,15 +39,25 @@ from .engine.recognition import extract_catalogue_features
 from .engine.services import Engine
 
 #: Payload of one record sent to an actor: (source_path, bytes); back: an error or the decoded
-#: image with its hashes and vectors.
-Prepared = tuple[str, DecodedImage, str, int | None, dict[str, np.ndarray]]
+#: image with its hashes, vectors and (when the collection keeps them) local features.
+Prepared = tuple[str, DecodedImage, str, int | None, dict[str, np.ndarray], Any]
+
+#: Images per actor call. Small, unlike a local batch: the first answers arrive after one call's
+#: work and the last call's driver work runs with the actors idle, so a call of 32 images left
+#: the actors waiting for a noticeable share of a few-hundred-image ingest; a call's own cost
+#: (a task submission, a few kB of pickling) is far below one image's embedding.
+RAY_BATCH = 8
+#: Calls in flight per actor: one being worked on, the next ones queued behind it.
+IN_FLIGHT_PER_ACTOR = 3
 
 
 class DescribeWorker:
     """A Ray actor: the models of one worker, loaded once, applied to batches of encoded images."""
 
-    def __init__(self, models_dir: str, max_pixels: int, max_decode_bytes: int, threads: int, device: str) -> None:
-        self.descriptors = build_descriptors(Path(models_dir), threads=threads, device=device)
+    def __init__(
+        self, models_dir: str, max_pixels: int, max_decode_bytes: int, threads: int, device: str, model: str
+    ) -> None:
+        self.descriptors = build_descriptors(Path(models_dir), threads=threads, device=device, model=model)
         self.max_pixels, self.max_decode_bytes = max_pixels, max_decode_bytes
 
     def ready(self) -> bool:
@@ -56,7 +66,9 @@ class DescribeWorker:
         describe_all(self.descriptors, [blank])
         return True
 
-    def process(self, batch: list[tuple[str, bytes]]) -> list[Prepared | tuple[str, str, str]]:
+    def process(
+        self, batch: list[tuple[str, bytes]], with_features: bool = False
+    ) -> list[Prepared | tuple[str, str, str]]:
         out: list[Prepared | tuple[str, str, str]] = []
         ok: list[tuple[str, DecodedImage, str, int | None]] = []
         for path, data in batch:
@@ -70,14 +82,17 @@ class DescribeWorker:
             ok.append((path, decoded, content_hash(data), near_duplicate_hash(decoded.image)))
         vectors = describe_all(self.descriptors, [d.image for _, d, _, _ in ok]) if ok else {}
         for row, (path, decoded, sha, ph) in enumerate(ok):
-            out.append((path, decoded, sha, ph, {k: v[row] for k, v in vectors.items()}))
+            # Local features here too, not in the driver: the driver's work is serial, and an
+            # actor's runs in parallel with the other actors'. Same function, same features.
+            features = extract_catalogue_features(decoded.image) if with_features else None
+            out.append((path, decoded, sha, ph, {k: v[row] for k, v in vectors.items()}, features))
         return out
 
 
 class RayIngestService(IngestService):
     """:class:`IngestService` whose decode and describe stages run on Ray actors."""
 
-    def __init__(self, base: IngestService, actors: list[Any]) -> None:
+    def __init__(self, base: IngestService, actors: list[Any], model: str, *, batch: int = RAY_BATCH) -> None:
         super().__init__(
             base.settings,
             base.catalog,
@@ -86,8 +101,12 @@ class RayIngestService(IngestService):
             labeller=base.labeller,
             labeller_version_id=base.labeller_version_id,
             features=base.features,
+            spaces=base.spaces,
         )
         self.actors = actors
+        self.batch = batch
+        #: The embedding model the actors loaded (the serving one when they started).
+        self.model = model
         self._vectors: dict[int, dict[str, np.ndarray]] = {}
 
     def _prepared_batches(
@@ -95,7 +114,7 @@ class RayIngestService(IngestService):
     ) -> Iterator[list[_Prepared]]:
         import ray
 
-        bs = self.settings.ingest_batch
+        bs = min(self.batch, self.settings.ingest_batch)
         chunks = [records[i : i + bs] for i in range(0, len(records), bs)]
         window: deque[tuple[dict[str, tuple[SourceRecord, bytes]], Any]] = deque()
         pending = iter(enumerate(chunks))
@@ -109,10 +128,11 @@ class RayIngestService(IngestService):
                     except (SourceReadError, OSError) as exc:
                         self._fail(summary, obs, FileError(rec.source_path, "unreadable", str(exc)))
                 payload = [(path, data) for path, (_, data) in by_path.items()]
-                window.append((by_path, self.actors[n % len(self.actors)].process.remote(payload)))
+                actor = self.actors[n % len(self.actors)]
+                window.append((by_path, actor.process.remote(payload, with_features)))
                 return
 
-        for _ in range(2 * len(self.actors)):  # bounded: two batches per actor in flight
+        for _ in range(IN_FLIGHT_PER_ACTOR * len(self.actors)):  # bounded: a few calls per actor in flight
             submit()
         while window:
             by_path, ref = window.popleft()
@@ -123,11 +143,8 @@ class RayIngestService(IngestService):
                     path, code, message = res  # the error form of a result
                     self._fail(summary, obs, FileError(path, code, message))
                     continue
-                path, decoded, sha, ph, vectors = res  # the success form
+                path, decoded, sha, ph, vectors, features = res  # the success form
                 rec, data = by_path[path]
-                # Local features are extracted here, in the driver, from the decoded image the actor
-                # sent back: the same function as a local ingest, so the stored features agree.
-                features = extract_catalogue_features(decoded.image) if with_features else None
                 batch.append(_Prepared(rec, data, decoded, sha, ph, features=features))
                 self._vectors[id(decoded.image)] = vectors
             if batch:
@@ -143,6 +160,11 @@ class RayIngestService(IngestService):
         """The actors' vectors for images they prepared; images from elsewhere (re-embedding a
         crash's ``pending`` rows from the media store) are described here as usual."""
         remote = [self._vectors.pop(id(im), None) for im in images]
+        if self.current_space().model != self.model:
+            raise RuntimeError(
+                f"the serving embedding model is now {self.current_space().model}, the Ray actors embed with "
+                f"{self.model}: run the ingest again (it resumes)"
+            )
         if any(v is None for v in remote):
             super()._describe_and_add(ids, images, indexes)
             return
@@ -164,9 +186,11 @@ def ray_ingest_service(eng: Engine, address: str | None, *, workers: int | None 
     resources: dict[str, float] = ray.cluster_resources()  # type: ignore[no-untyped-call]  # ray ships no types for it
     count = workers or max(1, int(resources.get("CPU", 1)))
     s = eng.settings
+    model = eng.ingest.current_space().model
     actor_class: Any = ray.remote(num_cpus=1)(DescribeWorker)
     actors = [
-        actor_class.remote(str(s.models_dir), s.max_pixels, s.max_decode_bytes, 1, s.device) for _ in range(count)
+        actor_class.remote(str(s.models_dir), s.max_pixels, s.max_decode_bytes, 1, s.device, model)
+        for _ in range(count)
     ]
     ray.get([a.ready.remote() for a in actors])  # models loaded on every worker before the ingest starts
-    return RayIngestService(eng.ingest, actors)
+    return RayIngestService(eng.ingest, actors, model)

@@ -11,6 +11,12 @@ Protocol. A milvus-lite *server* process is the shared Milvus; the catalog is
 - *Swap*: 4 client threads send phone-vector searches to both instances while
   ``artsnap swap-index --index-factory HNSW16`` builds a new generation and switches, then
   ``rollback-index`` switches back; every answer counts, a non-200 or an empty list is a failure.
+- *Model swap*: 4 client threads send photo searches (embedded by the server with its serving
+  model) and related-item requests to both instances while ``swap-model efficientnet-lite1``
+  re-embeds every item beside the serving EfficientNet-Lite0 and flips the catalog, then
+  ``rollback-model`` flips back (catching up with what was written meanwhile); neither
+  instance restarts. A non-200 or an empty list is a failure; each photo search says which
+  model answered it. "Writers waited" is the time the switch held the collection's write lock.
 - *Store stopped*: the same load on A; the Milvus process is killed; the time each request
   took after the kill (a 503 ``vector_store_unavailable`` is the right answer) and the worst.
 - *Ray*: the same ``n`` images ingested locally and with ``--ray`` on a local cluster of
@@ -24,6 +30,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -41,6 +48,12 @@ class ScaleOut:
     visibility_s: list[float]
     swap_answers: int
     swap_failures: int
+    model_swap_answers: int
+    model_swap_failures: int
+    #: photo searches answered by each embedding model during the model swap and rollback
+    model_swap_models: dict[str, int]
+    model_swap_build_s: float
+    model_swap_locked_s: float
     stop_answers: Latency
     stop_statuses: dict[str, int]
     local_img_s: float
@@ -55,7 +68,7 @@ class ScaleOut:
     def headline(self) -> str:
         return (
             f"write seen by the other instance in ≤ {max(self.visibility_s):.2f} s; swap: {self.swap_failures} failed "
-            f"of {self.swap_answers}; store stopped: worst answer {self.stop_answers.max_ms:.0f} ms; Ray ingest "
+            f"of {self.swap_answers}; model swap: {self.model_swap_failures} failed of {self.model_swap_answers}; store stopped: worst answer {self.stop_answers.max_ms:.0f} ms; Ray ingest "
             f"{fmt_ratio(self.ray_ratio)} local"
         )
 
@@ -76,6 +89,12 @@ class ScaleOut:
                 self.swap_failures == 0,
             ),
             TargetCheck(
+                "embedding model swap under mixed load (blue/green and rollback)",
+                "0 failed requests",
+                f"{self.model_swap_failures} of {self.model_swap_answers}",
+                self.model_swap_failures == 0,
+            ),
+            TargetCheck(
                 "store stopped mid-load: every request answered",
                 "within 1 s (503 or partial), none hang",
                 f"worst {self.stop_answers.max_ms:.0f} ms, {self.stop_statuses}",
@@ -88,6 +107,15 @@ class ScaleOut:
         rows = [
             ("write on A → found by a search on B", vis.short()),
             ("searches during swap + rollback", f"{self.swap_answers} answered, {self.swap_failures} failed"),
+            (
+                "requests during model swap + rollback",
+                f"{self.model_swap_answers} answered, {self.model_swap_failures} failed; photo searches by model: "
+                + ", ".join(f"{k} {v}" for k, v in sorted(self.model_swap_models.items())),
+            ),
+            (
+                "model swap: re-embedding beside the serving model / writers waited",
+                f"{self.model_swap_build_s:.1f} s / {self.model_swap_locked_s * 1000:.0f} ms",
+            ),
             ("answers after the store was killed", f"{self.stop_answers.short()}; {self.stop_statuses}"),
             (
                 f"ingest of {self.n_images} images",
@@ -108,6 +136,7 @@ class ScaleOut:
 def run(ctx: BenchContext) -> ScaleOut:
     from backend.engine.services import Engine
     from backend.ray_ingest import ray_ingest_service
+    from edge_models.embedding_model import ensure_embedding_model
 
     from .milvus_server import milvus_lite_server
     from .server_process import served
@@ -137,13 +166,21 @@ def run(ctx: BenchContext) -> ScaleOut:
         eng = Engine.open(settings)
         eng.ingest.ingest(source, "bench")
         cid = eng.catalog.collection_id("bench")
-        vectors = eng.index_store.get(cid, "cnn").reconstruct(eng.catalog.ids_with_status(cid, "indexed")[:16])
+        item_ids = eng.catalog.ids_with_status(cid, "indexed")[:16]
+        vectors = eng.index_store.get(cid, "cnn").reconstruct(item_ids)
         eng.close()
         with served(settings, log_name="a.log") as a, served(settings, log_name="b.log") as b:
             ctx.log("scale_out: write visibility, A → B")
             visibility = [_visibility(a.url, b.url, _new_photo(i)) for i in range(5 if ctx.quick else 20)]
             ctx.log("scale_out: swap and rollback under load")
             swap = _under_load([a.url, b.url], vectors, lambda: _swap(settings))
+            ctx.log("scale_out: embedding model swap and rollback under mixed load")
+            ensure_embedding_model(settings.models_dir, model="efficientnet-lite1")  # the export is not timed
+            photos = [p.read_bytes() for p in sorted(Path(source).rglob("*.jpg"))[:8]]
+            timings: list[Any] = []
+            model_swap = under_mixed_load(
+                [a.url, b.url], "bench", photos, item_ids, lambda seen: timings.extend(_swap_model(settings, seen))
+            )
             ctx.log("scale_out: stopping the store under load")
             stop = _under_load([a.url], vectors, milvus.stop, after_s=3.0)
     statuses: dict[str, int] = {}
@@ -154,6 +191,11 @@ def run(ctx: BenchContext) -> ScaleOut:
         visibility_s=visibility,
         swap_answers=len(swap),
         swap_failures=sum(1 for _, s in swap if s != "200"),
+        model_swap_answers=len(model_swap),
+        model_swap_failures=sum(1 for x in model_swap if x.status != "200"),
+        model_swap_models=_count(x.model for x in model_swap if x.kind == "search"),
+        model_swap_build_s=timings[0].build_s,
+        model_swap_locked_s=max(t.locked_s for t in timings),
         stop_answers=Latency.of([t * 1000 for t, _ in stop]),
         stop_statuses=statuses,
         local_img_s=local_summary.images_per_s,
@@ -236,6 +278,36 @@ def _swap(settings: Any) -> None:
                 os.environ[k] = v
 
 
+def wait_for_answers(answers: list[Answer], model: str, count: int = 4, timeout_s: float = 60.0) -> None:
+    """Until ``count`` more photo searches were answered by ``model`` (each instance has loaded it)."""
+    start, deadline = len(answers), time.monotonic() + timeout_s
+    while sum(1 for x in answers[start:] if x.model == model) < count and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
+def _swap_model(settings: Any, seen: list[Answer]) -> list[Any]:
+    """``swap-model efficientnet-lite1``, searches served by it, ``rollback-model``: their reports."""
+    from backend.engine.model_switch import previous_model, switch_model
+    from backend.engine.services import Engine
+
+    eng = Engine.open(settings)
+    try:
+        assert eng.spaces is not None
+        there = switch_model(eng.catalog, eng.spaces, "efficientnet-lite1", load_image=eng.ingest.load_media)
+        wait_for_answers(seen, "efficientnet-lite1-imagenet-embedding")
+        back = switch_model(eng.catalog, eng.spaces, previous_model(eng.spaces), load_image=eng.ingest.load_media)
+    finally:
+        eng.close()
+    return [there, back]
+
+
+def _count(values: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in values:
+        out[v] = out.get(v, 0) + 1
+    return out
+
+
 def _under_load(urls: list[str], vectors: np.ndarray, action: Any, *, after_s: float = 1.0) -> list[tuple[float, str]]:
     """Run ``action`` while 4 threads search; the answers from the action's start to ``after_s`` past its end."""
     import requests
@@ -268,4 +340,74 @@ def _under_load(urls: list[str], vectors: np.ndarray, action: Any, *, after_s: f
     stop.set()
     for t in threads:
         t.join(timeout=15)
+    return answers
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One request of :func:`under_mixed_load`: how long it took, ``"200"`` or what went wrong,
+    and which embedding model answered it (image searches only)."""
+
+    seconds: float
+    status: str
+    kind: str
+    model: str = ""
+
+
+def under_mixed_load(
+    urls: list[str],
+    collection: str,
+    photos: list[bytes],
+    item_ids: list[int],
+    action: Any,
+    *,
+    threads: int = 4,
+    after_s: float = 1.0,
+) -> list[Answer]:
+    """Run ``action(answers)`` while ``threads`` clients send photo searches (embedded by the
+    server, so by its serving model) and related-item requests to ``urls`` in turn; every answer
+    from the action's start to ``after_s`` past its end (the action sees the list grow). A
+    non-200 or an empty result list is a failure."""
+    import requests
+
+    stop, started = threading.Event(), threading.Event()
+    answers: list[Answer] = []
+    options = {"options": '{"top_k": 5, "locate": false}'}
+
+    def load(i: int) -> None:
+        n = i
+        while not stop.is_set():
+            url, n = urls[n % len(urls)], n + 1
+            t0 = time.monotonic()
+            kind, model = ("search", "") if n % 2 else ("related", "")
+            try:
+                if kind == "search":
+                    photo = photos[n % len(photos)]
+                    r = requests.post(
+                        f"{url}/v1/collections/{collection}/search",
+                        files={"image": ("q.jpg", photo, "image/jpeg")},
+                        data=options,
+                        timeout=30,
+                    )
+                else:
+                    r = requests.get(f"{url}/v1/items/{item_ids[n % len(item_ids)]}/related?top_k=5", timeout=30)
+                body = r.json()
+                ok = r.status_code == 200 and bool(body.get("results"))
+                status = "200" if ok else (str(r.status_code) if r.status_code != 200 else "empty")
+                model = next((m["model"] for m in body.get("models", []) if m.get("descriptor") == "cnn"), "")
+            except requests.RequestException:
+                status = "hang"
+            if started.is_set():
+                answers.append(Answer(time.monotonic() - t0, status, kind, model if kind == "search" else ""))
+
+    workers = [threading.Thread(target=load, args=(i,), daemon=True) for i in range(threads)]
+    for t in workers:
+        t.start()
+    time.sleep(1.0)  # the load is running before the action starts
+    started.set()
+    action(answers)
+    time.sleep(after_s)
+    stop.set()
+    for t in workers:
+        t.join(timeout=30)
     return answers

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .embedding_variants import embedding_variant
 from .weights import BACKBONE_NAME, EMBEDDING_DIM, IMAGENET_CLASSES, weights_path, weights_sha256
 
 __all__ = [
@@ -29,8 +30,9 @@ __all__ = [
 ]
 
 
-def load_efficientnet(num_classes: int = IMAGENET_CLASSES) -> nn.Module:
-    """EfficientNet-Lite0 with the packaged ImageNet weights on the int8 grid, in eval mode."""
+def load_efficientnet(num_classes: int = IMAGENET_CLASSES, *, variant: str = BACKBONE_NAME) -> nn.Module:
+    """EfficientNet-Lite0 (or another packaged ``variant``, see :mod:`.embedding_variants`)
+    with its ImageNet weights on the int8 grid, in eval mode."""
     import contextlib
     import io
 
@@ -38,7 +40,8 @@ def load_efficientnet(num_classes: int = IMAGENET_CLASSES) -> nn.Module:
 
     # The package prints "Loaded pretrained weights ..."; keep CLI output clean.
     with contextlib.redirect_stdout(io.StringIO()):
-        model = EfficientNet.from_pretrained(BACKBONE_NAME, weights_path=str(weights_path()), num_classes=num_classes)
+        path = weights_path() if variant == BACKBONE_NAME else embedding_variant(variant).weights_path()
+        model = EfficientNet.from_pretrained(variant, weights_path=str(path), num_classes=num_classes)
     from .int8_grid import snap_to_int8_grid
 
     snap_to_int8_grid(model)

@@ -17,9 +17,10 @@ from pathlib import Path
 
 from filelock import FileLock
 
+from .embedding_variants import DEFAULT_EMBEDDING_MODEL, embedding_variant, variant_weights_sha256
 from .model_card import ModelCard
-from .preprocessing import DEFAULT_SPEC, PreprocessSpec
-from .weights import BACKBONE_NAME, torch_version, weights_sha256
+from .preprocessing import PreprocessSpec
+from .weights import torch_version
 
 log = logging.getLogger(__name__)
 
@@ -31,22 +32,35 @@ class EmbeddingExportError(RuntimeError):
     """Building the ONNX embedding model failed; the message carries the exporter's output."""
 
 
-def embedding_cache_key(spec: PreprocessSpec = DEFAULT_SPEC) -> str:
-    """The embedding space's version: changes whenever any input to the vectors changes."""
-    blob = json.dumps(
-        {"weights": weights_sha256(), "spec": spec.to_dict(), "v": EXPORT_FORMAT_VERSION, "torch": torch_version()},
-        sort_keys=True,
-    )
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+def embedding_cache_key(spec: PreprocessSpec | None = None, model: str = DEFAULT_EMBEDDING_MODEL) -> str:
+    """The embedding space's version: changes whenever any input to the vectors changes.
+
+    ``spec`` defaults to the variant's own preprocessing. The default model's key leaves the
+    model's name out, so its cached files and the versions recorded in indexes stay valid.
+    """
+    spec = spec or embedding_variant(model).spec
+    fields: dict[str, object] = {
+        "weights": variant_weights_sha256(model),
+        "spec": spec.to_dict(),
+        "v": EXPORT_FORMAT_VERSION,
+        "torch": torch_version(),
+    }
+    if model != DEFAULT_EMBEDDING_MODEL:
+        fields["model"] = model
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def embedding_model_paths(cache_dir: Path, spec: PreprocessSpec = DEFAULT_SPEC) -> tuple[Path, Path]:
-    """(onnx file, card file) for ``spec`` in ``cache_dir``."""
-    onnx_path = Path(cache_dir) / f"{BACKBONE_NAME}-embed-{embedding_cache_key(spec)}.onnx"
+def embedding_model_paths(
+    cache_dir: Path, spec: PreprocessSpec | None = None, model: str = DEFAULT_EMBEDDING_MODEL
+) -> tuple[Path, Path]:
+    """(onnx file, card file) for ``model`` and ``spec`` in ``cache_dir``."""
+    onnx_path = Path(cache_dir) / f"{model}-embed-{embedding_cache_key(spec, model)}.onnx"
     return onnx_path, onnx_path.with_suffix(".card.json")
 
 
-def ensure_embedding_model(cache_dir: Path, spec: PreprocessSpec = DEFAULT_SPEC) -> tuple[Path, ModelCard]:
+def ensure_embedding_model(
+    cache_dir: Path, spec: PreprocessSpec | None = None, model: str = DEFAULT_EMBEDDING_MODEL
+) -> tuple[Path, ModelCard]:
     """The cached ONNX embedding model and its card, built on first use in a child process.
 
     A file lock makes concurrent processes (gunicorn workers, an ingest) wait for one build
@@ -55,10 +69,11 @@ def ensure_embedding_model(cache_dir: Path, spec: PreprocessSpec = DEFAULT_SPEC)
     """
     cache_dir = Path(cache_dir)
     cache_dir.mkdir(parents=True, exist_ok=True)
-    onnx_path, card_path = embedding_model_paths(cache_dir, spec)
+    spec = spec or embedding_variant(model).spec
+    onnx_path, card_path = embedding_model_paths(cache_dir, spec, model)
     with FileLock(str(onnx_path) + ".lock"):
         if not (onnx_path.exists() and card_path.exists()):
-            log.info("building the %s ONNX model once (cached at %s)", BACKBONE_NAME, onnx_path)
+            log.info("building the %s ONNX model once (cached at %s)", model, onnx_path)
             cmd = [
                 sys.executable,
                 "-m",
@@ -66,10 +81,12 @@ def ensure_embedding_model(cache_dir: Path, spec: PreprocessSpec = DEFAULT_SPEC)
                 str(cache_dir),
                 "--spec",
                 json.dumps(spec.to_dict()),
+                "--model",
+                model,
             ]
             proc = subprocess.run(cmd, capture_output=True, text=True)
             if proc.returncode != 0 or not (onnx_path.exists() and card_path.exists()):
                 raise EmbeddingExportError(
-                    f"exporting {BACKBONE_NAME} to ONNX failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}"
+                    f"exporting {model} to ONNX failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}"
                 )
     return onnx_path, ModelCard.load(card_path)

@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .embedding_model import embedding_cache_key, embedding_model_paths
+from .embedding_variants import DEFAULT_EMBEDDING_MODEL, embedding_variant, variant_weights_sha256
 from .model_card import ModelCard
-from .preprocessing import DEFAULT_SPEC, PreprocessSpec
+from .preprocessing import PreprocessSpec
 from .runtime import make_session
-from .weights import BACKBONE_NAME, EMBEDDING_DIM, IMAGENET_CLASSES, weights_sha256
+from .weights import EMBEDDING_DIM, IMAGENET_CLASSES
 
 if TYPE_CHECKING:  # torch is imported only when a model is actually exported or compared
     import torch
@@ -115,16 +116,19 @@ def check_parity(model: torch.nn.Module, onnx_path: Path, inputs: np.ndarray) ->
     return ParityReport(max_abs_diff=diffs, top1_agree=agree, n_inputs=len(inputs))
 
 
-def export_embedding_model(cache_dir: Path, spec: PreprocessSpec = DEFAULT_SPEC) -> tuple[Path, ModelCard]:
+def export_embedding_model(
+    cache_dir: Path, spec: PreprocessSpec | None = None, model_name: str = DEFAULT_EMBEDDING_MODEL
+) -> tuple[Path, ModelCard]:
     """Export the backbone to the cache path :mod:`edge_models.embedding_model` names, with its card.
 
     Called in a child process by :func:`edge_models.embedding_model.ensure_embedding_model`
     (which holds the lock), so the serving process never imports torch.
     """
-    from .backbone import EmbeddingNet
+    from .backbone import EmbeddingNet, load_efficientnet
 
-    onnx_path, card_path = embedding_model_paths(cache_dir, spec)
-    model = EmbeddingNet()
+    spec = spec or embedding_variant(model_name).spec
+    onnx_path, card_path = embedding_model_paths(cache_dir, spec, model_name)
+    model = EmbeddingNet(load_efficientnet(variant=model_name))
     export_onnx(model, onnx_path, input_size=spec.input_size, output_names=EmbeddingNet.output_names)
     rng = np.random.default_rng(0)
     probe = rng.standard_normal((4, 3, spec.input_size, spec.input_size)).astype(np.float32)
@@ -133,17 +137,17 @@ def export_embedding_model(cache_dir: Path, spec: PreprocessSpec = DEFAULT_SPEC)
         onnx_path.unlink(missing_ok=True)
         raise RuntimeError(f"ONNX export does not match torch: {parity}")
     card = ModelCard(
-        name=f"{BACKBONE_NAME}-imagenet-embedding",
-        version=embedding_cache_key(spec),
+        name=f"{model_name}-imagenet-embedding",
+        version=embedding_cache_key(spec, model_name),
         task="embedding",
-        backbone=BACKBONE_NAME,
+        backbone=model_name,
         preprocessing=spec,
         inputs=[{"name": "image", "dtype": "float32", "shape": [-1, 3, spec.input_size, spec.input_size]}],
         outputs=[
             {"name": "embedding", "dtype": "float32", "shape": [-1, EMBEDDING_DIM], "l2_normalised": True},
             {"name": "logits", "dtype": "float32", "shape": [-1, IMAGENET_CLASSES], "labels": "imagenet-1k"},
         ],
-        weights_sha256=weights_sha256(),
+        weights_sha256=variant_weights_sha256(model_name),
         metrics={"onnx_parity_max_abs_diff": parity.max_abs_diff},
         files={"onnx": onnx_path.name},
     )
@@ -157,10 +161,11 @@ def main(argv: list[str] | None = None) -> int:
 
     p = argparse.ArgumentParser(prog="python -m edge_models.onnx_export")
     p.add_argument("cache_dir")
-    p.add_argument("--spec", default=None, help="preprocessing spec as JSON (default: the model card's default)")
+    p.add_argument("--spec", default=None, help="preprocessing spec as JSON (default: the model's own)")
+    p.add_argument("--model", default=DEFAULT_EMBEDDING_MODEL, help="the backbone (edge_models.embedding_variants)")
     args = p.parse_args(argv)
-    spec = PreprocessSpec.from_dict(json.loads(args.spec)) if args.spec else DEFAULT_SPEC
-    path, _ = export_embedding_model(Path(args.cache_dir), spec)
+    spec = PreprocessSpec.from_dict(json.loads(args.spec)) if args.spec else None
+    path, _ = export_embedding_model(Path(args.cache_dir), spec, args.model)
     print(path)
     return 0
 

@@ -17,7 +17,10 @@ import numpy as np
 from PIL import Image
 
 from edge_models.embedding_model import embedding_cache_key, ensure_embedding_model
+from edge_models.embedding_variants import DEFAULT_EMBEDDING_MODEL
 from edge_models.runtime import OnnxModel
+
+from .embedding_space import model_space
 
 
 class Descriptor(Protocol):
@@ -38,8 +41,12 @@ class CnnDescriptor:
     name = "cnn"
     dim = 1280
 
-    def __init__(self, models_dir: Path, *, threads: int = 0, device: str = "auto") -> None:
+    def __init__(
+        self, models_dir: Path, *, threads: int = 0, device: str = "auto", model: str = DEFAULT_EMBEDDING_MODEL
+    ) -> None:
         self._models_dir = Path(models_dir)
+        #: Which backbone embeds (:mod:`edge_models.embedding_variants`); one per descriptor object.
+        self.backbone = model
         self._threads = threads
         self._device = device
         self._model: Any = None
@@ -50,13 +57,18 @@ class CnnDescriptor:
         if self._model is None:
             with self._lock:
                 if self._model is None:
-                    path, card = ensure_embedding_model(self._models_dir)
+                    path, card = ensure_embedding_model(self._models_dir, model=self.backbone)
                     self._model = OnnxModel.load(path, card, threads=self._threads, device=self._device)
         return self._model
 
     @property
     def version(self) -> str:
-        return self._model.card.version if self._model is not None else embedding_cache_key()
+        return self._model.card.version if self._model is not None else embedding_cache_key(model=self.backbone)
+
+    @property
+    def space(self) -> str:
+        """The embedding space of its vectors (what a phone's vector must declare)."""
+        return model_space(self.backbone)
 
     @property
     def input_size(self) -> int:
@@ -145,5 +157,7 @@ def derive_missing(
     return out
 
 
-def build_descriptors(models_dir: Path, *, threads: int = 0, device: str = "auto") -> dict[str, Descriptor]:
-    return {"cnn": CnnDescriptor(models_dir, threads=threads, device=device), "color": ColorDescriptor()}
+def build_descriptors(
+    models_dir: Path, *, threads: int = 0, device: str = "auto", model: str = DEFAULT_EMBEDDING_MODEL
+) -> dict[str, Descriptor]:
+    return {"cnn": CnnDescriptor(models_dir, threads=threads, device=device, model=model), "color": ColorDescriptor()}

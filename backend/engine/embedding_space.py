@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
 
+from edge_models.embedding_variants import DEFAULT_EMBEDDING_MODEL, embedding_variant, variant_weights_sha256
 from edge_models.preprocessing import DEFAULT_SPEC, PreprocessSpec
 from edge_models.weights import BACKBONE_NAME, EMBEDDING_DIM, weights_sha256
 
@@ -50,6 +51,16 @@ def space_id(name: str, *, weights: str | None, preprocessing: Mapping[str, Any]
 def server_space(spec: PreprocessSpec = DEFAULT_SPEC) -> str:
     """The space of the server's ``cnn`` descriptor (and of its catalogue indexes)."""
     return space_id(SERVER_SPACE_NAME, weights=weights_sha256(), preprocessing=spec)
+
+
+@lru_cache(maxsize=8)
+def model_space(model: str = DEFAULT_EMBEDDING_MODEL) -> str:
+    """The space of the ``cnn`` descriptor when ``model`` embeds (see :mod:`.model_spaces`);
+    the default model's is :func:`server_space`."""
+    if model == DEFAULT_EMBEDDING_MODEL:
+        return server_space()
+    variant = embedding_variant(model)
+    return space_id(f"{model}-imagenet", weights=variant_weights_sha256(model), preprocessing=variant.spec)
 
 
 def card_space(card: Mapping[str, Any]) -> str | None:

@@ -55,7 +55,7 @@ def backfill_local_features(
     t0 = time.perf_counter()
     cid = catalog.collection_id(collection)
     summary = BackfillSummary(collection=collection)
-    with service.index_store.writer(cid, timeout=30.0):
+    with service.pinned_writer(cid, timeout=30.0):
         if rebuild:
             features.drop(cid)
         feats = features.writer(cid)
@@ -73,7 +73,7 @@ def backfill_local_features(
             views = catalog.get_items(chunk)
             ids, extracted = [], []
             for item_id in chunk:
-                image = service._load_media(views[item_id].media_path)
+                image = service.load_media(views[item_id].media_path)
                 if image is None:
                     summary.missing_media.append(views[item_id].source_path)
                     obs.message(

@@ -64,8 +64,12 @@ class IndexStore:
         factories: Mapping[str, str] | None = None,
         params: Mapping[str, str] | None = None,
         mmap: bool = False,
+        lock_dir: Path | None = None,
     ) -> None:
         self.index_dir = Path(index_dir)
+        #: Where the per-collection write locks live: the same folder for every embedding
+        #: model's indexes (:mod:`.model_spaces`), so a collection has one writer whatever model writes.
+        self.lock_dir = Path(lock_dir) if lock_dir is not None else self.index_dir
         self.descriptors = descriptors
         self.factory = factory
         self.factories = {"code": "BFlat", **dict(factories or {}), "cnn": factory}
@@ -119,7 +123,7 @@ class IndexStore:
     @contextmanager
     def _write_lock(self, collection_id: int, timeout: float) -> Iterator[None]:
         """One writer per collection: a file lock beside the indexes (one machine)."""
-        lock_path = self.index_dir / str(collection_id) / ".write.lock"
+        lock_path = self.lock_dir / str(collection_id) / ".write.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(lock_path))
         try:
@@ -132,6 +136,17 @@ class IndexStore:
             yield
         finally:
             lock.release()
+
+    @contextmanager
+    def write_lock(self, collection_id: int, *, timeout: float = 10.0) -> Iterator[None]:
+        """The collection's write lock alone (a model switch holds it while it flips)."""
+        with self._write_lock(collection_id, timeout):
+            yield
+
+    def open_unlocked(self, collection_id: int, *, rebuild: bool = False) -> dict[str, VectorIndex]:
+        """Indexes to fill while they are not served (a model switch's green side): no lock,
+        nobody else writes them; ``rebuild`` starts them empty."""
+        return self._open_for_write(collection_id, list(self.descriptors) if rebuild else [])
 
     def _open_for_write(self, collection_id: int, rebuild: Sequence[str]) -> dict[str, VectorIndex]:
         return {

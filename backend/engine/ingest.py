@@ -39,6 +39,7 @@ from .feature_backfill import BackfillSummary
 from .index import VectorIndex
 from .index_store import IndexStore, ReconcileReport
 from .media import StoredMedia, remove_media, store_media
+from .model_spaces import ModelSpaces, SpaceBound
 from .recognition import CollectionFeatures, FeatureStore, LocalFeatures, backfill_command, extract_catalogue_features
 from .uploads import upload_path
 
@@ -172,7 +173,7 @@ class _Prepared:
 Labeller = Callable[[Sequence[Image.Image]], list[list[tuple[str, float]]]]
 
 
-class IngestService:
+class IngestService(SpaceBound):
     def __init__(
         self,
         settings: Settings,
@@ -183,11 +184,11 @@ class IngestService:
         labeller: Labeller | None = None,
         labeller_version_id: int | None = None,
         features: FeatureStore | None = None,
+        spaces: ModelSpaces | None = None,
     ) -> None:
+        super().__init__(descriptors, index_store, spaces)
         self.settings = settings
         self.catalog = catalog
-        self.descriptors = descriptors
-        self.index_store = index_store
         self.labeller = labeller
         self.labeller_version_id = labeller_version_id
         self.features = features
@@ -247,7 +248,7 @@ class IngestService:
         summary = IngestSummary(collection=collection, source=name)
         summary.skipped_non_images = src.skipped_non_image
         cid = self.catalog.ensure_collection(collection)
-        with self.index_store.writer(cid, timeout=30.0) as indexes:
+        with self.pinned_writer(cid, timeout=30.0) as indexes:
             feats = self._feature_writer(cid)
             summary.local_features = feats is not None or self.features is None
             summary.reconcile = self.index_store.reconcile(self.catalog, cid, indexes, also=[feats] if feats else ())
@@ -313,7 +314,7 @@ class IngestService:
             origin="upload",
         )
         summary = IngestSummary(collection=collection, source="upload")
-        with self.index_store.writer(cid) as indexes:
+        with self.pinned_writer(cid) as indexes:
             if source_path in self.catalog.source_path_status(cid):
                 raise FileExistsError(f"an item with source_path {source_path!r} already exists in {collection!r}")
             feats = self._feature_writer(cid)
@@ -342,7 +343,7 @@ class IngestService:
         if duplicates not in DUPLICATE_POLICIES:
             raise ValueError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, not {duplicates!r}")
         cid = self.catalog.collection_id(self.catalog.get_item(item_id).collection)
-        with self.index_store.writer(cid) as indexes:
+        with self.pinned_writer(cid) as indexes:
             view = self.catalog.get_item(item_id)  # again, under the lock
             doomed = [item_id, *view.duplicates] if duplicates == "delete" else [item_id]
             for idx in indexes.values():
@@ -423,7 +424,7 @@ class IngestService:
                 relinked.append(oid)
                 continue
             media, thumb = self._own_or_fallback(views[oid], fallback)
-            image = self._load_media(media)
+            image = self.load_media(media)
             if image is None:
                 lost.append(oid)
                 continue
@@ -446,7 +447,7 @@ class IngestService:
             return view.media_path, view.thumb_path
         return fallback
 
-    def _load_media(self, media_path: str | None) -> Image.Image | None:
+    def load_media(self, media_path: str | None) -> Image.Image | None:
         if not media_path:
             return None
         try:
@@ -486,7 +487,7 @@ class IngestService:
         ids = self.catalog.ids_with_status(cid, "indexed")
         # Under the write lock, every index starts empty (even one of another model) and is
         # replaced atomically as the items are re-embedded.
-        with self.index_store.writer(cid, rebuild=list(self.descriptors)) as indexes:
+        with self.pinned_writer(cid, rebuild=list(self.descriptors)) as indexes:
             if self.features is not None:
                 self.features.drop(cid)
             feats = self.features.writer(cid) if self.features is not None else None

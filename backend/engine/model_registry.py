@@ -42,6 +42,9 @@ from .catalog.store import Catalog
 from .embedding_space import card_space, check_card_space
 
 CLASSIFICATION = "classification"
+#: Rows of the server's own embedding model (:mod:`.model_spaces`): which backbone serves.
+#: Not a phone download, so left out of :func:`list_models` unless asked for.
+EMBEDDING_TASK = "embedding"
 STORE_DIR_NAME = "model-store"
 #: Besides the files the card lists, what the server itself reads from a registered model.
 SERVER_FILES = ("model_card.json", "classifier.json", "code_head.json")
@@ -321,8 +324,7 @@ def _current_sha256(path: Path) -> str:
 def list_models(catalog: Catalog, task: str | None = None) -> list[RegisteredModel]:
     with catalog.session() as s:
         q = select(ModelVersion).order_by(ModelVersion.created_at.desc(), ModelVersion.id.desc())
-        if task:
-            q = q.where(ModelVersion.task == task)
+        q = q.where(ModelVersion.task == task) if task else q.where(ModelVersion.task != EMBEDDING_TASK)
         return [_row(m) for m in s.scalars(q)]
 
 

