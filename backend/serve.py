@@ -197,10 +197,27 @@ def serving_settings(settings: Settings, host: str, port: int) -> tuple[Settings
     )
 
 
+def worker_threads(settings: Settings, workers: int) -> Settings:
+    """ONNX Runtime intra-op threads for each of ``workers`` worker processes: the cores shared out.
+
+    ``Settings.threads`` 0 means one per core for a process that has the machine to itself;
+    gunicorn workers share it, and each computes one request at a time, so ``workers`` of
+    them with a thread per core each would run twice as many threads as cores under load.
+    An explicit ``ARTSNAP_THREADS`` is kept.
+    """
+    import os
+
+    if settings.threads:
+        return settings
+    return replace(settings, threads=max(1, (os.cpu_count() or 1) // max(1, workers)))
+
+
 def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeout: int = 120) -> None:
     from gunicorn.app.base import BaseApplication
 
     from .api import create_app
+
+    settings = worker_threads(settings, workers)
 
     class _App(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type information
         def load_config(self) -> None:
