@@ -19,8 +19,9 @@ the CPU work of a request (JPEG decoding, ONNX Runtime, OpenCV, FAISS) releases 
 while it runs the worker's event loop keeps answering ``/healthz``, reading other bodies and
 sending gunicorn's heartbeat. Run on the loop, a ``/healthz`` probe waited for the whole CPU
 work of the request in progress. One compute thread per worker (one worker per core) keeps
-the machine from being oversubscribed; the library thread settings (ONNX Runtime intra-op
-threads, one faiss and one OpenCV thread) are per call and unchanged by it.
+the machine from being oversubscribed, and so do the libraries' own threads: one for faiss
+and one for OpenCV (:func:`limit_library_threads`), and the cores shared out between the
+workers for ONNX Runtime (:func:`worker_threads`).
 """
 
 from __future__ import annotations
