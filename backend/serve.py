@@ -11,15 +11,24 @@ of two workers and ``/healthz`` stopped answering; here up to ``WORKER_CONNECTIO
 worker can stall while the rest is served. :class:`SlowClientGuard` reads each body in full
 before the app runs (a client silent for ``Settings.body_timeout_s`` mid-body gets a 408 and
 is let go) and lets requests compute one at a time per worker, with ``/healthz`` skipping the
-queue. The CPU work of a request (decode, ONNX Runtime, FAISS) runs without yielding; with
-one worker per core that is what the machine can do anyway.
+queue.
+
+*Compute off the event loop.* The application itself runs in one native thread per worker
+(gevent's :class:`~gevent.threadpool.ThreadPool`), not in the greenlet that read the request:
+the CPU work of a request (JPEG decoding, ONNX Runtime, OpenCV, FAISS) releases the GIL, so
+while it runs the worker's event loop keeps answering ``/healthz``, reading other bodies and
+sending gunicorn's heartbeat. Run on the loop, a ``/healthz`` probe waited for the whole CPU
+work of the request in progress. One compute thread per worker (one worker per core) keeps
+the machine from being oversubscribed, and so do the libraries' own threads: one for faiss
+and one for OpenCV (:func:`limit_library_threads`), and the cores shared out between the
+workers for ONNX Runtime (:func:`worker_threads`).
 """
 
 from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -61,36 +70,67 @@ class SlowClientGuard:
        ``body_timeout_s`` allowed between bytes (else a 408 ``request_timeout``), into a
        spooled temporary file (1 MB in memory at most per request). A slow upload therefore
        never holds anything the other requests need.
-    2. The application then runs under a per-worker lock. CPU work (decoding, ONNX Runtime,
-       FAISS) does not yield to other greenlets anyway; the lock makes requests wait for their
-       turn *blocked*, not ready to run, so a ``/healthz`` probe (which skips the lock) runs
-       as soon as the current request's CPU work ends instead of after every request that
-       happened to be ready before it.
+    2. The application then runs under a per-worker lock, in ``compute`` when one is given
+       (``serve_gunicorn`` gives a one-thread pool): the request's greenlet waits for the
+       thread, so the event loop stays free while the CPU work runs. Without the lock,
+       requests would pile up in the thread pool's queue; with it they wait for their turn
+       *blocked*, and ``/healthz`` and ``/metrics`` (which skip the lock and run on the loop)
+       answer at once whatever is computing.
 
-    Bodies larger than ``max_body_bytes`` are not read; the application answers them 413.
+    Bodies larger than ``max_body_bytes`` are not read; the application answers them 413 on
+    the event loop (it may touch the unread socket, which belongs to the loop's thread).
     """
 
-    def __init__(self, app: WSGIApplication, *, body_timeout_s: float, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        app: WSGIApplication,
+        *,
+        body_timeout_s: float,
+        max_body_bytes: int,
+        compute: Callable[[WSGIApplication, WSGIEnvironment, StartResponse], Iterable[bytes]] | None = None,
+    ) -> None:
         import threading  # gevent's lock once the worker has monkey-patched
 
         self.app = app
         self.body_timeout_s = body_timeout_s
         self.max_body_bytes = max_body_bytes
+        self.compute = compute
         self._turn = threading.Lock()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         sock = environ.get("gunicorn.socket")
         if sock is not None:
             sock.settimeout(self.body_timeout_s)
-        if _has_body(environ) and int(environ.get("CONTENT_LENGTH") or 0) <= self.max_body_bytes:
+        spooled = not _has_body(environ)
+        if not spooled and int(environ.get("CONTENT_LENGTH") or 0) <= self.max_body_bytes:
             try:
                 environ["wsgi.input"] = _spool(environ["wsgi.input"], self.max_body_bytes)
             except TimeoutError:
                 return _request_timeout(start_response)
+            spooled = True
         if environ.get("PATH_INFO") in UNGATED_PATHS:
             return self.app(environ, start_response)
         with self._turn:
-            return self.app(environ, start_response)
+            if self.compute is None or not spooled:
+                return self.app(environ, start_response)
+            return self.compute(self.app, environ, start_response)
+
+
+def thread_compute() -> Callable[[WSGIApplication, WSGIEnvironment, StartResponse], Iterable[bytes]]:
+    """Run the application in one native thread of this gevent worker (see the module docstring).
+
+    Flask does its work (hooks, the view, teardown) before it returns the answer's iterable,
+    so only sending the bytes (or a file) is left to the event loop.
+    """
+    from gevent.threadpool import ThreadPool
+
+    pool = ThreadPool(1)
+
+    def run(app: WSGIApplication, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        answer: Iterable[bytes] = pool.apply(app, (environ, start_response))
+        return answer
+
+    return run
 
 
 def _has_body(environ: WSGIEnvironment) -> bool:
@@ -158,10 +198,27 @@ def serving_settings(settings: Settings, host: str, port: int) -> tuple[Settings
     )
 
 
+def worker_threads(settings: Settings, workers: int) -> Settings:
+    """ONNX Runtime intra-op threads for each of ``workers`` worker processes: the cores shared out.
+
+    ``Settings.threads`` 0 means one per core for a process that has the machine to itself;
+    gunicorn workers share it, and each computes one request at a time, so ``workers`` of
+    them with a thread per core each would run twice as many threads as cores under load.
+    An explicit ``ARTSNAP_THREADS`` is kept.
+    """
+    import os
+
+    if settings.threads:
+        return settings
+    return replace(settings, threads=max(1, (os.cpu_count() or 1) // max(1, workers)))
+
+
 def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeout: int = 120) -> None:
     from gunicorn.app.base import BaseApplication
 
     from .api import create_app
+
+    settings = worker_threads(settings, workers)
 
     class _App(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type information
         def load_config(self) -> None:
@@ -186,7 +243,10 @@ def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeo
             app = create_app(settings)
             app.extensions["artsnap.engine"].search.warm_up()
             return SlowClientGuard(
-                app, body_timeout_s=settings.body_timeout_s, max_body_bytes=settings.max_upload_bytes
+                app,
+                body_timeout_s=settings.body_timeout_s,
+                max_body_bytes=settings.max_upload_bytes,
+                compute=thread_compute(),
             )
 
     _App().run()

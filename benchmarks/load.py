@@ -85,6 +85,9 @@ class LoadResult:
     stalls_answered: dict[str, int]
     rate_limit_probe: dict[str, int]
     cpu_busy: float
+    #: CPU milliseconds per answered request: the server's processes, and the load generator's own
+    server_cpu_ms: float = float("nan")
+    client_cpu_ms: float = float("nan")
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -171,7 +174,9 @@ class LoadResult:
             "",
             f"Where a 3 MP photo's server time goes (engine `timings_ms`, mean): {stages}. "
             f"CPU: the server's answered work adds up to {self.cpu_busy:.0%} of {os.cpu_count() or 2} cores "
-            "(sum of server times ÷ wall time ÷ cores), so the rest of each client's wait is queueing.",
+            "(sum of server times ÷ wall time ÷ cores), so the rest of each client's wait is queueing. "
+            f"CPU time per answered request: server processes {self.server_cpu_ms:.1f} ms, the load generator "
+            f"itself (clients, probes, on the same cores) {self.client_cpu_ms:.1f} ms.",
             "",
             f"`/healthz` while the uploads stalled: p50 {h.p50_ms:.0f} ms, p95 {h.p95_ms:.0f} ms, "
             f"p99 {self.healthz_p99_ms:.0f} ms, max {self.healthz_max_ms:.0f} ms (n={h.n}, {self.healthz_failures} "
@@ -275,6 +280,8 @@ def run(ctx: BenchContext) -> LoadResult:
         stalls_answered=dict(run_.stall_outcomes),
         rate_limit_probe=run_.probe_outcomes,
         cpu_busy=app_total_s / duration / (os.cpu_count() or 2),
+        server_cpu_ms=run_.server_cpu_s * 1000 / max(1, len(answered)),
+        client_cpu_ms=run_.client_cpu_s * 1000 / max(1, len(answered)),
         notes=[
             "The load generator runs on the same 2 cores as the server, and so does everything else on the "
             "machine at the time: read the figures as a floor for a dedicated 2-core server.",

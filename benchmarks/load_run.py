@@ -49,22 +49,55 @@ class LoadRun:
         self.restart_s = float("nan")
         self._lock = threading.Lock()
         self._t0 = 0.0
+        #: CPU seconds over the run: this process (the clients, the probes) and the server's processes
+        self.client_cpu_s = 0.0
+        self.server_cpu_s = 0.0
+        self._server_cpu: dict[int, float] = {}  # pid -> CPU seconds when the run started
+        self._server_seen: dict[int, float] = {}  # pid -> CPU seconds last read
 
     def now(self) -> float:
         return time.perf_counter() - self._t0
 
     def go(self) -> None:
+        self._read_server_cpu()
+        self._server_cpu = dict(self._server_seen)
+        cpu0 = time.process_time()
         self._t0 = time.perf_counter()
         threads = [threading.Thread(target=self._client, args=(i,), daemon=True) for i in range(CLIENTS)]
         threads += [
             threading.Thread(target=self._probe, daemon=True),
             threading.Thread(target=self._chaos, daemon=True),
             threading.Thread(target=self._limit_probe, daemon=True),
+            threading.Thread(target=self._cpu_sampler, daemon=True),
         ]
         for t in threads:
             t.start()
         for t in threads:
             t.join(timeout=self.duration + 120)
+        self.client_cpu_s = time.process_time() - cpu0
+        self._read_server_cpu()
+        self.server_cpu_s = sum(cpu - self._server_cpu.get(pid, 0.0) for pid, cpu in self._server_seen.items())
+
+    def _read_server_cpu(self) -> None:
+        """CPU seconds (user + system) of the gunicorn master and its workers, from ``/proc``.
+
+        Read every quarter second, so a worker SIGKILLed mid-run still counts up to its last reading.
+        """
+        tick = os.sysconf("SC_CLK_TCK")
+        for pid in [self.server.pid, *self.server.worker_pids()]:
+            try:
+                fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue  # gone between listing and reading
+            self._server_seen[pid] = (int(fields[11]) + int(fields[12])) / tick
+
+    def _cpu_sampler(self) -> None:
+        while self.now() < self.duration:
+            try:
+                self._read_server_cpu()
+            except OSError:
+                pass
+            time.sleep(0.25)
 
     def _client(self, i: int) -> None:
         import requests

@@ -458,7 +458,7 @@ class SearchService(SpaceBound):
             if not idx.contains(np.array([target]))[0]:
                 raise LookupError(f"item {item_id} is not indexed yet (status {item.status})")
             vectors[name] = idx.reconstruct(np.array([target]))[0]
-        own = self.catalog.get_item(target)
+        own = item if target == item.id else self.catalog.get_item(target)
         query_labels = list(options.labels) + [QueryLabel(n, 1.0, "item") for n in own.label_names]
         exclude = (target, *own.duplicates, item.id)
         opts = SearchOptions(

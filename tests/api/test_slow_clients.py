@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import os
+import select
 import shutil
 import socket
 import statistics
@@ -19,6 +20,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
 from PIL import Image
@@ -135,3 +137,57 @@ def test_writes_work_under_gevent_workers(server: str) -> None:
     assert found.json()["results"][0]["id"] == item_id
     assert requests.delete(f"{server}/v1/items/{item_id}", timeout=60).status_code == 204
     assert requests.get(f"{server}/v1/items/{item_id}", timeout=60).status_code == 404
+
+
+def _photo_search_request(port: int, photo: bytes) -> bytes:
+    """A whole photo-search request as bytes (multipart), to send on a raw socket."""
+    prepared = requests.Request(
+        "POST", f"http://127.0.0.1:{port}/v1/collections/demo/search", files={"image": ("snap.jpg", photo)}
+    ).prepare()
+    head = f"POST {prepared.path_url} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n"
+    head += "".join(f"{k}: {v}\r\n" for k, v in prepared.headers.items()) + "\r\n"
+    assert isinstance(prepared.body, bytes)
+    return head.encode() + prepared.body
+
+
+def _answered(sock: socket.socket) -> bool:
+    """Whether the server has started answering on ``sock`` (without waiting)."""
+    ready, _, _ = select.select([sock], [], [], 0)
+    return bool(ready)
+
+
+def test_healthz_answers_while_a_photo_search_computes(server: str, demo_source) -> None:
+    """The event loop is not held by a request's CPU work: while photo searches (12 MP
+    snaps: decoding, recognition, embedding) are computing, ``/healthz`` keeps answering,
+    several times before the first search is answered. With the work run on the event loop,
+    no probe sent during a search could be answered before that search's answer."""
+    from dataset_tools.camera_snap import simulate_snap
+
+    port = int(server.rsplit(":", 1)[1])
+    painting = Image.open(sorted(demo_source.out_dir.rglob("*.jpg"))[0]).convert("RGB")
+    buf = io.BytesIO()
+    simulate_snap(painting, np.random.default_rng(1), out_size=(4000, 3000)).photo.save(buf, "JPEG", quality=92)
+    request = _photo_search_request(port, buf.getvalue())
+
+    searches = []
+    try:
+        for _ in range(3):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+            sock.sendall(request)
+            searches.append(sock)
+        probes_before_first_answer = 0
+        with requests.Session() as http:
+            while not any(_answered(s) for s in searches):
+                assert http.get(f"{server}/healthz", timeout=30).status_code == 200
+                if not any(_answered(s) for s in searches):
+                    probes_before_first_answer += 1
+        assert probes_before_first_answer >= 3, probes_before_first_answer
+        for sock in searches:  # and the searches themselves are answered
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
+            assert b'"regions"' in answer
+    finally:
+        for sock in searches:
+            sock.close()

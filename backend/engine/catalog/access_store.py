@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import select, update
 
+from . import hot_reads
 from .models import ApiKeyRow, AuditEvent, utcnow
 from .store import Catalog
 
@@ -62,7 +63,8 @@ class AuditRow:
         }
 
 
-def _key_row(r: ApiKeyRow) -> KeyRow:
+def _key_row(r: Any) -> KeyRow:
+    """A key from its ORM row or a Core row of ``api_keys`` (the same attribute names)."""
     return KeyRow(
         key_id=r.key_id,
         kind=r.kind,
@@ -108,9 +110,10 @@ class AccessStore:
             return _key_row(row)
 
     def key(self, key_id: str) -> KeyRow | None:
-        with self.catalog.session() as s:
-            row = s.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
-            return _key_row(row) if row is not None else None
+        """One key by its public id (every keyed request asks: a prepared Core read, see ``hot_reads``)."""
+        with self.catalog.engine.connect() as conn:
+            row = conn.execute(hot_reads.KEY_BY_ID, {"key_id": key_id}).first()
+        return _key_row(row) if row is not None else None
 
     def keys(self) -> list[KeyRow]:
         with self.catalog.session() as s:

@@ -17,7 +17,7 @@ from sqlalchemy import create_engine, delete, event, func, insert, select, updat
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from . import migrate
+from . import hot_reads, migrate
 from .models import Collection, Item, Label, ModelVersion
 
 #: Ids are 64-bit integers in every database we support.
@@ -149,11 +149,11 @@ class Catalog:
 
     # -- collections ----------------------------------------------------------------------
     def collection_id(self, name: str) -> int:
-        with self.session() as s:
-            cid = s.scalar(select(Collection.id).where(Collection.name == name))
+        with self.engine.connect() as conn:
+            cid = conn.execute(hot_reads.COLLECTION_ID, {"name": name}).scalar()
         if cid is None:
             raise UnknownCollection(name)
-        return cid
+        return int(cid)
 
     def ensure_collection(self, name: str) -> int:
         with self.session() as s:
@@ -442,44 +442,16 @@ class Catalog:
         ids = [int(i) for i in ids if _ID_MIN <= int(i) <= _ID_MAX]
         if not ids:
             return {}
-        it = Item.__table__
-        cols = [
-            it.c.id,
-            it.c.source_path,
-            it.c.title,
-            it.c.status,
-            it.c.width,
-            it.c.height,
-            it.c.sha256,
-            it.c.media_path,
-            it.c.thumb_path,
-            it.c.duplicate_of_id,
-            it.c.duplicate_kind,
-            it.c.extra,
-            it.c.record_id,
-            it.c.origin,
-        ]
         out: dict[int, ItemView] = {}
+        rows: list[Any] = []
+        labels: dict[int, list[LabelView]] = defaultdict(list)
+        dups: dict[int, list[int]] = defaultdict(list)
         with self.engine.connect() as conn:
-            rows: list[Any] = []
-            labels: dict[int, list[LabelView]] = defaultdict(list)
-            dups: dict[int, list[int]] = defaultdict(list)
-            lt = Label.__table__
             for chunk in _chunks(ids, 500):
-                rows += conn.execute(
-                    select(*cols, Collection.__table__.c.name)
-                    .join(Collection.__table__, Collection.__table__.c.id == it.c.collection_id)
-                    .where(it.c.id.in_(chunk))
-                ).all()
-                for item_id, name, source, conf, status in conn.execute(
-                    select(lt.c.item_id, lt.c.name, lt.c.source, lt.c.confidence, lt.c.status)
-                    .where(lt.c.item_id.in_(chunk))
-                    .order_by(lt.c.source, lt.c.name)
-                ):
+                rows += conn.execute(hot_reads.ITEM_ROWS, {"ids": chunk}).all()
+                for item_id, name, source, conf, status in conn.execute(hot_reads.ITEM_LABELS, {"ids": chunk}):
                     labels[item_id].append(LabelView(name, source, conf, status))
-                for did, of in conn.execute(
-                    select(it.c.id, it.c.duplicate_of_id).where(it.c.duplicate_of_id.in_(chunk))
-                ):
+                for did, of in conn.execute(hot_reads.DUPLICATES_OF, {"ids": chunk}):
                     dups[of].append(did)
         for r in rows:
             out[r.id] = ItemView(
@@ -506,31 +478,17 @@ class Catalog:
     def label_names(self, ids: Sequence[int]) -> dict[int, set[str]]:
         """Item id → its label names (rejected ones left out), in one query per 500 ids."""
         out: dict[int, set[str]] = defaultdict(set)
-        with self.session() as s:
+        with self.engine.connect() as conn:
             for chunk in _chunks([int(i) for i in ids], 500):
-                rows = s.execute(
-                    select(Label.item_id, Label.name).where(Label.item_id.in_(chunk), Label.status != "rejected")
-                )
-                for item_id, name in rows:
+                for item_id, name in conn.execute(hot_reads.LABEL_NAMES, {"ids": chunk}):
                     out[item_id].add(name)
         return dict(out)
 
     def item_ids_with_labels(self, collection_id: int, names: Sequence[str]) -> list[int]:
         """Indexed items carrying any of ``names`` (curator or accepted machine labels)."""
-        with self.session() as s:
-            return list(
-                s.scalars(
-                    select(Label.item_id)
-                    .join(Item, Item.id == Label.item_id)
-                    .where(
-                        Item.collection_id == collection_id,
-                        Item.status == "indexed",
-                        Label.name.in_(list(names)),
-                        Label.status != "rejected",
-                    )
-                    .distinct()
-                )
-            )
+        with self.engine.connect() as conn:
+            rows = conn.execute(hot_reads.ITEM_IDS_WITH_LABELS, {"collection_id": collection_id, "names": list(names)})
+            return [int(i) for (i,) in rows]
 
     # -- model registry -----------------------------------------------------------------------
     def register_model(
