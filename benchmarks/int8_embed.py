@@ -92,10 +92,8 @@ class Int8Result:
         ]
 
     def markdown(self) -> str:
-        rows = [
-            ["fp32 (server model, reference)", "", f"{self.fp32_img_s:.1f}", "1.00×", "1.000", "—", "1 / 1"]
-        ]
-        rows[0].append(f"{self.style_map_fp32:.4f}")
+        fp32 = ["fp32 (server model, reference)", "", f"{self.fp32_img_s:.1f}", "1.00×", "1.000", "—", "1 / 1"]
+        rows = [[*fp32, f"{self.style_map_fp32:.4f}"]]
         for r in self.rows:
             rows.append(
                 [
