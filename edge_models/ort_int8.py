@@ -80,7 +80,7 @@ RECIPES: dict[str, Int8Recipe] = {
     )
 }
 
-#: The most accurate recipe measured on AVX2; not faster than fp32 there (BENCHMARKS.md).
+#: The most accurate of the recipes on AVX2 (BENCHMARKS.md int8 section has its speed and recall@10).
 DEFAULT_RECIPE = RECIPES["u8s8-precise"]
 
 
