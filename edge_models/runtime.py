@@ -13,6 +13,7 @@ Every session in the product (embedding, classifier, parity checks, benchmarks) 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,8 +41,18 @@ def providers(device: str = "auto") -> list[str]:
     return cuda + ["CPUExecutionProvider"]
 
 
-def make_session(path: str | Path, *, threads: int = 0, device: str = "auto", spinning: bool = False) -> Any:
-    """An ``onnxruntime.InferenceSession`` for ``path`` with the product's settings (see module doc)."""
+def make_session(
+    path: str | Path,
+    *,
+    threads: int = 0,
+    device: str = "auto",
+    spinning: bool = False,
+    config: Mapping[str, str] | None = None,
+) -> Any:
+    """An ``onnxruntime.InferenceSession`` for ``path`` with the product's settings (see module doc).
+
+    ``config``: extra session config entries a model file needs (an int8 recipe's kernels).
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
@@ -49,6 +60,8 @@ def make_session(path: str | Path, *, threads: int = 0, device: str = "auto", sp
     opts.intra_op_num_threads = threads or (os.cpu_count() or 1)
     opts.inter_op_num_threads = 1
     opts.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    for key, value in (config or {}).items():
+        opts.add_session_config_entry(key, value)
     return ort.InferenceSession(str(path), sess_options=opts, providers=providers(device))
 
 
@@ -61,8 +74,18 @@ class OnnxModel:
     session: Any
 
     @classmethod
-    def load(cls, path: Path, card: ModelCard, *, threads: int = 0, device: str = "auto") -> OnnxModel:
-        return cls(path=Path(path), card=card, session=make_session(path, threads=threads, device=device))
+    def load(
+        cls,
+        path: Path,
+        card: ModelCard,
+        *,
+        threads: int = 0,
+        device: str = "auto",
+        config: Mapping[str, str] | None = None,
+    ) -> OnnxModel:
+        return cls(
+            path=Path(path), card=card, session=make_session(path, threads=threads, device=device, config=config)
+        )
 
     @property
     def provider(self) -> str:
