@@ -30,7 +30,7 @@ from .descriptors import Descriptor, derive_missing, describe_all
 from .embedding_space import SERVER_SPACE_NAME, EmbeddingSpaceError, check_vector_space, server_space
 from .fusion import FusedHit, QueryLabel, fuse
 from .index_store import IndexStore
-from .photo_regions import PhotoFrame, PhotoRegion, find_regions, recognise_more
+from .photo_regions import PhotoFrame, PhotoRegion, find_regions, look_wider, recognise_more
 from .recognition import (
     Evidence,
     FeatureStore,
@@ -315,6 +315,7 @@ class SearchService:
 
         weights = self._weights(options)
         region_vectors: dict[int, dict[str, np.ndarray]] = {}
+        region_candidates: dict[int, list[list[int]]] = {}  # the global embedding's, per region
         largest = _main_region([r for r in regions if not r.tentative])  # what the answer will be about
         for region in regions:
             if region.recognition is not None:
@@ -333,6 +334,7 @@ class SearchService:
             if recogniser is not None and "cnn" in vectors:
                 within = region.keypoints(recogniser, image.size)
                 _, ids = self.index_store.get(cid, "cnn").search(vectors["cnn"], GLOBAL_SHORTLIST, allowed=allowed)
+                region_candidates[id(region)] = ids.tolist()
                 by_words = recogniser.shortlist(within=within, allowed=allowed)
                 hit = recogniser.identify(interleave(by_words, *ids.tolist()), within=within)
                 if hit is not None:
@@ -342,6 +344,10 @@ class SearchService:
         if recogniser is not None and not recognised and any(r.recognition for r in regions):
             tv = time.perf_counter()
             recognise_more(regions, recogniser, image.size, allowed)
+            timings.recognise_ms += (time.perf_counter() - tv) * 1000
+        if recogniser is not None and not any(r.recognition for r in regions):
+            tv = time.perf_counter()
+            look_wider(regions, recogniser, image, region_candidates, allowed)
             timings.recognise_ms += (time.perf_counter() - tv) * 1000
 
         main = _main_region(regions)
