@@ -602,6 +602,7 @@ def _recognition_info(recogniser: Recogniser | None) -> dict[str, Any] | None:
     return {
         "keypoints": len(recogniser.query),
         "verified": len(recogniser.log),
+        "stretched_view": recogniser.widened,
         "features_ms": round(recogniser.features_ms, 2),
         "words_ms": round(recogniser.words_ms, 2),
         "verify_ms": round(recogniser.verify_ms, 2),
