@@ -152,7 +152,8 @@ class Recogniser:
         missing = rows[self._word_of[rows] < 0]
         if len(missing):
             self._word_of[missing] = self.collection.query_words(self.query.subset(missing))
-        return self._word_of[rows].astype(np.uint16)
+        words: np.ndarray = self._word_of[rows].astype(np.uint16)
+        return words
 
     def identify(
         self, candidates: Sequence[int], *, within: np.ndarray | None = None, stop_early: bool = True
