@@ -15,7 +15,9 @@ Protocol (every draw from fixed seeds):
    snaps of catalogue paintings and ``--calib-unknown`` of unknown ones. Each is decoded as
    the server decodes a query, and every candidate either route puts forward (the visual
    words' top 10, the global embedding's top 10 for the whole photo and its located crop)
-   is verified, without stopping early. Each verification gives the evidence features.
+   is verified, without stopping early, against the photo's plain keypoints and against
+   them with its stretched view's added (the server's last look). Each verification gives
+   the evidence features.
 3. A logistic model is fitted on them (true candidates against every wrong one), and the
    threshold chosen on the calibration snaps: the smallest score at which at most
    ``--max-unknown-matched`` of unknown snaps and ``--max-known-wrong`` of known snaps
@@ -49,9 +51,9 @@ from PIL import Image
 
 from backend.config import Settings
 from backend.engine.artwork import crop_artwork
-from backend.engine.recognition import Recogniser, extract_query_features, interleave
+from backend.engine.recognition import Recogniser, extract_query_features, extract_tilted_features, interleave
 from backend.engine.recognition.decision import MIN_INLIERS
-from backend.engine.recognition.verification import QueryMatcher, verify
+from backend.engine.recognition.verification import SAME_PLACE_PX, QueryMatcher, verify
 from backend.engine.search import SearchOptions
 from backend.engine.services import Engine
 from dataset_tools.camera_snap import simulate_snap
@@ -136,26 +138,33 @@ def collect(
         crop, region = crop_artwork(image)
         views = [image, crop] if region.found else [image]
         _, by_embedding = index.search(cnn.describe(views), 10)
-        matcher = QueryMatcher(query)
+        # both views the server may verify with: the plain one, and with the stretched view
+        # added (every photo the plain view recognises nothing in gets it)
+        matchers = {
+            "plain": QueryMatcher(query),
+            "widened": QueryMatcher(query.extended(extract_tilted_features(image)), same_place_px=SAME_PLACE_PX),
+        }
         truth = ids_by_name.get(name)
         for item_id in interleave(by_words, *by_embedding.tolist()):
             features = stored.get(item_id)
             if features is None:
                 continue
-            v = verify(matcher, item_id, features)
-            rows.append(
-                {
-                    "set": difficulty,
-                    "snap": k,
-                    "item": item_id,
-                    "known": truth is not None,
-                    "true": item_id == truth,
-                    "inliers": v.inliers,
-                    "matches": v.matches,
-                    "coverage": v.coverage,
-                    "plausible": v.plausible,
-                }
-            )
+            for view, matcher in matchers.items():
+                v = verify(matcher, item_id, features)
+                rows.append(
+                    {
+                        "set": difficulty,
+                        "snap": k,
+                        "view": view,
+                        "item": item_id,
+                        "known": truth is not None,
+                        "true": item_id == truth,
+                        "inliers": v.inliers,
+                        "matches": v.matches,
+                        "coverage": v.coverage,
+                        "plausible": v.plausible,
+                    }
+                )
         if k % 50 == 0:
             print(f"  collected {k + 1}/{len(pairs)}", file=sys.stderr)
     return rows

@@ -13,6 +13,7 @@ Outlines are kept in the pixels of the decoded photo (what the engine works on);
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import cv2
@@ -23,10 +24,10 @@ from dataset_tools.images import DecodedImage
 
 from .artwork import ArtworkRegion, locate_artworks, rectify
 from .artwork.geometry import full_frame
-from .recognition import Recogniser, Recognition
+from .recognition import Recogniser, Recognition, extract_tilted_features, interleave
 from .recognition.verification import points_inside
 
-__all__ = ["PhotoFrame", "PhotoRegion", "find_regions", "recognise_more"]
+__all__ = ["PhotoFrame", "PhotoRegion", "find_regions", "look_wider", "recognise_more"]
 
 UNEXPLAINED_SHARE = 0.35
 """Share of the photo's keypoints left outside every recognised artwork above which the
@@ -171,3 +172,29 @@ def recognise_more(
         region = PhotoRegion(outline=hit.outline, found_by="recognition")
         region.recognise(hit, recogniser.query.size, image_size)
         regions.append(region)
+
+
+def look_wider(
+    regions: list[PhotoRegion],
+    recogniser: Recogniser,
+    image: Image.Image,
+    candidates: dict[int, list[list[int]]],
+    allowed: np.ndarray | None,
+) -> None:
+    """When nothing in the photo was recognised: add the keypoints of its stretched view
+    (:func:`.recognition.extract_tilted_features`, a painting seen from the side) and verify
+    each region's candidates again, the visual words' and the global embedding's
+    (``candidates``, per region id). Only then: a snap the plain view recognises keeps its
+    answer and its time, and the second extraction is paid by the photos that need it.
+    """
+    t0 = time.perf_counter()
+    recogniser.widen(extract_tilted_features(image))
+    recogniser.features_ms += (time.perf_counter() - t0) * 1000
+    for region in regions:
+        within = region.keypoints(recogniser, image.size)
+        by_words = recogniser.shortlist(within=within, allowed=allowed)
+        hit = recogniser.identify(interleave(by_words, *candidates.get(id(region), [])), within=within)
+        if hit is not None:
+            region.recognise(hit, recogniser.query.size, image.size)
+    if any(r.recognition for r in regions):
+        recognise_more(regions, recogniser, image.size, allowed)

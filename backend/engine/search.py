@@ -31,7 +31,7 @@ from .embedding_space import SERVER_SPACE_NAME, EmbeddingSpaceError, check_vecto
 from .fusion import FusedHit, QueryLabel, fuse
 from .index_store import IndexStore
 from .model_spaces import ModelSpaces, SpaceBound, in_one_space
-from .photo_regions import PhotoFrame, PhotoRegion, find_regions, recognise_more
+from .photo_regions import PhotoFrame, PhotoRegion, find_regions, look_wider, recognise_more
 from .recognition import (
     Evidence,
     FeatureStore,
@@ -318,6 +318,7 @@ class SearchService(SpaceBound):
 
         weights = self._weights(options)
         region_vectors: dict[int, dict[str, np.ndarray]] = {}
+        region_candidates: dict[int, list[list[int]]] = {}  # the global embedding's, per region
         largest = _main_region([r for r in regions if not r.tentative])  # what the answer will be about
         for region in regions:
             if region.recognition is not None:
@@ -336,6 +337,7 @@ class SearchService(SpaceBound):
             if recogniser is not None and "cnn" in vectors:
                 within = region.keypoints(recogniser, image.size)
                 _, ids = self.index_store.get(cid, "cnn").search(vectors["cnn"], GLOBAL_SHORTLIST, allowed=allowed)
+                region_candidates[id(region)] = ids.tolist()
                 by_words = recogniser.shortlist(within=within, allowed=allowed)
                 hit = recogniser.identify(interleave(by_words, *ids.tolist()), within=within)
                 if hit is not None:
@@ -345,6 +347,10 @@ class SearchService(SpaceBound):
         if recogniser is not None and not recognised and any(r.recognition for r in regions):
             tv = time.perf_counter()
             recognise_more(regions, recogniser, image.size, allowed)
+            timings.recognise_ms += (time.perf_counter() - tv) * 1000
+        if recogniser is not None and not any(r.recognition for r in regions):
+            tv = time.perf_counter()
+            look_wider(regions, recogniser, image, region_candidates, allowed)
             timings.recognise_ms += (time.perf_counter() - tv) * 1000
 
         main = _main_region(regions)
@@ -603,6 +609,7 @@ def _recognition_info(recogniser: Recogniser | None) -> dict[str, Any] | None:
     return {
         "keypoints": len(recogniser.query),
         "verified": len(recogniser.log),
+        "stretched_view": recogniser.widened,
         "features_ms": round(recogniser.features_ms, 2),
         "words_ms": round(recogniser.words_ms, 2),
         "verify_ms": round(recogniser.verify_ms, 2),

@@ -24,7 +24,12 @@ from __future__ import annotations
 
 from .decision import Evidence
 from .feature_store import CollectionFeatures, FeatureStore, backfill_command
-from .local_features import LocalFeatures, extract_catalogue_features, extract_query_features
+from .local_features import (
+    LocalFeatures,
+    extract_catalogue_features,
+    extract_query_features,
+    extract_tilted_features,
+)
 from .recogniser import Recogniser, Recognition, interleave
 
 __all__ = [
@@ -37,5 +42,6 @@ __all__ = [
     "backfill_command",
     "extract_catalogue_features",
     "extract_query_features",
+    "extract_tilted_features",
     "interleave",
 ]

@@ -18,6 +18,14 @@ catalogue image and of the painting inside a photo overlap:
 
 Keypoint coordinates are pixel centres of that feature image; :class:`LocalFeatures`
 records its size so a homography can map the artwork's corners into the photo.
+
+ORB is not affine-invariant: a painting seen from a visitor standing well to its side is
+squeezed along the wall, and its patches no longer look like the catalogue's. A second view
+of the photo, stretched along its width by :data:`TILT` (the first step of ASIFT's simulated
+tilts), undoes most of that squeeze; its keypoints are mapped back into the photo's feature
+pixels, so one homography still holds for both views' matches. It costs a second
+extraction, so recognition asks for it only when the plain view recognised nothing
+(:func:`extract_tilted_features`).
 """
 
 from __future__ import annotations
@@ -36,10 +44,13 @@ __all__ = [
     "DESCRIPTOR_BYTES",
     "QUERY_FEATURES",
     "QUERY_MAX_SIDE",
+    "TILT",
     "LocalFeatures",
     "extract_catalogue_features",
     "extract_query_features",
+    "extract_tilted_features",
     "feature_size",
+    "query_size",
 ]
 
 DESCRIPTOR_BYTES = 32
@@ -52,6 +63,11 @@ QUERY_MAX_SIDE = 640
 """px, a photo's longer side is at most this when its features are extracted."""
 QUERY_FEATURES = 1000
 """Keypoints kept per photo: the painting is part of it, and there may be several."""
+TILT = 1.6
+"""Stretch of the photo's second view along its width: it undoes the squeeze of a painting
+seen about 50 degrees off-axis (1 / cos 51°), and halfway to it from 30 to 70 degrees."""
+TILTED_FEATURES = 600
+"""Keypoints kept from the stretched view (fewer: it adds to the plain view's)."""
 
 
 @dataclass(frozen=True)
@@ -69,6 +85,16 @@ class LocalFeatures:
     def subset(self, keep: np.ndarray) -> LocalFeatures:
         """The keypoints selected by a boolean mask or index array (same image size)."""
         return LocalFeatures(self.xy[keep], self.descriptors[keep], self.size)
+
+    def extended(self, more: LocalFeatures) -> LocalFeatures:
+        """These keypoints, then ``more`` (of the same image): existing rows keep their numbers."""
+        if more.size != self.size:
+            raise ValueError(f"features of a {more.size} image cannot extend those of a {self.size} image")
+        return LocalFeatures(
+            np.concatenate([self.xy, more.xy]).astype(np.float32),
+            np.ascontiguousarray(np.concatenate([self.descriptors, more.descriptors])),
+            self.size,
+        )
 
     @staticmethod
     def empty(size: tuple[int, int]) -> LocalFeatures:
@@ -119,8 +145,25 @@ def extract_catalogue_features(img: Image.Image, *, n: int = CATALOGUE_FEATURES)
     return LocalFeatures(xy, des, size)
 
 
+def query_size(img: Image.Image) -> tuple[int, int]:
+    """The size of a photo's feature image: at most :data:`QUERY_MAX_SIDE` on its longer side."""
+    return img.size if max(img.size) <= QUERY_MAX_SIDE else feature_size(img.width, img.height, QUERY_MAX_SIDE)
+
+
 def extract_query_features(img: Image.Image, *, n: int = QUERY_FEATURES) -> LocalFeatures:
     """Features of a photo, shrunk to at most :data:`QUERY_MAX_SIDE` on its longer side."""
-    size = img.size if max(img.size) <= QUERY_MAX_SIDE else feature_size(img.width, img.height, QUERY_MAX_SIDE)
+    size = query_size(img)
     xy, des = _orb(_grey(img, size), n)
+    return LocalFeatures(xy, des, size)
+
+
+def extract_tilted_features(img: Image.Image, *, n: int = TILTED_FEATURES, tilt: float = TILT) -> LocalFeatures:
+    """Features of the photo's view stretched ``tilt`` times along its width (see the module
+    docstring), with their positions in the same feature image as :func:`extract_query_features`."""
+    size = query_size(img)
+    grey = _grey(img, size)
+    wide = cv2.resize(grey, (round(size[0] * tilt), size[1]), interpolation=cv2.INTER_LINEAR)
+    xy, des = _orb(wide, n)
+    # pixel centres: x' + 0.5 = (x + 0.5) * (wide width / width)
+    xy[:, 0] = (xy[:, 0] + 0.5) * (size[0] / wide.shape[1]) - 0.5
     return LocalFeatures(xy, des, size)

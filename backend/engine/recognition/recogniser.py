@@ -11,6 +11,10 @@ Several artworks: once an artwork is recognised, the photo's keypoints inside it
 are explained and set aside, and the words of the remaining ones shortlist again
 (:meth:`Recogniser.recognise_all`), until nothing more is recognised or too few keypoints
 are left.
+
+A harder view: when the photo's plain keypoints recognise nothing, the caller may add the
+keypoints of a stretched view of it (:meth:`Recogniser.widen`,
+:func:`.local_features.extract_tilted_features`), for a painting seen from the side.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import numpy as np
 from .decision import STRONG_SCORE, Evidence, evidence_of
 from .feature_store import CollectionFeatures
 from .local_features import LocalFeatures
-from .verification import QueryMatcher, Verification, points_inside, verify
+from .verification import SAME_PLACE_PX, QueryMatcher, Verification, points_inside, verify
 
 __all__ = ["BOW_SHORTLIST", "Recognition", "Recogniser", "interleave"]
 
@@ -97,6 +101,28 @@ class Recogniser:
     def __post_init__(self) -> None:
         self.available = np.ones(len(self.query), bool)
         self._rejected: set[int] = set()
+        self._vote_order = np.arange(len(self.query))  # strongest first
+        self._word_of = np.full(len(self.query), -1, np.int64)
+        self.widened = False
+
+    def widen(self, more: LocalFeatures) -> None:
+        """Add keypoints of another view of the photo (same feature image) and forget the
+        candidates rejected so far: with more evidence they may verify now."""
+        n = len(self.query)
+        self.query = self.query.extended(more)
+        extra = np.ones(len(more), bool)
+        for r in self.recognised:
+            extra &= ~points_inside(more.xy, r.outline, grow=_EXPLAINED_GROW)
+        self.available = np.concatenate([self.available, extra])
+        # the views vote in turn, each strongest first
+        old, new = self._vote_order, np.arange(n, n + len(more))
+        order = np.full(len(old) + len(new), -1, np.int64)
+        common = min(len(old), len(new))
+        order[: 2 * common : 2], order[1 : 2 * common : 2] = old[:common], new[:common]
+        order[2 * common :] = np.concatenate([old[common:], new[common:]])
+        self._vote_order = order
+        self._rejected.clear()
+        self.widened = True
 
     def _active(self, within: np.ndarray | None) -> np.ndarray:
         return self.available & within if within is not None else self.available.copy()
@@ -108,15 +134,26 @@ class Recogniser:
         words_index = self.collection.words()
         if words_index is None:
             return []
-        rows = np.flatnonzero(self._active(within))[:BOW_QUERY_KEYPOINTS]  # strongest first
+        order = self._vote_order
+        rows = order[self._active(within)[order]][:BOW_QUERY_KEYPOINTS]  # strongest first
         if len(rows) < MIN_KEYPOINTS:
             return []
         t0 = time.perf_counter()
-        words = self.collection.query_words(self.query.subset(rows))
-        ids, _ = words_index.top(words, k + len(self.recognised), allowed=allowed)
-        self.words_ms += (time.perf_counter() - t0) * 1000
+        words = self._words(rows)
         done = {r.item_id for r in self.recognised}
+        ids, _ = words_index.top(words, k + len(done), allowed=allowed)
+        self.words_ms += (time.perf_counter() - t0) * 1000
         return [int(i) for i in ids if int(i) not in done][:k]
+
+    def _words(self, rows: np.ndarray) -> np.ndarray:
+        """The visual words of these keypoints (each keypoint quantised once per photo)."""
+        if len(self._word_of) < len(self.query):
+            self._word_of = np.concatenate([self._word_of, np.full(len(self.query) - len(self._word_of), -1)])
+        missing = rows[self._word_of[rows] < 0]
+        if len(missing):
+            self._word_of[missing] = self.collection.query_words(self.query.subset(missing))
+        words: np.ndarray = self._word_of[rows].astype(np.uint16)
+        return words
 
     def identify(
         self, candidates: Sequence[int], *, within: np.ndarray | None = None, stop_early: bool = True
@@ -135,7 +172,7 @@ class Recogniser:
     def _identify(
         self, candidates: Sequence[int], rows: np.ndarray, stop_early: bool, *, whole: bool
     ) -> Recognition | None:
-        matcher = QueryMatcher(self.query.subset(rows))
+        matcher = QueryMatcher(self.query.subset(rows), same_place_px=SAME_PLACE_PX if self.widened else 0.0)
         best: tuple[Verification, Evidence] | None = None
         done = {r.item_id for r in self.recognised} | self._rejected
         verified = 0

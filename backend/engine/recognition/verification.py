@@ -24,6 +24,10 @@ __all__ = ["QueryMatcher", "Verification", "outline_is_plausible", "points_insid
 
 RATIO = 0.8
 """Lowe's ratio test: the best match must be clearly better than the second best."""
+SAME_PLACE_PX = 3.0
+"""Photo keypoints this close (feature pixels) are one place seen twice (in the plain and in
+the stretched view of the photo): for such a photo the ratio test compares against the best
+match at another place, else a point described twice could never pass it."""
 MIN_MATCHES = 10
 """Fewer tentative matches than this cannot make a convincing homography: not fitted."""
 REPROJECTION_PX = 5.0
@@ -33,10 +37,14 @@ MAX_ITERS = 1000
 
 
 class QueryMatcher:
-    """A photo's descriptors, indexed once, that every candidate is matched against."""
+    """A photo's descriptors, indexed once, that every candidate is matched against.
 
-    def __init__(self, features: LocalFeatures) -> None:
+    ``same_place_px``: photo keypoints closer than this are one place described twice (a
+    photo with a second view's keypoints; 0 for one view)."""
+
+    def __init__(self, features: LocalFeatures, *, same_place_px: float = 0.0) -> None:
         self.features = features
+        self.same_place_px = same_place_px
         self._index = faiss.IndexBinaryFlat(features.descriptors.shape[1] * 8)
         if len(features):
             self._index.add(np.ascontiguousarray(features.descriptors, np.uint8))
@@ -45,9 +53,15 @@ class QueryMatcher:
         """(candidate rows, query rows) of the one-to-one matches passing the ratio test."""
         if len(candidate) == 0 or len(self.features) < 2:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        k = 3 if self.same_place_px > 0 and len(self.features) >= 3 else 2
         with one_faiss_thread():
-            dist, nearest = self._index.search(np.ascontiguousarray(candidate.descriptors, np.uint8), 2)
-        good = dist[:, 0] < RATIO * dist[:, 1]
+            dist, nearest = self._index.search(np.ascontiguousarray(candidate.descriptors, np.uint8), k)
+        second = dist[:, 1]
+        if k == 3:
+            xy = self.features.xy
+            same = np.linalg.norm(xy[nearest[:, 1]] - xy[nearest[:, 0]], axis=1) <= self.same_place_px
+            second = np.where(same, dist[:, 2], second)
+        good = dist[:, 0] < RATIO * second
         cand_rows = np.flatnonzero(good)
         query_rows = nearest[good, 0]
         # one-to-one: where several catalogue keypoints chose the same photo keypoint, keep the closest
