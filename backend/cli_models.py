@@ -51,9 +51,10 @@ def cmd_train(args: argparse.Namespace) -> int:
             )
     tl = result.trusted_labels
     if tl.get("coverage") is not None:
+        precision = "n/a (none passed)" if tl.get("precision") is None else f"{tl['precision']:.3f}"
         print(
             f"machine labels kept at {tl['label_precision_target']:.0%} validation precision (confidence >= "
-            f"{tl['threshold']:.3f}): test precision {tl['precision']:.3f}, coverage {tl['coverage']:.1%}",
+            f"{tl['threshold']:.3f}): test precision {precision}, coverage {tl['coverage']:.1%}",
             file=sys.stderr,
         )
     print(f"model folder: {result.model_dir} (report: {result.report_path})", file=sys.stderr)

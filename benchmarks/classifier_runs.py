@@ -65,7 +65,7 @@ class ClassifierBenchmark:
     ood_abstain_rate: float | None = None
     # Machine labels that ingest stores (edge_models.calibration.precision_threshold): the
     # validation precision asked for, its threshold, and the test precision/coverage it gives.
-    trusted_labels: dict[str, float] = field(default_factory=dict)
+    trusted_labels: dict[str, float | None] = field(default_factory=dict)
     ece_before_temperature: float | None = None
     features: str = ""  # the registered backbone: which features the head reads
     # Test-time augmentation (mean of the image's and its mirror's probabilities, ONNX):
@@ -303,6 +303,10 @@ def _fine_tune_run(source: Path, work_dir: Path, options: Any) -> dict[str, Any]
     }
 
 
+def _fmt(value: float | None, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
 def benchmarks_markdown(b: ClassifierBenchmark) -> str:
     """A BENCHMARKS.md section with the figures of one run."""
     lines = [
@@ -329,10 +333,9 @@ def benchmarks_markdown(b: ClassifierBenchmark) -> str:
         lines += [
             f"Machine labels that ingest stores (hidden labels for related images, export candidates) must reach "
             f"{t.get('label_precision_target', 0):.0%} precision on validation: threshold {t.get('threshold', 0):.3f}; "
-            f"on the test split they are right **{t.get('precision', float('nan')):.3f}** of the time and cover "
-            f"**{t.get('coverage', float('nan')):.1%}** of paintings. Expected calibration error (test): "
-            f"{b.ece_before_temperature if b.ece_before_temperature is not None else float('nan'):.3f} before "
-            f"temperature scaling, {b.ece:.3f} after.",
+            f"on the test split they are right **{_fmt(t.get('precision'), '.3f')}** of the time and cover "
+            f"**{_fmt(t.get('coverage'), '.1%')}** of paintings. Expected calibration error (test): "
+            f"{_fmt(b.ece_before_temperature, '.3f')} before temperature scaling, {_fmt(b.ece, '.3f')} after.",
             "",
         ]
     if b.tta_flip:

@@ -69,7 +69,7 @@ class TrainResult:
     counts: dict[str, dict[str, int]]
     training_data_hash: str
     fine_tuned: bool = False
-    trusted_labels: dict[str, float] = field(default_factory=dict)
+    trusted_labels: dict[str, float | None] = field(default_factory=dict)
     """Test precision/coverage of labels passing the trusted threshold, and ECE before temperature."""
     learning_curve: LearningCurve | None = None
     report_path: Path | None = None
@@ -369,27 +369,28 @@ def train_classifier(source: str | Path, out_dir: str | Path, options: TrainingO
         ts.close()
 
 
-def _single_label_operating_point(probs: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, float]:
-    """Test precision and coverage of the labels that pass the trusted threshold."""
+def _single_label_operating_point(probs: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, float | None]:
+    """Test precision and coverage of the labels that pass the trusted threshold (precision
+    None when none pass: the card is JSON, which has no NaN)."""
     if len(y) == 0:
-        return {"precision": float("nan"), "coverage": float("nan"), "n": 0}
+        return {"precision": None, "coverage": None, "n": 0}
     passed = probs.max(axis=1) >= threshold
     right = probs.argmax(axis=1) == y
     return {
-        "precision": round(float(right[passed].mean()), 4) if passed.any() else float("nan"),
+        "precision": round(float(right[passed].mean()), 4) if passed.any() else None,
         "coverage": round(float(passed.mean()), 4),
         "n": int(len(y)),
     }
 
 
-def _multi_label_operating_point(probs: np.ndarray, y: np.ndarray, thresholds: np.ndarray) -> dict[str, float]:
+def _multi_label_operating_point(probs: np.ndarray, y: np.ndarray, thresholds: np.ndarray) -> dict[str, float | None]:
     """Test precision over every (image, label) that passes, and the share of images given one."""
     if len(y) == 0:
-        return {"precision": float("nan"), "coverage": float("nan"), "n": 0}
+        return {"precision": None, "coverage": None, "n": 0}
     passed = probs >= thresholds[None, :]
     truth = y > 0.5
     return {
-        "precision": round(float(truth[passed].mean()), 4) if passed.any() else float("nan"),
+        "precision": round(float(truth[passed].mean()), 4) if passed.any() else None,
         "coverage": round(float(passed.any(axis=1).mean()), 4),
         "n": int(len(y)),
     }
