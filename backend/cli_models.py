@@ -21,10 +21,17 @@ def cmd_train(args: argparse.Namespace) -> int:
         cache_dir=Path(args.cache_dir) if args.cache_dir else _data_dir(args) / "cache",
         learning_curve=args.learning_curve,
         fine_tune=args.fine_tune,
+        fine_tune_blocks=args.fine_tune_blocks,
+        fine_tune_epochs=args.fine_tune_epochs,
         epochs=args.epochs,
         seed=args.seed,
         progress=not args.quiet,
+        backbone=_FEATURES[args.features],
+        label_precision=args.label_precision,
     )
+    if not 0.0 < args.label_precision <= 1.0:
+        print("artsnap train-classifier: --label-precision must be in (0, 1]", file=sys.stderr)
+        return 2
     try:
         result = train_classifier(args.source, args.out, options)
     except (SourceError, ValueError) as exc:
@@ -42,6 +49,14 @@ def cmd_train(args: argparse.Namespace) -> int:
             print(
                 f"  {p.label:>5}: {p.accuracy:.3f} ± {p.accuracy_std:.3f} (macro-F1 {p.macro_f1:.3f})", file=sys.stderr
             )
+    tl = result.trusted_labels
+    if tl.get("coverage") is not None:
+        precision = "n/a (none passed)" if tl.get("precision") is None else f"{tl['precision']:.3f}"
+        print(
+            f"machine labels kept at {tl['label_precision_target']:.0%} validation precision (confidence >= "
+            f"{tl['threshold']:.3f}): test precision {precision}, coverage {tl['coverage']:.1%}",
+            file=sys.stderr,
+        )
     print(f"model folder: {result.model_dir} (report: {result.report_path})", file=sys.stderr)
     print(f"next: artsnap export-classifier {result.model_dir} --register", file=sys.stderr)
     return 0
@@ -197,6 +212,10 @@ def cmd_models_list(args: argparse.Namespace) -> int:
     return 0
 
 
+#: ``--features`` → registered backbone (edge_models.classifier_backbone).
+_FEATURES = {"pooled": "efficientnet-lite0", "multilayer": "efficientnet-lite0-stats"}
+
+
 def _data_dir(args: argparse.Namespace) -> Path:
     from .config import Settings
 
@@ -210,6 +229,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--learning-curve", action="store_true", help="accuracy at 10, 25, 50, 100 and all images per class")
     s.add_argument(
         "--fine-tune", action="store_true", help="also fine-tune the last blocks (GPU when present; slow on CPU)"
+    )
+    s.add_argument("--fine-tune-blocks", type=int, default=2, help="with --fine-tune: last blocks trained (default 2)")
+    s.add_argument("--fine-tune-epochs", type=int, default=5, help="with --fine-tune: epoch cap (default 5)")
+    s.add_argument(
+        "--features",
+        choices=sorted(_FEATURES),
+        default="multilayer",
+        help="head input: the pooled last layer, or it with per-block channel means and deviations (default)",
+    )
+    s.add_argument(
+        "--label-precision",
+        type=float,
+        default=0.9,
+        help="validation precision machine labels must reach before ingest stores them (default 0.9)",
     )
     s.add_argument("--epochs", type=int, default=200)
     s.add_argument("--seed", type=int, default=0)

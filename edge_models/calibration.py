@@ -11,6 +11,12 @@ still given; what that costs and buys (coverage, accuracy of the answers given) 
 on the test split and written in the report. With no out-of-collection images to tune on,
 this is the honest operating point: it bounds the loss of good answers, not the false ones.
 
+*Trusted threshold* (for machine labels that leave the model): a stricter confidence, set on
+validation so that the answers at or above it are right at least a stated share of the time
+(default 90 % precision). Ingest stores only labels that pass it, so what becomes a "hidden
+label" for related images, or reaches a curator's export to Europeana, has a known precision;
+its precision and coverage on the test split are measured and written in the model card.
+
 *Multi-label*: each label gets its own sigmoid; the per-label thresholds maximise that label's
 F1 on validation (kept within [0.2, 0.8] so a tiny validation set cannot push them to
 extremes). No label above its threshold is the "none" answer.
@@ -26,6 +32,8 @@ __all__ = [
     "expected_calibration_error",
     "fit_temperature",
     "label_thresholds",
+    "precision_threshold",
+    "precision_thresholds",
     "softmax",
     "sigmoid",
 ]
@@ -118,3 +126,37 @@ def label_thresholds(probs: np.ndarray, y: np.ndarray, *, lo: float = 0.2, hi: f
                 best_f1, best_t = f1, float(t)
         out[j] = best_t
     return out
+
+
+def precision_threshold(conf: np.ndarray, correct: np.ndarray, *, precision: float) -> float:
+    """Lowest confidence at which the answers at or above it are right ``precision`` of the time.
+
+    Scans the validation answers from the most confident down and keeps the largest prefix
+    whose precision is still at least ``precision``; the threshold is that prefix's lowest
+    confidence. When not even the most confident answer is right often enough, returns a
+    value above 1 (nothing passes): a model that cannot reach the precision labels nothing.
+    """
+    if not 0.0 < precision <= 1.0:
+        raise ValueError(f"precision must be in (0, 1], got {precision}")
+    conf = np.asarray(conf, np.float64)
+    correct = np.asarray(correct, bool)
+    if len(conf) == 0:
+        return 1.0 + 1e-6
+    order = np.argsort(-conf, kind="stable")
+    hits = np.cumsum(correct[order])
+    prec = hits / np.arange(1, len(order) + 1)
+    # Only cut between distinct confidences: ties pass or fail together at run time.
+    c = conf[order]
+    cut_ok = np.append(c[1:] < c[:-1], True)
+    ok = np.flatnonzero((prec >= precision) & cut_ok)
+    if len(ok) == 0:
+        return 1.0 + 1e-6
+    return float(c[ok[-1]])
+
+
+def precision_thresholds(probs: np.ndarray, y: np.ndarray, *, precision: float) -> np.ndarray:
+    """Multi-label: :func:`precision_threshold` per label (a label's answers are its probabilities)."""
+    n_labels = probs.shape[1] if probs.ndim == 2 else 0
+    return np.asarray(
+        [precision_threshold(probs[:, j], y[:, j] > 0.5, precision=precision) for j in range(n_labels)], np.float32
+    )

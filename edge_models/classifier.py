@@ -9,6 +9,12 @@ was checked at export, and applies the decision rule written in the model card:
   otherwise no label ("none of these categories");
 * multi-label: every label whose probability ≥ its own threshold (possibly none).
 
+With ``trusted=True`` the stricter *trusted* thresholds of the card apply too (chosen on
+validation for a stated precision, :func:`edge_models.calibration.precision_threshold`):
+that is the rule for labels that leave the model — ingest's machine labels, which become
+hidden labels for related images and export candidates. A card without them (trained
+before they existed) falls back to the abstain rule.
+
 The same pass yields the L2-normalised embedding (:meth:`Classifier.run`), so a caller that
 needs both pays for one backbone pass. The embedding is only comparable with the catalogue
 index when ``embedding_space`` equals the index's (a frozen backbone); a fine-tuned model says
@@ -56,6 +62,12 @@ class Classifier:
             if config.multi_label
             else np.full(len(config.labels), config.abstain_threshold, np.float32)
         )
+        trusted = (
+            np.asarray(config.trusted_thresholds, np.float32)
+            if config.multi_label and len(config.trusted_thresholds) == len(config.labels)
+            else np.full(len(config.labels), 0.0 if config.multi_label else config.trusted_threshold, np.float32)
+        )
+        self._trusted = np.maximum(self._thresholds, trusted)
 
     @property
     def labels(self) -> list[str]:
@@ -75,20 +87,24 @@ class Classifier:
         probs, emb = sess.run(["probabilities", "embedding"], {"image": np.ascontiguousarray(batch, np.float32)})
         return probs, emb
 
-    def decide(self, probs: np.ndarray, *, top_k: int = 1) -> list[list[Prediction]]:
-        """Apply the card's decision rule; ``top_k`` caps labels per image (best first)."""
+    def decide(self, probs: np.ndarray, *, top_k: int = 1, trusted: bool = False) -> list[list[Prediction]]:
+        """Apply the card's decision rule; ``top_k`` caps labels per image (best first);
+        ``trusted``: only labels that also pass the trusted (precision) thresholds."""
         out: list[list[Prediction]] = []
         labels = self.config.labels
+        thresholds = self._trusted if trusted else self._thresholds
         for row in probs:
             order = np.argsort(-row)
             if self.config.multi_label:
-                chosen = [i for i in order if row[i] >= self._thresholds[i]][:top_k] if top_k else []
+                chosen = [i for i in order if row[i] >= thresholds[i]][:top_k] if top_k else []
             else:
-                chosen = [i for i in order[:top_k] if row[i] >= self.config.abstain_threshold]
+                chosen = [i for i in order[:top_k] if row[i] >= thresholds[i]]
             out.append([Prediction(labels[i], float(row[i])) for i in chosen])
         return out
 
-    def run(self, images: Sequence[Image.Image], *, top_k: int = 1, batch_size: int = 32) -> ClassifierOutput:
+    def run(
+        self, images: Sequence[Image.Image], *, top_k: int = 1, batch_size: int = 32, trusted: bool = False
+    ) -> ClassifierOutput:
         """Preprocess with the model's own spec, run, decide. Images: decoded RGB Pillow images."""
         spec = self.config.spec
         probs, embs = [], []
@@ -100,11 +116,13 @@ class Classifier:
             n, d = len(self.config.labels), self.config.embedding_dim
             return ClassifierOutput(np.zeros((0, n), np.float32), np.zeros((0, d), np.float32), [])
         p, e = np.concatenate(probs), np.concatenate(embs)
-        return ClassifierOutput(p, e, self.decide(p, top_k=top_k))
+        return ClassifierOutput(p, e, self.decide(p, top_k=top_k, trusted=trusted))
 
-    def predict(self, images: Sequence[Image.Image], *, top_k: int = 1) -> list[list[Prediction]]:
+    def predict(
+        self, images: Sequence[Image.Image], *, top_k: int = 1, trusted: bool = False
+    ) -> list[list[Prediction]]:
         """One list per image: its labels with confidence; empty = "none of these categories"."""
-        return self.run(images, top_k=top_k).predictions
+        return self.run(images, top_k=top_k, trusted=trusted).predictions
 
 
 def load_classifier(model_dir: str | Path, *, threads: int = 0, device: str = "auto") -> Classifier:

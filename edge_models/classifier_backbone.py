@@ -29,6 +29,7 @@ __all__ = [
     "BackboneChoice",
     "FeatureExtractor",
     "PooledEfficientNet",
+    "STATS_BACKBONE_NAME",
     "TorchFeatureExtractor",
     "get_backbone",
     "register_backbone",
@@ -98,6 +99,14 @@ class BackboneChoice:
     # rounding their activations costs the most agreement with fp32 for the least speed;
     # see export_tflite.quantize_int8.
     int8_float_regex: str | None = None
+    # Width of the head's input when the module returns more than the pooled feature
+    # (multi-layer statistics after it, see :mod:`.multilayer_stats`); 0: ``dim``.
+    head_dim: int = 0
+
+    @property
+    def head_width(self) -> int:
+        """How many numbers the classifier head reads per image."""
+        return self.head_dim or self.dim
 
 
 _REGISTRY: dict[str, BackboneChoice] = {}
@@ -129,6 +138,63 @@ register_backbone(
 )
 
 
+def _stats_module() -> nn.Module:
+    from .multilayer_stats import MultiLayerStats
+
+    return MultiLayerStats(EmbeddingNet().net).eval()
+
+
+def _stats_extractor(cache_dir: Path) -> FeatureExtractor:
+    """The multi-layer module exported once to ONNX in ``cache_dir`` (ONNX Runtime is several
+    times faster than torch eager on CPU); keyed by weights, taps and exporter."""
+    from .classifier_net import head_input
+    from .multilayer_stats import STAGE_ENDS, STATS_VERSION
+    from .onnx_export import OPSET, export_onnx
+    from .runtime import make_session
+    from .weights import weights_sha256
+
+    key = (
+        f"stats{STATS_VERSION}-" + hashlib.sha256(f"{weights_sha256()}:{STAGE_ENDS}:{OPSET}".encode()).hexdigest()[:12]
+    )
+    path = Path(cache_dir) / f"multilayer-{key}.onnx"
+    if not path.exists():
+        export_onnx(_stats_module(), path, input_size=DEFAULT_SPEC.input_size, output_names=("features",))
+    session = make_session(path, device="cpu")
+
+    class _Onnx:
+        def __init__(self) -> None:
+            self.key = f"onnx-{key}"
+
+        def __call__(self, batch: np.ndarray) -> np.ndarray:
+            out = torch.from_numpy(session.run(None, {"image": np.ascontiguousarray(batch, np.float32)})[0])
+            return head_input(out, EMBEDDING_DIM)[1].numpy()
+
+    return _Onnx()
+
+
+def _stats_width() -> int:
+    from .multilayer_stats import STAGE_ENDS, stats_width
+
+    return stats_width(EMBEDDING_DIM, STAGE_ENDS)
+
+
+#: Lite0 whose head also reads per-block channel means and deviations (the richer style features).
+STATS_BACKBONE_NAME = f"{BACKBONE_NAME}-stats"
+
+register_backbone(
+    BackboneChoice(
+        name=STATS_BACKBONE_NAME,
+        dim=EMBEDDING_DIM,
+        build=_stats_module,
+        tail=_efficientnet_tail,
+        frozen_extractor=_stats_extractor,
+        embedding_space=f"{BACKBONE_NAME}-imagenet",  # the pooled part is the catalogue's embedding
+        int8_float_regex=r"(_conv_stem|MBConvBlock_[0-8])(/[^;]*)?;\d*;$",
+        head_dim=_stats_width(),
+    )
+)
+
+
 class TorchFeatureExtractor:
     """Features straight from a torch module: for fine-tuned backbones and tiny test nets."""
 
@@ -140,8 +206,10 @@ class TorchFeatureExtractor:
     @torch.no_grad()
     def __call__(self, batch: np.ndarray) -> np.ndarray:
         self.module.to(self.device)
-        pooled = self.module(torch.from_numpy(np.ascontiguousarray(batch)).to(self.device))
-        return nn.functional.normalize(pooled, dim=1).cpu().numpy()
+        from .classifier_net import head_input
+
+        out = self.module(torch.from_numpy(np.ascontiguousarray(batch)).to(self.device))
+        return head_input(out, getattr(self.module, "embedding_dim", None))[1].cpu().numpy()
 
 
 def module_fingerprint(module: nn.Module) -> str:

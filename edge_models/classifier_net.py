@@ -8,6 +8,10 @@ in step: the same weights, the same graph, the same two outputs —
 * ``embedding``: the L2-normalised backbone feature, so a phone can also search the
   collection by vector without uploading the photo.
 
+A backbone may return more than the pooled feature (:mod:`.multilayer_stats`: channel
+statistics of earlier blocks after it); :func:`head_input` splits such an output into the
+embedding (the first ``embedding_dim`` numbers) and the head's wider input.
+
 The temperature is baked into the graph, so every runtime returns the same calibrated numbers;
 the abstain threshold is *not* (it is a decision, kept in the model card, so apps can show
 "none of these" with their own wording).
@@ -18,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ClassifierNet", "NamedOutputs", "l2_normalise"]
+__all__ = ["ClassifierNet", "NamedOutputs", "head_input", "l2_normalise"]
 
 
 class ClassifierNet(nn.Module):
@@ -32,13 +36,27 @@ class ClassifierNet(nn.Module):
         self.head = head
         self.register_buffer("inv_temperature", torch.tensor(1.0 / float(temperature), dtype=torch.float32))
         self.multi_label = bool(multi_label)
+        self.embedding_dim: int | None = getattr(backbone, "embedding_dim", None)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        pooled = self.backbone(x)
-        embedding = l2_normalise(pooled)
-        logits = self.head(embedding) * self.inv_temperature
+        embedding, features = head_input(self.backbone(x), self.embedding_dim)
+        logits = self.head(features) * self.inv_temperature
         probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=1)
         return probs, embedding
+
+
+def head_input(out: torch.Tensor, embedding_dim: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Backbone output → (L2-normalised embedding, head input).
+
+    A plain backbone's output is the pooled feature: the head reads the embedding itself. A
+    wider one (``embedding_dim`` set and smaller than the output) puts the pooled feature
+    first and extra statistics after it: the head reads the embedding followed by them.
+    """
+    if embedding_dim is None or out.shape[1] == embedding_dim:
+        embedding = l2_normalise(out)
+        return embedding, embedding
+    embedding = l2_normalise(out[:, :embedding_dim])
+    return embedding, torch.cat([embedding, out[:, embedding_dim:]], dim=1)
 
 
 def l2_normalise(x: torch.Tensor) -> torch.Tensor:

@@ -316,6 +316,11 @@ def build_card(config: ClassifierConfig) -> ModelCard:
                 if config.multi_label
                 else "top label if its probability >= abstain_threshold, else 'none of these'"
             ),
+            # Machine labels that leave the model (stored, related, exported) must also reach
+            # these: chosen on validation for label_precision (edge_models.calibration).
+            "label_precision": config.label_precision,
+            "trusted_threshold": config.trusted_threshold,
+            "trusted_thresholds": config.trusted_thresholds,
             "fine_tuned": config.fine_tuned,
             "embedding_space": config.embedding_space,
             "trained_at": config.created_at,

@@ -25,6 +25,7 @@ from torch import nn
 from .augment import PhoneAugment
 from .backbone import best_torch_device
 from .classifier_backbone import BackboneChoice
+from .classifier_net import head_input
 from .features import load_view
 from .head import LinearHead, class_weights
 from .int8_grid import snap_to_int8_grid
@@ -51,7 +52,7 @@ class _Model(nn.Module):
         self.backbone, self.head = backbone, head
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(nn.functional.normalize(self.backbone(x), dim=1))
+        return self.head(head_input(self.backbone(x), getattr(self.backbone, "embedding_dim", None))[1])
 
 
 def fine_tune(

@@ -62,6 +62,12 @@ class ClassifierConfig:
     training_data_hash: str
     abstain_threshold: float = 0.0  # single-label: answer only if top probability >= this
     label_thresholds: list[float] = field(default_factory=list)  # multi-label: per label
+    # Machine labels that leave the model (stored by ingest, so hidden labels for related
+    # images and candidates for export) must reach these: chosen on validation for
+    # ``label_precision`` (see edge_models.calibration). Empty/0 in folders trained before.
+    label_precision: float = 0.0
+    trusted_threshold: float = 0.0  # single-label
+    trusted_thresholds: list[float] = field(default_factory=list)  # multi-label: per label
     fine_tuned: bool = False
     embedding_space: str = ""
     embedding_dim: int = 0

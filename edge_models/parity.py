@@ -144,7 +144,7 @@ def compare_formats(
             agree = float((got["probabilities"].argmax(1) == ref_p.argmax(1)).mean())
         else:  # an embedder file: judged by what its embedding would classify as
             dp = 0.0
-            agree = float((_head_probabilities(net, got["embedding"]).argmax(1) == ref_p.argmax(1)).mean())
+            agree = float((_head_probabilities(net, got["embedding"], batch).argmax(1) == ref_p.argmax(1)).mean())
             text += " (of the head on its embedding)"
         passed = (
             (dp <= FP32_MAX_ABS_DIFF and de <= FP32_MAX_ABS_DIFF and agree == 1.0)
@@ -155,11 +155,19 @@ def compare_formats(
     return out
 
 
-def _head_probabilities(net: torch.nn.Module, embedding: np.ndarray) -> np.ndarray:
+def _head_probabilities(net: torch.nn.Module, embedding: np.ndarray, batch: np.ndarray) -> np.ndarray:
     """The torch head on an embedding from a file: how an embedder file's rounding would move
-    the label (the embedder's own agreement figure)."""
+    the label (the embedder's own agreement figure). A head that also reads multi-layer
+    statistics gets torch's statistics of the same ``batch`` after the file's embedding, so
+    the figure still isolates the embedding's rounding."""
     with torch.no_grad():
-        logits = net.head(torch.from_numpy(np.ascontiguousarray(embedding, np.float32))) * net.inv_temperature
+        features = torch.from_numpy(np.ascontiguousarray(embedding, np.float32))
+        dim = getattr(net, "embedding_dim", None)
+        if dim is not None:
+            out = net.backbone(torch.from_numpy(np.ascontiguousarray(batch, np.float32)))
+            if out.shape[1] > dim:
+                features = torch.cat([features, out[:, dim:]], dim=1)
+        logits = net.head(features) * net.inv_temperature
         probs = torch.sigmoid(logits) if net.multi_label else torch.softmax(logits, dim=1)
     return probs.numpy()
 

@@ -23,8 +23,16 @@ from pathlib import Path
 import numpy as np
 
 from .augment import PhoneAugment
-from .calibration import abstain_threshold, apply_temperature, fit_temperature, label_thresholds
-from .classifier_backbone import TorchFeatureExtractor, get_backbone, module_fingerprint
+from .calibration import (
+    abstain_threshold,
+    apply_temperature,
+    expected_calibration_error,
+    fit_temperature,
+    label_thresholds,
+    precision_threshold,
+    precision_thresholds,
+)
+from .classifier_backbone import STATS_BACKBONE_NAME, TorchFeatureExtractor, get_backbone, module_fingerprint
 from .features import FeatureRequest, extract_features, load_view
 from .head import LinearHead, head_logits, select_head
 from .learning_curve import LearningCurve
@@ -36,7 +44,6 @@ from .preprocessing import PreprocessSpec
 from .report import write_report
 from .trained import save_trained
 from .training_data import TrainingSet, load_training_set
-from .weights import BACKBONE_NAME
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +69,8 @@ class TrainResult:
     counts: dict[str, dict[str, int]]
     training_data_hash: str
     fine_tuned: bool = False
+    trusted_labels: dict[str, float | None] = field(default_factory=dict)
+    """Test precision/coverage of labels passing the trusted threshold, and ECE before temperature."""
     learning_curve: LearningCurve | None = None
     report_path: Path | None = None
     seconds: float = 0.0
@@ -99,8 +108,11 @@ class TrainingOptions:
     aug_views: int = 2
     """Phone-like views (perspective, light, blur, glare, noise, JPEG) per training image added
     to the clean one, so the head learns what phone photos of the works look like."""
-    backbone: str = BACKBONE_NAME
-    """Registered backbone to extract features with (see :mod:`.classifier_backbone`)."""
+    backbone: str = STATS_BACKBONE_NAME
+    """Registered backbone to extract features with (see :mod:`.classifier_backbone`). The
+    default's head reads Lite0's pooled feature and the channel means and deviations of each
+    stage's last block (:mod:`.multilayer_stats`); ``efficientnet-lite0`` reads the pooled
+    feature only."""
     multi_label: bool | None = None
     """Several labels per image (sigmoid outputs) or one (softmax); None decides from the
     data: multi-label when any image has more than one label."""
@@ -113,6 +125,10 @@ class TrainingOptions:
     of its correct validation answers is still given (an abstention beats a wrong label)."""
     name: str | None = None
     """Model name in the model folder; None: ``<source name>-classifier``."""
+    label_precision: float = 0.9
+    """Precision, on validation, that machine labels leaving the model must reach: sets the
+    trusted threshold in the model card (ingest stores only labels above it, so only those
+    become hidden labels for related images or reach an export)."""
 
 
 def train_classifier(source: str | Path, out_dir: str | Path, options: TrainingOptions) -> TrainResult:
@@ -234,11 +250,31 @@ def train_classifier(source: str | Path, out_dir: str | Path, options: TrainingO
         if ts.multi_label:
             thresholds = label_thresholds(val_probs, y["val"])
             threshold = float(thresholds.min())
+            trusted = np.maximum(
+                thresholds, precision_thresholds(val_probs, y["val"], precision=options.label_precision)
+            )
+            trusted_threshold = float(trusted.min())
             test_eval = evaluate_multi_label(test_probs, y["test"], ts.labels, thresholds=thresholds)
+            trusted_eval = _multi_label_operating_point(test_probs, y["test"], trusted)
         else:
             thresholds = np.zeros(0, np.float32)
             threshold = abstain_threshold(val_probs, y["val"], keep_correct=options.keep_correct)
+            val_conf, val_correct = val_probs.max(axis=1), val_probs.argmax(axis=1) == y["val"]
+            trusted_threshold = max(
+                threshold, precision_threshold(val_conf, val_correct, precision=options.label_precision)
+            )
+            trusted = np.zeros(0, np.float32)
             test_eval = evaluate_single_label(test_probs, y["test"], ts.labels, threshold=threshold)
+            trusted_eval = _single_label_operating_point(test_probs, y["test"], trusted_threshold)
+            # Calibration error before temperature scaling, beside the calibrated test.ece.
+            trusted_eval["ece_before_temperature"] = round(
+                expected_calibration_error(
+                    apply_temperature(head_logits(head, feats["test"]), 1.0, multi_label=False), y["test"]
+                ),
+                4,
+            )
+        trusted_eval["label_precision_target"] = options.label_precision
+        trusted_eval["threshold"] = round(trusted_threshold, 4)
 
         curve = None
         if options.learning_curve:
@@ -271,11 +307,15 @@ def train_classifier(source: str | Path, out_dir: str | Path, options: TrainingO
             training_data_hash=data_hash,
             abstain_threshold=threshold if not ts.multi_label else 0.0,
             label_thresholds=[float(t) for t in thresholds],
+            label_precision=options.label_precision,
+            trusted_threshold=trusted_threshold if not ts.multi_label else 0.0,
+            trusted_thresholds=[float(t) for t in trusted],
             fine_tuned=options.fine_tune,
             embedding_space=embedding_space,
             embedding_dim=choice.dim,
             metrics={
                 "test": test_eval.summary(),
+                "trusted_labels": trusted_eval,
                 "val_accuracy_before_calibration": round(fit.val_accuracy, 4),
                 **({"learning_curve": curve.to_dict()} if curve else {}),
             },
@@ -301,6 +341,7 @@ def train_classifier(source: str | Path, out_dir: str | Path, options: TrainingO
             "training_data_hash": data_hash,
             "temperature": round(temperature, 4),
             "abstain_threshold": round(threshold, 4),
+            "trusted_labels": trusted_eval,
             "seconds": round(seconds, 1),
             "counts": counts,
             "notes": notes,
@@ -315,6 +356,7 @@ def train_classifier(source: str | Path, out_dir: str | Path, options: TrainingO
             test=test_eval,
             temperature=temperature,
             abstain_threshold=threshold,
+            trusted_labels=trusted_eval,
             counts=counts,
             training_data_hash=data_hash,
             fine_tuned=options.fine_tune,
@@ -325,6 +367,33 @@ def train_classifier(source: str | Path, out_dir: str | Path, options: TrainingO
         )
     finally:
         ts.close()
+
+
+def _single_label_operating_point(probs: np.ndarray, y: np.ndarray, threshold: float) -> dict[str, float | None]:
+    """Test precision and coverage of the labels that pass the trusted threshold (precision
+    None when none pass: the card is JSON, which has no NaN)."""
+    if len(y) == 0:
+        return {"precision": None, "coverage": None, "n": 0}
+    passed = probs.max(axis=1) >= threshold
+    right = probs.argmax(axis=1) == y
+    return {
+        "precision": round(float(right[passed].mean()), 4) if passed.any() else None,
+        "coverage": round(float(passed.mean()), 4),
+        "n": int(len(y)),
+    }
+
+
+def _multi_label_operating_point(probs: np.ndarray, y: np.ndarray, thresholds: np.ndarray) -> dict[str, float | None]:
+    """Test precision over every (image, label) that passes, and the share of images given one."""
+    if len(y) == 0:
+        return {"precision": None, "coverage": None, "n": 0}
+    passed = probs >= thresholds[None, :]
+    truth = y > 0.5
+    return {
+        "precision": round(float(truth[passed].mean()), 4) if passed.any() else None,
+        "coverage": round(float(passed.any(axis=1).mean()), 4),
+        "n": int(len(y)),
+    }
 
 
 def _version(data_hash: str, head: LinearHead, backbone: object | None) -> str:

@@ -53,7 +53,7 @@ def load_trained(model_dir: Path) -> TrainedClassifier:
     backbone = choice.build()
     if config.fine_tuned:
         backbone.load_state_dict(torch.load(model_dir / BACKBONE_STATE_NAME, map_location="cpu", weights_only=True))
-    head = LinearHead(choice.dim, len(config.labels))
+    head = LinearHead(choice.head_width, len(config.labels))
     head.load_state_dict(torch.load(model_dir / HEAD_NAME, map_location="cpu", weights_only=True))
     net = ClassifierNet(backbone, head, temperature=config.temperature, multi_label=config.multi_label)
     return TrainedClassifier(config=config, net=net.eval())

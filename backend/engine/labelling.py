@@ -5,6 +5,11 @@ Looks up the registry's active classification model and loads its exported
 without the ONNX file is reported, not exported here).
 When a newer model is activated (``artsnap models register``), the next call picks it up.
 With no active model it labels nothing, so a fresh install works without one.
+
+What it returns is stored as machine labels, which become hidden labels for related images
+and candidates for the curator's export to Europeana: so only labels that pass the model's
+*trusted* threshold (chosen on validation for a stated precision, written in the model card)
+are returned, not every answer above the looser abstain threshold.
 """
 
 from __future__ import annotations
@@ -71,6 +76,5 @@ class ActiveClassifier:
         clf = self._current()
         if clf is None or not images:
             return [[] for _ in images]
-        return [
-            [(p.label, float(p.confidence)) for p in preds] for preds in clf.predict(list(images), top_k=self.top_k)
-        ]
+        preds = clf.predict(list(images), top_k=self.top_k, trusted=True)
+        return [[(p.label, float(p.confidence)) for p in row] for row in preds]

@@ -6,6 +6,12 @@ preferred, else Getty AAT), the model's confidence and version for machine label
 curator status. Curator labels carry no confidence; the ``min_confidence`` filter treats
 them as certain (1.0), because a curator's word outranks any threshold.
 
+A machine label that no curator has reviewed (``proposed``) is exported only when its confidence reaches
+the trusted threshold of the model that proposed it (``extra.trusted_threshold`` in its card,
+chosen on validation for a stated precision): ingest stores nothing below it today, and this
+keeps labels stored by older rules out of what is sent to Europeana. A curator's verdict
+(accepted or rejected) outranks the threshold.
+
 CSV is for spreadsheets and the WITH import the heritage project used; JSON-LD writes the
 same rows as W3C Web Annotations (``motivation: tagging``), the shape the Annotations API
 receives, with our extra facts (confidence, curator status, model version) in a small
@@ -98,6 +104,29 @@ def effective_confidence(row: LabelRow) -> float:
     return 1.0 if row.source == "curator" else 0.0
 
 
+def trusted_thresholds(store: SyncStore) -> dict[tuple[str, str], float]:
+    """``(model name, version)`` → its card's trusted threshold (single-label: the top label's
+    confidence must reach it; multi-label: the lowest of the per-label thresholds)."""
+    from ..engine.model_registry import list_models
+
+    out: dict[tuple[str, str], float] = {}
+    for m in list_models(store.catalog):
+        extra = m.card.get("extra") or {}
+        per_label = [float(t) for t in extra.get("trusted_thresholds") or []]
+        value = min(per_label) if per_label else float(extra.get("trusted_threshold") or 0.0)
+        out[(m.name, m.version)] = value
+    return out
+
+
+def passes_trusted(row: LabelRow, trusted: dict[tuple[str, str], float]) -> bool:
+    """A machine label passes when its confidence reaches its model's trusted threshold
+    (models without one, or unknown, impose none: they predate the rule)."""
+    if row.model_name is None:
+        return True
+    threshold = trusted.get((row.model_name, row.model_version or ""), 0.0)
+    return effective_confidence(row) >= threshold
+
+
 @dataclass(frozen=True)
 class ExportRow:
     record_id: str | None
@@ -164,8 +193,11 @@ def export_labels(
     cid = store.catalog.collection_id(collection)
     rows: list[ExportRow] = []
     unmapped: set[str] = set()
+    trusted = trusted_thresholds(store)
     for row in store.label_rows(cid, statuses=filters.statuses, sources=filters.sources):
         if filters.min_confidence is not None and effective_confidence(row) < filters.min_confidence:
+            continue
+        if row.source == "machine" and row.status == "proposed" and not passes_trusted(row, trusted):
             continue
         term = mapping.preferred(row.label) if mapping is not None else None
         if mapping is not None and term is None:

@@ -20,7 +20,9 @@ from edge_models.classifier_backbone import (
 from edge_models.int8_grid import snap_to_int8_grid
 
 TINY_BACKBONE = "tiny-test"
+TINY_STATS_BACKBONE = "tiny-test-stats"
 TINY_DIM = 24
+TINY_STATS_DIM = TINY_DIM + 2 * 16 + TINY_DIM  # pooled | mean, std of the middle block | std of the top
 
 
 class TinyBackbone(nn.Module):
@@ -62,6 +64,44 @@ def register_tiny_backbone() -> BackboneChoice:
             tail=lambda m, n: [m.top] + ([m.block] if n > 1 else []),
             frozen_extractor=_extractor,
             embedding_space="tiny-test",
+        )
+        register_backbone(choice)
+        return choice
+
+
+class TinyStatsBackbone(TinyBackbone):
+    """The tiny net with multi-layer statistics after its pooled feature, laid out as
+    :class:`edge_models.multilayer_stats.MultiLayerStats` lays out Lite0's."""
+
+    embedding_dim = TINY_DIM
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from edge_models.multilayer_stats import channel_mean_std
+
+        mid = self.block(self.stem(x))
+        top = self.top(mid)
+        mid_mean, mid_std = channel_mean_std(mid)
+        top_mean, top_std = channel_mean_std(top)
+        return torch.cat([top_mean, mid_mean, mid_std, top_std], dim=1)
+
+
+def _stats_extractor(_cache_dir):
+    module = TinyStatsBackbone()
+    return TorchFeatureExtractor(module, key=f"tiny-stats-{module_fingerprint(module)}")
+
+
+def register_tiny_stats_backbone() -> BackboneChoice:
+    try:
+        return get_backbone(TINY_STATS_BACKBONE)
+    except KeyError:
+        choice = BackboneChoice(
+            name=TINY_STATS_BACKBONE,
+            dim=TINY_DIM,
+            build=TinyStatsBackbone,
+            tail=lambda m, n: [m.top] + ([m.block] if n > 1 else []),
+            frozen_extractor=_stats_extractor,
+            embedding_space="tiny-test",
+            head_dim=TINY_STATS_DIM,
         )
         register_backbone(choice)
         return choice

@@ -106,6 +106,21 @@ def test_filters_by_status_source_and_confidence(store, ids):
         ExportFilters(min_confidence=1.5)
 
 
+def test_unreviewed_machine_labels_must_reach_their_models_trusted_threshold(store, ids):
+    """A model card's trusted threshold (set on validation for a stated precision) keeps its
+    unreviewed labels below it out of the export; a curator's verdict outranks it."""
+    from tests.sync.sync_support import MODEL
+
+    store.catalog.register_model(*MODEL, "classifier", {"extra": {"trusted_threshold": 0.78}}, None)
+    rows = export_labels(store, "eu", ExportFilters.from_words(status="any", source="machine")).rows
+    assert [(r.record_id, r.curator_status) for r in rows] == [
+        (record_id(0), "accepted"),  # 0.55, but a curator accepted it
+        (record_id(1), "accepted"),
+        (record_id(3), "rejected"),
+        (record_id(5), "proposed"),  # 0.80: the only unreviewed label that passes
+    ]
+
+
 def test_jsonld_export_is_a_collection_of_tagging_annotations(store, ids):
     export = export_labels(store, "eu", ExportFilters(statuses=None), sample_mapping())
     doc = json.loads(json.dumps(jsonld_document(export)))
