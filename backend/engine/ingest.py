@@ -33,7 +33,7 @@ from dataset_tools.readers import Source, SourceReadError, SourceRecord, open_so
 
 from ..config import Settings
 from .catalog.store import Catalog, NewItem
-from .descriptors import Descriptor
+from .descriptors import Descriptor, describe_all
 from .index import VectorIndex
 from .index_store import IndexStore, ReconcileReport
 from .media import store_media
@@ -385,8 +385,8 @@ class IngestService:
         return kept_ids
 
     def _describe_and_add(self, ids: np.ndarray, images: list[Image.Image], indexes: Mapping[str, VectorIndex]) -> None:
-        for name, desc in self.descriptors.items():
-            indexes[name].add(ids, desc.describe(images))
+        for name, vectors in describe_all(self.descriptors, images).items():  # one backbone run for all
+            indexes[name].add(ids, vectors)
 
     def _flush(self, cid: int, indexes: Mapping[str, VectorIndex], ids: list[int]) -> None:
         """Indexes durable first, then the rows say so: never 'indexed' without a vector."""

@@ -15,15 +15,17 @@ import numpy as np
 from PIL import Image
 
 from dataset_tools.images import decode_image
+from edge_models.style_model import StyleModel
 
 from ..config import Settings
 from .artwork import crop_artwork
 from .catalog.store import Catalog, ItemView
-from .descriptors import Descriptor
+from .descriptors import Descriptor, describe_all
 from .embedding_space import SERVER_SPACE_NAME, EmbeddingSpaceError, check_vector_space, server_space
 from .fusion import FusedHit, QueryLabel, fuse
 from .index_store import IndexStore
 from .related_labels import label_sharing_candidates
+from .weighting import Weighting, choose_weighting
 
 #: How negative a component of a unit-length ``cnn`` vector may be (fp16/int8 rounding) and still
 #: be an embedding of the ReLU6 backbone.
@@ -146,6 +148,7 @@ class SearchResult:
     models: list[dict[str, Any]] = field(default_factory=list)
     artwork: dict[str, Any] | None = None
     query_labels: list[QueryLabel] = field(default_factory=list)
+    weighting: Weighting | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -154,6 +157,7 @@ class SearchResult:
             "query": {
                 "artwork": self.artwork,
                 "labels": [{"name": q.name, "confidence": q.confidence, "source": q.source} for q in self.query_labels],
+                "weighting": self.weighting.to_dict() if self.weighting is not None else None,
             },
             "timings_ms": self.timings.to_dict(),
             "models": self.models,
@@ -169,18 +173,18 @@ class SearchService:
         index_store: IndexStore,
         *,
         classifier: Any = None,
+        style_model: StyleModel | None = None,
     ) -> None:
         self.settings = settings
         self.catalog = catalog
         self.descriptors = descriptors
         self.index_store = index_store
         self.classifier = classifier
+        self.style_model = style_model
 
     def warm_up(self) -> None:
         """Load models now (gunicorn post-fork) rather than on a visitor's first photo."""
-        blank = Image.new("RGB", (64, 64))
-        for d in self.descriptors.values():
-            d.describe([blank])
+        describe_all(self.descriptors, [Image.new("RGB", (64, 64))])
 
     # -- entry points ---------------------------------------------------------------------
     def search_image(self, collection: str, data: bytes, options: SearchOptions) -> SearchResult:
@@ -212,14 +216,17 @@ class SearchService:
         image = views[-1]
         t2 = time.perf_counter()
         timings.locate_ms = (t2 - t1) * 1000
-        weights = self._weights(options)
-        vectors = {name: self.descriptors[name].describe(views) for name, w in weights.items() if w > 0}
+        # One backbone run describes every view for every descriptor; the image-type model
+        # looks at the whole photo (the first view), where a camera photo shows its wall.
+        described = describe_all(self.descriptors, views)
+        weighting = self._weighting(options, described, set(described))
+        vectors = {name: described[name] for name, w in weighting.weights.items() if w > 0}
         query_labels = list(options.labels)
         if self.classifier is not None:
             query_labels += [QueryLabel(n, c, "server") for n, c in self.classifier([image])[0]]
         t3 = time.perf_counter()
         timings.embed_ms = (t3 - t2) * 1000
-        result = self._search(cid, collection, vectors, weights, options, query_labels)
+        result = self._search(cid, collection, vectors, weighting, options, query_labels)
         result.artwork = artwork
         info = self.classifier.info() if self.classifier is not None and hasattr(self.classifier, "info") else None
         if info:
@@ -281,10 +288,9 @@ class SearchService:
                     f"{SERVER_SPACE_NAME} embedding has none: send the model's 'embedding' output",
                 )
             clean[name] = v
-        weights = {k: w for k, w in self._weights(options).items() if k in clean}
-        if not weights or sum(weights.values()) <= 0:
-            weights = {k: 1.0 for k in clean}
-        result = self._search(cid, collection, clean, weights, options, list(options.labels))
+        weighting = self._weighting(options, clean, set(clean))
+        vectors = {name: clean[name] for name, w in weighting.weights.items() if w > 0}
+        result = self._search(cid, collection, vectors, weighting, options, list(options.labels))
         result.timings.total_ms = (time.perf_counter() - t0) * 1000
         return result
 
@@ -294,15 +300,17 @@ class SearchService:
         item = self.catalog.get_item(item_id)
         target = item.duplicate_of or item.id
         cid = self.catalog.collection_id(item.collection)
-        weights = self._weights(options)
-        vectors = {}
-        for name, w in weights.items():
-            if w <= 0:
-                continue
+        # The item's stored vectors stand for the query: every descriptor that indexed it (the
+        # image-type model reads its type from them, as from a photo's).
+        stored: dict[str, np.ndarray] = {}
+        for name in self.descriptors:
             idx = self.index_store.get(cid, name)
-            if not idx.contains(np.array([target]))[0]:
-                raise LookupError(f"item {item_id} is not indexed yet (status {item.status})")
-            vectors[name] = idx.reconstruct(np.array([target]))[0]
+            if idx.contains(np.array([target]))[0]:
+                stored[name] = idx.reconstruct(np.array([target]))
+        if "cnn" not in stored:
+            raise LookupError(f"item {item_id} is not indexed yet (status {item.status})")
+        weighting = self._weighting(options, stored, set(stored))
+        vectors = {name: stored[name][0] for name, w in weighting.weights.items() if w > 0}
         own = self.catalog.get_item(target)
         query_labels = list(options.labels) + [QueryLabel(n, 1.0, "item") for n in own.label_names]
         exclude = (target, *own.duplicates, item.id)
@@ -314,25 +322,37 @@ class SearchService:
             label_weight=options.label_weight,
             exclude_ids=tuple(set(exclude)),
         )
-        result = self._search(cid, item.collection, vectors, weights, opts, query_labels)
+        result = self._search(cid, item.collection, vectors, weighting, opts, query_labels)
         result.timings.total_ms = (time.perf_counter() - t0) * 1000
         return item, result
 
     # -- internals ------------------------------------------------------------------------
-    def _weights(self, options: SearchOptions) -> dict[str, float]:
-        w = dict(options.weights) if options.weights else dict(self.settings.descriptor_weights)
-        return {k: float(v) for k, v in w.items() if k in self.descriptors}
+    def _weighting(self, options: SearchOptions, vectors: Mapping[str, np.ndarray], available: set[str]) -> Weighting:
+        """Descriptor weights for this query (see :mod:`.weighting`): the caller's, the image
+        type's, or the defaults; never empty while some descriptor is available."""
+        weighting = choose_weighting(
+            caller=options.weights,
+            defaults=self.settings.descriptor_weights,
+            style_model=self.style_model,
+            vectors=vectors,
+            available=available & set(self.descriptors),
+        )
+        if not weighting.weights:
+            even = {d: 1.0 / len(available) for d in sorted(available)} if available else {}
+            return Weighting(even, weighting.source)
+        return weighting
 
     def _search(
         self,
         cid: int,
         collection: str,
         vectors: Mapping[str, np.ndarray],
-        weights: Mapping[str, float],
+        weighting: Weighting,
         options: SearchOptions,
         query_labels: list[QueryLabel],
     ) -> SearchResult:
         t0 = time.perf_counter()
+        weights = weighting.weights
         allowed = None
         if options.filter_labels:
             allowed = np.asarray(self.catalog.item_ids_with_labels(cid, options.filter_labels), np.int64)
@@ -357,7 +377,15 @@ class SearchService:
         # Labels are only looked up when they can change the ranking; full item rows only for
         # the hits we return (a few ms per query saved on a 10 k collection).
         item_labels = self.catalog.label_names(cand.tolist()) if query_labels and len(cand) else {}
-        fused: list[FusedHit] = fuse(sims, weights, item_labels, query_labels, label_weight=options.label_weight)
+        lead = weighting.reason()
+        fused: list[FusedHit] = fuse(
+            sims,
+            weights,
+            item_labels,
+            query_labels,
+            label_weight=options.label_weight,
+            lead_reasons=[lead] if lead else [],
+        )
         hits: list[Hit] = []
         pos = 0
         while len(hits) < options.top_k and pos < len(fused):
@@ -372,4 +400,11 @@ class SearchService:
                 hits.append(Hit(item=view, score=round(h.score, 6), scores=scores, reasons=h.reasons))
         timings = Timings(search_ms=(time.perf_counter() - t0) * 1000)
         models = [self.descriptors[n].info() for n in vectors]
-        return SearchResult(collection=collection, hits=hits, timings=timings, models=models, query_labels=query_labels)
+        return SearchResult(
+            collection=collection,
+            hits=hits,
+            timings=timings,
+            models=models,
+            query_labels=query_labels,
+            weighting=weighting,
+        )
