@@ -7,7 +7,7 @@ HOST   ?= 127.0.0.1
 DATA   ?=
 export ARTSNAP_DATA_DIR ?= $(CURDIR)/var
 
-.PHONY: setup run serve demo test test-all lint format mutation bench bench-quick browser postgres kotlin clean
+.PHONY: setup run serve demo test test-all lint format mutation bench bench-quick browser postgres kotlin mediapipe clean
 
 ## setup: create .venv and install artsnap with its test tools (idempotent)
 setup: $(VENV)/.installed
@@ -55,6 +55,16 @@ kotlin:
 	    || echo "warning: could not install the JDK and jars; Kotlin client tests will skip"; \
 	  else echo "note: JDK or jars missing and not root; Kotlin client tests will skip"; fi; }
 
+## mediapipe: MediaPipe Tasks in its own venv (.venv-mediapipe), so tests load the .tflite files the
+## way Android apps do. Its own venv because its opencv-contrib-python and the server's
+## opencv-python-headless both provide `cv2`. Without it the MediaPipe tests skip with a reason.
+MEDIAPIPE_VENV := .venv-mediapipe
+mediapipe: $(MEDIAPIPE_VENV)/.installed
+
+$(MEDIAPIPE_VENV)/.installed:
+	@{ $(PYTHON) -m venv $(MEDIAPIPE_VENV) && $(MEDIAPIPE_VENV)/bin/python -m pip install --quiet mediapipe==1.2.3 \
+	  && touch $@; } || echo "warning: could not install mediapipe; MediaPipe tests will skip"
+
 ## lint: what a contributor runs before pushing (CI runs it too): style, format, types, layers
 lint: setup
 	$(BIN)/ruff check .
@@ -69,12 +79,20 @@ format: setup
 	$(BIN)/ruff format .
 
 ## test: the whole fast suite (unit, contract, end-to-end, browser)
-test: setup browser postgres kotlin
+test: setup browser postgres kotlin mediapipe
 	$(BIN)/python -m pytest -q -m "not slow" --durations=15
 
 ## test-all: including the slow tests
-test-all: setup browser postgres kotlin
+test-all: setup browser postgres kotlin mediapipe
 	$(BIN)/python -m pytest -q
+
+## mutation: mutate the engine's ranking, fusion and index code and run the fast engine tests
+## against every mutant (mutmut; files and tests in pyproject's [tool.mutmut]); lists survivors
+mutation: setup
+	rm -rf mutants
+	# One OpenMP thread: FAISS in a forked worker deadlocks on a thread pool made before the fork.
+	OMP_NUM_THREADS=1 $(BIN)/mutmut run --max-children 2
+	$(BIN)/mutmut results
 
 ## bench: speed and quality figures → BENCHMARKS.md (long; `make bench-quick` for a smoke run)
 bench: setup
@@ -84,4 +102,4 @@ bench-quick: setup
 	$(BIN)/python -m benchmarks --data-dir $(CURDIR)/var/bench-quick --quick --out bench-out/BENCHMARKS-quick.md
 
 clean:
-	rm -rf $(VENV) var bench-out .pytest_cache .tools
+	rm -rf $(VENV) $(MEDIAPIPE_VENV) var bench-out .pytest_cache .tools mutants

@@ -175,15 +175,33 @@ def cmd_collections(args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(args: argparse.Namespace) -> int:
-    """Rebuild a collection's indexes from the media store (new model, new index factory)."""
+    """Rebuild a collection's indexes from the media store (new model, new index factory).
+
+    ``--only code`` rebuilds derived descriptors from the vectors already indexed instead.
+    """
     eng = _engine(args)
     cid = eng.catalog.collection_id(args.collection)
+    if args.only:
+        from .engine.reindex import NotDerived, rebuild_derived
+
+        names = [n.strip() for n in args.only.split(",") if n.strip()]
+        try:
+            done = rebuild_derived(eng.index_store, eng.descriptors, cid, names)
+        except NotDerived as exc:
+            print(f"artsnap reindex: {exc}", file=sys.stderr)
+            return 2
+        for d in done:
+            factory = eng.index_store._meta(d.descriptor).factory
+            print(
+                f"{args.collection}: {d.descriptor} of {d.items} items from their {d.source} vectors ({factory!r})",
+                file=sys.stderr,
+            )
+        return 0
     ids = eng.catalog.ids_with_status(cid, "indexed")
-    for name in eng.descriptors:
-        for suffix in (".faiss", ".json"):
-            eng.index_store.path(cid, name).with_suffix(suffix).unlink(missing_ok=True)
-    eng.catalog.set_status(ids, "pending")
-    with eng.index_store.writer(cid) as indexes:
+    # Under the write lock, every index starts empty (even one of another model) and is
+    # replaced atomically as the items are re-embedded.
+    with eng.index_store.writer(cid, rebuild=list(eng.descriptors)) as indexes:
+        eng.catalog.set_status(ids, "pending")
         n = eng.ingest._reembed_pending(cid, indexes)
     print(f"{args.collection}: re-embedded {n} items into {eng.settings.index_factory!r} indexes", file=sys.stderr)
     return 0
@@ -241,6 +259,11 @@ def build_parser() -> argparse.ArgumentParser:
     s = sub.add_parser("reindex", help="rebuild a collection's indexes from stored media")
     s.add_argument("--collection", required=True)
     s.add_argument("--index-factory", default=None)
+    s.add_argument(
+        "--only",
+        default=None,
+        help="derived descriptors to rebuild from the indexed vectors, e.g. 'code' (no images decoded)",
+    )
     s.set_defaults(func=cmd_reindex)
 
     from .cli_models import register as register_model_commands

@@ -1,4 +1,4 @@
-"""``artsnap train-classifier``, ``export-classifier`` and ``models …``: the edge-model commands.
+"""``artsnap train-classifier``, ``export-classifier``, ``train-codes`` and ``models …``: the model commands.
 
 Training and export live in :mod:`edge_models`; these commands parse arguments, print what a
 curator needs (accuracy, the learning curve, parity, where the files are) and register an
@@ -47,18 +47,71 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train_codes(args: argparse.Namespace) -> int:
+    from dataset_tools.readers import SourceError
+    from edge_models.train_codes import CodeTrainingOptions, train_codes
+
+    options = CodeTrainingOptions(
+        cache_dir=Path(args.cache_dir) if args.cache_dir else _data_dir(args) / "cache",
+        bits=args.bits,
+        method="float" if args.float else "csq",
+        aug_views=args.aug_views,
+        hidden=args.hidden,
+        epochs=args.epochs,
+        similarity_weight=args.similarity_weight,
+        seed=args.seed,
+        device=args.device,
+        progress=not args.quiet,
+    )
+    if args.bits < 8 or (not args.float and args.bits % 8):
+        print("artsnap train-codes: --bits must be a multiple of 8 (8, 16, 32, 48, 64 …)", file=sys.stderr)
+        return 2
+    try:
+        result = train_codes(args.source, args.out, options)
+    except (SourceError, ValueError) as exc:
+        print(f"artsnap train-codes: {exc}", file=sys.stderr)
+        return 2
+    kind = f"{result.bits}-bit codes" if result.method == "csq" else f"{result.bits}-d float embedding"
+    print(
+        f"trained {kind} for {len(result.labels)} labels in {result.seconds:.0f} s on {result.device} — test mAP "
+        f"{result.test_map:.3f} (pretrained embedding {result.pretrained_test_map:.3f}, {result.n_test} queries)",
+        file=sys.stderr,
+    )
+    print(f"model folder: {result.model_dir} (report: {result.model_dir / 'report.md'})", file=sys.stderr)
+    if args.register:
+        if result.method != "csq":
+            print(
+                "a float embedding is for comparison only; binary codes (without --float) are indexed", file=sys.stderr
+            )
+            return 2
+        code = _register(args.data_dir, str(result.model_dir), activate=True, prog="artsnap train-codes")
+        if code:
+            return code
+        print("next: artsnap reindex --collection NAME --only code (for collections indexed before)", file=sys.stderr)
+    else:
+        print(f"next: artsnap models register {result.model_dir}", file=sys.stderr)
+    return 0
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     from edge_models.export import export_models
 
     formats = tuple(f.strip() for f in args.formats.split(",") if f.strip())
     quantize = tuple(q.strip() for q in args.quantize.split(",") if q.strip())
     try:
-        result = export_models(args.model_dir, formats=formats, quantize=quantize, progress=not args.quiet)
+        result = export_models(
+            args.model_dir,
+            formats=formats,
+            quantize=quantize,
+            progress=not args.quiet,
+            license=args.license,
+            author=args.author,
+        )
     except (FileNotFoundError, ValueError) as exc:
         print(f"artsnap export-classifier: {exc}", file=sys.stderr)
         return 2
     for key, path in sorted(result.files.items()):
-        print(f"  {key:<12} {result.sizes.get(key, 0) / 1e6:6.1f} MB  {path}", file=sys.stderr)
+        print(f"  {key:<28} {result.sizes.get(key, 0) / 1e6:6.1f} MB  {path}", file=sys.stderr)
     if result.parity is not None:
         print(
             f"parity with torch: {'ok' if result.parity.ok else 'FAILED'} — details in model_card.json", file=sys.stderr
@@ -74,11 +127,17 @@ def cmd_export(args: argparse.Namespace) -> int:
         for c in result.parity.coreml.values():
             if not c.passed:
                 print(f"  {c.fmt}: {'; '.join(c.problems)}", file=sys.stderr)
+        if result.below_target:
+            print(
+                f"WARNING: {', '.join(result.below_target)} below the agreement target"
+                + (" — failing (--strict)" if args.strict else "; ship knowingly, or export with --strict to fail"),
+                file=sys.stderr,
+            )
+    if not result.ok or (args.strict and result.below_target):
+        return 1
     if args.register:
-        code = _register(args.data_dir, args.model_dir, activate=True, prog="artsnap export-classifier")
-        if code:
-            return code
-    return 0 if result.ok else 1
+        return _register(args.data_dir, args.model_dir, activate=True, prog="artsnap export-classifier")
+    return 0
 
 
 def cmd_models_register(args: argparse.Namespace) -> int:
@@ -158,10 +217,48 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_train)
 
-    s = sub.add_parser("export-classifier", help="write .onnx, .tflite (fp32/fp16/int8) and Core ML files + model card")
+    s = sub.add_parser(
+        "train-codes", help="train compact retrieval codes (deep supervised hashing) from labelled folders"
+    )
+    s.add_argument("source", help="folder-per-label, .zip, or CSV manifest (path,label; 'a;b' = several labels)")
+    s.add_argument("--out", required=True, help="model folder to write")
+    s.add_argument("--bits", type=int, default=64, help="code length in bits (a multiple of 8; default 64)")
+    s.add_argument(
+        "--float", action="store_true", help="train a float embedding of --bits numbers instead (to compare)"
+    )
+    s.add_argument("--aug-views", type=int, default=2, help="phone-like views per training image (default 2)")
+    s.add_argument("--hidden", type=int, default=1024, help="hidden layer width of the head (0: linear)")
+    s.add_argument("--epochs", type=int, default=40)
+    s.add_argument(
+        "--similarity-weight",
+        type=float,
+        default=0.0,
+        help="keep the pretrained neighbourhoods in the code (helps categories it was not trained on)",
+    )
+    s.add_argument("--device", choices=("cpu", "cuda"), default=None, help="training device (default: CUDA if present)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--cache-dir", default=None, help="feature cache (default DATA_DIR/cache)")
+    s.add_argument("--register", action="store_true", help="make it the active code model (then reindex --only code)")
+    s.add_argument("--quiet", action="store_true")
+    s.set_defaults(func=cmd_train_codes)
+
+    s = sub.add_parser(
+        "export-classifier", help="write .onnx, .tflite (fp32/fp16/int8/int8_full) and Core ML files + model card"
+    )
     s.add_argument("model_dir")
     s.add_argument("--formats", default="onnx,tflite,coreml")
-    s.add_argument("--quantize", default="fp32,fp16,int8")
+    s.add_argument(
+        "--quantize",
+        default="fp32,fp16,int8,int8_full",
+        help="precisions: fp32, fp16, int8 (mixed, float I/O), int8_full (full integer, uint8 I/O; .tflite only)",
+    )
+    s.add_argument(
+        "--strict",
+        action="store_true",
+        help="fail (exit 1, no --register) when a quantised file agrees with torch less than its target",
+    )
+    s.add_argument("--license", default="Apache-2.0", help="licence written into the card and every file")
+    s.add_argument("--author", default="artsnap", help="author written into the card and every file")
     s.add_argument(
         "--register", action="store_true", help="make it the active model served to phones and used by ingest"
     )

@@ -22,6 +22,24 @@ def _env_int(name: str, default: int) -> int:
     return int(value) if value else default
 
 
+def parse_weights(text: str) -> dict[str, float]:
+    """``"cnn=1,code=0.5"`` → ``{"cnn": 1.0, "code": 0.5}`` (a clear error for anything else)."""
+    out: dict[str, float] = {}
+    for part in (p.strip() for p in text.split(",")):
+        if not part:
+            continue
+        name, sep, value = part.partition("=")
+        try:
+            if not sep or not name.strip() or float(value) < 0:
+                raise ValueError
+            out[name.strip()] = float(value)
+        except ValueError:
+            raise ValueError(f"descriptor weight {part!r} is not NAME=NUMBER ≥ 0 (e.g. cnn=1,code=0.5)") from None
+    if out and sum(out.values()) <= 0:
+        raise ValueError("at least one descriptor weight must be > 0")
+    return out
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -29,13 +47,29 @@ class Settings:
     #: faiss index_factory string for each collection's vectors (wrapped in IDMap2 for ids).
     #: "Flat" is exact; "HNSW32", "IVF1024,SQ8", "SQ8" … trade exactness for speed/memory.
     index_factory: str = "Flat"
-    #: Which descriptors are built at ingest and their default weights at search time.
+    #: Search-time parameters of the ``cnn`` index, e.g. "nprobe=32" (IVF), "efSearch=64"
+    #: (HNSW), "k_factor_rf=8" (shortlist size for ",RFlat" re-ranking, × top-k).
+    index_search_params: str = ""
+    #: faiss binary factory for the trained ``code`` descriptor: "BFlat" (exact Hamming),
+    #: "BIVF1024", "BHNSW32"; and its search parameters ("nprobe=16").
+    code_index_factory: str = "BFlat"
+    code_search_params: str = ""
+    #: Readers (server workers, ``artsnap search``) memory-map saved indexes instead of
+    #: copying them in: fast cold starts, resident memory only for what searches touch.
+    index_mmap: bool = True
+    #: Default weight of each descriptor at search time, for searches and related items that do
+    #: not say (``ARTSNAP_DESCRIPTOR_WEIGHTS="cnn=1,code=0.5"``). Every descriptor is built at ingest.
     descriptor_weights: dict[str, float] = field(default_factory=lambda: {"cnn": 1.0, "color": 0.0})
     max_upload_bytes: int = 40 * 1024 * 1024
     max_pixels: int = 64_000_000
+    #: Memory one image decode may take (dataset_tools.images.decode_cost): with the upload
+    #: itself, a worker stays within ~300 MB of its idle size for any accepted image.
+    max_decode_bytes: int = 200 * 1024 * 1024
+    #: Seconds a client may go silent in the middle of a request body before a 408.
+    body_timeout_s: float = 30.0
     #: Queries are decoded with JPEG draft mode down to this shorter side. 360 lets libjpeg
-    #: decode a 12 MP (4032×3024) photo at 1/8 scale (504×378): measured 21 ms decode + 28 ms
-    #: locate vs 27 + 44 ms at 448 (1/4 scale), and the rectified painting stays ≈ 224 px.
+    #: decode a 12 MP (4032×3024) photo at 1/8 scale (504×378), faster to decode and locate in
+    #: than 1/4 scale, and the rectified painting still comes out ≈ 224 px.
     query_min_side: int = 360
     #: Catalog images are kept at most this large in the media store (thumbnails and re-embedding).
     media_max_side: int = 1024
@@ -61,8 +95,16 @@ class Settings:
             data_dir=Path(data_dir or os.environ.get("ARTSNAP_DATA_DIR", "./var")),
             database_url=os.environ.get("ARTSNAP_DATABASE_URL", ""),
             index_factory=os.environ.get("ARTSNAP_INDEX_FACTORY", "Flat"),
+            index_search_params=os.environ.get("ARTSNAP_INDEX_SEARCH_PARAMS", ""),
+            code_index_factory=os.environ.get("ARTSNAP_CODE_INDEX_FACTORY", "BFlat"),
+            code_search_params=os.environ.get("ARTSNAP_CODE_SEARCH_PARAMS", ""),
+            index_mmap=os.environ.get("ARTSNAP_INDEX_MMAP", "1").strip().lower() not in ("0", "false", "no", "off"),
+            descriptor_weights=parse_weights(os.environ.get("ARTSNAP_DESCRIPTOR_WEIGHTS", ""))
+            or {"cnn": 1.0, "color": 0.0},
             max_upload_bytes=_env_int("ARTSNAP_MAX_UPLOAD_BYTES", 40 * 1024 * 1024),
             max_pixels=_env_int("ARTSNAP_MAX_PIXELS", 64_000_000),
+            max_decode_bytes=_env_int("ARTSNAP_MAX_DECODE_MB", 200) * 1024 * 1024,
+            body_timeout_s=float(os.environ.get("ARTSNAP_BODY_TIMEOUT_S") or 30.0),
             threads=_env_int("ARTSNAP_THREADS", 0),
             device=os.environ.get("ARTSNAP_DEVICE", "auto"),
         )

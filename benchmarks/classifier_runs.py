@@ -81,7 +81,7 @@ def measure_latency(
     threads: int | None = None,
 ) -> dict[str, LatencyResult]:
     """Median single-image latency per file (model only: the input tensor is prepared once)."""
-    from edge_models.export_tflite import INPUT_NAME, SIGNATURE, load_interpreter
+    from edge_models.export_tflite import INPUT_NAME, SIGNATURE, load_interpreter, quantise_input
     from edge_models.model_dir import load_config
     from edge_models.runtime import make_session
 
@@ -96,7 +96,8 @@ def measure_latency(
             fns[fmt] = lambda s=sess: s.run(None, {"image": x})
         elif fmt.startswith("tflite_"):
             runner = load_interpreter(path, threads=threads).get_signature_runner(SIGNATURE)
-            fns[fmt] = lambda r=runner: r(**{INPUT_NAME: x_nhwc})
+            x_in = quantise_input(x_nhwc, runner.get_input_details()[INPUT_NAME])  # uint8 pixels for int8_full
+            fns[fmt] = lambda r=runner, x_in=x_in: r(**{INPUT_NAME: x_in})
     out: dict[str, LatencyResult] = {}
     for _ in range(warmup):
         for fn in fns.values():
@@ -257,6 +258,21 @@ def benchmarks_markdown(b: ClassifierBenchmark) -> str:
         lines += ["", "| parity vs torch | max abs diff (probabilities) | top-1 agreement |", "|---|---:|---:|"]
         for fmt, p in b.parity.get("formats", {}).items():
             lines.append(f"| {fmt} | {p['max_abs_diff_probabilities']:.2e} | {p['top1_agreement']:.1%} |")
+    paths = b.parity.get("resize_paths") if b.parity else None
+    if paths:
+        lines += [
+            "",
+            f"From {paths[0]['n']} simulated 12 MP photos, shrunk the way each platform shrinks them "
+            "(edge_models.resize_paths): top-1 agreement with the server's answer on the same photo, "
+            "and mean embedding cosine to the server's vector:",
+            "",
+            "| resize path | file | top-1 agreement | embedding cosine |",
+            "|---|---|---:|---:|",
+        ]
+        for r in paths:
+            agree = "" if r["top1_agreement"] is None else f"{r['top1_agreement']:.1%}"
+            cos = "" if r["mean_cosine_embedding"] is None else f"{r['mean_cosine_embedding']:.4f}"
+            lines.append(f"| {r['path']} | {r['fmt']} | {agree} | {cos} |")
     if b.unseen_agreement:
         fmts = sorted({f for v in b.unseen_agreement.values() for f in v})
         lines += [

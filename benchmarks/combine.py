@@ -15,6 +15,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .report import kept_notes_sections
+
 _SECTION = re.compile(r"^## (\d+)\. (.+)$")
 
 
@@ -85,6 +87,7 @@ def combine(out: Path, inputs: list[Path]) -> str:
     for n in sorted(sections):
         title, body = sections[n]
         lines += ["", f"## {n}. {title}", "", body]
+    lines += kept_notes_sections()
     text = "\n".join(lines) + "\n"
     out.write_text(text)
     return text

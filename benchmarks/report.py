@@ -95,7 +95,29 @@ def render(run: RunInfo, machine: MachineInfo) -> str:
             out.append(f"**Failed**: {s.reason}")
         else:
             out.append("Not run (not selected with `--only`).")
+    out += kept_notes_sections()
     return "\n".join(out) + "\n"
+
+
+#: Notes kept beside the benchmarks and copied into every report, because `make bench` does not
+#: re-run them: mutation testing takes hours on 2 cores (`make mutation`), and the design
+#: measurements are hand-run figures that the code's comments point to.
+KEPT_NOTES = (
+    ("Mutation testing (`make mutation`)", Path(__file__).resolve().parent / "mutation.md"),
+    (
+        "Design measurements (hand-run, not repeated by `make bench`)",
+        Path(__file__).resolve().parent / "design_measurements.md",
+    ),
+)
+
+
+def kept_notes_sections() -> list[str]:
+    """One section per file of :data:`KEPT_NOTES` that exists."""
+    out: list[str] = []
+    for title, path in KEPT_NOTES:
+        if path.is_file():
+            out += ["", f"## {title}", "", path.read_text().strip()]
+    return out
 
 
 def git_revision(repo: Path) -> str:

@@ -21,7 +21,7 @@ from types import ModuleType
 
 from backend.config import Settings
 
-from . import camera_snaps, cifar_map, classifier, embed_throughput, memory, search_latency, wikiart_style_map
+from . import camera_snaps, cifar_map, classifier, embed_throughput, load, memory, search_latency, wikiart_style_map
 from .context import BenchContext
 from .figures import SkipSection
 from .machine import collect
@@ -31,6 +31,7 @@ from .report import RunInfo, SectionOutcome, git_revision, render, to_json, writ
 SECTIONS: tuple[ModuleType, ...] = (
     embed_throughput,
     search_latency,
+    load,
     memory,
     cifar_map,
     wikiart_style_map,

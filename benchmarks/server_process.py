@@ -9,8 +9,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from backend.config import Settings
@@ -22,15 +23,41 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+@dataclass(frozen=True)
+class ServerProcess:
+    """A running ``artsnap serve``: its base URL, the gunicorn master's pid and its log."""
+
+    url: str
+    pid: int
+    log_path: Path
+
+    def worker_pids(self) -> list[int]:
+        """The master's children (gunicorn workers), from ``/proc``."""
+        out: list[int] = []
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            out += [int(x) for x in (task / "children").read_text().split()]
+        return sorted(out)
+
+
 @contextmanager
 def running_server(settings: Settings, *, workers: int = 1, timeout_s: float = 300.0) -> Iterator[str]:
     """Start ``artsnap serve`` on a free port; yield its base URL once ``/healthz`` answers."""
+    with served(settings, workers=workers, timeout_s=timeout_s) as server:
+        yield server.url
+
+
+@contextmanager
+def served(
+    settings: Settings, *, workers: int = 1, timeout_s: float = 300.0, extra_env: Mapping[str, str] | None = None
+) -> Iterator[ServerProcess]:
+    """:func:`running_server`, yielding the process too (and with extra environment)."""
     import requests
 
     port = free_port()
     log_path = Path(settings.data_dir) / "server.log"
     env = dict(os.environ)
     env.update({"ARTSNAP_DATABASE_URL": settings.database_url, "ARTSNAP_INDEX_FACTORY": settings.index_factory})
+    env.update(extra_env or {})
     cmd = [
         sys.executable,
         "-m",
@@ -62,7 +89,7 @@ def running_server(settings: Settings, *, workers: int = 1, timeout_s: float = 3
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the server did not answer /healthz within {timeout_s:.0f} s (log: {log_path})")
             time.sleep(0.3)
-        yield url
+        yield ServerProcess(url, proc.pid, log_path)
     finally:
         _stop(proc)
 

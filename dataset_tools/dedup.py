@@ -11,24 +11,26 @@ collection:
 
 Hashes are stored in the catalog, so :class:`DuplicateIndex` is cheap to rebuild on resume.
 
-Why pHash and this threshold — measured on ``wikiart-styles-3500.zip`` (224 px paintings
-letterboxed on black; 3 540 distinct files after the 40 exact pairs, 6.26 M pairs):
-
-* the same image re-saved: JPEG quality 70 → distance 0–4 (99th percentile 2); resized to
-  90 % → 0–2; resized to 90 % *and* re-encoded at 70 → 0–4; halved + quality 80 → 0–4;
-* distinct files: 0.01st percentile 14, 1st 20, median 30, 99th 42.  Only 3 pairs are
-  ≤ 6 (distances 0, 2, 6) and looking at them, all three are the *same* painting scanned
-  twice; ≤ 8 adds 6 more pairs, 5 of them plainly different paintings; ≤ 10: 44 pairs;
-  ≤ 12: 229.
+Why pHash and this threshold: re-saved, resized and re-encoded copies of a painting stay
+within a few bits, while distinct paintings almost never come that close; at 6 the only
+pairs of the shared WikiArt set that match are the same painting scanned twice, and 8
+already admits different paintings (distances in BENCHMARKS.md, "Design measurements").
 * pHash does *not* survive cropping: trimming 3 % off each side gives median 6, max 20.
   A cropped copy is therefore not found; that would need a local-feature check.
 
 Each hash thresholds 64 DCT coefficients at their median, so any image with some texture
 has exactly 32 bits set (all 3 580 here) and distances come in even steps: 6 and 7 are the
 same threshold.  ``near_threshold = 6`` keeps every re-encode above with one step (2 bits)
-to spare while flagging no distinct painting in that set.  (Flat, blank images hash to ~0
-and all match each other, which is what a curator would want to hear about anyway.)  A near
-match is reported and linked, never silently dropped, so a rare false hit stays visible.
+to spare while flagging no distinct painting in that set.  A near match is reported and
+linked, never silently dropped, so a rare false hit stays visible.
+
+*Flat images.* A blank or single-colour image has no texture for the DCT to describe: its
+coefficients are ~0 and the median threshold turns noise into bits, so its hash lands at a
+few bits from unrelated pictures (a 1x1 black PNG and a plain green one were 4-5 bits from
+a striped JPEG and never got indexed).  :func:`near_duplicate_hash` therefore gives no hash
+(``None``: exact matching only) to images whose 32x32 grey thumbnail, the one pHash itself
+looks at, has a standard deviation under :data:`FLAT_GREY_STD` grey levels.  Every one of the
+3 580 WikiArt files is above 15; JPEG noise on a flat canvas stays below 1.
 """
 
 from __future__ import annotations
@@ -48,10 +50,15 @@ __all__ = [
     "DuplicateMatch",
     "content_hash",
     "hamming_distance",
+    "near_duplicate_hash",
     "perceptual_hash",
 ]
 
 DEFAULT_NEAR_THRESHOLD = 6
+
+#: Grey-level standard deviation (0..255) of the 32x32 pHash thumbnail under which an image
+#: counts as flat and takes part in exact matching only.
+FLAT_GREY_STD = 2.0
 
 _U64 = 1 << 64
 _MASK64 = _U64 - 1
@@ -78,6 +85,15 @@ def perceptual_hash(img: Image.Image) -> int:
     return int.from_bytes(np.packbits(bits).tobytes(), "big", signed=True)
 
 
+def near_duplicate_hash(img: Image.Image) -> int | None:
+    """:func:`perceptual_hash`, or ``None`` for a flat, featureless image (see the module
+    docstring): what ingest stores and matches near duplicates with."""
+    grey = img.convert("L").resize((32, 32), Image.Resampling.LANCZOS)  # what imagehash.phash looks at
+    if float(np.asarray(grey, dtype=np.float64).std()) < FLAT_GREY_STD:
+        return None
+    return perceptual_hash(grey)
+
+
 def hamming_distance(a: int, b: int) -> int:
     """Number of differing bits between two 64-bit hashes (signed or unsigned form)."""
     return ((a ^ b) & _MASK64).bit_count()
@@ -96,9 +112,8 @@ class DuplicateIndex:
     """Hashes of a collection's kept items, answering "is this new image already here?".
 
     Near search is a brute-force Hamming scan over a packed ``uint64`` array (XOR +
-    ``np.bitwise_count``), which needs no tree and stays exact.  Measured on this 2-core
-    machine: ``find()`` against 100 000 entries takes 0.2–0.3 ms, miss or near hit (exact
-    hits ≈ 3 µs); ``add()`` ≈ 4–5 µs, ``remove()`` ≈ 2 µs.
+    ``np.bitwise_count``), which needs no tree and stays exact, and costs well under a
+    millisecond per lookup at 100 000 entries (BENCHMARKS.md, "Design measurements").
     Removing swaps the last entry into the hole, so the array never needs compacting.
     Ties at the same distance go to the entry added first, so results do not depend on
     removal history.  An entry added with ``phash=None`` (no decodable image, an old row

@@ -13,6 +13,12 @@ Every reader turns its SOURCE into the same thing, a sized, ordered sequence of
 * **records** — :class:`RecordSource`, records a program built itself (the Europeana pull
   hands over the images it downloaded this way: bytes in memory, provenance in ``extra``).
 
+Ingest never reads outside its SOURCE: a folder's symbolic links are followed only when
+they end inside the folder, and a manifest's paths must be relative and stay inside the
+manifest's folder (after following links). Anything else is a per-record
+:class:`SourceReadError` with code ``outside_source``, so ``/etc/passwd`` behind a link or a
+``../../`` row is reported, never read, copied into the media store or served.
+
 Listing happens once, when the source is opened: ``len()`` is then free (progress bars),
 a bad SOURCE fails immediately with :class:`SourceError` rather than half-way through an
 ingest, and the order is fixed (sorted paths for folder/zip, manifest order for CSV) so a
@@ -31,7 +37,7 @@ import threading
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 from typing import Protocol, Self, runtime_checkable
 
 from .images import DecodedImage
@@ -74,12 +80,14 @@ class SourceError(ValueError):
 
 class SourceReadError(OSError):
     """One record cannot be read (file listed in a manifest but absent, member too large,
-    corrupt zip member).  Ingest reports it for that record and continues."""
+    corrupt zip member, a path or link leading outside the SOURCE).  Ingest reports it for
+    that record and continues.  ``code``: ``unreadable`` or ``outside_source``."""
 
-    def __init__(self, source_path: str, reason: str) -> None:
+    def __init__(self, source_path: str, reason: str, *, code: str = "unreadable") -> None:
         super().__init__(f"{source_path}: {reason}")
         self.source_path = source_path
         self.reason = reason
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -188,8 +196,23 @@ def _label_of(rel_posix: str) -> tuple[str, ...]:
     return (parts[0],) if len(parts) > 1 else ()
 
 
-def _read_file(path: Path, source_path: str, max_bytes: int) -> bytes:
+def _inside(path: Path, root: Path, source_path: str) -> Path:
+    """``path`` with every link followed, if that is still inside ``root`` (resolved);
+    else :class:`SourceReadError` ``outside_source``. Checked when the record is read, so a
+    file swapped for a link after listing is caught too."""
+    real = path.resolve()
+    if root != real and root not in real.parents:
+        raise SourceReadError(
+            source_path,
+            "leads outside the source (a symbolic link or path to another place); only files inside it are read",
+            code="outside_source",
+        )
+    return real
+
+
+def _read_file(path: Path, source_path: str, max_bytes: int, root: Path) -> bytes:
     try:
+        path = _inside(path, root, source_path)
         with open(path, "rb") as fh:
             size = os.fstat(fh.fileno()).st_size
             if size > max_bytes:
@@ -238,7 +261,8 @@ class _Listed:
 
 class FolderSource(_Listed):
     """``SOURCE/<label>/.../image.jpg``.  Symlinked folders are not followed, so a link to
-    ``/`` inside a collection cannot make ingest walk the whole disk."""
+    ``/`` inside a collection cannot make ingest walk the whole disk; a symlinked *file* is
+    read only if it ends inside the folder."""
 
     kind = "folder"
 
@@ -262,14 +286,14 @@ class FolderSource(_Listed):
             SourceRecord(
                 source_path=rel,
                 labels=_label_of(rel),
-                _reader=_file_reader(base / rel, rel, max_bytes),
+                _reader=_file_reader(base / rel, rel, max_bytes, base),
             )
             for rel in rels
         ]
 
 
-def _file_reader(path: Path, source_path: str, max_bytes: int) -> Callable[[], bytes]:
-    return lambda: _read_file(path, source_path, max_bytes)
+def _file_reader(path: Path, source_path: str, max_bytes: int, root: Path) -> Callable[[], bytes]:
+    return lambda: _read_file(path, source_path, max_bytes, root)
 
 
 # ---------------------------------------------------------------------------------------
@@ -411,8 +435,9 @@ class CsvSource(_Listed):
     """A manifest: ``path`` (required), ``label`` (several separated by ``;`` or ``|``),
     ``title``, and any other columns, which land in :attr:`SourceRecord.extra`.
 
-    Relative paths are resolved against the manifest's own folder, so a manifest travels
-    with its images.  The header is matched case-insensitively; the delimiter is a comma,
+    Paths are relative to the manifest's own folder, so a manifest travels with its images;
+    absolute paths and paths that climb out of that folder (``../``, or a link) are refused
+    per record (``outside_source``), so a manifest cannot make ingest read other files.  The header is matched case-insensitively; the delimiter is a comma,
     or tab / semicolon when the header uses those (European spreadsheet exports).  A path
     listed twice is one record whose labels are the union (a "one row per label" manifest).
     Records keep the manifest's order.  Whether a listed file exists is only checked on
@@ -462,17 +487,27 @@ class CsvSource(_Listed):
                 merged = tuple(dict.fromkeys(old.labels + labels))
                 by_path[source_path] = replace(old, labels=merged)
                 continue
-            file_path = Path(source_path)
-            if not file_path.is_absolute():
-                file_path = base / file_path
             by_path[source_path] = SourceRecord(
                 source_path=source_path,
                 labels=labels,
                 title=_cell(row, title_i) or None,
                 extra={columns[i]: _cell(row, i) for i in extra_i if _cell(row, i)},
-                _reader=_file_reader(file_path, source_path, max_bytes),
+                _reader=_manifest_reader(base, source_path, max_bytes),
             )
         self._records = list(by_path.values())
+
+
+def _manifest_reader(base: Path, source_path: str, max_bytes: int) -> Callable[[], bytes]:
+    if posixpath.isabs(source_path) or PureWindowsPath(source_path).drive:
+        return _refuse(source_path, "is an absolute path; manifest paths are relative to the manifest's folder")
+    return _file_reader(base / source_path, source_path, max_bytes, base)
+
+
+def _refuse(source_path: str, reason: str) -> Callable[[], bytes]:
+    def read() -> bytes:
+        raise SourceReadError(source_path, reason, code="outside_source")
+
+    return read
 
 
 def _cell(row: list[str], i: int | None) -> str:

@@ -1,7 +1,7 @@
 """Which backbone a classifier sits on, and how to get its features fast.
 
 A trained classifier is (backbone, head). Training needs the backbone twice, in two forms:
-a fast *frozen* feature extractor (ONNX Runtime, ~9x faster than torch eager on 2 cores) for
+a fast *frozen* feature extractor (ONNX Runtime, several times faster than torch eager on CPU) for
 the cached features the head trains on, and the *torch module* for export and fine-tuning.
 :class:`BackboneChoice` bundles both under a name that the model directory records, so
 export can rebuild exactly what training used.

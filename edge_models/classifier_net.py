@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ClassifierNet", "NamedOutputs"]
+__all__ = ["ClassifierNet", "NamedOutputs", "l2_normalise"]
 
 
 class ClassifierNet(nn.Module):
@@ -35,10 +35,16 @@ class ClassifierNet(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         pooled = self.backbone(x)
-        embedding = nn.functional.normalize(pooled, dim=1)
+        embedding = l2_normalise(pooled)
         logits = self.head(embedding) * self.inv_temperature
         probs = torch.sigmoid(logits) if self.multi_label else torch.softmax(logits, dim=1)
         return probs, embedding
+
+
+def l2_normalise(x: torch.Tensor) -> torch.Tensor:
+    """``nn.functional.normalize(x, dim=1)`` (same eps) in ops that all have int8 kernels:
+    its ``abs`` has none, which would leave a float island in the full-integer .tflite."""
+    return x * torch.rsqrt(torch.clamp((x * x).sum(dim=1, keepdim=True), min=1e-24))
 
 
 class NamedOutputs(nn.Module):

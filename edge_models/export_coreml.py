@@ -14,6 +14,7 @@ What an iOS app gets:
   multi-label models keep a ``probabilities`` array (one sigmoid per label; labels in the
   metadata), since a Core ML classifier is single-label by definition;
 * ``embedding``: the L2-normalised vector, float32, for search by vector.
+* the model's own fields (Xcode's model page): description, author, licence, version;
 * user-defined metadata: the model card JSON, labels, version, training-data hash, metrics.
 
 Core ML models cannot be *run* on Linux (the runtime is Apple-only); they are built here and
@@ -55,6 +56,8 @@ def convert_coreml(
     precision: str = "fp16",
     description: str = "",
     version: str = "",
+    author: str = "artsnap",
+    license: str = "",
 ) -> Path:
     """Write ``path`` (an .mlpackage folder). ``precision``: fp32, fp16 (default: what the
     Neural Engine runs) or int8 (fp16 compute, weights linearly quantised to 8 bits)."""
@@ -98,17 +101,19 @@ def convert_coreml(
             from coremltools.optimize import coreml as cto
 
             config = cto.OptimizationConfig(global_config=cto.OpLinearQuantizerConfig(mode="linear_symmetric"))
-            input_types = model._mil_program.functions["main"].input_types
             model = cto.linear_quantize_weights(model, config=config)
             # The pass rebuilds the program from the spec and forgets that "image" is an
-            # image (its scale/bias ops are already in the graph); tell it again.
-            model._mil_program.functions["main"].input_types = input_types
+            # image; tell it again, *without* scale and bias: those ops are already in the graph.
+            model._mil_program.functions["main"].input_types = [_preprocessed_image(image, size)]
         if not multi_label:
             # Add the classifier last: coremltools cannot re-serialise a classifier's label
             # list after a graph pass (weight quantisation), nor add one in a single call to a
             # torch model with two outputs. Its MIL program, outputs reset, can take one.
             prog = model._mil_program
             prog.functions["main"].set_output_types(None)
+            # A second conversion inserts an ImageType's scale and bias ops again (the
+            # input would be normalised twice); the graph already has them.
+            prog.functions["main"].input_types = [_preprocessed_image(image, size)]
             model = ct.convert(
                 prog,
                 classifier_config=ct.ClassifierConfig(
@@ -120,7 +125,8 @@ def convert_coreml(
             )
 
     model.short_description = description or "artsnap category classifier"
-    model.author = "artsnap"
+    model.author = author
+    model.license = license
     model.version = version
     model.input_description["image"] = (
         f"{size}x{size} RGB image: resize the shorter side to {spec.resize_shorter}, centre crop (Vision: centerCrop)"
@@ -148,6 +154,21 @@ def convert_coreml(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return path
+
+
+def _preprocessed_image(image: Any, size: int) -> Any:
+    """The same image input with identity scale and bias, for a program whose graph already
+    normalises it: coremltools inserts an ImageType's scale/bias ops on every conversion."""
+    import coremltools as ct
+
+    return ct.ImageType(
+        name=image.name,
+        shape=(1, 3, size, size),
+        scale=1.0,
+        bias=[0.0, 0.0, 0.0],
+        color_layout=image.color_layout,
+        channel_first=True,
+    )
 
 
 def inspect_coreml(path: Path) -> dict[str, Any]:
@@ -180,6 +201,7 @@ def inspect_coreml(path: Path) -> dict[str, Any]:
     if spec.WhichOneof("Type") == "mlProgram" and desc.predictedFeatureName:
         labels = _mlprogram_labels(spec)
     preprocessing = _image_preprocessing(spec)
+    affine = image_affine(spec, desc.input[0].name) if desc.input else {}
     return {
         "spec_version": spec.specificationVersion,
         "type": spec.WhichOneof("Type"),
@@ -191,7 +213,10 @@ def inspect_coreml(path: Path) -> dict[str, Any]:
         "metadata": dict(desc.metadata.userDefined),
         "author": desc.metadata.author,
         "version": desc.metadata.versionString,
+        "short_description": desc.metadata.shortDescription,
+        "license": desc.metadata.license,
         "image_preprocessing": preprocessing,
+        "image_affine": affine,
     }
 
 
@@ -228,6 +253,90 @@ def _mlprogram_labels(spec) -> list[str]:
             return []
         return [str(v.immediateValue.tensor.strings.values[0]) for v in value.immediateValue.list.values]
     return []
+
+
+_AFFINE_OPS = ("mul", "add", "sub", "real_div")
+_PASS_THROUGH = ("cast", "identity")
+
+
+def image_affine(spec: Any, input_name: str = "image") -> dict[str, Any]:
+    """What the program does to the pixels before the network: walks the ops from the input
+    while they are element-wise ``mul``/``add``/``sub``/``real_div`` by constants (or casts)
+    and composes them into ``scale * pixel + offset`` per channel.
+
+    This is the check that counts the ops (a program that normalises twice composes to a
+    different transform), where reading one named constant would not. Returns ``scale`` and
+    ``offset`` (3 values each, channel order of the input), the ops walked, and the first op
+    that is not affine (normally the first convolution or its padding).
+    """
+    ops = _main_ops(spec)
+    consts: dict[str, np.ndarray] = {}
+    for op in ops:
+        if op.type == "const" and op.outputs:
+            value = _const_array(op.attributes["val"])
+            if value is not None:
+                consts[op.outputs[0].name] = value
+    scale, offset = np.ones(3), np.zeros(3)
+    current, walked = input_name, []
+    stopped_at = ""
+    while True:
+        users = [op for op in ops if any(a.name == current for arg in op.inputs.values() for a in arg.arguments)]
+        if len(users) != 1:
+            stopped_at = f"{len(users)} consumers of {current}"
+            break
+        op = users[0]
+        if op.type in _PASS_THROUGH:
+            walked.append(op.type)
+            current = op.outputs[0].name
+            continue
+        if op.type not in _AFFINE_OPS:
+            stopped_at = op.type
+            break
+        x, y = (op.inputs[k].arguments[0] for k in ("x", "y"))
+        const_arg, chain_is_x = (y, True) if x.name == current else (x, False)
+        c = consts.get(const_arg.name) if const_arg.name else _const_array(const_arg.value)
+        if c is None:
+            stopped_at = f"{op.type} by a non-constant"
+            break
+        c = np.broadcast_to(np.asarray(c, np.float64).reshape(-1), (3,)) if c.size in (1, 3) else None
+        if c is None:
+            stopped_at = f"{op.type} by a constant that is not per channel"
+            break
+        if op.type == "mul":
+            scale, offset = scale * c, offset * c
+        elif op.type == "add":
+            offset = offset + c
+        elif op.type == "sub":
+            scale, offset = (scale, offset - c) if chain_is_x else (-scale, c - offset)
+        elif chain_is_x:  # real_div: v / c
+            scale, offset = scale / c, offset / c
+        else:
+            stopped_at = "real_div of a constant by the image"
+            break
+        walked.append(op.type)
+        current = op.outputs[0].name
+    return {"scale": scale.tolist(), "offset": offset.tolist(), "ops": walked, "stopped_at": stopped_at}
+
+
+def _const_array(value: Any) -> np.ndarray | None:
+    """A small immediate constant as an array (file-stored weights are not read: never the
+    preprocessing constants)."""
+    if not value.HasField("immediateValue") or not value.immediateValue.HasField("tensor"):
+        return None
+    tensor = value.immediateValue.tensor
+    if tensor.floats.values:
+        return np.asarray(tensor.floats.values, np.float64)
+    if tensor.doubles.values:
+        return np.asarray(tensor.doubles.values, np.float64)
+    if tensor.bytes.values and value.type.tensorType.dataType == _fp16_code():
+        return np.frombuffer(tensor.bytes.values, np.float16).astype(np.float64)
+    return None
+
+
+def _fp16_code() -> int:
+    import coremltools as ct
+
+    return int(ct.proto.MIL_pb2.DataType.Value("FLOAT16"))
 
 
 def _image_preprocessing(spec) -> dict[str, Any]:

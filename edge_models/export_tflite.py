@@ -16,6 +16,15 @@ more conversions:
 
 Input: ``image`` float32 (1, S, S, 3), NHWC, normalised by the card's preprocessing spec.
 Outputs: ``probabilities`` (1, C) and ``embedding`` (1, D).
+
+Two more shapes of file come from the same conversion, for tools that expect one head:
+
+* :func:`single_output` keeps one output (and the ops it needs): the classifier and embedder
+  files MediaPipe Tasks' ``ImageClassifier`` and ``ImageEmbedder`` load (each reads *every*
+  output as a head of its own kind);
+* :func:`quantize_int8_full` makes a *full-integer* file, every op int8 and a uint8 image
+  input that takes raw pixels (its quantisation is the card's normalisation) and uint8
+  output: what phone NPUs run, and what MediaPipe Model Maker's int8 export gives.
 """
 
 from __future__ import annotations
@@ -35,7 +44,16 @@ from .classifier_net import ClassifierNet, NamedOutputs
 
 log = logging.getLogger(__name__)
 
-__all__ = ["SIGNATURE", "convert_fp32", "quantize_fp16", "quantize_int8", "run_tflite"]
+__all__ = [
+    "SIGNATURE",
+    "convert_fp32",
+    "quantize_fp16",
+    "quantize_int8",
+    "quantize_int8_full",
+    "quantise_input",
+    "run_tflite",
+    "single_output",
+]
 
 SIGNATURE = "serving_default"
 INPUT_NAME = "image"
@@ -101,33 +119,10 @@ def quantize_int8(fp32_path: Path, path: Path, representative: np.ndarray, *, fl
       ~10 % of the weights, so the file grows by 0.9 MB only).
 
     Why the front. With weights exact, only activation rounding is left, and it matters most
-    early, where the errors propagate through every later block. Measured on the WikiArt
-    7-style model against fp32, top-1 agreement over 2 700 images none of which trained the
-    head or calibrated (525 test and 525 validation paintings, a simulated phone photo of each
-    of those, 600 CIFAR-10 photos), with single-thread latency relative to fp32:
-
-    ================================  =========  =======  ========
-    kept float                        agreement  size     latency
-    ================================  =========  =======  ========
-    stem, block 0                     97.5 %     4.1 MB   0.59x
-    stem, blocks 0-4 (>= 28 px)       98.0 %     4.2 MB   0.67x
-    stem, blocks 0-6                  98.1 %     4.5 MB   0.69x
-    stem, blocks 0-8 (the default)    98.6 %     5.0 MB   0.73x
-    nothing float, int16 activations  99.4 %     4.2 MB   ~28x (reference kernels)
-    fp16 file, for comparison                    6.9 MB   1.0x
-    ================================  =========  =======  ========
-
-    Per subset the default gave 98.1-99.2 %. The flip counts are small (38 of 2 700), so one
-    recipe beating a neighbour by a few flips is noise; the embedding's cosine to fp32 rises
-    steadily with every block kept float (0.99874 → 0.99940 on the test paintings). The rest
-    are near-ties (1 % of the paintings have their two most likely styles within 0.005 of
-    each other), tipped by rounding in the later blocks; int16 activations there help little
-    and run on slow reference kernels. The weights' grid is what moved agreement from 94.9 %
-    to 97.5 %: with the ImageNet weights as published, weight rounding alone flipped 5 % of
-    the paintings. Tried without gain: keeping the late, weight-heavy blocks float, true
-    min/max calibration, MSE-optimal activation clipping (kept every calibrated range), float
-    residual adds, heads trained on int8 embeddings or on a PCA of the features, bias
-    correction (the mean shift is 2-6 % of the error).
+    early, where the errors propagate through every later block; the late blocks hold most of
+    the weights, so keeping the front float costs little file size. The recipe comparison
+    (agreement, size and latency per choice of float blocks, and what was tried without gain)
+    is in BENCHMARKS.md, "Design measurements".
     """
     from ai_edge_quantizer import algorithm_manager, qtyping, quantizer
 
@@ -156,6 +151,134 @@ def quantize_int8(fp32_path: Path, path: Path, representative: np.ndarray, *, fl
     return path
 
 
+def quantize_int8_full(fp32_path: Path, path: Path, representative: np.ndarray, *, mean: float, std: float) -> Path:
+    """Full-integer int8 with a uint8 input and uint8 outputs, for NPU delegates.
+
+    Every op the quantizer supports runs in int8 (``static_wi8_ai8``), the image input
+    included. Its range is not calibrated but set to what pixels 0-255 become under the
+    card's normalisation, so the uint8 input *is* the pixel: scale ``1/std``, zero point
+    ``mean`` (only possible for one mean and std shared by the channels, which the check
+    below enforces). Agreement with fp32 is lower than :func:`quantize_int8`'s (the
+    high-resolution front is int8 too); the parity check measures it per file.
+    """
+    from ai_edge_quantizer import quantizer, recipe
+
+    if len(representative) == 0:
+        raise ValueError("int8 quantisation needs representative images")
+    lo, hi = (0.0 - mean) / std, (255.0 - mean) / std
+    if abs((hi - lo) / 255 - 1 / std) > 1e-9 or abs(round(mean) - mean) > 1e-9:
+        raise ValueError(f"a uint8 pixel input needs an integer mean and std; got mean {mean}, std {std}")
+    q = quantizer.Quantizer(str(fp32_path), recipe.static_wi8_ai8())
+    data = [{INPUT_NAME: representative[i : i + 1].astype(np.float32)} for i in range(len(representative))]
+    with _quiet():
+        calibration = q.calibrate({SIGNATURE: data}, num_threads=os.cpu_count() or 1)
+        inputs = [n for n in calibration if n.endswith(f"_{INPUT_NAME}")]
+        for name in inputs:
+            shape = np.shape(calibration[name]["min"])
+            calibration[name] = {"min": np.full(shape, lo, np.float32), "max": np.full(shape, hi, np.float32)}
+        result = q.quantize(calibration, enable_progress_report=False)
+    _write(path, _uint8_interface(bytes(result.quantized_model)))
+    return path
+
+
+def single_output(model: bytes, output: str) -> bytes:
+    """``model`` with only its signature output ``output``; ops that only fed the others are
+    removed and their weights emptied."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    obj = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
+    sg, sig = obj.subgraphs[0], obj.signatureDefs[0]
+    keep = [t for t in sig.outputs if _str(t.name) == output]
+    if not keep:
+        raise ValueError(f"the model has no output {output!r}; it has {[_str(t.name) for t in sig.outputs]}")
+    sg.outputs, sig.outputs = [keep[0].tensorIndex], keep
+    needed, ops = {keep[0].tensorIndex}, []
+    for op in reversed(sg.operators):
+        if any(o in needed for o in op.outputs):
+            ops.append(op)
+            needed.update(i for i in op.inputs if i >= 0)
+    sg.operators = ops[::-1]
+    # Drop the tensors nothing uses any more (runtimes and the quantizer's calibration read
+    # every tensor) and empty the buffers only they held.
+    used = set(sg.inputs) | set(sg.outputs)
+    for op in sg.operators:
+        used.update(i for i in list(op.inputs) + list(op.outputs) + list(op.intermediates or []) if i >= 0)
+    order = sorted(used)
+    remap = {old: new for new, old in enumerate(order)}
+    kept_buffers = {sg.tensors[i].buffer for i in order}
+    for t in sg.tensors:
+        if t.buffer not in kept_buffers and 0 < t.buffer < len(obj.buffers):
+            obj.buffers[t.buffer].data = None
+    sg.tensors = [sg.tensors[i] for i in order]
+    for op in sg.operators:
+        op.inputs = [remap[i] if i >= 0 else i for i in op.inputs]
+        op.outputs = [remap[i] for i in op.outputs]
+        if op.intermediates is not None:
+            op.intermediates = [remap[i] for i in op.intermediates]
+    sg.inputs = [remap[i] for i in sg.inputs]
+    sg.outputs = [remap[i] for i in sg.outputs]
+    for t in list(sig.inputs) + list(sig.outputs):
+        t.tensorIndex = remap[t.tensorIndex]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
+
+
+def _uint8_interface(model: bytes) -> bytes:
+    """Make int8 model inputs and outputs uint8 (zero point + 128, same scale) with a QUANTIZE
+    op at each, as the TFLite converter's ``inference_input_type=uint8`` does."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    obj = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
+    code = schema.BuiltinOperator.QUANTIZE
+    found = [i for i, c in enumerate(obj.operatorCodes) if max(c.builtinCode, c.deprecatedBuiltinCode) == code]
+    if found:
+        qop = found[0]
+    else:
+        opcode = schema.OperatorCodeT()
+        opcode.builtinCode, opcode.deprecatedBuiltinCode, opcode.version = code, code, 2
+        obj.operatorCodes.append(opcode)
+        qop = len(obj.operatorCodes) - 1
+    sg = obj.subgraphs[0]
+
+    def uint8_twin(index: int) -> int:
+        t = sg.tensors[index]
+        if t.type != schema.TensorType.INT8:
+            raise ValueError(f"tensor {_str(t.name)} is not int8; cannot give it a uint8 interface")
+        twin = schema.TensorT()
+        twin.name, twin.shape, twin.type = t.name, t.shape, schema.TensorType.UINT8
+        twin.shapeSignature = t.shapeSignature
+        twin.buffer = 0
+        twin.quantization = schema.QuantizationParametersT()
+        twin.quantization.scale = list(t.quantization.scale)
+        twin.quantization.zeroPoint = [int(z) + 128 for z in t.quantization.zeroPoint]
+        t.name = _str(t.name) + "_int8"
+        sg.tensors.append(twin)
+        return len(sg.tensors) - 1
+
+    def quantize_op(src: int, dst: int) -> object:
+        op = schema.OperatorT()
+        op.opcodeIndex, op.inputs, op.outputs = qop, [src], [dst]
+        return op
+
+    remap: dict[int, int] = {}
+    for i in list(sg.inputs):
+        remap[i] = uint8_twin(i)
+        sg.operators.insert(0, quantize_op(remap[i], i))
+    for i in list(sg.outputs):
+        remap[i] = uint8_twin(i)
+        sg.operators.append(quantize_op(i, remap[i]))
+    sg.inputs = [remap[i] for i in sg.inputs]
+    sg.outputs = [remap[i] for i in sg.outputs]
+    for sig in obj.signatureDefs or []:
+        for t in list(sig.inputs) + list(sig.outputs):
+            t.tensorIndex = remap.get(t.tensorIndex, t.tensorIndex)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(obj))
+
+
+def _str(name: str | bytes | None) -> str:
+    return name.decode() if isinstance(name, bytes) else (name or "")
+
+
 def _scope_matches(path: Path, regex: str) -> bool:
     """Whether any op's scope matches ``regex`` as ai-edge-quantizer matches recipes (re.search
     over the op's output tensor names, each followed by ";"): the registry's regex names
@@ -170,15 +293,39 @@ def _scope_matches(path: Path, regex: str) -> bool:
 def run_tflite(
     path_or_bytes: Path | bytes, batch_nhwc: np.ndarray, *, threads: int | None = None
 ) -> dict[str, np.ndarray]:
-    """Run a classifier .tflite image by image (batch 1 models); returns stacked outputs."""
+    """Run a classifier .tflite image by image (batch 1 models); returns stacked float outputs.
+
+    ``batch_nhwc`` is the normalised float input. A quantised (uint8/int8) input is fed
+    ``round(x / scale + zero_point)``, which for the full-integer file is the pixel itself;
+    quantised outputs are dequantised."""
     interp = load_interpreter(path_or_bytes, threads=threads)
     runner = interp.get_signature_runner(SIGNATURE)
+    detail = runner.get_input_details()[INPUT_NAME]
+    out_details = runner.get_output_details()
     outs: dict[str, list[np.ndarray]] = {}
     for i in range(len(batch_nhwc)):
-        res = runner(**{INPUT_NAME: np.ascontiguousarray(batch_nhwc[i : i + 1], dtype=np.float32)})
+        x = np.ascontiguousarray(batch_nhwc[i : i + 1], dtype=np.float32)
+        res = runner(**{INPUT_NAME: quantise_input(x, detail)})
         for k, v in res.items():
-            outs.setdefault(k, []).append(np.array(v))
+            outs.setdefault(k, []).append(_dequantise(np.array(v), out_details[k]))
     return {k: np.concatenate(v) for k, v in outs.items()}
+
+
+def quantise_input(x: np.ndarray, detail: dict) -> np.ndarray:
+    """The normalised float input as the file's input tensor wants it (see :func:`run_tflite`)."""
+    dtype = np.dtype(detail["dtype"])
+    if dtype == np.float32:
+        return x
+    scale, zero = detail["quantization"]
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale + zero), info.min, info.max).astype(dtype)
+
+
+def _dequantise(v: np.ndarray, detail: dict) -> np.ndarray:
+    if v.dtype == np.float32:
+        return v
+    scale, zero = detail["quantization"]
+    return ((v.astype(np.float32) - zero) * scale).astype(np.float32)
 
 
 def load_interpreter(path_or_bytes: Path | bytes, *, threads: int | None = None):

@@ -91,7 +91,7 @@ def fit_head(
     ``x_*`` are (N, D) embeddings, ``y_*`` class indices (N,) or 0/1 matrices (N, C). With an
     empty validation split it trains for ``max_epochs`` // 4 epochs and keeps the last weights.
     ``batch_size=None`` means full-batch steps: for a few thousand cached embeddings one
-    step is a single small matrix product, ~10x faster per epoch than mini-batches on 2 cores
+    step is a single small matrix product, much faster per epoch than mini-batches on CPU
     and deterministic; the early stopping still watches every epoch.
     """
     gen = torch.Generator().manual_seed(seed)
@@ -173,7 +173,8 @@ def select_head(
     """Fit one head per L2 strength; keep the one with the lowest validation loss.
 
     The grid spans "barely" to "strongly" regularised for standardised 1280-d features with a
-    few hundred images per class (measured on WikiArt: 0.01 → test accuracy 0.43, 0.3 → 0.48).
+    few hundred images per class; on WikiArt the strong end wins (BENCHMARKS.md, "Design
+    measurements").
     """
     best: tuple[LinearHead, HeadFit] | None = None
     candidates: dict[str, float] = {}

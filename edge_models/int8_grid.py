@@ -2,9 +2,8 @@
 
 Why: int8 export stores every convolution's weights per output channel as
 ``round(w / s) * s`` with ``s = max|w| / 127`` (symmetric, the TFLite and Core ML scheme). On
-EfficientNet-Lite0 that rounding alone moved the embedding by cosine 0.996 and flipped the top-1
-of 5 % of WikiArt paintings for a 7-style classifier (measured with weight-only int8 and float
-activations, so the weights were the whole cause). Storing the weights *already rounded*
+EfficientNet-Lite0 that rounding alone flipped the top-1 of a noticeable share of paintings for a
+style classifier (BENCHMARKS.md, "Design measurements"). Storing the weights *already rounded*
 makes that step exact: the server's ONNX model, the fp32/fp16 phone models and the int8 model
 then compute with the very same weights, and only activation rounding is left to int8.
 

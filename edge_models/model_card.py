@@ -33,7 +33,12 @@ class ModelCard:
     metrics: dict[str, Any] = field(default_factory=dict)
     training_data_hash: str | None = None
     weights_sha256: str | None = None
-    files: dict[str, str] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)  # file key (e.g. "tflite_int8") → file name
+    # file key → {"platform", "format", "precision", "min_runtime", "purpose", "outputs", ...}:
+    # which file a phone should take, and what for (see edge_models.deliveries)
+    deliveries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    author: str = "artsnap"
+    license: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 

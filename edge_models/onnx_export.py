@@ -66,7 +66,7 @@ def export_onnx(
     try:
         # The dynamo exporter folds the package's TF-style "same" padding into each Conv's
         # pads; the legacy TorchScript exporter leaves 17 runtime-computed Pad chains that
-        # stop ONNX Runtime from fusing them (measured ~2x slower at batch 1).
+        # stop ONNX Runtime from fusing them (much slower at batch 1).
         with torch.no_grad(), contextlib.redirect_stdout(io.StringIO()):
             program = torch.onnx.export(
                 model,

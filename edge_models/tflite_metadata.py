@@ -9,8 +9,9 @@ We add two entries:
   training-data hash, metrics);
 * ``artsnap.labels`` — the labels, one per line, for clients that want only those.
 
-(The older ``TFLITE_METADATA`` schema of the tflite-support project is not written: its
-writer library is unmaintained and does not install with numpy 2; the card is a superset.)
+Beside them the standard ``TFLITE_METADATA`` entry (the TFLite Support schema that MediaPipe
+Tasks reads: normalisation, image properties, labels) is written by
+:mod:`edge_models.tflite_support_metadata`, through :func:`embed_metadata` too.
 """
 
 from __future__ import annotations
@@ -20,18 +21,25 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["CARD_KEY", "LABELS_KEY", "embed_metadata", "read_metadata"]
+__all__ = ["CARD_KEY", "LABELS_KEY", "embed_metadata", "io_types", "output_order", "read_metadata"]
 
 CARD_KEY = "artsnap.model_card"
 LABELS_KEY = "artsnap.labels"
 
 
-def embed_metadata(model: bytes, entries: Mapping[str, bytes]) -> bytes:
-    """Return ``model`` with ``entries`` added as metadata buffers (replacing same names)."""
+def embed_metadata(model: bytes, entries: Mapping[str, bytes], *, description: str | None = None) -> bytes:
+    """Return ``model`` with ``entries`` added as metadata buffers (replacing same names) and,
+    if given, ``description`` as the model's own description (the converter writes
+    "MLIR Converted.", which is what model viewers show)."""
     from ai_edge_litert import schema_py_generated as schema
     from ai_edge_litert.tools import flatbuffer_utils
 
     obj = flatbuffer_utils.read_model_from_bytearray(bytearray(model))
+    if description is not None:
+        obj.description = description
+    for old in obj.metadata or []:
+        if _name(old.name) in entries:  # replaced: empty its buffer rather than leave it behind
+            obj.buffers[old.buffer].data = None
     obj.metadata = [m for m in (obj.metadata or []) if _name(m.name) not in entries]
     for name, data in entries.items():
         buf = schema.BufferT()
@@ -60,6 +68,28 @@ def read_metadata(model: bytes | str | Path) -> dict[str, bytes]:
             raw = buf.DataAsNumpy().tobytes() if buf.DataLength() else b""
         out[_name(meta.Name())] = raw
     return out
+
+
+def output_order(model: bytes) -> list[str]:
+    """The signature names of the outputs, in the subgraph's output order (the order the
+    TFLite Support metadata lists output tensors in)."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    root = schema.Model.GetRootAs(model, 0)
+    sg, sig = root.Subgraphs(0), root.SignatureDefs(0)
+    by_index = {sig.Outputs(i).TensorIndex(): _name(sig.Outputs(i).Name()) for i in range(sig.OutputsLength())}
+    return [by_index.get(sg.Outputs(i), f"output_{i}") for i in range(sg.OutputsLength())]
+
+
+def io_types(model: bytes) -> tuple[str, list[str]]:
+    """(input dtype, output dtypes) as TFLite type names, e.g. ("FLOAT32", ["UINT8"])."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.TensorType).items() if not k.startswith("_")}
+    sg = schema.Model.GetRootAs(model, 0).Subgraphs(0)
+    return names[sg.Tensors(sg.Inputs(0)).Type()], [
+        names[sg.Tensors(sg.Outputs(i)).Type()] for i in range(sg.OutputsLength())
+    ]
 
 
 def _name(name: str | bytes | None) -> str:

@@ -9,21 +9,47 @@ from __future__ import annotations
 import glob
 import os
 import shutil
+import struct
 import subprocess
 import tempfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SHARED_DIR = Path(os.environ.get("ARTSNAP_SHARED_DIR", REPO_ROOT.parent / "shared"))
+
+
+def _main_checkout(root: Path) -> Path | None:
+    """The main checkout of a ``git worktree`` (its ``.git`` file names ``<main>/.git/worktrees/<name>``)."""
+    git = root / ".git"
+    if not git.is_file():
+        return None
+    text = git.read_text(encoding="utf-8").strip()
+    gitdir = Path(text.removeprefix("gitdir:").strip()) if text.startswith("gitdir:") else None
+    return gitdir.parent.parent.parent if gitdir is not None and gitdir.parent.name == "worktrees" else None
+
+
+def _find_shared_dir() -> Path:
+    """``$ARTSNAP_SHARED_DIR``, else ``../shared`` beside this checkout, or beside the main
+    checkout when this is a git worktree (so tests run from a worktree see the data too)."""
+    if os.environ.get("ARTSNAP_SHARED_DIR"):
+        return Path(os.environ["ARTSNAP_SHARED_DIR"])
+    main = _main_checkout(REPO_ROOT)
+    for root in (REPO_ROOT, main):
+        if root is not None and (root.parent / "shared").is_dir():
+            return root.parent / "shared"
+    return REPO_ROOT.parent / "shared"
+
+
+SHARED_DIR = _find_shared_dir()
 
 
 @pytest.fixture(scope="session")
 def shared_dir() -> Path:
     if not SHARED_DIR.is_dir():
-        pytest.skip(f"shared data folder {SHARED_DIR} is absent")
+        pytest.skip(f"shared data folder {SHARED_DIR} is absent (set ARTSNAP_SHARED_DIR to use another)")
     return SHARED_DIR
 
 
@@ -148,6 +174,17 @@ def demo_engine(demo_data_dir: Path):
     eng.close()
 
 
+@pytest.fixture(scope="session")
+def code_model_dir(tmp_path_factory: pytest.TempPathFactory, models_dir: Path, embedding_model, demo_source) -> Path:
+    """A 16-bit retrieval-code head trained on the demo collection (``artsnap train-codes``), read-only."""
+    from edge_models.train_codes import CodeTrainingOptions, train_codes
+
+    out = tmp_path_factory.mktemp("codes") / "demo-codes"
+    options = CodeTrainingOptions(cache_dir=models_dir, bits=16, aug_views=0, hidden=0, epochs=30, progress=False)
+    train_codes(demo_source.out_dir, out, options)
+    return out
+
+
 @pytest.fixture
 def writable_demo(tmp_path: Path, demo_data_dir: Path, models_dir: Path) -> Path:
     """A private copy of the demo data folder (catalog, indexes, media) a test may change."""
@@ -244,7 +281,7 @@ def assert_consistent() -> Callable[..., None]:
     """
     import numpy as np
 
-    from backend.engine.index import VectorIndex
+    from backend.engine.index_kinds import open_index
 
     def check(engine, collection: str) -> None:
         cid = engine.catalog.collection_id(collection)
@@ -252,9 +289,10 @@ def assert_consistent() -> Callable[..., None]:
         assert engine.catalog.ids_with_status(cid, "pending") == []
         for name in engine.descriptors:
             path = engine.index_store.path(cid, name)
-            on_disk = VectorIndex.open(path, engine.index_store._meta(name))
+            on_disk = open_index(path, engine.index_store._meta(name))
             ids = on_disk.ids()
             assert len(ids) == len(np.unique(ids)), f"{name}: an id is in the index twice"
+            assert set(on_disk.stored_ids().tolist()) == indexed, f"{name}: a part of the index keeps stale vectors"
             assert set(ids.tolist()) == indexed, f"{name} index and catalog disagree"
 
     return check
@@ -279,6 +317,38 @@ def bomb_png() -> bytes:
     parts.append(comp.flush())
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+
+
+def png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def flat_png(
+    width: int, height: int, pixel: bytes, *, colour_type: int, bit_depth: int = 8, extra: bytes = b""
+) -> bytes:
+    """A valid PNG of one colour, built without holding (or compressing) every row.
+
+    A block of rows is deflated once and ended with a full flush, which resets the
+    compressor, so the same bytes may be repeated for every further block; the stream ends
+    with an empty final block and the Adler-32 of all the rows, as zlib requires.
+    """
+    row = b"\x00" + pixel * width
+    block_rows = max(1, min(height, (1 << 20) // len(row)))
+    block = row * block_rows
+    full, rest = divmod(height, block_rows)
+    comp = zlib.compressobj(9)
+    first = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
+    again = comp.compress(block) + comp.flush(zlib.Z_FULL_FLUSH)
+    tail = comp.compress(row * rest) + comp.flush(zlib.Z_FULL_FLUSH) if rest else b""
+    adler = 1
+    for _ in range(full):
+        adler = zlib.adler32(block, adler)
+    adler = zlib.adler32(row * rest, adler)
+    stream = first + again * (full - 1) + tail + b"\x03\x00" + struct.pack(">I", adler)
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + extra + png_chunk(b"IDAT", stream) + png_chunk(b"IEND", b"")
+    )
 
 
 @pytest.fixture

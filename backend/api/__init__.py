@@ -15,14 +15,15 @@ from ..config import Settings
 from ..engine.services import Engine
 from .errors import register_error_handlers
 from .metrics import Metrics
+from .security_headers import add_security_headers
+from .strict_json import StrictJSONProvider
 
 
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
     settings = settings or (engine.settings if engine else Settings.from_env())
     app = Flask(__name__, static_folder=None)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
-    app.config["JSON_SORT_KEYS"] = False
-    app.json.sort_keys = False  # type: ignore[attr-defined]  # the DefaultJSONProvider has it; app.json is typed as its base
+    app.json = StrictJSONProvider(app)  # no NaN/Infinity out, depth- and finiteness-checked in
     app.extensions["artsnap.engine"] = engine or Engine.open(settings)
     app.extensions["artsnap.metrics"] = Metrics()
 
@@ -44,7 +45,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         if "t0" in g:
             m.latency.labels(endpoint=endpoint).observe(time.perf_counter() - g.t0)
             resp.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - g.t0) * 1000:.1f}"
-        return resp
+        return add_security_headers(resp)
 
     logging.getLogger("backend").setLevel(logging.INFO)
     return app

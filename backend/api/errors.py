@@ -75,6 +75,7 @@ def register_error_handlers(app: Flask) -> None:
             404: "not_found",
             405: "method_not_allowed",
             413: "too_large",
+            408: "request_timeout",
             400: "bad_request",
             415: "unsupported_media_type",
         }.get(e.code or 500, "http_error")
@@ -82,7 +83,12 @@ def register_error_handlers(app: Flask) -> None:
         if e.code == 413:
             limit = app.config.get("MAX_CONTENT_LENGTH")
             message = f"request body is larger than the {limit // (1024 * 1024)} MB limit" if limit else message
-        return error_response(e.code or 500, code, message)
+        resp = error_response(e.code or 500, code, message)
+        # Keep what the exception says besides its body: Allow on a 405, Retry-After, ...
+        for name, value in e.get_headers():
+            if name.lower() != "content-type":
+                resp.headers[name] = value
+        return resp
 
     @app.errorhandler(Exception)
     def _unexpected(e: Exception) -> Response:

@@ -9,10 +9,12 @@ from pathlib import Path
 from flask import Blueprint, Response, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 
+from ..engine.ingest import DUPLICATE_POLICIES
 from ..engine.search import SearchOptions
 from .context import engine, metrics
 from .errors import APIError
 from .requests_parsing import form_json, image_bytes, int_arg
+from .security_headers import mark_as_media, media_type
 from .serializers import hit_json, item_json
 
 bp = Blueprint("items", __name__)
@@ -54,7 +56,13 @@ def get_item(item_id: int) -> ResponseReturnValue:
 
 @bp.delete("/v1/items/<int:item_id>")
 def delete_item(item_id: int) -> ResponseReturnValue:
-    engine().ingest.delete(item_id)
+    """``?duplicates=promote`` (default: the item's first duplicate takes its place) or ``delete``."""
+    policy = request.args.get("duplicates", "promote")
+    if policy not in DUPLICATE_POLICIES:
+        raise APIError(
+            400, "bad_request", f"query parameter 'duplicates' must be one of {', '.join(DUPLICATE_POLICIES)}"
+        )
+    engine().ingest.delete(item_id, duplicates=policy)
     return "", 204
 
 
@@ -87,8 +95,10 @@ def _media_file(item_id: int, attr: str) -> Response:
     path = (eng.settings.data_dir / rel).resolve() if rel else None
     if path is None or not path.is_file() or eng.settings.data_dir not in path.parents:
         raise APIError(404, "no_media", f"item {item_id} has no stored picture")
-    resp = send_file(path, max_age=86400, conditional=True)
-    return resp
+    # Originals are kept byte for byte (anything after the image data too): a fixed image
+    # type, no sniffing and a sandboxing CSP make them inert if opened as a page.
+    resp = send_file(path, mimetype=media_type(path), max_age=86400, conditional=True)
+    return mark_as_media(resp)
 
 
 @bp.get("/v1/items/<int:item_id>/thumbnail")

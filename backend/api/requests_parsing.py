@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from flask import Request
 
 from .errors import APIError
+from .strict_json import MAX_JSON_BYTES, JSONInputError, loads_untrusted
 
 
 def json_body(request: Request) -> dict[str, Any]:
@@ -15,9 +15,11 @@ def json_body(request: Request) -> dict[str, Any]:
         raise APIError(
             415, "unsupported_media_type", "send multipart/form-data with an 'image' file, or application/json"
         )
+    if (request.content_length or 0) > MAX_JSON_BYTES:
+        raise APIError(413, "too_large", f"a JSON body may be at most {MAX_JSON_BYTES // 1024} KB")
     try:
-        data = json.loads(request.get_data(cache=True) or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
+        data = loads_untrusted(request.get_data(cache=True) or b"null")
+    except JSONInputError as exc:
         raise APIError(400, "bad_json", f"request body is not valid JSON: {exc}") from exc
     if not isinstance(data, dict):
         raise APIError(400, "bad_json", "request body must be a JSON object")
@@ -29,8 +31,8 @@ def form_json(request: Request, field: str) -> Any:
     if raw is None or raw.strip() == "":
         return None
     try:
-        return json.loads(raw)
-    except ValueError as exc:
+        return loads_untrusted(raw)
+    except JSONInputError as exc:
         raise APIError(400, "bad_json", f"form field {field!r} is not valid JSON: {exc}") from exc
 
 

@@ -7,7 +7,7 @@ from flask.typing import ResponseReturnValue
 
 from ..engine.embedding_space import EmbeddingSpaceError, server_space
 from ..engine.model_registry import active_model, model_space
-from ..engine.search import SearchOptions
+from ..engine.search import SearchOptions, is_finite_number
 from .context import engine, metrics
 from .errors import APIError
 from .requests_parsing import form_json, image_bytes, json_body
@@ -56,11 +56,11 @@ def search(name: str) -> ResponseReturnValue:
         if emb is None:
             raise APIError(400, "missing_field", "send an 'image' file (multipart) or a JSON 'embedding'")
         vectors = emb if isinstance(emb, dict) else {"cnn": emb}
+        if not vectors:
+            raise APIError(400, "bad_embedding", 'embedding must be a list of numbers or {"descriptor": [numbers]}')
         for key, vec in vectors.items():
-            if not isinstance(vec, list) or not all(
-                isinstance(x, (int, float)) and not isinstance(x, bool) for x in vec
-            ):
-                raise APIError(400, "bad_embedding", f"embedding {key!r} must be a list of numbers")
+            if not isinstance(vec, list) or not all(is_finite_number(x) for x in vec):
+                raise APIError(400, "bad_embedding", f"embedding {key!r} must be a list of finite numbers")
         spaces = _spaces(body.get("embedding_space"))
         try:
             result = eng.search.search_vectors(name, vectors, options, spaces)

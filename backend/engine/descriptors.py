@@ -16,7 +16,7 @@ outputs to each of them. Models load once, lazily, and say which model and versi
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -163,23 +163,6 @@ class ArtStyleDescriptor(_BackboneDescriptor):
         return {**super().info(), "model": self.model.name, "version": self.model.version}
 
 
-def describe_all(descriptors: Mapping[str, Descriptor], images: Sequence[Image.Image]) -> dict[str, np.ndarray]:
-    """Every descriptor's (N, dim) vectors for ``images``, with one backbone run for all that
-    read the backbone (instead of one run each)."""
-    outputs: dict[int, Mapping[str, np.ndarray]] = {}
-    vectors: dict[str, np.ndarray] = {}
-    for name, desc in descriptors.items():
-        backbone = getattr(desc, "backbone", None)
-        if isinstance(desc, _BackboneDescriptor) and backbone is not None and images:
-            key = id(backbone)
-            if key not in outputs:
-                outputs[key] = backbone.run(images)
-            vectors[name] = desc.from_outputs(outputs[key])
-        else:
-            vectors[name] = desc.describe(images)
-    return vectors
-
-
 class ColorDescriptor:
     """Joint HSV histogram (8 hue × 4 saturation × 4 value), Hellinger-mapped (sqrt) and unit norm.
 
@@ -209,6 +192,56 @@ class ColorDescriptor:
 
     def info(self) -> dict[str, Any]:
         return {"descriptor": self.name, "model": "hsv-histogram", "version": self.version, "provider": "numpy"}
+
+
+def describe_all(
+    descriptors: Mapping[str, Descriptor], images: Sequence[Image.Image], names: Iterable[str] | None = None
+) -> dict[str, np.ndarray]:
+    """Vectors of ``images`` for ``names`` (default: every descriptor), each computed once.
+
+    Descriptors that read the backbone's outputs (``cnn``, ``style``, ``artstyle``) share one
+    ONNX run per batch; a *derived* descriptor (one with a ``source``, e.g. ``code`` from
+    ``cnn``) is computed from its source's vectors instead of running the network again.
+    """
+    wanted = list(descriptors) if names is None else [n for n in names if n in descriptors]
+    runs: dict[int, Mapping[str, np.ndarray]] = {}
+
+    def compute(name: str) -> np.ndarray:
+        d: Any = descriptors[name]
+        if isinstance(d, _BackboneDescriptor) and images:
+            key = id(d.backbone)
+            if key not in runs:
+                runs[key] = d.backbone.run(images)
+            return d.from_outputs(runs[key])
+        out: np.ndarray = d.describe(images)
+        return out
+
+    out: dict[str, np.ndarray] = {}
+    for name in wanted:
+        source = getattr(descriptors[name], "source", None)
+        if source is not None and source not in out:
+            out[source] = compute(source)
+    for name in wanted:
+        if name in out:
+            continue
+        d: Any = descriptors[name]
+        source = getattr(d, "source", None)
+        out[name] = d.from_source(out[source]) if source is not None else compute(name)
+    return {name: out[name] for name in wanted}
+
+
+def derive_missing(
+    descriptors: Mapping[str, Descriptor], vectors: Mapping[str, np.ndarray], names: Iterable[str]
+) -> dict[str, np.ndarray]:
+    """``vectors`` plus the derived descriptors among ``names`` whose source vector is given
+    (a phone sends its ``cnn`` embedding; the server computes the ``code`` from it)."""
+    out = dict(vectors)
+    for name in names:
+        d: Any = descriptors.get(name)
+        source = getattr(d, "source", None)
+        if name not in out and source is not None and source in out:
+            out[name] = d.from_source(np.atleast_2d(out[source]))
+    return out
 
 
 def build_descriptors(

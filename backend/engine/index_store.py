@@ -1,7 +1,7 @@
 """Where each collection's indexes live, how readers stay fresh and writers stay exclusive.
 
-Readers (gunicorn workers) keep indexes in memory and reload one when its file's mtime
-changes, a single ``stat`` per search. Writers (``artsnap ingest``, ``POST …/items``) take a
+Readers (gunicorn workers) keep indexes in memory (memory-mapped when ``mmap``, see
+:mod:`.index`) and reload one when its file's mtime changes, a single ``stat`` per search. Writers (``artsnap ingest``, ``POST …/items``) take a
 per-collection file lock, so two processes never interleave saves. ``reconcile`` is the crash
 story: after any interruption it makes the catalog's item states and the saved indexes agree.
 """
@@ -9,7 +9,7 @@ story: after any interruption it makes the catalog's item states and the saved i
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +20,8 @@ from filelock import FileLock, Timeout
 from .catalog.store import Catalog
 from .descriptors import Descriptor
 from .index import IndexMeta, VectorIndex
+from .index_kinds import check_factory, new_index, open_index
+from .reranked_index import RerankedIndex
 
 
 class CollectionBusy(RuntimeError):
@@ -34,10 +36,25 @@ class ReconcileReport:
 
 
 class IndexStore:
-    def __init__(self, index_dir: Path, descriptors: Mapping[str, Descriptor], factory: str) -> None:
+    """``factory`` is the ``cnn`` index's; ``factories`` names others (``code``: ``"BFlat"``,
+    everything else ``"Flat"``), ``params`` their search parameters (``"nprobe=32"``)."""
+
+    def __init__(
+        self,
+        index_dir: Path,
+        descriptors: Mapping[str, Descriptor],
+        factory: str,
+        *,
+        factories: Mapping[str, str] | None = None,
+        params: Mapping[str, str] | None = None,
+        mmap: bool = False,
+    ) -> None:
         self.index_dir = Path(index_dir)
         self.descriptors = descriptors
         self.factory = factory
+        self.factories = {"code": "BFlat", **dict(factories or {}), "cnn": factory}
+        self.params = dict(params or {})
+        self.mmap = mmap
         self._cache: dict[tuple[int, str], VectorIndex] = {}
         self._lock = threading.Lock()
 
@@ -46,8 +63,15 @@ class IndexStore:
 
     def _meta(self, descriptor: str) -> IndexMeta:
         d = self.descriptors[descriptor]
-        factory = self.factory if descriptor == "cnn" else "Flat"
-        return IndexMeta(descriptor=descriptor, dim=d.dim, factory=factory, model_version=d.version)
+        factory = self.factories.get(descriptor, "Flat")
+        check_factory(descriptor, factory, binary=bool(getattr(d, "binary", False)))
+        return IndexMeta(
+            descriptor=descriptor,
+            dim=d.dim,
+            factory=factory,
+            model_version=d.version,
+            params=self.params.get(descriptor, ""),
+        )
 
     def get(self, collection_id: int, descriptor: str) -> VectorIndex:
         """The current index for reading, reloaded if another process saved a newer one."""
@@ -60,13 +84,19 @@ class IndexStore:
             except FileNotFoundError:
                 mtime = 0.0
             if idx is None or (mtime and mtime != idx.loaded_mtime):
-                idx = VectorIndex.open(path, self._meta(descriptor))
+                idx = open_index(path, self._meta(descriptor), mmap=self.mmap)
                 self._cache[key] = idx
             return idx
 
     @contextmanager
-    def writer(self, collection_id: int, *, timeout: float = 10.0) -> Iterator[dict[str, VectorIndex]]:
-        """Exclusive, fresh indexes for mutation; the caller saves with :meth:`save`."""
+    def writer(
+        self, collection_id: int, *, timeout: float = 10.0, rebuild: Sequence[str] = ()
+    ) -> Iterator[dict[str, VectorIndex]]:
+        """Exclusive, fresh indexes for mutation; the caller saves with :meth:`save`.
+
+        Descriptors in ``rebuild`` start empty whatever is on disk (even an index of another
+        model, which would otherwise be refused): the caller fills and saves them.
+        """
         lock_path = self.index_dir / str(collection_id) / ".write.lock"
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         lock = FileLock(str(lock_path))
@@ -78,7 +108,10 @@ class IndexStore:
             ) from exc
         try:
             fresh = {
-                name: VectorIndex.open(self.path(collection_id, name), self._meta(name)) for name in self.descriptors
+                name: new_index(self._meta(name))
+                if name in rebuild
+                else open_index(self.path(collection_id, name), self._meta(name))
+                for name in self.descriptors
             }
             yield fresh
         finally:
@@ -86,7 +119,12 @@ class IndexStore:
 
     def save(self, collection_id: int, indexes: Mapping[str, VectorIndex]) -> None:
         for name, idx in indexes.items():
-            idx.save(self.path(collection_id, name))
+            path = self.path(collection_id, name)
+            idx.save(path)
+            # An index rebuilt as another kind leaves no file of its old self behind.
+            for old in RerankedIndex.store_path(path), RerankedIndex.store_path(path).with_suffix(".json"):
+                if old not in idx.files(path):
+                    old.unlink(missing_ok=True)
             with self._lock:
                 self._cache[(collection_id, name)] = idx
 
@@ -103,11 +141,10 @@ class IndexStore:
         removed = 0
         in_all: set[int] | None = None
         for idx in indexes.values():
-            ids = set(idx.ids().tolist())
-            stale = np.array(sorted(ids - live), dtype=np.int64)
+            stale = np.array(sorted(set(idx.stored_ids().tolist()) - live), dtype=np.int64)
             if len(stale):
                 removed += idx.remove(stale)
-                ids -= set(stale.tolist())
+            ids = set(idx.ids().tolist())
             in_all = ids if in_all is None else in_all & ids
         in_all = in_all or set()
         to_indexed = sorted(pending & in_all)

@@ -26,17 +26,17 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from dataset_tools.dedup import DuplicateIndex, content_hash, perceptual_hash
-from dataset_tools.images import DecodedImage, ImageDecodeError, decode_image, decode_path
+from dataset_tools.dedup import DuplicateIndex, content_hash, near_duplicate_hash
+from dataset_tools.images import DecodedImage, ImageDecodeError, decode_image
 from dataset_tools.progress import Level, ProgressObserver, SilentProgress
 from dataset_tools.readers import Source, SourceReadError, SourceRecord, open_source
 
 from ..config import Settings
-from .catalog.store import Catalog, NewItem
+from .catalog.store import Catalog, ItemView, NewItem
 from .descriptors import Descriptor, describe_all
 from .index import VectorIndex
 from .index_store import IndexStore, ReconcileReport
-from .media import store_media
+from .media import StoredMedia, remove_media, store_media
 
 #: Catalog images are decoded with JPEG draft mode down to this short side: enough for the
 #: 224 px network input and the media copy, and much faster for large scans.
@@ -73,6 +73,8 @@ class IngestSummary:
     near_duplicates: int = 0
     already_done: int = 0
     reembedded: int = 0
+    #: Duplicates whose kept item had been deleted, promoted or relinked at the start of the run.
+    repaired: int = 0
     failed: list[FileError] = field(default_factory=list)
     skipped_non_images: int = 0
     elapsed_s: float = 0.0
@@ -93,11 +95,27 @@ class IngestSummary:
             "near_duplicates": self.near_duplicates,
             "already_done": self.already_done,
             "reembedded": self.reembedded,
+            "repaired": self.repaired,
             "failed": [e.__dict__ for e in self.failed],
             "skipped_non_images": self.skipped_non_images,
             "elapsed_s": round(self.elapsed_s, 3),
             "images_per_s": round(self.images_per_s, 1),
         }
+
+
+#: What ``IngestService.delete`` does with the duplicates of a kept item it deletes.
+DUPLICATE_POLICIES = ("promote", "delete")
+
+
+@dataclass(frozen=True)
+class DeleteReport:
+    """What a delete did: rows removed, duplicates promoted to kept items or relinked to
+    another kept item, and stored files removed because nothing uses them any more."""
+
+    deleted: tuple[int, ...]
+    promoted: tuple[int, ...] = ()
+    relinked: tuple[int, ...] = ()
+    files_removed: int = 0
 
 
 @dataclass
@@ -106,7 +124,7 @@ class _Prepared:
     data: bytes
     decoded: DecodedImage
     sha256: str
-    phash: int
+    phash: int | None  # None: a flat image, matched exactly only
 
     def new_item(self, *, media_path: str | None = None, thumb_path: str | None = None, **links: object) -> NewItem:
         """The catalog row for this image; ``links`` are the status and duplicate fields."""
@@ -181,7 +199,12 @@ class IngestService:
         A producer that must look at an image before handing it over calls this and passes
         the result in :attr:`SourceRecord.decoded`, so the image is decoded only once.
         """
-        return decode_image(data, max_pixels=self.settings.max_pixels, min_side=INGEST_MIN_SIDE)
+        return decode_image(
+            data,
+            max_pixels=self.settings.max_pixels,
+            min_side=INGEST_MIN_SIDE,
+            max_decode_bytes=self.settings.max_decode_bytes,
+        )
 
     def _ingest(
         self,
@@ -201,6 +224,7 @@ class IngestService:
         with self.index_store.writer(cid, timeout=30.0) as indexes:
             summary.reconcile = self.index_store.reconcile(self.catalog, cid, indexes)
             summary.reembedded = self._reembed_pending(cid, indexes)
+            summary.repaired = self._repair_orphans(cid, indexes)
             done = self.catalog.source_path_status(cid)
             dedup = DuplicateIndex(near_threshold=self.settings.near_duplicate_threshold)
             for item_id, sha, ph in self.catalog.dedup_entries(cid):
@@ -241,7 +265,7 @@ class IngestService:
             data=data,
             decoded=decoded,
             sha256=content_hash(data),
-            phash=perceptual_hash(decoded.image),
+            phash=near_duplicate_hash(decoded.image),
         )
         summary = IngestSummary(collection=collection, source="upload")
         with self.index_store.writer(cid) as indexes:
@@ -258,25 +282,128 @@ class IngestService:
         view = self.catalog.get_item(item_id)
         return item_id, view.duplicate_kind, view.duplicate_of
 
-    def delete(self, item_id: int) -> None:
-        view = self.catalog.get_item(item_id)
-        cid = self.catalog.collection_id(view.collection)
+    def delete(self, item_id: int, *, duplicates: str = "promote") -> DeleteReport:
+        """Delete an item from catalog, indexes and media store.
+
+        Deleting a kept item would leave its duplicates pointing nowhere (never shown, never
+        searchable). ``duplicates="promote"`` (the default) makes the first of them a kept
+        item, embedded from its own stored picture, and relinks the others to it or to
+        whichever kept item they now duplicate (a near duplicate of the deleted item need
+        not be near the promoted one; then it is promoted too). ``"delete"`` deletes them
+        with it. Stored files go when no remaining item uses them (exact duplicates share
+        one file, named by content hash).
+        """
+        if duplicates not in DUPLICATE_POLICIES:
+            raise ValueError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, not {duplicates!r}")
+        cid = self.catalog.collection_id(self.catalog.get_item(item_id).collection)
         with self.index_store.writer(cid) as indexes:
+            view = self.catalog.get_item(item_id)  # again, under the lock
+            doomed = [item_id, *view.duplicates] if duplicates == "delete" else [item_id]
             for idx in indexes.values():
-                idx.remove(np.array([item_id], np.int64))
+                idx.remove(np.asarray(doomed, np.int64))
+            gone = self.catalog.delete_items(doomed)
+            promoted: list[int] = []
+            relinked: list[int] = []
+            if duplicates == "promote" and view.duplicates:
+                promoted, relinked, _ = self._rehome(
+                    cid, list(view.duplicates), indexes, fallback=(view.media_path, view.thumb_path)
+                )
             self.index_store.save(cid, indexes)
-            self.catalog.delete_item(item_id)
+            self.catalog.set_status(promoted, "indexed")
+            files = {p for v in gone for p in (v.media_path, v.thumb_path) if p}
+            removed = remove_media(self.settings.data_dir, sorted(files - self.catalog.media_in_use(files)))
+        return DeleteReport(
+            deleted=tuple(v.id for v in gone), promoted=tuple(promoted), relinked=tuple(relinked), files_removed=removed
+        )
+
+    def _repair_orphans(self, cid: int, indexes: Mapping[str, VectorIndex]) -> int:
+        """Duplicates an earlier delete left pointing nowhere: promote or relink them now.
+
+        Rows from before duplicates kept a picture of their own cannot be embedded; they are
+        dropped, so the source file is ingested afresh if it is in this SOURCE.
+        """
+        orphans = self.catalog.orphan_duplicates(cid)
+        if not orphans:
+            return 0
+        promoted, relinked, lost = self._rehome(cid, orphans, indexes, fallback=None)
+        if promoted:
+            self.index_store.save(cid, indexes)
+            self.catalog.set_status(promoted, "indexed")
+        if lost:
+            self.catalog.delete_items(lost)
+        return len(promoted) + len(relinked)
+
+    def _rehome(
+        self,
+        cid: int,
+        orphans: list[int],
+        indexes: Mapping[str, VectorIndex],
+        *,
+        fallback: tuple[str | None, str | None] | None,
+    ) -> tuple[list[int], list[int], list[int]]:
+        """Relink each orphaned duplicate to a kept item it duplicates, else promote it.
+
+        Oldest first, against the collection's kept items and those promoted so far. A row
+        without a picture of its own uses ``fallback`` (the deleted item's picture, which it
+        duplicates); without either it is returned as lost. Promoted rows are left
+        ``pending`` with their vectors in ``indexes``: the caller saves, then marks them.
+        Returns (promoted, relinked, lost) ids.
+        """
+        dedup = DuplicateIndex(near_threshold=self.settings.near_duplicate_threshold)
+        for kept_id, sha, ph in self.catalog.dedup_entries(cid):
+            dedup.add(kept_id, sha, ph)
+        views = self.catalog.get_items(orphans)
+        promoted: list[int] = []
+        relinked: list[int] = []
+        lost: list[int] = []
+        images: list[Image.Image] = []
+        for oid in sorted(views):
+            sha, ph = self.catalog.dedup_row(oid)
+            match = dedup.find(sha, ph)
+            if match is not None:
+                self.catalog.relink_duplicate(oid, int(match.of), match.kind, match.distance)  # type: ignore[call-overload]  # keys are kept item ids here
+                relinked.append(oid)
+                continue
+            media, thumb = self._own_or_fallback(views[oid], fallback)
+            image = self._load_media(media)
+            if image is None:
+                lost.append(oid)
+                continue
+            self.catalog.promote_duplicate(oid, media, thumb)
+            dedup.add(oid, sha, ph)
+            promoted.append(oid)
+            images.append(image)
+        if promoted:
+            self._describe_and_add(np.asarray(promoted, np.int64), images, indexes)
+            self._label(promoted, images)
+        return promoted, relinked, lost
+
+    @staticmethod
+    def _own_or_fallback(
+        view: ItemView, fallback: tuple[str | None, str | None] | None
+    ) -> tuple[str | None, str | None]:
+        if view.media_path or fallback is None:
+            return view.media_path, view.thumb_path
+        return fallback
+
+    def _load_media(self, media_path: str | None) -> Image.Image | None:
+        if not media_path:
+            return None
+        try:
+            return self.decode((self.settings.data_dir / media_path).read_bytes()).image
+        except (OSError, ImageDecodeError):
+            return None
 
     # -- stages ---------------------------------------------------------------------------
     def _prepare(self, rec: SourceRecord) -> _Prepared | FileError:
         try:
             data = rec.read()
             decoded = rec.decoded if rec.decoded is not None else self.decode(data)
-            return _Prepared(rec, data, decoded, content_hash(data), perceptual_hash(decoded.image))
+            return _Prepared(rec, data, decoded, content_hash(data), near_duplicate_hash(decoded.image))
         except ImageDecodeError as exc:
             return FileError(rec.source_path, exc.code, exc.message)
         except SourceReadError as exc:
-            return FileError(rec.source_path, "unreadable", str(exc))
+            return FileError(rec.source_path, exc.code, str(exc))
         except OSError as exc:
             return FileError(rec.source_path, "unreadable", str(exc))
 
@@ -335,20 +462,7 @@ class IngestService:
                 dedup.add(("new", id(p)), p.sha256, p.phash)
             else:
                 dups.append((p, match.of, match.kind, match.distance))
-        stored = [
-            store_media(
-                self.settings.data_dir,
-                cid,
-                p.sha256,
-                p.data,
-                p.decoded.image,
-                p.decoded.format,
-                p.decoded.original_size,
-                max_side=self.settings.media_max_side,
-                thumb_size=self.settings.thumb_size,
-            )
-            for p in keep
-        ]
+        stored = [self._store(cid, p) for p in keep]
         new_rows = [p.new_item(media_path=m.media_path, thumb_path=m.thumb_path) for p, m in zip(keep, stored)]
         kept_ids = self.catalog.add_items(cid, new_rows)
         for p, item_id in zip(keep, kept_ids):
@@ -359,8 +473,18 @@ class IngestService:
         dup_rows = []
         for p, of, kind, dist in dups:
             of_id = int(key_to_id.get(of, of))  # type: ignore[call-overload]  # `of` is a new-item key or a kept id
+            # A duplicate keeps its own picture (an exact one shares the kept item's file), so
+            # it can be promoted when the item it duplicates is deleted.
+            m = self._store(cid, p)
             dup_rows.append(
-                p.new_item(status="duplicate", duplicate_of=of_id, duplicate_kind=kind, duplicate_distance=dist)
+                p.new_item(
+                    media_path=m.media_path,
+                    thumb_path=m.thumb_path,
+                    status="duplicate",
+                    duplicate_of=of_id,
+                    duplicate_kind=kind,
+                    duplicate_distance=dist,
+                )
             )
             if kind == "exact":
                 summary.exact_duplicates += 1
@@ -375,14 +499,32 @@ class IngestService:
         if keep:
             images = [p.decoded.image for p in keep]
             self._describe_and_add(np.asarray(kept_ids, np.int64), images, indexes)
-            if self.labeller is not None:
-                preds = self.labeller(images)
-                version_id = getattr(self.labeller, "model_version_id", None) or self.labeller_version_id
-                labelled = {i: p for i, p in zip(kept_ids, preds) if p}
-                if labelled:
-                    self.catalog.add_machine_labels(labelled, version_id)
+            self._label(kept_ids, images)
         summary.added += len(keep)
         return kept_ids
+
+    def _label(self, ids: Sequence[int], images: list[Image.Image]) -> None:
+        """Machine labels for newly kept images, when a classifier is active."""
+        if self.labeller is None:
+            return
+        preds = self.labeller(images)
+        version_id = getattr(self.labeller, "model_version_id", None) or self.labeller_version_id
+        labelled = {i: p for i, p in zip(ids, preds) if p}
+        if labelled:
+            self.catalog.add_machine_labels(labelled, version_id)
+
+    def _store(self, cid: int, p: _Prepared) -> StoredMedia:
+        return store_media(
+            self.settings.data_dir,
+            cid,
+            p.sha256,
+            p.data,
+            p.decoded.image,
+            p.decoded.format,
+            p.decoded.original_size,
+            max_side=self.settings.media_max_side,
+            thumb_size=self.settings.thumb_size,
+        )
 
     def _describe_and_add(self, ids: np.ndarray, images: list[Image.Image], indexes: Mapping[str, VectorIndex]) -> None:
         for name, vectors in describe_all(self.descriptors, images).items():  # one backbone run for all
@@ -408,7 +550,7 @@ class IngestService:
             try:
                 if path is None:
                     raise FileNotFoundError(item_id)
-                images.append(decode_path(path, max_pixels=self.settings.max_pixels, min_side=INGEST_MIN_SIDE).image)
+                images.append(self.decode(path.read_bytes()).image)
                 ok_ids.append(item_id)
             except (OSError, ImageDecodeError):
                 lost.append(v.source_path)

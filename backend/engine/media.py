@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,3 +74,27 @@ def store_media(
         thumb.thumbnail((thumb_size, thumb_size), Image.Resampling.BILINEAR, reducing_gap=2.0)
         _write(data_dir / thumb_rel, _jpeg(thumb, 85))
     return StoredMedia(media_path=media_rel.as_posix(), thumb_path=thumb_rel.as_posix())
+
+
+def remove_media(data_dir: Path, rel_paths: Iterable[str]) -> int:
+    """Delete stored files (paths relative to ``data_dir``) that no item uses any more.
+
+    Only paths under ``media/`` and ``thumbs/`` are touched, whatever a row says. Returns how
+    many files were removed; a file already gone is not an error (a crash may have removed it).
+    """
+    removed = 0
+    root = data_dir.resolve()
+    for rel in rel_paths:
+        path = (root / rel).resolve()
+        if (
+            path.parent == root
+            or root not in path.parents
+            or path.relative_to(root).parts[0] not in ("media", "thumbs")
+        ):
+            continue
+        try:
+            path.unlink()
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed

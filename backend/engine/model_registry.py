@@ -44,7 +44,7 @@ from .embedding_space import card_space, check_card_space
 CLASSIFICATION = "classification"
 STORE_DIR_NAME = "model-store"
 #: Besides the files the card lists, what the server itself reads from a registered model.
-SERVER_FILES = ("model_card.json", "classifier.json")
+SERVER_FILES = ("model_card.json", "classifier.json", "code_head.json")
 
 PLATFORMS = ("android", "ios", "server")
 #: The file a platform gets when it names no precision, best first. Android: the mixed int8

@@ -6,6 +6,7 @@ milliseconds and BENCHMARKS.md reports where the time goes.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from edge_models.style_model import StyleModel
 from ..config import Settings
 from .artwork import crop_artwork
 from .catalog.store import Catalog, ItemView
-from .descriptors import Descriptor, describe_all
+from .descriptors import Descriptor, derive_missing, describe_all
 from .embedding_space import SERVER_SPACE_NAME, EmbeddingSpaceError, check_vector_space, server_space
 from .fusion import FusedHit, QueryLabel, fuse
 from .index_store import IndexStore
@@ -34,6 +35,20 @@ NEGATIVE_TOLERANCE = 0.01
 
 class OptionsError(ValueError):
     """The caller's search options are malformed; the message says which field and why."""
+
+
+#: Weights are relative (fusion divides by their sum); the cap keeps that sum finite.
+MAX_WEIGHT = 1000.0
+
+
+def is_finite_number(value: object) -> bool:
+    """A JSON number that is not a bool, NaN, ±Infinity or an int no float can hold."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 @dataclass(frozen=True)
@@ -66,8 +81,10 @@ class SearchOptions:
             for k, v in weights.items():
                 if k not in descriptors:
                     raise OptionsError(f"unknown descriptor {k!r} in weights; known: {', '.join(descriptors)}")
-                if not isinstance(v, (int, float)) or isinstance(v, bool) or v < 0:
-                    raise OptionsError(f"weight of {k!r} must be a number ≥ 0")
+                if not is_finite_number(v) or not 0 <= v <= MAX_WEIGHT:
+                    raise OptionsError(
+                        f"weight of {k!r} must be a number from 0 to {MAX_WEIGHT:g} (weights are relative)"
+                    )
             if sum(weights.values()) <= 0:
                 raise OptionsError("at least one weight must be > 0")
         labels: list[QueryLabel] = []
@@ -79,7 +96,7 @@ class SearchOptions:
                 labels.append(QueryLabel(lb, 1.0))
             elif isinstance(lb, dict) and isinstance(lb.get("name"), str):
                 conf = lb.get("confidence", 1.0)
-                if not isinstance(conf, (int, float)) or not 0 <= conf <= 1:
+                if not is_finite_number(conf) or not 0 <= conf <= 1:
                     raise OptionsError("label confidence must be a number from 0 to 1")
                 labels.append(QueryLabel(lb["name"], float(conf)))
             else:
@@ -94,7 +111,7 @@ class SearchOptions:
         if locate is not None and not isinstance(locate, bool):
             raise OptionsError("locate must be true or false")
         lw = data.get("label_weight", 0.1)
-        if not isinstance(lw, (int, float)) or not 0 <= lw <= 1:
+        if not is_finite_number(lw) or not 0 <= lw <= 1:
             raise OptionsError("label_weight must be a number from 0 to 1")
         return cls(
             top_k=top_k,
@@ -151,14 +168,16 @@ class SearchResult:
     weighting: Weighting | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        query: dict[str, Any] = {
+            "artwork": self.artwork,
+            "labels": [{"name": q.name, "confidence": q.confidence, "source": q.source} for q in self.query_labels],
+        }
+        if self.weighting is not None and self.weighting.source != "default":
+            query["weighting"] = self.weighting.to_dict()  # said when the caller or the image type chose
         return {
             "collection": self.collection,
             "results": [h.to_dict() for h in self.hits],
-            "query": {
-                "artwork": self.artwork,
-                "labels": [{"name": q.name, "confidence": q.confidence, "source": q.source} for q in self.query_labels],
-                "weighting": self.weighting.to_dict() if self.weighting is not None else None,
-            },
+            "query": query,
             "timings_ms": self.timings.to_dict(),
             "models": self.models,
         }
@@ -191,7 +210,12 @@ class SearchService:
         t0 = time.perf_counter()
         timings = Timings()
         cid = self.catalog.collection_id(collection)  # unknown collection fails before any work
-        decoded = decode_image(data, max_pixels=self.settings.max_pixels, min_side=self.settings.query_min_side)
+        decoded = decode_image(
+            data,
+            max_pixels=self.settings.max_pixels,
+            min_side=self.settings.query_min_side,
+            max_decode_bytes=self.settings.max_decode_bytes,
+        )
         t1 = time.perf_counter()
         timings.decode_ms = (t1 - t0) * 1000
         image = decoded.image
@@ -288,7 +312,9 @@ class SearchService:
                     f"{SERVER_SPACE_NAME} embedding has none: send the model's 'embedding' output",
                 )
             clean[name] = v
+        clean = derive_missing(self.descriptors, clean, list(self.descriptors))
         weighting = self._weighting(options, clean, set(clean))
+        # A vector weighted 0 is neither searched nor named among the models that answered.
         vectors = {name: clean[name] for name, w in weighting.weights.items() if w > 0}
         result = self._search(cid, collection, vectors, weighting, options, list(options.labels))
         result.timings.total_ms = (time.perf_counter() - t0) * 1000
@@ -307,7 +333,8 @@ class SearchService:
             idx = self.index_store.get(cid, name)
             if idx.contains(np.array([target]))[0]:
                 stored[name] = idx.reconstruct(np.array([target]))
-        if "cnn" not in stored:
+        asked = [d for d, w in (options.weights or {}).items() if w > 0]
+        if not stored or any(d not in stored for d in asked):
             raise LookupError(f"item {item_id} is not indexed yet (status {item.status})")
         weighting = self._weighting(options, stored, set(stored))
         vectors = {name: stored[name][0] for name, w in weighting.weights.items() if w > 0}
@@ -347,11 +374,13 @@ class SearchService:
         cid: int,
         collection: str,
         vectors: Mapping[str, np.ndarray],
-        weighting: Weighting,
+        weighting: Weighting | Mapping[str, float],
         options: SearchOptions,
         query_labels: list[QueryLabel],
     ) -> SearchResult:
         t0 = time.perf_counter()
+        if not isinstance(weighting, Weighting):
+            weighting = Weighting(dict(weighting), "default")
         weights = weighting.weights
         allowed = None
         if options.filter_labels:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from ..config import Settings
 from .catalog.store import Catalog
+from .code_descriptor import active_code_descriptor
 from .descriptors import Descriptor, build_descriptors
 from .index_store import IndexStore
 from .ingest import IngestService
@@ -31,7 +32,17 @@ class Engine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         catalog = Catalog(settings.database_url)
         descriptors = build_descriptors(settings.models_dir, threads=settings.threads, device=settings.device)
-        store = IndexStore(settings.index_dir, descriptors, settings.index_factory)
+        code = active_code_descriptor(catalog, descriptors["cnn"])
+        if code is not None:
+            descriptors["code"] = code
+        store = IndexStore(
+            settings.index_dir,
+            descriptors,
+            settings.index_factory,
+            factories={"code": settings.code_index_factory},
+            params={"cnn": settings.index_search_params, "code": settings.code_search_params},
+            mmap=settings.index_mmap,
+        )
         classifier = ActiveClassifier(catalog, threads=settings.threads, device=settings.device)
         return cls(
             settings=settings,

@@ -40,12 +40,11 @@ class Weighting:
     probabilities: dict[str, float] = field(default_factory=dict)
 
     def reason(self) -> str | None:
-        """The line a result's ``reasons`` start with (None for the server's defaults)."""
+        """The line a result's ``reasons`` start with: only when the image type chose the weights
+        (a caller knows its own weights; the answer's ``query.weighting`` says them anyway)."""
         parts = ", ".join(
             f"{SHORT_NAMES.get(d, d)} {w:.2f}" for d, w in sorted(self.weights.items(), key=lambda kv: -kv[1]) if w > 0
         )
-        if self.source == "caller":
-            return f"weights set by the caller: {parts}"
         if self.source == "image type" and self.type is not None:
             what = TYPE_NAMES.get(self.type, self.type)
             return f"weighted for {what} ({self.confidence:.2f}): {parts}"

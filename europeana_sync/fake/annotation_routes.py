@@ -86,7 +86,8 @@ def token() -> Any:
     return jsonify(
         {
             "access_token": issued.access_token,
-            "expires_in": lifetime,
+            # Whole seconds, as RFC 6749 section 5.1 defines expires_in and Keycloak sends it.
+            "expires_in": round(lifetime),
             "refresh_expires_in": 1800,
             "refresh_token": issued.refresh_token,
             "token_type": "Bearer",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import urllib.parse
 from typing import Any
 
 from flask import Blueprint, Response, jsonify, request
@@ -40,6 +41,13 @@ def _media_base() -> str:
     return request.host_url.rstrip("/")
 
 
+def _with_link(item: dict[str, Any]) -> dict[str, Any]:
+    """Every real search item carries ``link``, its Record API URL with the caller's key
+    (recorded: search_record/europeana_example.json in ../shared/fixtures/europeana)."""
+    query = urllib.parse.urlencode({"wskey": _api_key()})
+    return {**item, "link": f"{_media_base()}/record/v2{item['id']}.json?{query}"}
+
+
 @blueprint.get("/record/v2/search.json")
 @blueprint.get("/record/v3/search.json")  # api2 SearchController.searchJsonGetV3: same answer
 def search() -> Any:
@@ -73,7 +81,7 @@ def search() -> Any:
         "requestNumber": 999,
         "itemsCount": len(page),
         "totalResults": len(hits),
-        "items": [absolutize_media(r.item, _media_base()) for r in page],
+        "items": [_with_link(absolutize_media(r.item, _media_base())) for r in page],
     }
     more = offset + len(page) < len(hits)
     if cursor and more and not state.faults.consume("early_page_ends"):

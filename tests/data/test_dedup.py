@@ -16,6 +16,7 @@ from dataset_tools.dedup import (
     DuplicateMatch,
     content_hash,
     hamming_distance,
+    near_duplicate_hash,
     perceptual_hash,
 )
 from dataset_tools.readers import open_source
@@ -181,3 +182,35 @@ def test_entry_without_phash_matches_exactly_only() -> None:
     index.remove("img")
     assert index.find("sha-new", 0) is None and index.find("sha-new", None) is None
     assert len(index) == 1 and "no-image" in index
+
+
+def _stripes_jpeg() -> Image.Image:
+    a = np.zeros((120, 160, 3), np.uint8)
+    a[:, ::16] = 255
+    a[:, 1::16] = 255
+    buf = io.BytesIO()
+    Image.fromarray(a).save(buf, "JPEG")
+    return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+@pytest.mark.parametrize(
+    "flat",
+    [Image.new("RGB", (1, 1)), Image.new("RGB", (200, 150), (30, 160, 60)), Image.new("L", (64, 64), 255)],
+    ids=["1x1 black", "plain green", "white"],
+)
+def test_flat_images_have_no_near_duplicate_hash_and_match_nothing(flat: Image.Image) -> None:
+    stripes = _stripes_jpeg()
+    # What went wrong: their pHash is noise a few bits from an unrelated striped picture.
+    assert hamming_distance(perceptual_hash(flat), perceptual_hash(stripes)) <= DEFAULT_NEAR_THRESHOLD
+    assert near_duplicate_hash(flat) is None
+    index = DuplicateIndex()
+    index.add("stripes", "sha-stripes", near_duplicate_hash(stripes))
+    assert index.find("sha-flat", near_duplicate_hash(flat)) is None
+
+
+def test_textured_images_keep_their_perceptual_hash() -> None:
+    img = _stripes_jpeg()
+    assert near_duplicate_hash(img) == perceptual_hash(img)
+    rng = np.random.default_rng(5)
+    faint = Image.fromarray(np.clip(200 + rng.normal(0, 1.5, (100, 100)), 0, 255).astype(np.uint8))
+    assert near_duplicate_hash(faint) is None  # sensor noise on a blank sheet is not texture

@@ -201,7 +201,10 @@ def test_csv_manifest_labels_title_extra_and_missing_file(tmp_path: Path) -> Non
         {"creator": "Monet"},
     )
     assert b.read() == b"B"
-    assert c.source_path == outside.as_posix() and c.read() == b"C"
+    assert c.source_path == outside.as_posix()
+    with pytest.raises(SourceReadError, match="absolute path") as refused:
+        c.read()
+    assert refused.value.code == "outside_source"
     with pytest.raises(SourceReadError, match="not found"):
         missing.read()
 
@@ -256,3 +259,51 @@ def test_wikiart_zip_lists_every_style(wikiart_zip: Path) -> None:
         assert len(labels) == 7 and all(len(lbl) == 1 for lbl in labels)
         first = next(iter(source))
         assert first.read()[:3] == b"\xff\xd8\xff"  # a JPEG
+
+
+# --------------------------------------------------------------------------- staying inside SOURCE
+
+
+def test_folder_symlinks_are_read_only_when_they_end_inside(tmp_path: Path) -> None:
+    secret = tmp_path / "secret.jpg"  # outside the folder, and it even looks like an image
+    secret.write_bytes(b"SECRET")
+    root = tmp_path / "collection"
+    (root / "portrait").mkdir(parents=True)
+    (root / "portrait" / "real.jpg").write_bytes(b"REAL")
+    (root / "portrait" / "passwd.jpg").symlink_to("/etc/passwd")
+    (root / "portrait" / "secret.jpg").symlink_to(secret)
+    (root / "portrait" / "alias.jpg").symlink_to(root / "portrait" / "real.jpg")
+    records = {r.source_path: r for r in open_source(root)}
+    assert records["portrait/alias.jpg"].read() == b"REAL"
+    for name in ("portrait/passwd.jpg", "portrait/secret.jpg"):
+        with pytest.raises(SourceReadError, match="outside the source") as info:
+            records[name].read()
+        assert info.value.code == "outside_source"
+
+
+def test_a_file_swapped_for_a_link_after_listing_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "outside.jpg").write_bytes(b"OUT")
+    root = tmp_path / "c"
+    root.mkdir()
+    (root / "a.jpg").write_bytes(b"A")
+    (record,) = list(open_source(root))
+    (root / "a.jpg").unlink()
+    (root / "a.jpg").symlink_to(tmp_path / "outside.jpg")
+    with pytest.raises(SourceReadError, match="outside the source"):
+        record.read()
+
+
+@pytest.mark.parametrize("path", ["../outside.jpg", "img/../../outside.jpg", "link/outside.jpg", "/etc/passwd.jpg"])
+def test_manifest_paths_must_stay_in_the_manifest_folder(tmp_path: Path, path: str) -> None:
+    (tmp_path / "outside.jpg").write_bytes(b"OUT")
+    folder = tmp_path / "set"
+    (folder / "img").mkdir(parents=True)
+    (folder / "img" / "in.jpg").write_bytes(b"IN")
+    (folder / "link").symlink_to(tmp_path, target_is_directory=True)
+    manifest = folder / "manifest.csv"
+    manifest.write_text(f"path\nimg/../img/in.jpg\n{path}\n")
+    inside, other = list(open_source(manifest))
+    assert inside.read() == b"IN"
+    with pytest.raises(SourceReadError) as info:
+        other.read()
+    assert info.value.code == "outside_source"

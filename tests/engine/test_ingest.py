@@ -358,3 +358,46 @@ def test_a_collection_whose_files_all_failed_searches_to_nothing(tmp_path: Path,
     assert summary.added == 0 and len(summary.failed) == 2
     assert engine.search.search_image("broken", _distinct_jpeg(), SearchOptions()).hits == []
     assert engine.search.search_vectors("broken", {"cnn": [1.0] * 1280}, SearchOptions()).hits == []
+
+
+def test_flat_images_are_indexed_not_linked_to_an_unrelated_picture(
+    engine: Engine, tmp_path: Path, assert_consistent
+) -> None:
+    """A plain green and a black PNG used to become 'near duplicates' of a striped JPEG."""
+    src = tmp_path / "flat"
+    src.mkdir()
+    stripes = np.zeros((120, 160, 3), np.uint8)
+    stripes[:, ::16] = stripes[:, 1::16] = 255
+    Image.fromarray(stripes).save(src / "a_stripes.jpg", "JPEG")
+    Image.new("RGB", (200, 150), (30, 160, 60)).save(src / "b_green.png")
+    Image.new("RGB", (64, 64)).save(src / "c_black.png")
+    Image.new("RGB", (1, 1)).save(src / "d_speck.png")
+
+    summary = engine.ingest.ingest(src, "flat")
+
+    assert (summary.added, summary.near_duplicates, summary.exact_duplicates) == (3, 0, 0), summary.to_dict()
+    assert [(e.source_path, e.code) for e in summary.failed] == [("d_speck.png", "bad_dimensions")]
+    assert {v.status for v in by_path(engine, "flat").values()} == {"indexed"}
+    assert_consistent(engine, "flat")
+
+
+def test_ingest_never_reads_outside_its_source(engine: Engine, tmp_path: Path, paint_jpeg) -> None:
+    """A link to a picture elsewhere on disk, and manifest rows that climb out, are reported, not copied."""
+    elsewhere = tmp_path / "private"
+    elsewhere.mkdir()
+    (elsewhere / "private.jpg").write_bytes(paint_jpeg("seascape", 0))
+    src = tmp_path / "src"
+    (src / "mondrian").mkdir(parents=True)
+    (src / "mondrian" / "m.jpg").write_bytes(paint_jpeg("mondrian", 1))
+    (src / "mondrian" / "leak.jpg").symlink_to(elsewhere / "private.jpg")
+    (src / "manifest.csv").write_text(f"path\nmondrian/m.jpg\n../private/private.jpg\n{elsewhere / 'private.jpg'}\n")
+
+    folder = engine.ingest.ingest(src, "folder")
+    manifest = engine.ingest.ingest(src / "manifest.csv", "manifest")
+
+    assert folder.added == 1 and [(e.source_path, e.code) for e in folder.failed] == [
+        ("mondrian/leak.jpg", "outside_source")
+    ]
+    assert manifest.added == 1 and {e.code for e in manifest.failed} == {"outside_source"} and len(manifest.failed) == 2
+    stored = list((engine.settings.data_dir / "media").rglob("*.jpg"))
+    assert len(stored) == 2  # m.jpg once per collection, nothing from elsewhere

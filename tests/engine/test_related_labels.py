@@ -15,7 +15,7 @@ import pytest
 
 from backend.engine.catalog.store import NewItem
 from backend.engine.search import SearchOptions
-from backend.engine.services import Engine
+from tests.engine.chosen_vectors import chosen_engine
 
 
 def unit_vectors_with_similarity(sims: list[float], dim: int, seed: int = 0) -> np.ndarray:
@@ -32,12 +32,14 @@ def unit_vectors_with_similarity(sims: list[float], dim: int, seed: int = 0) -> 
 DISTRACTORS = 60  # more than the visual pool of 50 a top-12 query looks at
 
 
-@pytest.fixture
-def built(make_settings):
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory):
     """(engine, ids): ids["query"] labelled 'symbolism' by the model (proposed = hidden);
     60 distractors at cosine 0.61–0.66 without it; ids["far"] at cosine 0.60 *with* it
     (visual rank 61); ids["curated"] at cosine 0.20 with a curator label 'symbolism'."""
-    engine = Engine.open(make_settings())
+    # One engine for the module (the tests only read), over the real catalog and FAISS with
+    # the CNN's and the colour histogram's sizes; no network runs, the vectors are chosen.
+    engine = chosen_engine(tmp_path_factory.mktemp("related-labels"), {"cnn": 1280, "color": 128})
     catalog = engine.catalog
     cid = catalog.ensure_collection("rel")
     sims = [1.0, *np.linspace(0.61, 0.66, DISTRACTORS).tolist(), 0.60, 0.20]

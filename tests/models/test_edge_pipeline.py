@@ -25,31 +25,9 @@ from edge_models.train import TrainingOptions, train_classifier
 from edge_models.trained import load_trained
 from tests.models.edge_support import TINY_BACKBONE, TINY_DIM, TinyBackbone, register_tiny_backbone
 
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory):
-    register_tiny_backbone()
-    root = tmp_path_factory.mktemp("edge")
-    coll = write_style_folder(root / "styles", per_class=24, seed=1)
-    result = train_classifier(
-        coll.root,
-        root / "model",
-        TrainingOptions(
-            cache_dir=root / "cache",
-            backbone=TINY_BACKBONE,
-            learning_curve=True,
-            progress=False,
-            epochs=80,
-            aug_views=1,
-        ),
-    )
-    return coll, result
-
-
-@pytest.fixture(scope="module")
-def exported(trained):
-    _, result = trained
-    return export_models(result.model_dir, progress=False)
+#: Top-1 agreement of the tiny backbone's int8 file with fp32 that a working quantiser reaches
+#: (measured 77-100 %) and a broken calibration does not (0-45 %); see the tests below.
+INT8_TINY_AGREEMENT = 0.7
 
 
 def test_training_writes_model_dir_report_and_honest_split(trained):
@@ -68,7 +46,8 @@ def test_training_writes_model_dir_report_and_honest_split(trained):
     ):
         assert (d / name).exists(), name
     assert result.labels == sorted(STYLES) and not result.multi_label
-    assert result.test.n > 0 and 0.0 <= result.test.accuracy <= 1.0
+    # Only the head learns (the tiny backbone is random), so accuracy is modest, but above chance.
+    assert result.test.n > 0 and result.test.accuracy > 1 / len(STYLES), result.test
     assert [p.label for p in result.learning_curve.points] == ["10", "all"] or [
         p.label for p in result.learning_curve.points
     ][-1] == "all"
@@ -100,6 +79,9 @@ def test_export_writes_all_formats_with_metadata(trained, exported):
     _, result = trained
     d = result.model_dir
     expected = {"onnx", "tflite_fp32", "tflite_fp16", "tflite_int8", "coreml_fp16", "coreml_int8"}
+    expected |= {
+        f"tflite_{head}_{p}" for head in ("classifier", "embedder") for p in ("fp32", "fp16", "int8", "int8_full")
+    }
     assert set(exported.files) == expected
     for path in exported.files.values():
         assert path.exists()
@@ -127,16 +109,18 @@ def test_parity_fp32_formats_match_torch_and_coreml_spec_is_right(exported):
         p = parity.formats[fmt]
         assert p.max_abs_diff_probabilities <= 1e-4 and p.top1_agreement == 1.0, p
     assert parity.formats["tflite_fp16"].top1_agreement >= 0.9
-    # int8 of a random tiny net on near-uniform outputs is not meaningful; the 98 % criterion
-    # is asserted on EfficientNet-Lite0 in test_edge_real_model.py. Here: it ran and agrees mostly.
-    assert parity.formats["tflite_int8"].top1_agreement >= 0.5
+    # The 98 % criterion is asserted on EfficientNet-Lite0 in test_edge_real_model.py. The tiny
+    # random backbone's near-uniform outputs tie more often: over three generated data sets its
+    # int8 file agreed with fp32 on 91-100 % of the export's parity sample (11 images), while
+    # int8 calibrated on un-normalised pixels, or on a single image, agreed on 36 %.
+    assert parity.formats["tflite_int8"].top1_agreement >= INT8_TINY_AGREEMENT, parity.formats["tflite_int8"]
     for key, check in parity.coreml.items():
         assert check.passed, (key, check.problems)
         info = check.summary
         assert info["inputs"][0]["type"] == "imageType" and info["inputs"][0]["width"] == 224
         assert {o["name"] for o in info["outputs"]} == {"label", "label_probs", "embedding"}
         assert info["class_labels"] == sorted(STYLES)
-        assert info["image_preprocessing"]["scale"][0] == pytest.approx(1 / 128)
+        assert info["image_affine"]["scale"] == pytest.approx([1 / 128] * 3)
 
 
 def test_parity_on_fresh_generated_images(trained, exported):
@@ -157,11 +141,15 @@ def test_benchmark_measures_quantised_agreement_on_every_held_out_image(trained,
     images = held_out_images(coll.root, result.model_dir)
     assert len(images) == sum(v == "test" for v in split.values()) > 0
 
-    agreement, n = unseen_agreement(result.model_dir, exported.files, images[:6])
-    assert n == {"test paintings": 6, "phone photos of them": 6}
+    agreement, n = unseen_agreement(result.model_dir, exported.files, images)
+    assert n == {"test paintings": len(images), "phone photos of them": len(images)}
     for row in agreement.values():
         assert set(row) == {"tflite_fp16", "tflite_int8"}
-        assert row["tflite_fp16"] >= 0.8 and 0.0 <= row["tflite_int8"] <= 1.0
+        assert row["tflite_fp16"] >= 0.9, agreement
+    # Tiny backbone, three generated data sets: int8 agreed on 91-100 % of the test paintings
+    # and 64-91 % of phone photos of them (77-95 % pooled); mis-calibrated int8 on 0-45 %.
+    pooled = np.mean([row["tflite_int8"] for row in agreement.values()])
+    assert pooled >= INT8_TINY_AGREEMENT and min(row["tflite_int8"] for row in agreement.values()) >= 0.5, agreement
 
 
 def test_quantised_shortfall_is_reported_but_an_fp32_mismatch_fails_the_export():

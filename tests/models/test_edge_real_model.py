@@ -51,42 +51,61 @@ def test_fp32_tflite_and_onnx_match_torch(real_export):
         assert p.top1_agreement == 1.0, p
 
 
-def test_int8_keeps_top1_on_real_images(real_export):
-    result, exported, unseen = real_export
+def test_fp16_keeps_top1_on_the_export_parity_sample(real_export):
+    _, exported, _ = real_export
     assert exported.parity.formats["tflite_fp16"].top1_agreement >= 0.98
-    parity = exported.parity.formats["tflite_int8"]
-    if unseen:  # the whole test split (~525 paintings), as filed (the export checks JPEG re-encodes)
-        trained = load_trained(result.model_dir)
-        files = {k: exported.files[k] for k in ("tflite_fp32", "tflite_int8")}
-        checked = compare_formats(trained.net, files, unseen, trained.config)
-        assert checked["tflite_fp32"].passed, checked["tflite_fp32"]
-        parity = checked["tflite_int8"]
-        assert parity.n >= 500
+
+
+def test_int8_keeps_top1_on_generated_images(real_export):
+    _, exported, unseen = real_export
+    if unseen:
+        pytest.skip("trained on WikiArt: the 98 % criterion is checked on its ~525 test paintings instead")
     # Weights on the int8 grid (edge_models.int8_grid) and the high-resolution front kept float
     # (the backbone's int8_float_regex) leave only activation rounding in the later blocks:
     # 98.6 % over 2 700 unseen images when measured (94.9 % with the weights as published).
+    parity = exported.parity.formats["tflite_int8"]
     assert parity.top1_agreement >= 0.98, parity
-    if unseen:  # the real backbone: its front blocks really are float, the rest int8
-        names = {
-            d["name"]: d["dtype"].__name__
-            for d in load_interpreter(exported.files["tflite_int8"], threads=1).get_tensor_details()
-            if len(d["shape"]) == 4 and "_dequant" not in d["name"]
-        }
-        float_blocks = {
-            int(m.group(1))
-            for n, t in names.items()
-            if t == "float32"
-            for m in [re.search(r"MBConvBlock_(\d+)/[^;]*;$", n)]
-            if m
-        }
-        int8_blocks = {
-            int(m.group(1))
-            for n, t in names.items()
-            if t == "int8"
-            for m in [re.search(r"MBConvBlock_(\d+)/[^;]*;$", n)]
-            if m
-        }
-        assert set(range(9)) <= float_blocks and set(range(9, 16)) <= int8_blocks, (float_blocks, int8_blocks)
+
+
+def test_int8_keeps_top1_on_every_held_out_wikiart_painting(real_export, wikiart_zip):
+    """The whole test split (~525 paintings), as filed (the export checks JPEG re-encodes).
+    Skips with a reason when ../shared has no WikiArt (the model is then trained on generated
+    images, whose test split is not the filed criterion)."""
+    result, exported, unseen = real_export
+    assert unseen, f"{wikiart_zip} is present but the model was not trained on it"
+    trained = load_trained(result.model_dir)
+    files = {k: exported.files[k] for k in ("tflite_fp32", "tflite_int8")}
+    checked = compare_formats(trained.net, files, unseen, trained.config)
+    assert checked["tflite_fp32"].passed, checked["tflite_fp32"]
+    parity = checked["tflite_int8"]
+    assert parity.n >= 500
+    assert parity.top1_agreement >= 0.98, parity
+
+
+def test_int8_file_keeps_the_front_blocks_float_and_the_rest_int8(real_export):
+    """Whatever it was trained on, the real backbone's int8 file has blocks 0-8 float (the
+    backbone's int8_float_regex) and blocks 9-15 int8."""
+    _, exported, _ = real_export
+    names = {
+        d["name"]: d["dtype"].__name__
+        for d in load_interpreter(exported.files["tflite_int8"], threads=1).get_tensor_details()
+        if len(d["shape"]) == 4 and "_dequant" not in d["name"]
+    }
+    float_blocks = {
+        int(m.group(1))
+        for n, t in names.items()
+        if t == "float32"
+        for m in [re.search(r"MBConvBlock_(\d+)/[^;]*;$", n)]
+        if m
+    }
+    int8_blocks = {
+        int(m.group(1))
+        for n, t in names.items()
+        if t == "int8"
+        for m in [re.search(r"MBConvBlock_(\d+)/[^;]*;$", n)]
+        if m
+    }
+    assert set(range(9)) <= float_blocks and set(range(9, 16)) <= int8_blocks, (float_blocks, int8_blocks)
 
 
 def test_coreml_packages_are_right(real_export):

@@ -20,6 +20,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from . import migrate
 from .models import Collection, Item, Label, ModelVersion
 
+#: Ids are 64-bit integers in every database we support.
+_ID_MIN, _ID_MAX = -(2**63), 2**63 - 1
+
 
 class UnknownCollection(LookupError):
     def __init__(self, name: str) -> None:
@@ -298,13 +301,81 @@ class Catalog:
                         )
                     )
 
+    def delete_items(self, ids: Sequence[int]) -> list[ItemView]:
+        """Delete rows with their labels; rows that duplicated one of them become orphans
+        (``duplicate`` with ``duplicate_of`` null) for the caller to promote or relink."""
+        views = self.get_items(ids)
+        gone = list(views)
+        with self.session() as s:
+            for chunk in _chunks(gone, 500):
+                s.execute(update(Item).where(Item.duplicate_of_id.in_(chunk)).values(duplicate_of_id=None))
+                s.execute(delete(Label).where(Label.item_id.in_(chunk)))
+                s.execute(delete(Item).where(Item.id.in_(chunk)))
+        return [views[i] for i in gone]
+
     def delete_item(self, item_id: int) -> ItemView:
         view = self.get_item(item_id)
-        with self.session() as s:
-            s.execute(update(Item).where(Item.duplicate_of_id == item_id).values(duplicate_of_id=None))
-            s.execute(delete(Label).where(Label.item_id == item_id))
-            s.execute(delete(Item).where(Item.id == item_id))
+        self.delete_items([item_id])
         return view
+
+    def orphan_duplicates(self, collection_id: int) -> list[int]:
+        """``duplicate`` rows whose kept item is gone (its delete left them pointing nowhere)."""
+        with self.session() as s:
+            return list(
+                s.scalars(
+                    select(Item.id)
+                    .where(
+                        Item.collection_id == collection_id,
+                        Item.status == "duplicate",
+                        Item.duplicate_of_id.is_(None),
+                    )
+                    .order_by(Item.id)
+                )
+            )
+
+    def dedup_row(self, item_id: int) -> tuple[str, int | None]:
+        """(sha256, phash) of one item."""
+        with self.session() as s:
+            row = s.execute(select(Item.sha256, Item.phash).where(Item.id == item_id)).one_or_none()
+        if row is None:
+            raise UnknownItem(item_id)
+        return row[0], row[1]
+
+    def relink_duplicate(self, item_id: int, of: int, kind: str, distance: int) -> None:
+        with self.session() as s:
+            s.execute(
+                update(Item)
+                .where(Item.id == item_id)
+                .values(duplicate_of_id=of, duplicate_kind=kind, duplicate_distance=distance)
+            )
+
+    def promote_duplicate(self, item_id: int, media_path: str | None, thumb_path: str | None) -> None:
+        """A duplicate becomes a kept item, ``pending`` until its vectors are saved (a crash
+        in between is repaired like any pending row: re-embedded from ``media_path``)."""
+        with self.session() as s:
+            s.execute(
+                update(Item)
+                .where(Item.id == item_id)
+                .values(
+                    status="pending",
+                    duplicate_of_id=None,
+                    duplicate_kind=None,
+                    duplicate_distance=None,
+                    media_path=media_path,
+                    thumb_path=thumb_path,
+                )
+            )
+
+    def media_in_use(self, paths: Iterable[str]) -> set[str]:
+        """Which of these media/thumbnail paths some item still points at (files are named
+        by content hash, so exact duplicates share them)."""
+        wanted = sorted(set(paths))
+        used: set[str] = set()
+        with self.session() as s:
+            for chunk in _chunks(wanted, 500):
+                used.update(p for p in s.scalars(select(Item.media_path).where(Item.media_path.in_(chunk))) if p)
+                used.update(p for p in s.scalars(select(Item.thumb_path).where(Item.thumb_path.in_(chunk))) if p)
+        return used
 
     # -- items: read side ---------------------------------------------------------------------
     def get_item(self, item_id: int) -> ItemView:
@@ -319,7 +390,8 @@ class Catalog:
         Plain Core selects, not ORM entities: on the search path this runs for every query,
         and skipping identity-map bookkeeping makes it several times cheaper.
         """
-        ids = [int(i) for i in ids]
+        # An id no BIGINT can hold cannot exist (and the database driver would raise on it).
+        ids = [int(i) for i in ids if _ID_MIN <= int(i) <= _ID_MAX]
         if not ids:
             return {}
         it = Item.__table__

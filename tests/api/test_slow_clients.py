@@ -1,0 +1,137 @@
+"""Slow clients cannot starve the real server (``artsnap serve``: gunicorn, one worker).
+
+Ten uploads send their headers and part of their body, then stall. With gthread workers
+each held a thread, and ``/healthz`` went unanswered for as long as they stalled. Here the
+health check must answer at once while they hang, and the stalled uploads are let go with
+a 408 after the body timeout (set to a few seconds for the test).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+from PIL import Image
+
+STALLED = 10
+BODY_TIMEOUT_S = 3
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path) -> Iterator[str]:
+    data = tmp_path_factory.mktemp("slow-clients") / "data"
+    shutil.copytree(demo_data_dir, data, symlinks=True)
+    port = _free_port()
+    env = {**os.environ, "ARTSNAP_DATA_DIR": str(data), "ARTSNAP_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"artsnap serve exited with {proc.returncode}: {proc.stderr.read()[-2000:] if proc.stderr else ''}"
+                )
+            try:
+                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:  # not listening yet, or the worker still loading
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("artsnap serve did not answer /healthz within 120 s")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def stalled_upload(port: int) -> socket.socket:
+    """A photo upload that announces 1 MB, sends its headers and 2 KB of body, and stops."""
+    boundary = "artsnapboundary"
+    head = (
+        f"POST /v1/collections/demo/search HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        f"Content-Type: multipart/form-data; boundary={boundary}\r\nContent-Length: 1000000\r\n\r\n"
+    ).encode()
+    part = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="image"; filename="p.jpg"\r\n'
+            "Content-Type: image/jpeg\r\n\r\n"
+        ).encode()
+        + b"\xff\xd8\xff"
+        + b"\x00" * 2000
+    )
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(head + part)
+    return sock
+
+
+def test_healthz_answers_at_once_while_ten_uploads_stall(server: str) -> None:
+    port = int(server.rsplit(":", 1)[1])
+    stalls = [stalled_upload(port) for _ in range(STALLED)]
+    try:
+        elapsed = []
+        with requests.Session() as http:
+            for _ in range(7):
+                t0 = time.perf_counter()
+                resp = http.get(f"{server}/healthz", timeout=2)
+                elapsed.append(time.perf_counter() - t0)
+                assert resp.status_code == 200 and resp.json()["status"] == "ok"
+        assert statistics.median(elapsed) <= 0.100, [f"{s * 1000:.0f} ms" for s in elapsed]
+
+        # The stalled uploads are let go: each gets a 408 once it has been silent for the timeout.
+        for sock in stalls:
+            sock.settimeout(BODY_TIMEOUT_S + 20)
+            answer = b""
+            while b'"request_timeout"' not in answer and (chunk := sock.recv(4096)):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+            assert b'"request_timeout"' in answer, answer[-300:]
+    finally:
+        for sock in stalls:
+            sock.close()
+
+
+def test_writes_work_under_gevent_workers(server: str) -> None:
+    """Adding and deleting take the collection's file lock and write SQLite inside a greenlet."""
+    buf = io.BytesIO()
+    Image.new("RGB", (120, 90), (200, 30, 140)).save(buf, "PNG")
+    added = requests.post(
+        f"{server}/v1/collections/demo/items", files={"image": ("magenta.png", buf.getvalue())}, timeout=60
+    )
+    assert added.status_code == 201, added.text
+    item_id = added.json()["id"]
+    found = requests.post(
+        f"{server}/v1/collections/demo/search",
+        files={"image": ("q.png", buf.getvalue())},
+        data={"options": '{"top_k": 1, "locate": false}'},
+        timeout=60,
+    )
+    assert found.json()["results"][0]["id"] == item_id
+    assert requests.delete(f"{server}/v1/items/{item_id}", timeout=60).status_code == 204
+    assert requests.get(f"{server}/v1/items/{item_id}", timeout=60).status_code == 404
