@@ -21,7 +21,17 @@ from types import ModuleType
 
 from backend.config import Settings
 
-from . import camera_snaps, cifar_map, classifier, embed_throughput, load, memory, search_latency, wikiart_style_map
+from . import (
+    camera_snaps,
+    cifar_map,
+    classifier,
+    embed_throughput,
+    load,
+    memory,
+    search_latency,
+    style_descriptors,
+    wikiart_style_map,
+)
 from .context import BenchContext
 from .figures import SkipSection
 from .machine import collect
@@ -35,6 +45,7 @@ SECTIONS: tuple[ModuleType, ...] = (
     memory,
     cifar_map,
     wikiart_style_map,
+    style_descriptors,
     camera_snaps,
     classifier,
 )

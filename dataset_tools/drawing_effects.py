@@ -1,6 +1,6 @@
 """Turn a painting into something that looks like a drawing or a print of it.
 
-Why: the image-type model (:mod:`edge_models.image_types`) must recognise a drawing or a
+Why: the image-type model (see :mod:`edge_models.style_model`) must recognise a drawing or a
 print among the queries, and learn which descriptors to trust for one, yet no collection at
 hand holds labelled drawings. These renderings are a *synthetic* stand-in: what a pencil or
 ink drawing, an engraving or a sepia wash of the same composition would roughly look like.

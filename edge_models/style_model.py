@@ -12,8 +12,11 @@ trained on the curator's own labelled collection:
   a camera photo of an artwork, a drawing or print, a photograph), a softmax regression on
   descriptor vectors the index keeps, so a catalogue item's type is known from its stored
   vectors;
-* per-type descriptor weights, chosen on validation data (:mod:`edge_models.descriptor_weights`),
-  and the best single weighting for comparison.
+* per-type descriptor weights, chosen on validation data, and the best single weighting
+  (``fixed_weights``, chosen on the validation split by ``train-style``).
+
+``train-style`` writes the art-style projection and the fixed weights; the file format also
+holds a type model and per-type weights, which no command trains yet (``types`` is None).
 
 Files: ``style_model.json`` (names, sizes, weights, metrics) and ``style_model.npz`` (the
 arrays), plus a ``model_card.json`` so ``artsnap models register`` stores and activates it
@@ -52,7 +55,7 @@ STYLE_TASK = "style"
 FORMAT_VERSION = 1
 
 #: Kinds of picture, in the words ``reasons`` use. Which ones a model knows depends on the
-#: data it was trained with (a photograph class needs photographs, see ``--photos``).
+#: data it was trained with (a photograph class needs photographs).
 TYPE_NAMES = {
     "scan": "a painting scan",
     "camera_photo": "a camera photo of an artwork",
