@@ -19,12 +19,14 @@ from filelock import FileLock
 
 from .model_card import ModelCard
 from .preprocessing import DEFAULT_SPEC, PreprocessSpec
+from .style_spec import style_recipe
 from .weights import BACKBONE_NAME, torch_version, weights_sha256
 
 log = logging.getLogger(__name__)
 
-#: Bump when the exported graph changes shape or semantics (2: int8-grid weights).
-EXPORT_FORMAT_VERSION = 2
+#: Bump when the exported graph changes shape or semantics (2: int8-grid weights; 3: the
+#: ``style`` and ``layers`` outputs, with the style projection fitted on generated paintings).
+EXPORT_FORMAT_VERSION = 3
 
 
 class EmbeddingExportError(RuntimeError):
@@ -34,7 +36,23 @@ class EmbeddingExportError(RuntimeError):
 def embedding_cache_key(spec: PreprocessSpec = DEFAULT_SPEC) -> str:
     """The embedding space's version: changes whenever any input to the vectors changes."""
     blob = json.dumps(
-        {"weights": weights_sha256(), "spec": spec.to_dict(), "v": EXPORT_FORMAT_VERSION, "torch": torch_version()},
+        {
+            "weights": weights_sha256(),
+            "spec": spec.to_dict(),
+            "v": EXPORT_FORMAT_VERSION,
+            "torch": torch_version(),
+            "style": style_recipe(),
+        },
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def layers_key(spec: PreprocessSpec = DEFAULT_SPEC) -> str:
+    """What the graph's ``layers`` output means (weights, preprocessing, graph, style recipe),
+    without the torch version: a head trained on these features stays valid across exports."""
+    blob = json.dumps(
+        {"weights": weights_sha256(), "spec": spec.to_dict(), "v": EXPORT_FORMAT_VERSION, "style": style_recipe()},
         sort_keys=True,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]

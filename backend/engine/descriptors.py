@@ -1,9 +1,16 @@
 """Descriptors: functions from images to unit vectors, one FAISS index each.
 
 ``cnn`` is the EfficientNet-Lite0 embedding served by ONNX Runtime (what finds "the same
-painting" and "the same style"); ``color`` is a cheap HSV histogram that lets a caller ask
-for "this palette" through per-descriptor ``weights``. Models load once, lazily, and say
-which model and version answered (as immich's ML service does).
+painting" and pictures of the same things); ``style`` is the Gram statistics of the same
+network's mid-level feature maps (brushwork, texture, palette, whatever the picture shows);
+``artstyle`` is the art-style embedding a curator trained on their own labelled collection
+(``artsnap train-style``; present only while such a model is active); ``color`` is a cheap
+HSV histogram that lets a caller ask for "this palette" through per-descriptor ``weights``.
+
+``cnn``, ``style`` and ``artstyle`` all read the outputs of **one** ONNX run
+(:class:`BackboneRunner`): :func:`describe_all` runs the network once per batch and hands its
+outputs to each of them. Models load once, lazily, and say which model and version answered
+(as immich's ML service does).
 """
 
 from __future__ import annotations
@@ -16,8 +23,10 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image
 
-from edge_models.embedding_model import embedding_cache_key, ensure_embedding_model
+from edge_models.embedding_model import embedding_cache_key, ensure_embedding_model, layers_key
 from edge_models.runtime import OnnxModel
+from edge_models.style_model import StyleModel
+from edge_models.style_spec import STYLE_DIM
 
 
 class Descriptor(Protocol):
@@ -34,9 +43,8 @@ class Descriptor(Protocol):
     def info(self) -> dict[str, Any]: ...
 
 
-class CnnDescriptor:
-    name = "cnn"
-    dim = 1280
+class BackboneRunner:
+    """The embedding graph in ONNX Runtime, loaded once, lazily: one run yields every output."""
 
     def __init__(self, models_dir: Path, *, threads: int = 0, device: str = "auto") -> None:
         self._models_dir = Path(models_dir)
@@ -58,23 +66,101 @@ class CnnDescriptor:
     def version(self) -> str:
         return self._model.card.version if self._model is not None else embedding_cache_key()
 
+    def run(self, images: Sequence[Image.Image]) -> dict[str, np.ndarray]:
+        out: dict[str, np.ndarray] = self.model.run_images(list(images))
+        return out
+
+
+class _BackboneDescriptor:
+    """A descriptor computed from the backbone's outputs (see :func:`describe_all`)."""
+
+    name = ""
+    dim = 0
+    output = ""
+
+    def __init__(self, backbone: BackboneRunner) -> None:
+        self.backbone = backbone
+
     @property
-    def input_size(self) -> int:
-        return int(self.model.card.preprocessing.input_size)
+    def version(self) -> str:
+        return self.backbone.version
+
+    def from_outputs(self, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        out: np.ndarray = outputs[self.output]
+        return out
 
     def describe(self, images: Sequence[Image.Image]) -> np.ndarray:
         if not images:
             return np.zeros((0, self.dim), np.float32)
-        out: np.ndarray = self.model.run_images(list(images))["embedding"]
-        return out
-
-    def describe_with_logits(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
-        out = self.model.run_images(list(images))
-        return out["embedding"], out["logits"]
+        return self.from_outputs(self.backbone.run(images))
 
     def info(self) -> dict[str, Any]:
-        card = self.model.card
-        return {"descriptor": self.name, "model": card.name, "version": card.version, "provider": self.model.provider}
+        card = self.backbone.model.card
+        return {
+            "descriptor": self.name,
+            "model": card.name,
+            "version": card.version,
+            "provider": self.backbone.model.provider,
+        }
+
+
+class CnnDescriptor(_BackboneDescriptor):
+    name = "cnn"
+    dim = 1280
+    output = "embedding"
+
+    def __init__(
+        self, models_dir: Path, *, threads: int = 0, device: str = "auto", backbone: BackboneRunner | None = None
+    ) -> None:
+        super().__init__(backbone or BackboneRunner(models_dir, threads=threads, device=device))
+
+    @property
+    def model(self) -> Any:
+        return self.backbone.model
+
+    @property
+    def input_size(self) -> int:
+        return int(self.model.card.preprocessing.input_size)
+
+    def describe_with_logits(self, images: Sequence[Image.Image]) -> tuple[np.ndarray, np.ndarray]:
+        out = self.backbone.run(images)
+        return out["embedding"], out["logits"]
+
+
+class StyleDescriptor(_BackboneDescriptor):
+    """Gram statistics of mid-level feature maps, projected (see :mod:`edge_models.style_statistics`)."""
+
+    name = "style"
+    dim = STYLE_DIM
+    output = "style"
+
+
+class ArtStyleDescriptor(_BackboneDescriptor):
+    """The curator-trained art-style embedding: a projection of the backbone's ``layers``."""
+
+    name = "artstyle"
+    output = "layers"
+
+    def __init__(self, backbone: BackboneRunner, model: StyleModel) -> None:
+        super().__init__(backbone)
+        if model.embedding_model != layers_key():
+            raise ValueError(
+                f"style model {model.name} {model.version} was trained on another backbone's features "
+                f"({model.embedding_model}, this server computes {layers_key()}); train it again with "
+                "`artsnap train-style`"
+            )
+        self.model = model
+        self.dim = model.projection.dim
+
+    @property
+    def version(self) -> str:
+        return f"{self.model.name}:{self.model.version}@{self.backbone.version}"
+
+    def from_outputs(self, outputs: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self.model.projection(outputs[self.output])
+
+    def info(self) -> dict[str, Any]:
+        return {**super().info(), "model": self.model.name, "version": self.model.version}
 
 
 class ColorDescriptor:
@@ -113,21 +199,34 @@ def describe_all(
 ) -> dict[str, np.ndarray]:
     """Vectors of ``images`` for ``names`` (default: every descriptor), each computed once.
 
-    A *derived* descriptor (one with a ``source``, e.g. ``code`` from ``cnn``) is computed
-    from its source's vectors instead of running the network again.
+    Descriptors that read the backbone's outputs (``cnn``, ``style``, ``artstyle``) share one
+    ONNX run per batch; a *derived* descriptor (one with a ``source``, e.g. ``code`` from
+    ``cnn``) is computed from its source's vectors instead of running the network again.
     """
     wanted = list(descriptors) if names is None else [n for n in names if n in descriptors]
+    runs: dict[int, Mapping[str, np.ndarray]] = {}
+
+    def compute(name: str) -> np.ndarray:
+        d: Any = descriptors[name]
+        if isinstance(d, _BackboneDescriptor) and images:
+            key = id(d.backbone)
+            if key not in runs:
+                runs[key] = d.backbone.run(images)
+            return d.from_outputs(runs[key])
+        out: np.ndarray = d.describe(images)
+        return out
+
     out: dict[str, np.ndarray] = {}
     for name in wanted:
         source = getattr(descriptors[name], "source", None)
         if source is not None and source not in out:
-            out[source] = descriptors[source].describe(images)
+            out[source] = compute(source)
     for name in wanted:
         if name in out:
             continue
         d: Any = descriptors[name]
         source = getattr(d, "source", None)
-        out[name] = d.from_source(out[source]) if source is not None else d.describe(images)
+        out[name] = d.from_source(out[source]) if source is not None else compute(name)
     return {name: out[name] for name in wanted}
 
 
@@ -145,5 +244,16 @@ def derive_missing(
     return out
 
 
-def build_descriptors(models_dir: Path, *, threads: int = 0, device: str = "auto") -> dict[str, Descriptor]:
-    return {"cnn": CnnDescriptor(models_dir, threads=threads, device=device), "color": ColorDescriptor()}
+def build_descriptors(
+    models_dir: Path, *, threads: int = 0, device: str = "auto", style_model: StyleModel | None = None
+) -> dict[str, Descriptor]:
+    """The server's descriptors; ``artstyle`` only with a trained style model."""
+    backbone = BackboneRunner(models_dir, threads=threads, device=device)
+    out: dict[str, Descriptor] = {
+        "cnn": CnnDescriptor(models_dir, backbone=backbone),
+        "style": StyleDescriptor(backbone),
+        "color": ColorDescriptor(),
+    }
+    if style_model is not None:
+        out["artstyle"] = ArtStyleDescriptor(backbone, style_model)
+    return out

@@ -6,6 +6,7 @@ post-fork via ``search.warm_up``), once per process.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from ..config import Settings
@@ -21,6 +22,9 @@ from .labelling import ActiveClassifier
 from .milvus_mapping import parse_vector_store
 from .recognition import FeatureStore
 from .search import SearchService
+from .style_descriptor import active_style_model
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -46,7 +50,15 @@ class Engine:
     def open(cls, settings: Settings) -> Engine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         catalog = Catalog(settings.database_url)
-        descriptors = build_descriptors(settings.models_dir, threads=settings.threads, device=settings.device)
+        style_model = active_style_model(catalog)
+        try:
+            descriptors = build_descriptors(
+                settings.models_dir, threads=settings.threads, device=settings.device, style_model=style_model
+            )
+        except ValueError as exc:  # trained on another backbone's features: serve without it
+            log.error("%s", exc)
+            style_model = None
+            descriptors = build_descriptors(settings.models_dir, threads=settings.threads, device=settings.device)
         code = active_code_descriptor(catalog, descriptors["cnn"])
         if code is not None:
             descriptors["code"] = code
@@ -60,7 +72,15 @@ class Engine:
             index_store=store,
             feature_store=features,
             ingest=IngestService(settings, catalog, descriptors, store, labeller=classifier, features=features),
-            search=SearchService(settings, catalog, descriptors, store, classifier=classifier, features=features),
+            search=SearchService(
+                settings,
+                catalog,
+                descriptors,
+                store,
+                classifier=classifier,
+                features=features,
+                style_model=style_model,
+            ),
         )
 
     def close(self) -> None:
