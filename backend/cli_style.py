@@ -25,6 +25,10 @@ def cmd_train_style(args: argparse.Namespace) -> int:
         epochs=args.epochs,
         seed=args.seed,
         progress=not args.quiet,
+        types=not args.no_types,
+        variants_per_label=args.variants_per_label,
+        photos=Path(args.photos) if args.photos else None,
+        photos_per_label=args.photos_per_label,
     )
     try:
         result = train_style(args.source, args.out, options)
@@ -39,6 +43,18 @@ def cmd_train_style(args: argparse.Namespace) -> int:
         f"{weights}",
         file=sys.stderr,
     )
+    types = result.types
+    if types is not None:
+        m = types.test_map
+        per_kind = "; ".join(
+            f"{kind}: " + ", ".join(f"{k} {v:.2f}" for k, v in w.items()) for kind, w in types.type_weights.items()
+        )
+        print(
+            f"image-type model ({', '.join(types.model.types)}): test accuracy {types.test_accuracy:.3f}; "
+            f"held-out mAP@10 over every kind of query: learnt per-query weights {m['learnt per-query']:.3f}, "
+            f"best fixed weights {m['best fixed']:.3f}; weights chosen on validation per kind: {per_kind}",
+            file=sys.stderr,
+        )
     print(f"model folder: {result.model_dir}", file=sys.stderr)
     if args.register:
         code = _register(args.data_dir, str(result.model_dir), activate=True, prog="artsnap train-style")
@@ -59,6 +75,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     s.add_argument("--epochs", type=int, default=60)
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--cache-dir", default=None, help="feature cache (default DATA_DIR/cache)")
+    s.add_argument("--no-types", action="store_true", help="skip the image-type model (the per-kind weights)")
+    s.add_argument(
+        "--variants-per-label",
+        type=int,
+        default=40,
+        help="paintings per label and split rendered as camera photos and drawings for the type model (default 40)",
+    )
+    s.add_argument(
+        "--photos",
+        default=None,
+        help="folder or .zip of photographs that are not art (sub-folder: what they show): the 'photograph' kind",
+    )
+    s.add_argument("--photos-per-label", type=int, default=30)
     s.add_argument("--register", action="store_true", help="make it the active style model (then reindex)")
     s.add_argument("--quiet", action="store_true")
     s.set_defaults(func=cmd_train_style)

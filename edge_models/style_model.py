@@ -15,8 +15,9 @@ trained on the curator's own labelled collection:
 * per-type descriptor weights, chosen on validation data, and the best single weighting
   (``fixed_weights``, chosen on the validation split by ``train-style``).
 
-``train-style`` writes the art-style projection and the fixed weights; the file format also
-holds a type model and per-type weights, which no command trains yet (``types`` is None).
+``train-style`` writes all three (``--no-types`` leaves the type model out: ``types`` is None
+and every query gets the fixed weights); :mod:`edge_models.type_training` says how the type
+model and its per-type weights are learnt.
 
 Files: ``style_model.json`` (names, sizes, weights, metrics) and ``style_model.npz`` (the
 arrays), plus a ``model_card.json`` so ``artsnap models register`` stores and activates it

@@ -3,7 +3,8 @@
     read + dedup + split ─► the embedding graph's outputs, cached ─► PCA per segment ─► projection
       (training_data)        (layers, style, embedding; features)     (numpy SVD)        (supervised
                                                                                           contrastive)
-    ─► fixed descriptor weights chosen on the validation split ─► held-out mAP@10 ─► DIR
+    ─► fixed descriptor weights chosen on the validation split ─► held-out mAP@10
+    ─► the image-type model and its per-kind weights (:mod:`.type_training`) ─► DIR
 
 Why a trained projection on frozen multi-layer statistics: the generic descriptors (the pooled
 embedding, the Gram statistics) describe *everything* a picture shows; a curator's "style"
@@ -38,7 +39,8 @@ from .retrieval_metrics import retrieval_map
 from .runtime import OnnxModel
 from .style_model import STYLE_MODEL_JSON, STYLE_MODEL_NPZ, STYLE_TASK, ArtStyleProjection, Segment, StyleModel
 from .style_spec import LAYERS_DIM, STAT_DIM, STYLE_DIM
-from .training_data import load_training_set
+from .training_data import TrainingSet, load_training_set
+from .type_training import ART_KINDS, PHOTO_KIND, TypeQueries, TypeTrainResult, render_variant, train_types
 from .weights import BACKBONE_NAME, weights_sha256
 
 __all__ = ["StyleTrainResult", "StyleTrainingOptions", "fused_map", "train_style"]
@@ -64,6 +66,15 @@ class StyleTrainingOptions:
     seed: int = 0
     progress: bool = True
     name: str | None = None
+    types: bool = True
+    """Also train the image-type model and its per-kind weights (:mod:`.type_training`)."""
+    variants_per_label: int = 40
+    """Paintings per label and split rendered as a camera photo and as a drawing (rendering a
+    camera photo takes a few tenths of a second)."""
+    photos: Path | None = None
+    """A folder or .zip of photographs that are not art (sub-folders: what they show), for the
+    "photograph" kind; without it the type model knows only the kinds made from paintings."""
+    photos_per_label: int = 30
 
 
 @dataclass
@@ -76,6 +87,7 @@ class StyleTrainResult:
     n_test: int
     seconds: float
     notes: list[str] = field(default_factory=list)
+    types: TypeTrainResult | None = None
 
 
 class _AllOutputs:
@@ -215,6 +227,13 @@ def train_style(source: str | Path, out_dir: str | Path, options: StyleTrainingO
             return {"cnn": f[:, _CNN], "style": f[:, _STYLE], "artstyle": projection(f[:, _LAYERS])}
 
         fixed = _best_fixed_weights(vectors("val"), y["val"])
+        types = None
+        if options.types:
+
+            def describe(f: np.ndarray) -> dict[str, np.ndarray]:
+                return {"cnn": f[:, _CNN], "style": f[:, _STYLE], "artstyle": projection(f[:, _LAYERS])}
+
+            types = _train_types(ts, keys, y, {s: describe(feats[s]) for s in keys}, describe, extractor, options)
         test = vectors("test")
         test_map = {d: retrieval_map(v, y["test"], k=10, exclude_self=True) for d, v in test.items()}
         test_map["fixed weights"] = fused_map(test, fixed, y["test"])
@@ -227,7 +246,13 @@ def train_style(source: str | Path, out_dir: str | Path, options: StyleTrainingO
             embedding_model=layers_key(),
             projection=projection,
             fixed_weights=fixed,
-            metrics={"test_map_at_10": {k: round(v, 4) for k, v in test_map.items()}, "n_test": len(y["test"])},
+            types=types.model if types is not None else None,
+            type_weights=types.type_weights if types is not None else {},
+            metrics={
+                "test_map_at_10": {k: round(v, 4) for k, v in test_map.items()},
+                "n_test": len(y["test"]),
+                **(types.metrics() if types is not None else {}),
+            },
             training={
                 "best_epoch": best_epoch,
                 "val_map_at_10": round(val_map, 4),
@@ -243,7 +268,7 @@ def train_style(source: str | Path, out_dir: str | Path, options: StyleTrainingO
         model.save(out)
         _card(model, ts.fingerprint).save(out / "model_card.json")
         return StyleTrainResult(
-            out, version, list(ts.labels), test_map, fixed, len(y["test"]), time.perf_counter() - started
+            out, version, list(ts.labels), test_map, fixed, len(y["test"]), time.perf_counter() - started, types=types
         )
     finally:
         ts.close()
@@ -269,3 +294,99 @@ def _card(model: StyleModel, fingerprint: str) -> ModelCard:
         files={"style_json": STYLE_MODEL_JSON, "style_npz": STYLE_MODEL_NPZ},
         extra=extra,
     )
+
+
+def _train_types(
+    ts: TrainingSet,
+    keys: dict[str, list[str]],
+    y: dict[str, np.ndarray],
+    scans: dict[str, dict[str, np.ndarray]],
+    describe: Any,
+    extractor: _AllOutputs,
+    options: StyleTrainingOptions,
+) -> TypeTrainResult:
+    """Queries of every kind per split (see :mod:`.type_training`), then the type model."""
+    names = list(ART_KINDS) + ([PHOTO_KIND] if options.photos is not None else [])
+    photos = _photo_splits(options) if options.photos is not None else None
+
+    def features(requests: list[FeatureRequest]) -> np.ndarray:
+        return extract_features(
+            requests,
+            [0],
+            extractor=extractor,
+            spec=extractor.model.card.preprocessing,
+            cache_dir=Path(options.cache_dir),
+            progress=options.progress,
+        )[:, 0]
+
+    queries: dict[str, TypeQueries] = {}
+    galleries: dict[str, dict[str, tuple[dict[str, np.ndarray], np.ndarray]]] = {}
+    for split, split_keys in keys.items():
+        taken: dict[int, int] = {}
+        rows = []
+        for row, label in enumerate(y[split]):
+            if taken.get(int(label), 0) < options.variants_per_label:
+                taken[int(label)] = taken.get(int(label), 0) + 1
+                rows.append(row)
+        parts: list[TypeQueries] = []
+        for kind_index, kind in enumerate(ART_KINDS):
+            if kind == "scan":
+                vecs = {d: v[rows] for d, v in scans[split].items()}
+            else:
+                requests = [_variant_request(ts, split_keys[r], kind, options.seed) for r in rows]
+                vecs = describe(features(requests))
+            n = len(rows)
+            parts.append(TypeQueries(np.full(n, kind_index), names, y[split][rows], np.asarray(rows), vecs))
+        galleries[split] = {"art": (scans[split], y[split])}
+        if photos is not None:
+            requests, labels = photos[split]
+            vecs = describe(features(requests))
+            n = len(labels)
+            parts.append(TypeQueries(np.full(n, names.index(PHOTO_KIND)), names, labels, np.full(n, -1), vecs))
+            galleries[split]["photo"] = (vecs, labels)
+        queries[split] = TypeQueries(
+            np.concatenate([p.kinds for p in parts]),
+            names,
+            np.concatenate([p.labels for p in parts]),
+            np.concatenate([p.source for p in parts]),
+            {d: np.concatenate([p.vectors[d] for p in parts]) for d in parts[0].vectors},
+        )
+    return train_types(queries, galleries, ["cnn", "style", "artstyle"], seed=options.seed)
+
+
+def _variant_request(ts: TrainingSet, key: str, kind: str, seed: int) -> FeatureRequest:
+    sha = ts.sha256[key]
+    read = ts.readers[key]
+    variant_seed = (int(sha[:8], 16) + seed) % (2**32)
+    return FeatureRequest(f"{sha}:{kind}:{seed}", lambda: render_variant(kind, read(), variant_seed))
+
+
+def _photo_splits(options: StyleTrainingOptions) -> dict[str, tuple[list[FeatureRequest], np.ndarray]]:
+    """Photographs per split: up to ``photos_per_label`` per folder, spread 70/15/15 by a
+    seeded shuffle (their folders only say what relates them to each other)."""
+    from dataset_tools.readers import open_source
+
+    assert options.photos is not None
+    src = open_source(options.photos)
+    try:
+        by_label: dict[str, list[Any]] = {}
+        for record in src:
+            label = record.source_path.rsplit("/", 2)[-2] if "/" in record.source_path else "photo"
+            by_label.setdefault(label, []).append(record)
+        rng = np.random.default_rng(options.seed)
+        out: dict[str, tuple[list[FeatureRequest], list[int]]] = {s: ([], []) for s in ("train", "val", "test")}
+        for li, label in enumerate(sorted(by_label)):
+            records = sorted(by_label[label], key=lambda r: r.source_path)
+            picked = [records[i] for i in rng.permutation(len(records))[: options.photos_per_label]]
+            n_train, n_val = round(len(picked) * 0.7), round(len(picked) * 0.15)
+            for i, record in enumerate(picked):
+                split = "train" if i < n_train else "val" if i < n_train + n_val else "test"
+                data = record.read()
+                sha = hashlib.sha256(data).hexdigest()
+                out[split][0].append(FeatureRequest(f"photo:{sha}", lambda data=data: data))
+                out[split][1].append(li)
+    finally:
+        src.close()
+    if any(len(labels) < 2 for _, labels in out.values()):
+        raise ValueError(f"{options.photos}: too few photographs for train, validation and test splits")
+    return {s: (requests, np.asarray(labels)) for s, (requests, labels) in out.items()}

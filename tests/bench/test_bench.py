@@ -108,5 +108,10 @@ def test_style_descriptor_section_measures_on_the_held_out_split(tmp_path: Path,
     assert set(result["test_map"]) == {"cnn", "style", "artstyle", "fixed weights"}
     assert 0 < result["n_test"] < 15  # only the held-out paintings are queries
     assert all(0.0 <= v <= 1.0 for v in result["test_map"].values())
+    # Learnt per-query weights and the best fixed ones, both measured on the test split's queries.
+    types = result["types"]
+    assert set(types["weights_test_map_at_10"]) == {"learnt per-query", "best fixed", "true kind"}
+    assert set(types["type_counts"]["test"]) >= {"scan", "camera_photo", "drawing"}
     md = out.read_text()
     assert "Style descriptors" in md and "Fixed weights chosen on the validation split" in md
+    assert "per-query weights vs best fixed weights" in md and "Image-type model: test accuracy" in md

@@ -42,14 +42,21 @@ def test_train_style_register_reindex_and_related_use_it(
     assert main([*base, "ingest", str(labelled), "--collection", "art", "--quiet"]) == 0
 
     out = tmp_path / "style-model"
-    rc = main([*base, "train-style", str(labelled), "--out", str(out), "--epochs", "20", "--quiet", "--register"])
+    args = ["train-style", str(labelled), "--out", str(out), "--epochs", "20", "--variants-per-label", "3"]
+    rc = main([*base, *args, "--quiet", "--register"])
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "held-out mAP@10" in err and "next: artsnap reindex" in err
+    assert "image-type model (scan, camera_photo, drawing)" in err and "learnt per-query weights" in err
     model = load_style_model(out)
     assert model.labels == sorted(STYLES)
     assert set(model.metrics["test_map_at_10"]) == {"cnn", "style", "artstyle", "fixed weights"}
     assert model.fixed_weights and abs(sum(model.fixed_weights.values()) - 1.0) < 1e-6
+    # The fourth model: the kinds it could be trained on, each with weights chosen on validation.
+    assert model.types is not None and model.types.types == ["scan", "camera_photo", "drawing"]
+    assert set(model.type_weights) == {"scan", "camera_photo", "drawing"}
+    assert all(abs(sum(w.values()) - 1.0) < 1e-6 for w in model.type_weights.values())
+    assert set(model.metrics["weights_test_map_at_10"]) == {"learnt per-query", "best fixed", "true kind"}
 
     assert main([*base, "reindex", "--collection", "art"]) == 0
     eng = Engine.open(Settings(data_dir=data_dir))
@@ -64,11 +71,18 @@ def test_train_style_register_reindex_and_related_use_it(
     client = create_app(Settings(data_dir=data_dir)).test_client()
     body = client.get(f"/v1/items/{ids[0]}/related?top_k=5").get_json()
     assert body["results"], body
-    if model.fixed_weights.get("artstyle", 0) > 0:
+    # The item's own stored vectors tell its kind (a scan, here); its weights rank and are said.
+    weighting = body["weighting"]
+    assert weighting["source"] == "image type" and weighting["type"] == "scan", weighting
+    expected = model.weights_for(np.array([weighting["type_probabilities"][t] for t in model.types.types]))
+    assert weighting["weights"] == pytest.approx({d: w for d, w in expected.items() if w > 0}, abs=2e-3)
+    lead = body["results"][0]["reasons"][0]
+    assert lead.startswith("weighted for a painting scan ("), lead
+    if weighting["weights"].get("artstyle", 0) > 0:
         words = "same art style (style embedding trained on this collection's labels)"
         assert any(r.startswith(words) for r in body["results"][0]["reasons"]), body["results"][0]["reasons"]
     used = {m["descriptor"] for m in body["models"]}
-    assert used == {d for d, w in model.fixed_weights.items() if w > 0}
+    assert used == set(weighting["weights"])
 
     # Callers still choose: the art-style embedding alone, by name.
     opts = json.dumps({"top_k": 3, "weights": {"artstyle": 1}})
@@ -79,7 +93,10 @@ def test_train_style_register_reindex_and_related_use_it(
         content_type="multipart/form-data",
     )
     assert resp.status_code == 200, resp.get_json()
-    assert {m["descriptor"] for m in resp.get_json()["models"]} == {"artstyle"}
+    found = resp.get_json()
+    assert {m["descriptor"] for m in found["models"]} == {"artstyle"}
+    assert found["query"]["weighting"]["source"] == "caller"
+    assert not any(r.startswith("weighted for") for h in found["results"] for r in h["reasons"])
 
 
 def test_train_style_refuses_a_source_with_one_label(tmp_path: Path, labelled: Path, capsys) -> None:
