@@ -319,6 +319,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .cli_models import register as register_model_commands
 
     register_model_commands(sub)
+    from .cli_style import register as register_style_commands
+
+    register_style_commands(sub)
     from .cli_sync import register as register_sync_commands
 
     register_sync_commands(sub)

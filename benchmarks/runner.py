@@ -35,6 +35,7 @@ from . import (
     recognition,
     scale_out,
     search_latency,
+    style_descriptors,
     unseen_classes,
     wikiart_style_map,
 )
@@ -55,6 +56,7 @@ SECTIONS: tuple[ModuleType, ...] = (
     unseen_classes,
     million_items,
     wikiart_style_map,
+    style_descriptors,
     camera_snaps,
     recognition,
     classifier,

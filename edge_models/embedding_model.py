@@ -19,13 +19,15 @@ from filelock import FileLock
 
 from .embedding_variants import DEFAULT_EMBEDDING_MODEL, embedding_variant, variant_weights_sha256
 from .model_card import ModelCard
-from .preprocessing import PreprocessSpec
-from .weights import torch_version
+from .preprocessing import DEFAULT_SPEC, PreprocessSpec
+from .style_spec import style_recipe
+from .weights import torch_version, weights_sha256
 
 log = logging.getLogger(__name__)
 
-#: Bump when the exported graph changes shape or semantics (2: int8-grid weights).
-EXPORT_FORMAT_VERSION = 2
+#: Bump when the exported graph changes shape or semantics (2: int8-grid weights; 3: the
+#: ``style`` and ``layers`` outputs, with the style projection fitted on generated paintings).
+EXPORT_FORMAT_VERSION = 3
 
 
 class EmbeddingExportError(RuntimeError):
@@ -36,7 +38,8 @@ def embedding_cache_key(spec: PreprocessSpec | None = None, model: str = DEFAULT
     """The embedding space's version: changes whenever any input to the vectors changes.
 
     ``spec`` defaults to the variant's own preprocessing. The default model's key leaves the
-    model's name out, so its cached files and the versions recorded in indexes stay valid.
+    model's name out and carries the style recipe (only Lite0's graph has the style outputs,
+    see :class:`edge_models.backbone.ContentEmbeddingNet`).
     """
     spec = spec or embedding_variant(model).spec
     fields: dict[str, object] = {
@@ -47,7 +50,19 @@ def embedding_cache_key(spec: PreprocessSpec | None = None, model: str = DEFAULT
     }
     if model != DEFAULT_EMBEDDING_MODEL:
         fields["model"] = model
+    else:
+        fields["style"] = style_recipe()
     return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def layers_key(spec: PreprocessSpec = DEFAULT_SPEC) -> str:
+    """What the default graph's ``layers`` output means (weights, preprocessing, graph, style
+    recipe), without the torch version: a head trained on these features stays valid across exports."""
+    blob = json.dumps(
+        {"weights": weights_sha256(), "spec": spec.to_dict(), "v": EXPORT_FORMAT_VERSION, "style": style_recipe()},
+        sort_keys=True,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
 def embedding_model_paths(

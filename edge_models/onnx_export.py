@@ -23,12 +23,14 @@ import numpy as np
 from .embedding_model import embedding_cache_key, embedding_model_paths
 from .embedding_variants import DEFAULT_EMBEDDING_MODEL, embedding_variant, variant_weights_sha256
 from .model_card import ModelCard
-from .preprocessing import PreprocessSpec
+from .preprocessing import DEFAULT_SPEC, PreprocessSpec
 from .runtime import make_session
 from .weights import EMBEDDING_DIM, IMAGENET_CLASSES
 
 if TYPE_CHECKING:  # torch is imported only when a model is actually exported or compared
     import torch
+
+    from .style_statistics import ProjectionFit
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +103,12 @@ def export_dynamo(
 
 
 def check_parity(model: torch.nn.Module, onnx_path: Path, inputs: np.ndarray) -> ParityReport:
-    """Run torch and ONNX Runtime on the same inputs; compare every output."""
+    """Run torch and ONNX Runtime on the same inputs; compare every output.
+
+    Differences are absolute for outputs within [-1, 1] and relative to the output's largest
+    magnitude otherwise (statistics of feature maps reach the hundreds, where float32
+    rounding alone exceeds 1e-4).
+    """
     import torch
 
     sess = make_session(onnx_path, device="cpu")
@@ -110,10 +117,35 @@ def check_parity(model: torch.nn.Module, onnx_path: Path, inputs: np.ndarray) ->
     ref = ref if isinstance(ref, (tuple, list)) else (ref,)
     names = [o.name for o in sess.get_outputs()]
     got = sess.run(None, {sess.get_inputs()[0].name: inputs})
-    diffs = {n: float(np.max(np.abs(r.numpy() - g))) for n, r, g in zip(names, ref, got)}
-    last_ref, last_got = ref[-1].numpy(), got[-1]
+    diffs = {
+        n: float(np.max(np.abs(r.numpy() - g)) / max(1.0, float(np.max(np.abs(r.numpy())))))
+        for n, r, g in zip(names, ref, got)
+    }
+    top = names.index("logits") if "logits" in names else len(names) - 1  # the classes, when there are any
+    last_ref, last_got = ref[top].numpy(), got[top]
     agree = float(np.mean(last_ref.argmax(1) == last_got.argmax(1)))
     return ParityReport(max_abs_diff=diffs, top1_agree=agree, n_inputs=len(inputs))
+
+
+def build_embedding_net(spec: PreprocessSpec = DEFAULT_SPEC) -> tuple[torch.nn.Module, ProjectionFit]:
+    """The default (Lite0) embedding graph with its style projection fitted on the project's
+    generated paintings.
+
+    The fit is deterministic (the painter's streams are named, the SVD is exact), so every
+    export of the same cache key computes the same projection.
+    """
+    import torch
+
+    from .backbone import EmbeddingNet
+    from .style_statistics import fit_style_projection, generated_fit_images
+
+    model = EmbeddingNet().eval()
+    images = generated_fit_images(size=spec.input_size)
+    with torch.inference_mode():
+        batches = [torch.from_numpy(spec.to_batch(images[i : i + 32])) for i in range(0, len(images), 32)]
+        fit = fit_style_projection(model.gram, batches)
+    model.projection = fit.projection
+    return model, fit
 
 
 def export_embedding_model(
@@ -124,12 +156,19 @@ def export_embedding_model(
     Called in a child process by :func:`edge_models.embedding_model.ensure_embedding_model`
     (which holds the lock), so the serving process never imports torch.
     """
-    from .backbone import EmbeddingNet, load_efficientnet
+    from .backbone import ContentEmbeddingNet, load_efficientnet
+    from .style_spec import LAYERS_DIM, STYLE_BLOCKS, STYLE_DIM
 
     spec = spec or embedding_variant(model_name).spec
     onnx_path, card_path = embedding_model_paths(cache_dir, spec, model_name)
-    model = EmbeddingNet(load_efficientnet(variant=model_name))
-    export_onnx(model, onnx_path, input_size=spec.input_size, output_names=EmbeddingNet.output_names)
+    model: torch.nn.Module
+    fit: ProjectionFit | None = None
+    if model_name == DEFAULT_EMBEDDING_MODEL:
+        model, fit = build_embedding_net(spec)
+    else:
+        model = ContentEmbeddingNet(load_efficientnet(variant=model_name))
+    output_names = tuple(model.output_names)
+    export_onnx(model, onnx_path, input_size=spec.input_size, output_names=output_names)
     rng = np.random.default_rng(0)
     probe = rng.standard_normal((4, 3, spec.input_size, spec.input_size)).astype(np.float32)
     parity = check_parity(model, onnx_path, probe)
@@ -146,9 +185,25 @@ def export_embedding_model(
         outputs=[
             {"name": "embedding", "dtype": "float32", "shape": [-1, EMBEDDING_DIM], "l2_normalised": True},
             {"name": "logits", "dtype": "float32", "shape": [-1, IMAGENET_CLASSES], "labels": "imagenet-1k"},
-        ],
+        ]
+        + (
+            []
+            if fit is None
+            else [
+                {
+                    "name": "style",
+                    "dtype": "float32",
+                    "shape": [-1, STYLE_DIM],
+                    "l2_normalised": True,
+                    "what": f"Gram statistics of blocks {list(STYLE_BLOCKS)}, "
+                    f"PCA fitted on {fit.n_images} generated paintings",
+                },
+                {"name": "layers", "dtype": "float32", "shape": [-1, LAYERS_DIM], "what": "multi-layer statistics"},
+            ]
+        ),
         weights_sha256=variant_weights_sha256(model_name),
-        metrics={"onnx_parity_max_abs_diff": parity.max_abs_diff},
+        metrics={"onnx_parity_max_abs_diff": parity.max_abs_diff}
+        | ({} if fit is None else {"style_projection_explained_variance": round(fit.explained_variance, 4)}),
         files={"onnx": onnx_path.name},
     )
     card.save(card_path)

@@ -123,6 +123,9 @@ def related_json(item_id: int, top_k: int) -> dict[str, Any]:
     return {
         "item": item_json(item),
         "results": [hit_json(h) for h in result.hits],
+        "weighting": result.weighting.to_dict()
+        if result.weighting is not None and result.weighting.source != "default"
+        else None,
         "timings_ms": result.timings.to_dict(),
         "models": result.models,
     }

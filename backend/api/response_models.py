@@ -68,9 +68,22 @@ class QueryLabelOut(BaseModel):
     source: str
 
 
+class WeightingOut(BaseModel):
+    """The descriptor weights the results were ranked with, and who chose them."""
+
+    source: Literal["caller", "image type", "default"]
+    type: str | None = Field(None, description="the kind of picture the image-type model saw (its likeliest)")
+    confidence: float | None = Field(None, ge=0, le=1)
+    type_probabilities: dict[str, float] = {}
+    weights: dict[str, float] = Field(description="descriptor → weight, summing to 1")
+
+
 class QueryInfo(BaseModel):
     artwork: Artwork | None = None
     labels: list[QueryLabelOut] = []
+    weighting: WeightingOut | None = Field(
+        None, description="present when the caller's weights or the image-type model's (not the defaults) ranked"
+    )
 
 
 Corners = list[list[float]]
@@ -155,6 +168,9 @@ class Item(ItemLinks):
 class RelatedResponse(BaseModel):
     item: Item
     results: list[Hit]
+    weighting: WeightingOut | None = Field(
+        None, description="present when the image-type model (not the defaults) chose the item's descriptor weights"
+    )
     timings_ms: dict[str, float]
     models: list[dict[str, Any]]
 

@@ -28,7 +28,12 @@ class FusedHit:
     reasons: list[str] = field(default_factory=list)
 
 
-_DESCRIPTOR_WORDS = {"cnn": "looks alike (CNN embedding)", "color": "similar colours"}
+_DESCRIPTOR_WORDS = {
+    "cnn": "looks alike (CNN embedding)",
+    "style": "similar brushwork and texture (style statistics)",
+    "artstyle": "same art style (style embedding trained on this collection's labels)",
+    "color": "similar colours",
+}
 
 
 def fuse(
@@ -38,8 +43,13 @@ def fuse(
     query_labels: Sequence[QueryLabel],
     *,
     label_weight: float,
+    lead_reasons: Sequence[str] = (),
 ) -> list[FusedHit]:
-    """Rank every candidate that appears in ``similarities``; best first."""
+    """Rank every candidate that appears in ``similarities``; best first.
+
+    ``lead_reasons`` start every hit's reasons (how the query was weighted, see
+    :mod:`.weighting`).
+    """
     active = {d: w for d, w in weights.items() if w > 0 and d in similarities}
     total_w = sum(active.values()) or 1.0
     candidates: set[int] = set()
@@ -53,7 +63,8 @@ def fuse(
     for item_id in candidates:
         parts = {d: float(similarities[d].get(item_id, 0.0)) for d in active}
         visual = sum(active[d] * parts[d] for d in active) / total_w
-        reasons = [f"{_DESCRIPTOR_WORDS.get(d, d)}: {parts[d]:.2f}" for d in sorted(active, key=lambda d: -active[d])]
+        reasons = [*lead_reasons]
+        reasons += [f"{_DESCRIPTOR_WORDS.get(d, d)}: {parts[d]:.2f}" for d in sorted(active, key=lambda d: -active[d])]
         bonus = 0.0
         shared = sorted(item_labels.get(item_id, set()) & best_label.keys())
         for name in shared:

@@ -640,7 +640,7 @@ class IngestService(SpaceBound):
         )
 
     def _describe_and_add(self, ids: np.ndarray, images: list[Image.Image], indexes: Mapping[str, VectorIndex]) -> None:
-        for name, vectors in describe_all(self.descriptors, images).items():
+        for name, vectors in describe_all(self.descriptors, images).items():  # one backbone run for all
             indexes[name].add(ids, vectors)
 
     def _flush(

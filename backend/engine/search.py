@@ -23,6 +23,7 @@ import numpy as np
 from PIL import Image
 
 from dataset_tools.images import decode_image
+from edge_models.style_model import StyleModel
 
 from ..config import Settings
 from .catalog.store import Catalog, ItemView
@@ -42,6 +43,7 @@ from .recognition import (
     interleave,
 )
 from .related_labels import label_sharing_candidates
+from .weighting import Weighting, choose_weighting
 
 log = logging.getLogger(__name__)
 
@@ -243,19 +245,24 @@ class SearchResult:
     recognition: dict[str, Any] | None = None
     #: what the caller should know about this answer, e.g. that matches cannot be verified
     warnings: list[str] = field(default_factory=list)
+    #: the descriptor weights the results were ranked with, and why (caller, image type, default)
+    weighting: Weighting | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        query: dict[str, Any] = {
+            "artwork": self.artwork,
+            "photo_size": list(self.photo_size) if self.photo_size else None,
+            "recognition": self.recognition,
+            "labels": [{"name": q.name, "confidence": q.confidence, "source": q.source} for q in self.query_labels],
+        }
+        if self.weighting is not None and self.weighting.source != "default":
+            query["weighting"] = self.weighting.to_dict()  # said when the caller or the image type chose
         return {
             "collection": self.collection,
             "results": [h.to_dict() for h in self.hits],
             "match": self.match.to_dict() if self.match else None,
             "regions": [r.to_dict() for r in self.regions],
-            "query": {
-                "artwork": self.artwork,
-                "photo_size": list(self.photo_size) if self.photo_size else None,
-                "recognition": self.recognition,
-                "labels": [{"name": q.name, "confidence": q.confidence, "source": q.source} for q in self.query_labels],
-            },
+            "query": query,
             "warnings": self.warnings,
             "timings_ms": self.timings.to_dict(),
             "models": self.models,
@@ -273,6 +280,7 @@ class SearchService(SpaceBound):
         classifier: Any = None,
         features: FeatureStore | None = None,
         spaces: ModelSpaces | None = None,
+        style_model: StyleModel | None = None,
     ) -> None:
         super().__init__(descriptors, index_store, spaces)
         self.settings = settings
@@ -280,13 +288,12 @@ class SearchService(SpaceBound):
         self.classifier = classifier
         self.features = features
         self._warned: set[int] = set()
+        self.style_model = style_model
 
     @in_one_space
     def warm_up(self) -> None:
         """Load models now (gunicorn post-fork) rather than on a visitor's first photo."""
-        blank = Image.new("RGB", (64, 64))
-        for d in self.descriptors.values():
-            d.describe([blank])
+        describe_all(self.descriptors, [Image.new("RGB", (64, 64))])
 
     # -- entry points ---------------------------------------------------------------------
     @in_one_space
@@ -316,7 +323,7 @@ class SearchService(SpaceBound):
         t3 = time.perf_counter()
         timings.locate_ms = (t3 - t2) * 1000
 
-        weights = self._weights(options)
+        wanted = self._wanted(options)
         region_vectors: dict[int, dict[str, np.ndarray]] = {}
         region_candidates: dict[int, list[list[int]]] = {}  # the global embedding's, per region
         largest = _main_region([r for r in regions if not r.tentative])  # what the answer will be about
@@ -331,7 +338,7 @@ class SearchService(SpaceBound):
             if region is largest and region.found_by != "photo":
                 views.insert(0, image)
             te = time.perf_counter()
-            vectors = region_vectors[id(region)] = self._describe(views, weights)
+            vectors = region_vectors[id(region)] = self._describe(views, wanted)
             tv = time.perf_counter()
             timings.embed_ms += (tv - te) * 1000
             if recogniser is not None and "cnn" in vectors:
@@ -364,9 +371,14 @@ class SearchService(SpaceBound):
         result: SearchResult | None = None
         for region in regions:
             rec = region.recognition
-            stored = self._stored_vectors(cid, rec.item_id, weights) if rec is not None else None
-            vectors = stored or region_vectors.get(id(region)) or self._describe([region.crop(image)], weights)
-            found = self._search(cid, collection, vectors, weights, options, query_labels, first=rec)
+            stored = self._stored_vectors(cid, rec.item_id, wanted, options) if rec is not None else None
+            described = stored or region_vectors.get(id(region)) or self._describe([region.crop(image)], wanted)
+            # Each region is weighted for its own kind of picture (the image-type model reads
+            # its first view: the whole photo for the main region, where a camera photo shows
+            # its wall; a recognised artwork's clean stored vectors for "works like it").
+            weighting = self._weighting(options, described, set(described))
+            vectors = {name: described[name] for name, w in weighting.weights.items() if w > 0}
+            found = self._search(cid, collection, vectors, weighting, options, query_labels, first=rec)
             timings.search_ms += found.timings.search_ms
             match = self._match(found.hits, rec, frame.to_upright(region.outline)) if rec is not None else None
             answered.append(Region(frame.to_upright(region.outline), region.found_by, match, found.hits))
@@ -438,13 +450,11 @@ class SearchService(SpaceBound):
                     f"{SERVER_SPACE_NAME} embedding has none: send the model's 'embedding' output",
                 )
             clean[name] = v
-        clean = derive_missing(self.descriptors, clean, [k for k, w in self._weights(options).items() if w > 0])
-        weights = {k: w for k, w in self._weights(options).items() if k in clean}
-        if not weights or sum(weights.values()) <= 0:
-            weights = {k: 1.0 for k in clean}
-        # A vector the caller weighted 0 is neither searched nor named among the models that answered.
-        used = {k: v for k, v in clean.items() if weights.get(k, 0.0) > 0}
-        result = self._search(cid, collection, used, weights, options, list(options.labels))
+        clean = derive_missing(self.descriptors, clean, list(self.descriptors))
+        weighting = self._weighting(options, clean, set(clean))
+        # A vector weighted 0 is neither searched nor named among the models that answered.
+        vectors = {name: clean[name] for name, w in weighting.weights.items() if w > 0}
+        result = self._search(cid, collection, vectors, weighting, options, list(options.labels))
         result.timings.total_ms = (time.perf_counter() - t0) * 1000
         return result
 
@@ -455,15 +465,18 @@ class SearchService(SpaceBound):
         item = self.catalog.get_item(item_id)
         target = item.duplicate_of or item.id
         cid = self.catalog.collection_id(item.collection)
-        weights = self._weights(options)
-        vectors = {}
-        for name, w in weights.items():
-            if w <= 0:
-                continue
+        # The item's stored vectors stand for the query: every descriptor that indexed it (the
+        # image-type model reads its type from them, as from a photo's).
+        stored: dict[str, np.ndarray] = {}
+        for name in self.descriptors:
             idx = self.index_store.get(cid, name)
-            if not idx.contains(np.array([target]))[0]:
-                raise LookupError(f"item {item_id} is not indexed yet (status {item.status})")
-            vectors[name] = idx.reconstruct(np.array([target]))[0]
+            if idx.contains(np.array([target]))[0]:
+                stored[name] = idx.reconstruct(np.array([target]))
+        asked = [d for d, w in (options.weights or {}).items() if w > 0]
+        if not stored or any(d not in stored for d in asked):
+            raise LookupError(f"item {item_id} is not indexed yet (status {item.status})")
+        weighting = self._weighting(options, stored, set(stored))
+        vectors = {name: stored[name][0] for name, w in weighting.weights.items() if w > 0}
         own = item if target == item.id else self.catalog.get_item(target)
         query_labels = list(options.labels) + [QueryLabel(n, 1.0, "item") for n in own.label_names]
         exclude = (target, *own.duplicates, item.id)
@@ -475,7 +488,7 @@ class SearchService(SpaceBound):
             label_weight=options.label_weight,
             exclude_ids=tuple(set(exclude)),
         )
-        result = self._search(cid, item.collection, vectors, weights, opts, query_labels)
+        result = self._search(cid, item.collection, vectors, weighting, opts, query_labels)
         result.timings.total_ms = (time.perf_counter() - t0) * 1000
         return item, result
 
@@ -508,17 +521,20 @@ class SearchService(SpaceBound):
         recogniser.features_ms = (time.perf_counter() - t0) * 1000
         return recogniser
 
-    def _stored_vectors(self, cid: int, item_id: int, weights: Mapping[str, float]) -> dict[str, np.ndarray] | None:
+    def _stored_vectors(
+        self, cid: int, item_id: int, names: Sequence[str], options: SearchOptions
+    ) -> dict[str, np.ndarray] | None:
         """A catalogue item's own vectors: what "works like the recognised one" are searched
-        with (its clean scan describes it better than the photo does)."""
+        with (its clean scan describes it better than the photo does). None when the caller
+        asked for a descriptor the item is not indexed for yet (the photo is described instead)."""
         vectors = {}
-        for name, w in weights.items():
-            if w <= 0:
-                continue
+        for name in names:
             idx = self.index_store.get(cid, name)
-            if not idx.contains(np.array([item_id]))[0]:
-                return None
-            vectors[name] = idx.reconstruct(np.array([item_id]))[0]
+            if idx.contains(np.array([item_id]))[0]:
+                vectors[name] = idx.reconstruct(np.array([item_id]))[0]
+        asked = [d for d, w in (options.weights or {}).items() if w > 0]
+        if not vectors or any(d not in vectors for d in asked):
+            return None
         return vectors
 
     def _match(self, hits: list[Hit], rec: Recognition, corners: np.ndarray) -> Match:
@@ -527,19 +543,50 @@ class SearchService(SpaceBound):
             hit = Hit(item=self.catalog.get_item(rec.item_id), score=1.0, scores={}, reasons=[])
         return Match(hit=hit, corners=corners, evidence=rec.evidence)
 
-    def _describe(self, views: list[Image.Image], weights: Mapping[str, float]) -> dict[str, np.ndarray]:
-        return describe_all(self.descriptors, views, [name for name, w in weights.items() if w > 0])
+    def _describe(self, views: list[Image.Image], names: Sequence[str]) -> dict[str, np.ndarray]:
+        return describe_all(self.descriptors, views, names)
 
-    def _weights(self, options: SearchOptions) -> dict[str, float]:
-        w = dict(options.weights) if options.weights else dict(self.settings.descriptor_weights)
-        return {k: float(v) for k, v in w.items() if k in self.descriptors}
+    def _wanted(self, options: SearchOptions) -> list[str]:
+        """Descriptors a photo query is described with: the caller's weighted ones, else every
+        one the defaults, the style model's weights or its image-type model may use (the
+        backbone's outputs come from one run either way; only ``color`` costs extra)."""
+        if options.weights:
+            names = {d for d, w in options.weights.items() if w > 0}
+        else:
+            names = {d for d, w in self.settings.descriptor_weights.items() if w > 0}
+            model = self._active_style_model()
+            if model is not None:
+                names |= {d for d, w in model.fixed_weights.items() if w > 0}
+                names |= {d for ws in model.type_weights.values() for d, w in ws.items() if w > 0}
+                names |= set(model.types.inputs) if model.types is not None else set()
+        return [d for d in self.descriptors if d in names]
+
+    def _active_style_model(self) -> StyleModel | None:
+        """The curator's style model while the serving space has its descriptors (it was trained
+        on the default backbone's features: after a swap to another backbone it sits out)."""
+        return self.style_model if "artstyle" in self.descriptors else None
+
+    def _weighting(self, options: SearchOptions, vectors: Mapping[str, np.ndarray], available: set[str]) -> Weighting:
+        """Descriptor weights for this query (see :mod:`.weighting`): the caller's, the image
+        type's, or the defaults; never empty while some descriptor is available."""
+        weighting = choose_weighting(
+            caller=options.weights,
+            defaults=self.settings.descriptor_weights,
+            style_model=self._active_style_model(),
+            vectors=vectors,
+            available=available & set(self.descriptors),
+        )
+        if not weighting.weights:
+            even = {d: 1.0 / len(available) for d in sorted(available)} if available else {}
+            return Weighting(even, weighting.source)
+        return weighting
 
     def _search(
         self,
         cid: int,
         collection: str,
         vectors: Mapping[str, np.ndarray],
-        weights: Mapping[str, float],
+        weighting: Weighting | Mapping[str, float],
         options: SearchOptions,
         query_labels: list[QueryLabel],
         *,
@@ -549,6 +596,9 @@ class SearchService(SpaceBound):
         the photo, is ranked first (verified evidence outranks any similarity)."""
         t0 = time.perf_counter()
         allowed = self._allowed(cid, options)
+        if not isinstance(weighting, Weighting):
+            weighting = Weighting(dict(weighting), "default")
+        weights = weighting.weights
         pool = max(options.top_k * 4 + len(options.exclude_ids), 50)
         candidates: set[int] = set() if first is None else {first.item_id}
         indexes = {name: self.index_store.get(cid, name) for name in vectors}
@@ -570,7 +620,15 @@ class SearchService(SpaceBound):
         # Labels are only looked up when they can change the ranking; full item rows only for
         # the hits we return (a few ms per query saved on a 10 k collection).
         item_labels = self.catalog.label_names(cand.tolist()) if query_labels and len(cand) else {}
-        fused: list[FusedHit] = fuse(sims, weights, item_labels, query_labels, label_weight=options.label_weight)
+        lead = weighting.reason()
+        fused: list[FusedHit] = fuse(
+            sims,
+            weights,
+            item_labels,
+            query_labels,
+            label_weight=options.label_weight,
+            lead_reasons=[lead] if lead else [],
+        )
         if first is not None:
             for pos, h in enumerate(fused):
                 if h.item_id == first.item_id:
@@ -592,7 +650,14 @@ class SearchService(SpaceBound):
                 hits.append(Hit(item=view, score=round(h.score, 6), scores=scores, reasons=h.reasons))
         timings = Timings(search_ms=(time.perf_counter() - t0) * 1000)
         models = [self.descriptors[n].info() for n in vectors]
-        return SearchResult(collection=collection, hits=hits, timings=timings, models=models, query_labels=query_labels)
+        return SearchResult(
+            collection=collection,
+            hits=hits,
+            timings=timings,
+            models=models,
+            query_labels=query_labels,
+            weighting=weighting,
+        )
 
 
 def _main_region(regions: list[PhotoRegion]) -> PhotoRegion:

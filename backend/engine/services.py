@@ -6,10 +6,12 @@ post-fork via ``search.warm_up``), once per process.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass, field
 
 from edge_models.embedding_variants import DEFAULT_EMBEDDING_MODEL
+from edge_models.style_model import StyleModel
 
 from ..config import Settings
 from .audit import AuditLog
@@ -25,6 +27,9 @@ from .milvus_mapping import NAME_PREFIX, parse_vector_store
 from .model_spaces import ModelSpace, ModelSpaces
 from .recognition import FeatureStore
 from .search import SearchService
+from .style_descriptor import active_style_model
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -53,7 +58,8 @@ class Engine:
     def open(cls, settings: Settings) -> Engine:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         catalog = Catalog(settings.database_url)
-        spaces = ModelSpaces(catalog, lambda model: build_model_space(settings, catalog, model))
+        style_model = active_style_model(catalog)
+        spaces = ModelSpaces(catalog, lambda model: build_model_space(settings, catalog, model, style_model))
         serving = spaces.serving()  # what `descriptors`/`index_store` say at open; services follow the catalog
         features = FeatureStore(settings.index_dir)
         classifier = ActiveClassifier(catalog, threads=settings.threads, device=settings.device)
@@ -62,7 +68,14 @@ class Engine:
             settings, catalog, descriptors, store, labeller=classifier, features=features, spaces=spaces
         )
         search = SearchService(
-            settings, catalog, descriptors, store, classifier=classifier, features=features, spaces=spaces
+            settings,
+            catalog,
+            descriptors,
+            store,
+            classifier=classifier,
+            features=features,
+            spaces=spaces,
+            style_model=style_model if "artstyle" in descriptors else None,
         )
         return cls(
             settings=settings,
@@ -79,10 +92,17 @@ class Engine:
         self.catalog.close()
 
 
-def build_model_space(settings: Settings, catalog: Catalog, model: str) -> ModelSpace:
-    """``model``'s descriptors (the ``code`` head only with the default model, whose space it
-    was trained in) and its own indexes."""
-    descriptors = build_descriptors(settings.models_dir, threads=settings.threads, device=settings.device, model=model)
+def build_model_space(
+    settings: Settings, catalog: Catalog, model: str, style_model: StyleModel | None = None
+) -> ModelSpace:
+    """``model``'s descriptors (the ``code`` head and the curator's style model only with the
+    default model, whose features they were trained on) and its own indexes."""
+    dirs, threads, device = settings.models_dir, settings.threads, settings.device
+    try:
+        descriptors = build_descriptors(dirs, threads=threads, device=device, model=model, style_model=style_model)
+    except ValueError as exc:  # a style model trained on another graph's features: serve without it
+        log.error("%s", exc)
+        descriptors = build_descriptors(dirs, threads=threads, device=device, model=model)
     if model == DEFAULT_EMBEDDING_MODEL:
         code = active_code_descriptor(catalog, descriptors["cnn"])
         if code is not None:

@@ -94,3 +94,24 @@ def test_map_leave_one_out_and_target_ranks() -> None:
     assert res.n_database == 5 and set(res.per_class_map) == {"a", "b"}
     ranks = target_ranks(v[[0, 3]], v, np.array([0, 3]))
     assert ranks.tolist() == [1, 1]
+
+
+def test_style_descriptor_section_measures_on_the_held_out_split(tmp_path: Path, make_settings) -> None:
+    datasets = _tiny_wikiart(tmp_path / "datasets")
+    out = tmp_path / "out" / "BENCHMARKS.md"
+    code = run_benchmarks(make_settings(), quick=True, out=out, only=["style_descriptors"], datasets_dir=datasets)
+    assert code == 0
+    data = json.loads(json_path_for(out).read_text())
+    section = {s["name"]: s for s in data["run"]["sections"]}["style_descriptors"]
+    assert section["status"] == "ok", section
+    result = section["result"]
+    assert set(result["test_map"]) == {"cnn", "style", "artstyle", "fixed weights"}
+    assert 0 < result["n_test"] < 15  # only the held-out paintings are queries
+    assert all(0.0 <= v <= 1.0 for v in result["test_map"].values())
+    # Learnt per-query weights and the best fixed ones, both measured on the test split's queries.
+    types = result["types"]
+    assert set(types["weights_test_map_at_10"]) == {"learnt per-query", "best fixed", "true kind"}
+    assert set(types["type_counts"]["test"]) >= {"scan", "camera_photo", "drawing"}
+    md = out.read_text()
+    assert "Style descriptors" in md and "Fixed weights chosen on the validation split" in md
+    assert "per-query weights vs best fixed weights" in md and "Image-type model: test accuracy" in md

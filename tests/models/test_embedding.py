@@ -20,6 +20,7 @@ from PIL import Image
 from backend.engine.descriptors import CnnDescriptor
 from edge_models.backbone import EMBEDDING_DIM, EmbeddingNet
 from edge_models.embedding_model import ensure_embedding_model
+from edge_models.onnx_export import build_embedding_net
 from edge_models.preprocessing import DEFAULT_SPEC
 
 # ImageNet-1k classes a person would call a boat or ship.
@@ -42,7 +43,7 @@ def _ship_like_top5_rate(model, images: list[Image.Image], spec) -> float:
 @pytest.fixture(scope="module")
 def torch_net() -> EmbeddingNet:
     torch.set_num_threads(2)
-    return EmbeddingNet().eval()
+    return build_embedding_net()[0].eval()  # with the style projection the export fits
 
 
 @pytest.fixture(scope="module")
@@ -121,19 +122,24 @@ def test_imagenet_head_recognises_colourful_cifar_photos_only_in_rgb_with_the_se
     assert torchvision <= served - 0.08, (served, torchvision)
 
 
-def _torch_outputs(net: EmbeddingNet, batch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _torch_outputs(net: EmbeddingNet, batch: np.ndarray) -> dict[str, np.ndarray]:
     with torch.no_grad():
-        emb, logits = net(torch.from_numpy(batch))
-    return emb.numpy(), logits.numpy()
+        outs = net(torch.from_numpy(batch))
+    return {name: o.numpy() for name, o in zip(EmbeddingNet.output_names, outs)}
 
 
 def _assert_parity(embedding_model, torch_net: EmbeddingNet, images: list[Image.Image]) -> None:
     batch = embedding_model.card.preprocessing.to_batch(images)
     got = embedding_model.run(batch)
-    ref_emb, ref_logits = _torch_outputs(torch_net, batch)
-    assert float(np.max(np.abs(got["embedding"] - ref_emb))) <= 1e-4
-    np.testing.assert_array_equal(got["logits"].argmax(1), ref_logits.argmax(1))
-    assert float(np.max(np.abs(got["logits"] - ref_logits))) <= 1e-2
+    ref = _torch_outputs(torch_net, batch)
+    assert float(np.max(np.abs(got["embedding"] - ref["embedding"]))) <= 1e-4
+    np.testing.assert_array_equal(got["logits"].argmax(1), ref["logits"].argmax(1))
+    assert float(np.max(np.abs(got["logits"] - ref["logits"]))) <= 1e-2
+    # The style descriptor comes out of the same graph, unit length and equal to torch's.
+    np.testing.assert_allclose(np.linalg.norm(got["style"], axis=1), 1.0, atol=1e-5)
+    assert float(np.max(np.abs(got["style"] - ref["style"]))) <= 1e-3
+    scale = max(1.0, float(np.abs(ref["layers"]).max()))
+    assert float(np.max(np.abs(got["layers"] - ref["layers"]))) / scale <= 1e-4
 
 
 @pytest.mark.shared
