@@ -57,17 +57,24 @@ class Classifier:
         self.model_dir = Path(model_dir)
         self.config = config
         self.session = session
-        self._thresholds = (
+
+    def thresholds(self, *, trusted: bool = False) -> np.ndarray:
+        """Per-label thresholds of the card's rule, read from ``config`` at each call (a caller
+        may tighten ``abstain_threshold`` on a loaded model); ``trusted`` adds the precision ones."""
+        config = self.config
+        rule = (
             np.asarray(config.label_thresholds, np.float32)
             if config.multi_label
             else np.full(len(config.labels), config.abstain_threshold, np.float32)
         )
-        trusted = (
+        if not trusted:
+            return rule
+        strict = (
             np.asarray(config.trusted_thresholds, np.float32)
             if config.multi_label and len(config.trusted_thresholds) == len(config.labels)
             else np.full(len(config.labels), 0.0 if config.multi_label else config.trusted_threshold, np.float32)
         )
-        self._trusted = np.maximum(self._thresholds, trusted)
+        return np.maximum(rule, strict)
 
     @property
     def labels(self) -> list[str]:
@@ -92,7 +99,7 @@ class Classifier:
         ``trusted``: only labels that also pass the trusted (precision) thresholds."""
         out: list[list[Prediction]] = []
         labels = self.config.labels
-        thresholds = self._trusted if trusted else self._thresholds
+        thresholds = self.thresholds(trusted=trusted)
         for row in probs:
             order = np.argsort(-row)
             if self.config.multi_label:

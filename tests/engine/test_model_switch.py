@@ -129,16 +129,16 @@ def test_a_search_keeps_its_model_when_the_switch_flips_mid_request(running: Eng
     # Build Lite1's side first, then make the flip happen inside the next Lite0 embedding.
     switch_model(running.catalog, running.spaces, LITE1, load_image=running.ingest.load_media)
     switch_model(running.catalog, running.spaces, "efficientnet-lite0", load_image=running.ingest.load_media)
-    cnn = running.search.descriptors["cnn"]
-    original = cnn.describe
+    backbone = running.search.descriptors["cnn"].backbone  # the one ONNX run every backbone descriptor reads
+    original = backbone.run
 
-    def describe_then_flip(images):
+    def run_then_flip(images):
         out = original(images)
-        cnn.describe = original  # once
+        backbone.run = original  # once
         switch_model(running.catalog, running.spaces, LITE1, load_image=running.ingest.load_media)
         return out
 
-    cnn.describe = describe_then_flip
+    backbone.run = run_then_flip
     mid = running.search.search_image("demo", query, opts)
     assert running.spaces.serving_model().model == LITE1  # the flip did happen mid-request
     assert _cnn_model(mid) == LITE0_CARD and mid.hits[0].item.id == want

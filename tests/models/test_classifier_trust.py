@@ -160,7 +160,7 @@ def test_lite0_statistics_keep_the_catalogue_embedding_on_real_paintings(wikiart
     x = torch.from_numpy(DEFAULT_SPEC.to_batch(images))
     with torch.no_grad():
         out = stats(x)
-        embedding, _ = net(x)
+        embedding = net(x)[0]  # the catalogue embedding (the other outputs: logits, style, layers)
     assert out.shape == (len(images), stats_width(1280, STAGE_ENDS))
     np.testing.assert_allclose(
         torch.nn.functional.normalize(out[:, :1280], dim=1).numpy(), embedding.numpy(), atol=1e-5
