@@ -85,6 +85,11 @@ class Settings:
     max_decode_bytes: int = 200 * 1024 * 1024
     #: Seconds a client may go silent in the middle of a request body before a 408.
     body_timeout_s: float = 30.0
+    #: Run each request's CPU work in a native thread of its gevent worker, so ``/healthz``
+    #: answers at once while a search computes. Off by default: the hand-over between that
+    #: thread and the event loop costs throughput under mixed load (BENCHMARKS.md, "Mixed
+    #: load"); turn it on where health checks have tight timeouts.
+    compute_thread: bool = False
     #: Queries are decoded with JPEG draft mode down to this shorter side. 360 lets libjpeg
     #: decode a 12 MP (4032×3024) photo at 1/8 scale (504×378), faster to decode and locate in
     #: than 1/4 scale, and the rectified painting still comes out ≈ 224 px.
@@ -143,6 +148,7 @@ class Settings:
             max_pixels=_env_int("ARTSNAP_MAX_PIXELS", 64_000_000),
             max_decode_bytes=_env_int("ARTSNAP_MAX_DECODE_MB", 200) * 1024 * 1024,
             body_timeout_s=float(os.environ.get("ARTSNAP_BODY_TIMEOUT_S") or 30.0),
+            compute_thread=_env_bool("ARTSNAP_COMPUTE_THREAD", False),
             threads=_env_int("ARTSNAP_THREADS", 0),
             device=os.environ.get("ARTSNAP_DEVICE", "auto"),
             require_keys=_env_bool("ARTSNAP_REQUIRE_KEYS", False),

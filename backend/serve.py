@@ -13,12 +13,16 @@ before the app runs (a client silent for ``Settings.body_timeout_s`` mid-body ge
 is let go) and lets requests compute one at a time per worker, with ``/healthz`` skipping the
 queue.
 
-*Compute off the event loop.* The application itself runs in one native thread per worker
-(gevent's :class:`~gevent.threadpool.ThreadPool`), not in the greenlet that read the request:
+*Compute off the event loop* (``ARTSNAP_COMPUTE_THREAD=1``, off by default). The application
+then runs in one native thread per worker (gevent's :class:`~gevent.threadpool.ThreadPool`),
+not in the greenlet that read the request:
 the CPU work of a request (JPEG decoding, ONNX Runtime, OpenCV, FAISS) releases the GIL, so
 while it runs the worker's event loop keeps answering ``/healthz``, reading other bodies and
 sending gunicorn's heartbeat. Run on the loop, a ``/healthz`` probe waited for the whole CPU
-work of the request in progress. One compute thread per worker (one worker per core) keeps
+work of the request in progress. The price is throughput: under mixed load the compute thread
+and the loop (reading the other clients' bodies) take turns at the GIL, and each request costs
+markedly more CPU (BENCHMARKS.md, "Mixed load"), so the default keeps the work on the loop.
+One compute thread per worker (one worker per core) keeps
 the machine from being oversubscribed, and so do the libraries' own threads: one for faiss
 and one for OpenCV (:func:`limit_library_threads`), and the cores shared out between the
 workers for ONNX Runtime (:func:`worker_threads`).
@@ -246,7 +250,7 @@ def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeo
                 app,
                 body_timeout_s=settings.body_timeout_s,
                 max_body_bytes=settings.max_upload_bytes,
-                compute=thread_compute(),
+                compute=thread_compute() if settings.compute_thread else None,
             )
 
     _App().run()

@@ -40,7 +40,12 @@ def server(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path) -> Ite
     data = tmp_path_factory.mktemp("slow-clients") / "data"
     shutil.copytree(demo_data_dir, data, symlinks=True)
     port = _free_port()
-    env = {**os.environ, "ARTSNAP_DATA_DIR": str(data), "ARTSNAP_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S)}
+    env = {
+        **os.environ,
+        "ARTSNAP_DATA_DIR": str(data),
+        "ARTSNAP_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
+        "ARTSNAP_COMPUTE_THREAD": "1",  # the healthz-while-computing test needs it; the others hold either way
+    }
     proc = subprocess.Popen(
         [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         env=env,
