@@ -103,6 +103,18 @@ class _AllOutputs:
         return np.concatenate([out["layers"], out["style"], out["embedding"]], axis=1)
 
 
+def _graph_outputs(requests: list[FeatureRequest], extractor: _AllOutputs, options: StyleTrainingOptions) -> np.ndarray:
+    """Every graph output the style model reads, for ``requests`` (cached by image hash)."""
+    return extract_features(
+        requests,
+        [0],
+        extractor=extractor,
+        spec=extractor.model.card.preprocessing,
+        cache_dir=Path(options.cache_dir),
+        progress=options.progress,
+    )[:, 0]
+
+
 def _unit(x: np.ndarray) -> np.ndarray:
     out: np.ndarray = (x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)).astype(np.float32)
     return out
@@ -198,14 +210,7 @@ def train_style(source: str | Path, out_dir: str | Path, options: StyleTrainingO
         y = {s: ts.y(k) for s, k in keys.items()}
         extractor = _AllOutputs(options.cache_dir)
         feats = {
-            s: extract_features(
-                [FeatureRequest(ts.sha256[k], ts.readers[k]) for k in keys[s]],
-                [0],
-                extractor=extractor,
-                spec=extractor.model.card.preprocessing,
-                cache_dir=Path(options.cache_dir),
-                progress=options.progress,
-            )[:, 0]
+            s: _graph_outputs([FeatureRequest(ts.sha256[k], ts.readers[k]) for k in keys[s]], extractor, options)
             for s in keys
         }
         train = feats["train"][:, _LAYERS]
@@ -310,14 +315,7 @@ def _train_types(
     photos = _photo_splits(options) if options.photos is not None else None
 
     def features(requests: list[FeatureRequest]) -> np.ndarray:
-        return extract_features(
-            requests,
-            [0],
-            extractor=extractor,
-            spec=extractor.model.card.preprocessing,
-            cache_dir=Path(options.cache_dir),
-            progress=options.progress,
-        )[:, 0]
+        return _graph_outputs(requests, extractor, options)
 
     queries: dict[str, TypeQueries] = {}
     galleries: dict[str, dict[str, tuple[dict[str, np.ndarray], np.ndarray]]] = {}
