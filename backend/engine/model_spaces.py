@@ -25,11 +25,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from sqlalchemy import select
-
 from edge_models.embedding_variants import DEFAULT_EMBEDDING_MODEL
 
-from .catalog.models import ModelVersion
+from .catalog import hot_reads
 from .catalog.store import Catalog
 from .descriptors import Descriptor
 from .index_store import IndexStore
@@ -67,15 +65,11 @@ class ModelSpaces:
 
     def serving_model(self) -> ServingModel:
         """Read now from the catalog (one indexed row): no instance keeps its own copy."""
-        with self.catalog.session() as s:
-            row = s.scalar(
-                select(ModelVersion)
-                .where(ModelVersion.task == EMBEDDING_TASK, ModelVersion.active.is_(True))
-                .order_by(ModelVersion.id.desc())
-            )
-            if row is None:
-                return ServingModel(DEFAULT_EMBEDDING_MODEL)
-            return ServingModel(row.name, (row.card or {}).get("previous"))
+        with self.catalog.engine.connect() as conn:
+            row = conn.execute(hot_reads.ACTIVE_MODEL, {"task": EMBEDDING_TASK}).first()
+        if row is None:
+            return ServingModel(DEFAULT_EMBEDDING_MODEL)
+        return ServingModel(row[0], row[1])
 
     def serving(self) -> ModelSpace:
         return self.space(self.serving_model().model)

@@ -90,6 +90,26 @@ def test_search_answers_with_ranked_hits_and_urls(client, query_jpeg: bytes) -> 
     assert body["models"][0]["descriptor"] == "cnn"
 
 
+def test_hit_urls_follow_a_mount_prefix_and_answer(client, query_jpeg: bytes) -> None:
+    """A portal may mount the API under a path (SCRIPT_NAME behind a proxy): every hit's URLs
+    carry the prefix and lead to that hit's own image, thumbnail and related items."""
+    resp = client.post(
+        "/v1/collections/demo/search",
+        data={"image": (io.BytesIO(query_jpeg), "q.jpg"), "options": json.dumps({"top_k": 3})},
+        content_type="multipart/form-data",
+        base_url="http://localhost/museum",
+    )
+    hits = resp.get_json()["results"]
+    assert len(hits) == 3
+    for hit in hits:
+        for key, tail in (("thumbnail_url", "thumbnail"), ("image_url", "image"), ("related_url", "related")):
+            assert hit[key] == f"/museum/v1/items/{hit['id']}/{tail}"
+            got = client.get(hit[key].removeprefix("/museum"))
+            assert got.status_code == 200, (key, got.status_code)
+        related = client.get(hit["related_url"].removeprefix("/museum")).get_json()
+        assert related["item"]["id"] == hit["id"]
+
+
 def test_a_photo_of_an_artwork_answers_with_its_match_and_one_region(client, query_jpeg: bytes) -> None:
     from dataset_tools.camera_snap import simulate_snap
 

@@ -157,16 +157,34 @@ def test_an_on_device_embedding_has_no_match_and_no_regions(gallery: Engine) -> 
     assert body["match"] is None and body["regions"] == [] and len(body["results"]) == 3
 
 
-def test_the_demo_collection_without_visual_words_verifies_the_embedding_shortlist(
-    demo_engine: Engine, demo_source
-) -> None:
-    """48 items: too few for a vocabulary, so candidates come from the global embedding only."""
+def test_a_small_collection_recognises_a_snap_from_its_visual_words(demo_engine: Engine, demo_source) -> None:
+    """48 items are enough for visual words: the snap's painting is found and verified from the
+    photo's local features alone, so the photo is neither located nor described by the global
+    embedding (that route costs several times as much per photo)."""
     cid = demo_engine.catalog.collection_id("demo")
-    assert not demo_engine.feature_store.get(cid).has_vocabulary
+    assert demo_engine.feature_store.get(cid).has_vocabulary
     rel = "pointillism/pointillism_0002.jpg"
     snap = simulate_snap(Image.open(Path(demo_source.out_dir) / rel).convert("RGB"), np.random.default_rng(4))
     result = demo_engine.search.search_image("demo", snap.jpeg, SearchOptions(top_k=5))
     assert result.match is not None and result.match.hit.item.source_path == rel
+    assert result.timings.embed_ms == 0.0  # the match's stored vectors answered
+
+
+def test_without_visual_words_the_embedding_shortlist_is_verified(make_settings, demo_source, monkeypatch) -> None:
+    """A collection too small for a vocabulary still recognises: candidates come from the
+    global embedding only."""
+    monkeypatch.setattr(feature_store, "MIN_VOCABULARY_ITEMS", 10_000)
+    eng = Engine.open(make_settings())
+    try:
+        eng.ingest.ingest(demo_source.out_dir, "small")
+        assert not eng.feature_store.get(eng.catalog.collection_id("small")).has_vocabulary
+        rel = "pointillism/pointillism_0002.jpg"
+        snap = simulate_snap(Image.open(Path(demo_source.out_dir) / rel).convert("RGB"), np.random.default_rng(4))
+        result = eng.search.search_image("small", snap.jpeg, SearchOptions(top_k=5))
+    finally:
+        eng.close()
+    assert result.match is not None and result.match.hit.item.source_path == rel
+    assert result.timings.embed_ms > 0  # the photo was described to find the candidates
 
 
 # --------------------------------------------------------------------------- WikiArt

@@ -12,11 +12,12 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, select
 
-from .models import ApiKeyRow, Collection, Item, Label
+from .models import ApiKeyRow, Collection, Item, Label, ModelVersion
 
 _items = Item.__table__
 _labels = Label.__table__
 _collections = Collection.__table__
+_models = ModelVersion.__table__
 
 COLLECTION_ID = select(_collections.c.id).where(_collections.c.name == bindparam("name"))
 
@@ -69,3 +70,12 @@ ITEM_IDS_WITH_LABELS = (
 )
 
 KEY_BY_ID = select(ApiKeyRow.__table__).where(ApiKeyRow.__table__.c.key_id == bindparam("key_id"))
+
+#: The active model of a task (name, and the one it replaced from its card): which embedding
+#: model serves is read for every request (:mod:`..model_spaces`), so only what it needs.
+ACTIVE_MODEL = (
+    select(_models.c.name, _models.c.card["previous"].as_string())
+    .where(_models.c.task == bindparam("task"), _models.c.active.is_(True))
+    .order_by(_models.c.id.desc())
+    .limit(1)
+)

@@ -57,9 +57,12 @@ FOLDER = "local-features"
 ITEM_DTYPE = np.dtype([("id", "<i8"), ("start", "<i8"), ("count", "<i4"), ("width", "<u2"), ("height", "<u2")])
 POINT_DTYPE = np.dtype([("xy", "<f2", (2,)), ("descriptor", "u1", (DESCRIPTOR_BYTES,)), ("word", "<u2")])
 
-MIN_VOCABULARY_ITEMS = 300
-"""A collection gets its own visual vocabulary once it holds this many items; smaller ones
-verify the global embedding's shortlist, which already covers most of such a collection."""
+MIN_VOCABULARY_ITEMS = 16
+"""A collection gets its own visual vocabulary once it holds this many items (retrained as it
+grows, below). With words, a photo's artwork is found and verified straight from its local
+features; without them it must first be located and described by the global embedding, whose
+shortlist is then verified: several times the work per photo. Below a handful of items that
+shortlist is the whole collection anyway."""
 SETTLED_VOCABULARY_ITEMS = 4000
 """The vocabulary is retrained each time the collection doubles, until it was trained on
 this many items (by then a bigger sample changes the words little)."""
