@@ -11,7 +11,8 @@ of two workers and ``/healthz`` stopped answering; here up to ``WORKER_CONNECTIO
 worker can stall while the rest is served. :class:`SlowClientGuard` reads each body in full
 before the app runs (a client silent for ``Settings.body_timeout_s`` mid-body gets a 408 and
 is let go) and lets requests compute one at a time per worker, with ``/healthz`` skipping the
-queue.
+queue; between two requests' turns the loop catches up with what arrived meanwhile, so a probe
+waits for at most the one request computing.
 
 *Compute off the event loop* (``ARTSNAP_COMPUTE_THREAD=1``, off by default). The application
 then runs in one native thread per worker (gevent's :class:`~gevent.threadpool.ThreadPool`),
@@ -100,6 +101,7 @@ class SlowClientGuard:
         self.max_body_bytes = max_body_bytes
         self.compute = compute
         self._turn = threading.Lock()
+        self.between_turns = _loop_catch_up()
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         sock = environ.get("gunicorn.socket")
@@ -116,8 +118,26 @@ class SlowClientGuard:
             return self.app(environ, start_response)
         with self._turn:
             if self.compute is None or not spooled:
+                self.between_turns()
                 return self.app(environ, start_response)
             return self.compute(self.app, environ, start_response)
+
+
+def _loop_catch_up() -> Callable[[], None]:
+    """What a request does on the event loop between taking its turn and computing.
+
+    Handing the turn from one request to the next wakes the next one at once, and without
+    this the loop would run the queued requests' CPU work back to back: a ``/healthz`` probe
+    (or a new body to read) waited for the whole queue. :func:`gevent.idle` waits until the
+    loop has nothing pending, so what arrived meanwhile (probes answered, bodies read, the
+    heartbeat) is handled first, and a probe waits for at most the one request computing.
+    It costs one loop iteration per request. Outside a gevent worker it does nothing.
+    """
+    try:
+        from gevent import idle, monkey
+    except ImportError:  # pragma: no cover - gevent is a dependency
+        return lambda: None
+    return idle if monkey.is_module_patched("threading") else (lambda: None)
 
 
 def thread_compute() -> Callable[[WSGIApplication, WSGIEnvironment, StartResponse], Iterable[bytes]]:

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -35,17 +36,15 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path) -> Iterator[str]:
+@contextmanager
+def _serving(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path, **env_extra: str) -> Iterator[str]:
+    """``artsnap serve`` with one gevent worker over a copy of the demo data."""
     data = tmp_path_factory.mktemp("slow-clients") / "data"
     shutil.copytree(demo_data_dir, data, symlinks=True)
     port = _free_port()
-    env = {
-        **os.environ,
-        "ARTSNAP_DATA_DIR": str(data),
-        "ARTSNAP_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
-        "ARTSNAP_COMPUTE_THREAD": "1",  # the healthz-while-computing test needs it; the others hold either way
-    }
+    env = {**os.environ, "ARTSNAP_DATA_DIR": str(data), "ARTSNAP_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S), **env_extra}
+    if "ARTSNAP_COMPUTE_THREAD" not in env_extra:
+        env.pop("ARTSNAP_COMPUTE_THREAD", None)
     proc = subprocess.Popen(
         [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
         env=env,
@@ -76,6 +75,20 @@ def server(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path) -> Ite
             proc.wait(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path) -> Iterator[str]:
+    # the healthz-while-computing test needs the compute thread; the others hold either way
+    with _serving(tmp_path_factory, demo_data_dir, ARTSNAP_COMPUTE_THREAD="1") as base:
+        yield base
+
+
+@pytest.fixture(scope="module")
+def loop_server(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path) -> Iterator[str]:
+    """The default: requests compute on the worker's event loop."""
+    with _serving(tmp_path_factory, demo_data_dir) as base:
+        yield base
 
 
 def stalled_upload(port: int) -> socket.socket:
@@ -193,6 +206,42 @@ def test_healthz_answers_while_a_photo_search_computes(server: str, demo_source)
                 answer += chunk
             assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
             assert b'"regions"' in answer
+    finally:
+        for sock in searches:
+            sock.close()
+
+
+def test_healthz_waits_for_one_search_not_the_queue(loop_server: str, demo_source) -> None:
+    """With the work on the event loop (the default), a probe cannot be answered while a
+    search computes, but it must not wait behind every search queued after it either: four
+    photo searches are sent at once, and probes are answered between them, before the last
+    search's answer."""
+    from dataset_tools.camera_snap import simulate_snap
+
+    port = int(loop_server.rsplit(":", 1)[1])
+    painting = Image.open(sorted(demo_source.out_dir.rglob("*.jpg"))[0]).convert("RGB")
+    buf = io.BytesIO()
+    simulate_snap(painting, np.random.default_rng(1), out_size=(4000, 3000)).photo.save(buf, "JPEG", quality=92)
+    request = _photo_search_request(port, buf.getvalue())
+
+    searches = []
+    try:
+        for _ in range(4):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+            sock.sendall(request)
+            searches.append(sock)
+        probes_before_last_answer = 0
+        with requests.Session() as http:
+            while not all(_answered(s) for s in searches):
+                assert http.get(f"{loop_server}/healthz", timeout=60).status_code == 200
+                if not all(_answered(s) for s in searches):
+                    probes_before_last_answer += 1
+        assert probes_before_last_answer >= 2, probes_before_last_answer
+        for sock in searches:
+            answer = b""
+            while chunk := sock.recv(65536):
+                answer += chunk
+            assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
     finally:
         for sock in searches:
             sock.close()
