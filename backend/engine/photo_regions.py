@@ -7,13 +7,22 @@ nothing was recognised (the artwork may not be in the collection, or the visual 
 missed it and the global embedding of a rectified crop must try), or many of the photo's
 keypoints are left unexplained by what was recognised (another artwork on the wall).
 
+A wall of several: what the first look recognised may not be all. A finely textured artwork
+takes most of the photo's keypoints, and a plainer or smaller one beside it is left too few
+to be found by its words or verified, and is often too plain for the locator too. So once
+something is recognised and the recognised artworks leave room for more
+(:func:`worth_looking_closer`), the rest of the photo is looked at again with keypoints of
+its own, from a sharper decode of the upload (:func:`look_closer`).
+
 Outlines are kept in the pixels of the decoded photo (what the engine works on);
 :class:`PhotoFrame` maps them to the uploaded photo's own pixels for the answer.
 """
 
 from __future__ import annotations
 
+import itertools
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -25,9 +34,21 @@ from dataset_tools.images import DecodedImage
 from .artwork import ArtworkRegion, locate_artworks, rectify
 from .artwork.geometry import full_frame
 from .recognition import Recogniser, Recognition, extract_tilted_features, interleave
+from .recognition.local_features import extract_features_outside
+from .recognition.recogniser import EXPLAINED_GROW, MAX_ARTWORKS
 from .recognition.verification import points_inside
 
-__all__ = ["PhotoFrame", "PhotoRegion", "find_regions", "look_wider", "recognise_more"]
+__all__ = [
+    "PhotoFrame",
+    "PhotoRegion",
+    "find_regions",
+    "look_closer",
+    "blank_out",
+    "look_wider",
+    "views_of_the_rest",
+    "recognise_more",
+    "worth_looking_closer",
+]
 
 UNEXPLAINED_SHARE = 0.35
 """Share of the photo's keypoints left outside every recognised artwork above which the
@@ -36,6 +57,12 @@ MAX_LOCATED = 4
 """Artworks the locator adds beside recognised ones, at most."""
 _SAME_ARTWORK = 0.3
 """A located quad sharing this much of its area with a recognised outline is that artwork."""
+_BLANK_GROW = 0.25
+"""A recognised outline grown by this share of its size covers its frame too."""
+ROOM_FOR_MORE = 0.2
+"""Share of the photo below which one recognised artwork leaves room for others beside it
+(a visitor photographing one artwork fills more of the frame; two recognised are a wall
+whatever their size)."""
 
 
 @dataclass(frozen=True)
@@ -198,3 +225,109 @@ def look_wider(
             region.recognise(hit, recogniser.query.size, image.size)
     if any(r.recognition for r in regions):
         recognise_more(regions, recogniser, image.size, allowed)
+
+
+def worth_looking_closer(regions: list[PhotoRegion], image_size: tuple[int, int]) -> bool:
+    """Whether the recognised artworks may not be all the photo shows (see the module
+    docstring): two or more (a wall), or one covering less than :data:`ROOM_FOR_MORE` of it."""
+    recognised = [r for r in regions if r.recognition is not None]
+    if not recognised or len(recognised) >= MAX_ARTWORKS:
+        return False
+    if len(recognised) >= 2:
+        return True
+    return recognised[0].area() < ROOM_FOR_MORE * image_size[0] * image_size[1]
+
+
+def look_closer(
+    regions: list[PhotoRegion],
+    recogniser: Recogniser,
+    image_size: tuple[int, int],
+    sharper: Callable[[], Image.Image],
+    allowed: np.ndarray | None,
+    also: list[int] | None = None,
+) -> None:
+    """Look at the part of the photo no recognised artwork explains with keypoints of its own,
+    from ``sharper()`` (the upload decoded with more pixels than ``image_size``, or the same
+    image when it has no more), and recognise what is there: the candidates of their visual
+    words, and ``also`` (the global embedding's for what is left, :func:`views_of_the_rest`). A located region that a new
+    recognition falls on becomes that artwork; any other is a new region.
+    """
+    t0 = time.perf_counter()
+    outlines = [r.outline for r in recogniser.recognised]
+    closer = extract_features_outside(sharper(), recogniser.query.size, outlines, grow=EXPLAINED_GROW)
+    recogniser.features_ms += (time.perf_counter() - t0) * 1000
+    for hit in recogniser.look_closer(closer, allowed=allowed, also=also or []):
+        outline = _rescale(hit.outline, recogniser.query.size, image_size)
+        same = [r for r in regions if r.recognition is None and _shared(outline, r.outline) >= _SAME_ARTWORK]
+        region = max(same, key=lambda r: _shared(outline, r.outline)) if same else None
+        if region is None:
+            region = PhotoRegion(outline=outline, found_by="recognition")
+            regions.append(region)
+        region.recognise(hit, recogniser.query.size, image_size)
+
+
+def blank_out(image: Image.Image, outlines: list[np.ndarray]) -> Image.Image:
+    """``image`` with the artworks at ``outlines`` (its pixels; frames too) painted over in
+    the colour of its border (mostly wall): what is left of a wall for the global embedding,
+    which would otherwise describe the recognised artworks again."""
+    rgb = np.array(image.convert("RGB"))
+    h, w = rgb.shape[:2]
+    ring = max(1, min(h, w) // 40)
+    border = np.concatenate(
+        [
+            rgb[:ring].reshape(-1, 3),
+            rgb[-ring:].reshape(-1, 3),
+            rgb[:, :ring].reshape(-1, 3),
+            rgb[:, -ring:].reshape(-1, 3),
+        ]
+    )
+    fill = tuple(int(v) for v in np.median(border, axis=0))
+    for outline in outlines:
+        q = np.asarray(outline, np.float64).reshape(4, 2)
+        q = q.mean(0) + (q - q.mean(0)) * (1.0 + _BLANK_GROW)
+        cv2.fillConvexPoly(rgb, np.round(q).astype(np.int32), fill)
+    return Image.fromarray(rgb)
+
+
+def views_of_the_rest(image: Image.Image, outlines: list[np.ndarray]) -> list[Image.Image]:
+    """What the global embedding should describe of a photo whose artworks at ``outlines``
+    are recognised: every artwork the locator finds once those are painted over
+    (:func:`blank_out`; with them gone, a plainer artwork is no longer outscored), rectified,
+    and the largest upright rectangle of the photo clear of them (an artwork the locator
+    misses is still the main thing in it)."""
+    rest = blank_out(image, outlines)
+    views = [
+        rectify(image, found)
+        for found in locate_artworks(rest, limit=MAX_LOCATED)
+        if all(_shared(found.corners, o) < _SAME_ARTWORK for o in outlines)
+    ]
+    box = _largest_clear_box(image.size, outlines)
+    if box is not None:
+        views.append(rest.crop(box))
+    return views
+
+
+_MIN_CLEAR = 0.1
+"""Share of the photo a clear rectangle needs to be worth describing."""
+
+
+def _largest_clear_box(size: tuple[int, int], outlines: list[np.ndarray]) -> tuple[int, int, int, int] | None:
+    """The largest axis-aligned box of the photo that no outline's (framed) bounding box
+    enters; None when it is under :data:`_MIN_CLEAR` of the photo. Few outlines: the box's
+    sides are among theirs and the photo's, and every choice of them is tried."""
+    w, h = size
+    boxes = []
+    for outline in outlines:
+        q = np.asarray(outline, np.float64).reshape(4, 2)
+        q = q.mean(0) + (q - q.mean(0)) * (1.0 + _BLANK_GROW)
+        boxes.append((q[:, 0].min(), q[:, 1].min(), q[:, 0].max(), q[:, 1].max()))
+    xs = sorted({0.0, float(w), *(min(max(b[i], 0.0), w) for b in boxes for i in (0, 2))})
+    ys = sorted({0.0, float(h), *(min(max(b[i], 0.0), h) for b in boxes for i in (1, 3))})
+    best, best_area = None, _MIN_CLEAR * w * h
+    for x0, x1 in itertools.combinations(xs, 2):
+        for y0, y1 in itertools.combinations(ys, 2):
+            area = (x1 - x0) * (y1 - y0)
+            if area < best_area or any(x0 < b[2] and b[0] < x1 and y0 < b[3] and b[1] < y1 for b in boxes):
+                continue
+            best, best_area = (round(x0), round(y0), round(x1), round(y1)), area
+    return best
