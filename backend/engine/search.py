@@ -39,8 +39,8 @@ from .photo_regions import (
     find_regions,
     look_closer,
     look_wider,
+    parts_of_the_rest,
     recognise_more,
-    views_of_the_rest,
     worth_looking_closer,
 )
 from .recognition import (
@@ -369,21 +369,20 @@ class SearchService(SpaceBound):
             tv = time.perf_counter()
             look_wider(regions, recogniser, image, region_candidates, allowed)
             timings.recognise_ms += (time.perf_counter() - tv) * 1000
-        if recogniser is not None and worth_looking_closer(regions, image.size):
+        if recogniser is not None and worth_looking_closer(regions, recogniser.query.size):
             tv = time.perf_counter()
+            # where else an artwork may be, and the global embedding's candidates for it
+            parts, views = parts_of_the_rest(image, [r.outline for r in regions if r.recognition is not None])
             by_embedding: list[int] = []
-            if "cnn" in wanted:
-                # the global embedding of what the recognised artworks leave of the photo
-                views = views_of_the_rest(image, [r.outline for r in regions if r.recognition is not None])
-                if views:
-                    vectors = self._describe(views, ["cnn"])["cnn"]
-                    _, ids = self.index_store.get(cid, "cnn").search(vectors, GLOBAL_SHORTLIST, allowed=allowed)
-                    by_embedding = interleave(*ids.tolist())
-                te = time.perf_counter()
-                timings.embed_ms += (te - tv) * 1000
-                tv = te
+            if views and "cnn" in wanted:
+                rest_vectors = self._describe(views, ["cnn"])["cnn"]
+                _, ids = self.index_store.get(cid, "cnn").search(rest_vectors, GLOBAL_SHORTLIST, allowed=allowed)
+                by_embedding = interleave(*ids.tolist())
+            te = time.perf_counter()
+            timings.embed_ms += (te - tv) * 1000
+            tv = te
             sharper = functools.partial(self._sharper, data, decoded)  # decoded only when needed
-            look_closer(regions, recogniser, image.size, sharper, allowed, by_embedding)
+            look_closer(regions, recogniser, image.size, sharper, allowed, parts, by_embedding)
             timings.recognise_ms += (time.perf_counter() - tv) * 1000
 
         main = _main_region(regions)

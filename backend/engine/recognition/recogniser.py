@@ -67,6 +67,18 @@ class Recognition:
     outline: np.ndarray
     evidence: Evidence
     verification: Verification
+    #: (width, height) of the catalogue image whose corners ``outline`` is: its aspect
+    artwork_size: tuple[int, int] = (1, 1)
+
+    def head_on_area(self) -> float:
+        """Feature-image pixels the artwork would cover seen from the front at the same
+        distance: its less foreshortened pair of sides (a visitor to one side squeezes the
+        horizontal ones, one looking up the vertical ones) and its aspect."""
+        q = np.asarray(self.outline, np.float64).reshape(4, 2)
+        sides = np.linalg.norm(np.roll(q, -1, 0) - q, axis=1)  # top, right, bottom, left
+        across, down = (sides[0] + sides[2]) / 2, (sides[1] + sides[3]) / 2
+        aspect = self.artwork_size[0] / max(1, self.artwork_size[1])
+        return float(max(down * down * aspect, across * across / aspect))
 
 
 def interleave(*lists: Iterable[int]) -> list[int]:
@@ -181,6 +193,7 @@ class Recogniser:
     ) -> Recognition | None:
         matcher = QueryMatcher(self.query.subset(rows), same_place_px=SAME_PLACE_PX if self.widened else 0.0)
         best: tuple[Verification, Evidence] | None = None
+        best_size = (1, 1)
         done = {r.item_id for r in self.recognised} | self._rejected
         verified = 0
         for item_id in candidates:
@@ -200,7 +213,7 @@ class Recogniser:
                 # candidate rejected inside one region may still be the artwork beside it.)
                 self._rejected.add(item_id)
             if best is None or (e.score, e.inliers) > (best[1].score, best[1].inliers):
-                best = (v, e)
+                best, best_size = (v, e), features.size
             if stop_early and e.score >= STRONG_SCORE:
                 break
         if best is None or not best[1].is_match or best[0].outline is None:
@@ -209,7 +222,9 @@ class Recogniser:
         outline = best[0].outline
         # inlier rows back to rows of the whole photo's keypoints; then everything inside the
         # outline is explained
-        found = Recognition(item_id=v.item_id, outline=outline, evidence=e, verification=_with_rows(v, rows))
+        found = Recognition(
+            item_id=v.item_id, outline=outline, evidence=e, verification=_with_rows(v, rows), artwork_size=best_size
+        )
         self.available &= ~points_inside(self.query.xy, outline, grow=EXPLAINED_GROW)
         self.available[found.verification.inlier_rows] = False
         self.recognised.append(found)
@@ -237,15 +252,22 @@ class Recogniser:
         return found
 
     def look_closer(
-        self, closer: LocalFeatures, *, allowed: np.ndarray | None = None, also: Sequence[int] = ()
+        self,
+        closer: LocalFeatures,
+        *,
+        allowed: np.ndarray | None = None,
+        parts: Sequence[np.ndarray] = (),
+        also: Sequence[int] = (),
     ) -> list[Recognition]:
         """Recognise further artworks among ``closer``: keypoints of the part of the photo no
         recognised artwork explains, in the same feature image as :attr:`query` (typically
         from a sharper image, :func:`.local_features.extract_features_outside`).
 
-        They are looked at on their own (their words vote without the first look's keypoints,
-        and candidates, theirs and ``also``, are verified against them only), and what is
-        found joins :attr:`recognised`, with its verifications and its time.
+        They are looked at on their own: their words vote without the first look's keypoints,
+        all of them and, for each of ``parts`` (outlines where another artwork may be), those
+        inside it (a small artwork's words are not outvoted by the wall's); candidates, theirs
+        and ``also``, are verified against them only. What is found joins
+        :attr:`recognised`, with its verifications and its time.
         """
         if closer.size != self.query.size:
             raise ValueError(f"features of a {closer.size} image cannot be looked at beside a {self.query.size} one")
@@ -256,7 +278,10 @@ class Recogniser:
         other.recognised = list(self.recognised)  # not candidates again
         for r in self.recognised:
             other.available &= ~points_inside(closer.xy, r.outline, grow=EXPLAINED_GROW)
-        found = other.recognise_all(allowed=allowed, limit=room, also=also)
+        by_part = [
+            other.shortlist(within=points_inside(closer.xy, q), k=BOW_SHORTLIST_AGAIN, allowed=allowed) for q in parts
+        ]
+        found = other.recognise_all(allowed=allowed, limit=room, also=interleave(also, *by_part))
         self.log += other.log
         self.words_ms += other.words_ms
         self.verify_ms += other.verify_ms
