@@ -12,7 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from backend.engine.recognition import feature_store
+from backend.engine.photo_regions import ROOM_FOR_MORE, PhotoRegion, worth_looking_closer
+from backend.engine.recognition import Recognition, feature_store
+from backend.engine.recognition.decision import Evidence
+from backend.engine.recognition.verification import Verification
 from backend.engine.search import SearchOptions
 from backend.engine.services import Engine
 from dataset_tools.wall_snap import simulate_wall
@@ -79,3 +82,33 @@ def test_every_painting_on_a_wall_is_a_regions_match(
     for t, corners in zip(truth, wall.corners, strict=True):  # each where it hangs
         found = np.asarray(matched[t].corners)
         assert np.linalg.norm(found - corners, axis=1).max() < 0.03 * np.hypot(*wall.photo.size)
+
+
+def _recognised(outline: list[list[float]], artwork_size: tuple[int, int]) -> PhotoRegion:
+    hit = Recognition(
+        item_id=1,
+        outline=np.asarray(outline, np.float32),
+        evidence=Evidence(inliers=50, matches=60, inlier_ratio=0.8, coverage=0.5, plausible=True, score=0.99),
+        verification=Verification.failed(1, 60, 300),
+        artwork_size=artwork_size,
+    )
+    region = PhotoRegion(outline=hit.outline, found_by="recognition")
+    region.recognise(hit, (640, 480), (640, 480))
+    return region
+
+
+def test_only_a_photo_with_room_beside_its_artworks_is_looked_at_again() -> None:
+    """One artwork seen from the side is squeezed, not far away: the photo is not looked at
+    again (the single-painting path keeps its time); a small one, or two, may have others
+    beside them."""
+    size = (640, 480)
+    # a 256 x 256 painting seen about 60 degrees to the side: 110 px wide, 330 px high
+    steep = _recognised([[260, 70], [370, 110], [370, 370], [260, 400]], (256, 256))
+    assert steep.recognition is not None
+    assert steep.area() < ROOM_FOR_MORE * size[0] * size[1] < steep.recognition.head_on_area()
+    assert not worth_looking_closer([steep], size)
+    small = _recognised([[60, 150], [200, 150], [200, 330], [60, 330]], (200, 256))
+    assert worth_looking_closer([small], size)
+    big = _recognised([[120, 60], [520, 60], [520, 420], [120, 420]], (256, 230))
+    assert not worth_looking_closer([big], size)
+    assert worth_looking_closer([big, small], size)
