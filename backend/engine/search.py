@@ -12,6 +12,7 @@ milliseconds and BENCHMARKS.md reports where the time goes.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import time
@@ -22,7 +23,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from dataset_tools.images import decode_image
+from dataset_tools.images import DecodedImage, ImageDecodeError, decode_image
 from edge_models.style_model import StyleModel
 
 from ..config import Settings
@@ -32,7 +33,16 @@ from .embedding_space import SERVER_SPACE_NAME, EmbeddingSpaceError, check_vecto
 from .fusion import FusedHit, QueryLabel, fuse
 from .index_store import IndexStore
 from .model_spaces import ModelSpaces, SpaceBound, in_one_space
-from .photo_regions import PhotoFrame, PhotoRegion, find_regions, look_wider, recognise_more
+from .photo_regions import (
+    PhotoFrame,
+    PhotoRegion,
+    find_regions,
+    look_closer,
+    look_wider,
+    parts_of_the_rest,
+    recognise_more,
+    worth_looking_closer,
+)
 from .recognition import (
     Evidence,
     FeatureStore,
@@ -359,6 +369,21 @@ class SearchService(SpaceBound):
             tv = time.perf_counter()
             look_wider(regions, recogniser, image, region_candidates, allowed)
             timings.recognise_ms += (time.perf_counter() - tv) * 1000
+        if recogniser is not None and worth_looking_closer(regions, recogniser.query.size):
+            tv = time.perf_counter()
+            # where else an artwork may be, and the global embedding's candidates for it
+            parts, views = parts_of_the_rest(image, [r.outline for r in regions if r.recognition is not None])
+            by_embedding: list[int] = []
+            if views and "cnn" in wanted:
+                rest_vectors = self._describe(views, ["cnn"])["cnn"]
+                _, ids = self.index_store.get(cid, "cnn").search(rest_vectors, GLOBAL_SHORTLIST, allowed=allowed)
+                by_embedding = interleave(*ids.tolist())
+            te = time.perf_counter()
+            timings.embed_ms += (te - tv) * 1000
+            tv = te
+            sharper = functools.partial(self._sharper, data, decoded)  # decoded only when needed
+            look_closer(regions, recogniser, image.size, sharper, allowed, parts, by_embedding)
+            timings.recognise_ms += (time.perf_counter() - tv) * 1000
 
         main = _main_region(regions)
         query_labels = list(options.labels)
@@ -498,6 +523,23 @@ class SearchService(SpaceBound):
         if not options.filter_labels:
             return None
         return np.asarray(self.catalog.item_ids_with_labels(cid, options.filter_labels), np.int64)
+
+    def _sharper(self, data: bytes, decoded: DecodedImage) -> Image.Image:
+        """The upload decoded with twice the pixels per side of ``decoded`` (as far as the file
+        has them), for a closer look at a wall; ``decoded`` itself when the file has no more,
+        or decoding it larger would pass the decode limits."""
+        image = decoded.image
+        if max(decoded.original_size) <= max(image.size):
+            return image
+        try:
+            return decode_image(
+                data,
+                max_pixels=self.settings.max_pixels,
+                min_side=2 * min(image.size),
+                max_decode_bytes=self.settings.max_decode_bytes,
+            ).image
+        except ImageDecodeError:
+            return image
 
     def _recogniser(self, cid: int, collection: str, image: Image.Image, warnings: list[str]) -> Recogniser | None:
         """Recognition of this photo in this collection; None (with a warning saying what to
@@ -675,6 +717,7 @@ def _recognition_info(recogniser: Recogniser | None) -> dict[str, Any] | None:
         "keypoints": len(recogniser.query),
         "verified": len(recogniser.log),
         "stretched_view": recogniser.widened,
+        "closer_look": recogniser.looked_closer,
         "features_ms": round(recogniser.features_ms, 2),
         "words_ms": round(recogniser.words_ms, 2),
         "verify_ms": round(recogniser.verify_ms, 2),

@@ -26,6 +26,14 @@ tilts), undoes most of that squeeze; its keypoints are mapped back into the phot
 pixels, so one homography still holds for both views' matches. It costs a second
 extraction, so recognition asks for it only when the plain view recognised nothing
 (:func:`extract_tilted_features`).
+
+A wall of several artworks: the photo's keypoint budget goes to its strongest corners, and
+a finely textured painting takes most of them, leaving a smaller, plainer or blurred one
+beside it a few dozen: too few for its visual words to rank it, or to verify it. Once the
+textured one is recognised, the rest of the photo is looked at again
+(:func:`extract_features_outside`): a full budget of keypoints for what is left, from a
+sharper decode of the upload (:data:`CLOSER_MAX_SIDE`), whose pixels a small artwork in a
+high-resolution photo has plenty of even when the first, draft-decoded image does not.
 """
 
 from __future__ import annotations
@@ -44,9 +52,11 @@ __all__ = [
     "DESCRIPTOR_BYTES",
     "QUERY_FEATURES",
     "QUERY_MAX_SIDE",
+    "CLOSER_MAX_SIDE",
     "TILT",
     "LocalFeatures",
     "extract_catalogue_features",
+    "extract_features_outside",
     "extract_query_features",
     "extract_tilted_features",
     "feature_size",
@@ -68,6 +78,10 @@ TILT = 1.6
 seen about 50 degrees off-axis (1 / cos 51°), and halfway to it from 30 to 70 degrees."""
 TILTED_FEATURES = 600
 """Keypoints kept from the stretched view (fewer: it adds to the plain view's)."""
+CLOSER_MAX_SIDE = 2 * QUERY_MAX_SIDE
+"""px, longer side at most of the sharper image the rest of a wall is looked at again in:
+twice the first look's, so an artwork a sixth of the photo wide spans about 200 px, more
+than the catalogue image's coarsest pyramid level."""
 
 
 @dataclass(frozen=True)
@@ -110,13 +124,13 @@ def _grey(img: Image.Image, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(grey)
 
 
-def _orb(grey: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _orb(grey: np.ndarray, n: int, mask: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     # One detector per call: ORB objects are not safe to share between the threads of a
     # gunicorn gthread worker, and creating one costs microseconds.
     # scaleFactor 1.2 over 6 levels spans 2.5x in scale on each side; a 15 px patch keeps
     # keypoints near a painting's border and lets an occluder cover fewer of them.
     orb = cv2.ORB.create(nfeatures=n, scaleFactor=1.2, nlevels=6, edgeThreshold=15, patchSize=15, fastThreshold=10)
-    keypoints, descriptors = orb.detectAndCompute(grey, None)
+    keypoints, descriptors = orb.detectAndCompute(grey, mask)
     if len(keypoints) == 0:  # (OpenCV's descriptors are None then)
         return np.zeros((0, 2), np.float32), np.zeros((0, DESCRIPTOR_BYTES), np.uint8)
     # strongest first, so a caller wanting the n most distinctive keypoints takes the first n
@@ -154,6 +168,35 @@ def extract_query_features(img: Image.Image, *, n: int = QUERY_FEATURES) -> Loca
     """Features of a photo, shrunk to at most :data:`QUERY_MAX_SIDE` on its longer side."""
     size = query_size(img)
     xy, des = _orb(_grey(img, size), n)
+    return LocalFeatures(xy, des, size)
+
+
+def extract_features_outside(
+    img: Image.Image,
+    size: tuple[int, int],
+    outlines: list[np.ndarray],
+    *,
+    grow: float = 0.0,
+    n: int = QUERY_FEATURES,
+) -> LocalFeatures:
+    """Features of a photo outside ``outlines``, with their positions in a feature image of
+    ``size`` (where the outlines are given, TL, TR, BR, BL, each grown by ``grow``, a share
+    of its size, around its centre).
+
+    ``img`` is the photo at any resolution (a sharper decode of the one ``size`` came from);
+    keypoints are found at up to :data:`CLOSER_MAX_SIDE` on its longer side, so the whole
+    budget of ``n`` goes to what the outlines leave, seen with more pixels than ``size`` has.
+    """
+    work = img.size if max(img.size) <= CLOSER_MAX_SIDE else feature_size(img.width, img.height, CLOSER_MAX_SIDE)
+    grey = _grey(img, work)
+    scale = np.asarray([work[0] / size[0], work[1] / size[1]], np.float64)
+    mask = np.full(grey.shape, 255, np.uint8)
+    for outline in outlines:
+        q = np.asarray(outline, np.float64).reshape(4, 2)
+        q = q.mean(0) + (q - q.mean(0)) * (1.0 + grow)
+        cv2.fillConvexPoly(mask, np.round((q + 0.5) * scale - 0.5).astype(np.int32), 0)
+    xy, des = _orb(grey, n, mask)
+    xy = ((xy + 0.5) / scale - 0.5).astype(np.float32)
     return LocalFeatures(xy, des, size)
 
 

@@ -12,6 +12,12 @@ are explained and set aside, and the words of the remaining ones shortlist again
 (:meth:`Recogniser.recognise_all`), until nothing more is recognised or too few keypoints
 are left.
 
+A closer look: on a wall, a finely textured artwork takes most of the photo's keypoints and a
+plainer or smaller one beside it too few to be found. Once something is recognised, the
+caller may hand over fresh keypoints of the rest of the photo, from a sharper image
+(:meth:`Recogniser.look_closer`, :func:`.local_features.extract_features_outside`), and the
+artworks among them are recognised as above.
+
 A harder view: when the photo's plain keypoints recognise nothing, the caller may add the
 keypoints of a stretched view of it (:meth:`Recogniser.widen`,
 :func:`.local_features.extract_tilted_features`), for a painting seen from the side.
@@ -30,7 +36,7 @@ from .feature_store import CollectionFeatures
 from .local_features import LocalFeatures
 from .verification import SAME_PLACE_PX, QueryMatcher, Verification, points_inside, verify
 
-__all__ = ["BOW_SHORTLIST", "Recognition", "Recogniser", "interleave"]
+__all__ = ["BOW_SHORTLIST", "EXPLAINED_GROW", "Recognition", "Recogniser", "interleave"]
 
 BOW_SHORTLIST = 10
 """Candidates the visual words put forward for verification, per look at the photo."""
@@ -47,7 +53,7 @@ MAX_VERIFIED = 20
 """Candidates verified per look at most (the routes' shortlists together)."""
 MAX_ARTWORKS = 4
 """Artworks recognised in one photo at most."""
-_EXPLAINED_GROW = 0.05
+EXPLAINED_GROW = 0.05
 """Keypoints this close outside a recognised outline (share of its size) belong to it too
 (its frame)."""
 
@@ -61,6 +67,18 @@ class Recognition:
     outline: np.ndarray
     evidence: Evidence
     verification: Verification
+    #: (width, height) of the catalogue image whose corners ``outline`` is: its aspect
+    artwork_size: tuple[int, int] = (1, 1)
+
+    def head_on_area(self) -> float:
+        """Feature-image pixels the artwork would cover seen from the front at the same
+        distance: its less foreshortened pair of sides (a visitor to one side squeezes the
+        horizontal ones, one looking up the vertical ones) and its aspect."""
+        q = np.asarray(self.outline, np.float64).reshape(4, 2)
+        sides = np.linalg.norm(np.roll(q, -1, 0) - q, axis=1)  # top, right, bottom, left
+        across, down = (sides[0] + sides[2]) / 2, (sides[1] + sides[3]) / 2
+        aspect = self.artwork_size[0] / max(1, self.artwork_size[1])
+        return float(max(down * down * aspect, across * across / aspect))
 
 
 def interleave(*lists: Iterable[int]) -> list[int]:
@@ -104,6 +122,7 @@ class Recogniser:
         self._vote_order = np.arange(len(self.query))  # strongest first
         self._word_of = np.full(len(self.query), -1, np.int64)
         self.widened = False
+        self.looked_closer = False
 
     def widen(self, more: LocalFeatures) -> None:
         """Add keypoints of another view of the photo (same feature image) and forget the
@@ -112,7 +131,7 @@ class Recogniser:
         self.query = self.query.extended(more)
         extra = np.ones(len(more), bool)
         for r in self.recognised:
-            extra &= ~points_inside(more.xy, r.outline, grow=_EXPLAINED_GROW)
+            extra &= ~points_inside(more.xy, r.outline, grow=EXPLAINED_GROW)
         self.available = np.concatenate([self.available, extra])
         # the views vote in turn, each strongest first
         old, new = self._vote_order, np.arange(n, n + len(more))
@@ -174,6 +193,7 @@ class Recogniser:
     ) -> Recognition | None:
         matcher = QueryMatcher(self.query.subset(rows), same_place_px=SAME_PLACE_PX if self.widened else 0.0)
         best: tuple[Verification, Evidence] | None = None
+        best_size = (1, 1)
         done = {r.item_id for r in self.recognised} | self._rejected
         verified = 0
         for item_id in candidates:
@@ -193,7 +213,7 @@ class Recogniser:
                 # candidate rejected inside one region may still be the artwork beside it.)
                 self._rejected.add(item_id)
             if best is None or (e.score, e.inliers) > (best[1].score, best[1].inliers):
-                best = (v, e)
+                best, best_size = (v, e), features.size
             if stop_early and e.score >= STRONG_SCORE:
                 break
         if best is None or not best[1].is_match or best[0].outline is None:
@@ -202,27 +222,73 @@ class Recogniser:
         outline = best[0].outline
         # inlier rows back to rows of the whole photo's keypoints; then everything inside the
         # outline is explained
-        found = Recognition(item_id=v.item_id, outline=outline, evidence=e, verification=_with_rows(v, rows))
-        self.available &= ~points_inside(self.query.xy, outline, grow=_EXPLAINED_GROW)
+        found = Recognition(
+            item_id=v.item_id, outline=outline, evidence=e, verification=_with_rows(v, rows), artwork_size=best_size
+        )
+        self.available &= ~points_inside(self.query.xy, outline, grow=EXPLAINED_GROW)
         self.available[found.verification.inlier_rows] = False
         self.recognised.append(found)
         return found
 
-    def recognise_all(self, *, allowed: np.ndarray | None = None, limit: int = MAX_ARTWORKS) -> list[Recognition]:
-        """Look, recognise, set aside, look again: every artwork the visual words can find."""
+    def recognise_all(
+        self, *, allowed: np.ndarray | None = None, limit: int = MAX_ARTWORKS, also: Sequence[int] = ()
+    ) -> list[Recognition]:
+        """Look, recognise, set aside, look again: every artwork the visual words can find,
+        and those of ``also`` (another route's candidates, verified beside the words')."""
         found: list[Recognition] = []
         while len(found) < limit:
             if found and self.unexplained() < MIN_KEYPOINTS_AGAIN:
                 break  # what is left is a frame, a label, the wall
             # After the first artwork, only the words' best few: another painting clear enough
             # to be recognised ranks near the top among the keypoints left.
-            candidates = self.shortlist(allowed=allowed, k=BOW_SHORTLIST if not found else BOW_SHORTLIST_AGAIN)
+            by_words = self.shortlist(allowed=allowed, k=BOW_SHORTLIST if not found else BOW_SHORTLIST_AGAIN)
+            candidates = interleave(by_words, also)
             if not candidates:
                 break
             hit = self.identify(candidates)
             if hit is None:
                 break
             found.append(hit)
+        return found
+
+    def look_closer(
+        self,
+        closer: LocalFeatures,
+        *,
+        allowed: np.ndarray | None = None,
+        parts: Sequence[np.ndarray] = (),
+        also: Sequence[int] = (),
+    ) -> list[Recognition]:
+        """Recognise further artworks among ``closer``: keypoints of the part of the photo no
+        recognised artwork explains, in the same feature image as :attr:`query` (typically
+        from a sharper image, :func:`.local_features.extract_features_outside`).
+
+        They are looked at on their own: their words vote without the first look's keypoints,
+        all of them and, for each of ``parts`` (outlines where another artwork may be), those
+        inside it (a small artwork's words are not outvoted by the wall's); candidates, theirs
+        and ``also``, are verified against them only. What is found joins
+        :attr:`recognised`, with its verifications and its time.
+        """
+        if closer.size != self.query.size:
+            raise ValueError(f"features of a {closer.size} image cannot be looked at beside a {self.query.size} one")
+        room = MAX_ARTWORKS - len(self.recognised)
+        if room <= 0:
+            return []
+        other = Recogniser(self.collection, closer)
+        other.recognised = list(self.recognised)  # not candidates again
+        for r in self.recognised:
+            other.available &= ~points_inside(closer.xy, r.outline, grow=EXPLAINED_GROW)
+        by_part = [
+            other.shortlist(within=points_inside(closer.xy, q), k=BOW_SHORTLIST_AGAIN, allowed=allowed) for q in parts
+        ]
+        found = other.recognise_all(allowed=allowed, limit=room, also=interleave(also, *by_part))
+        self.log += other.log
+        self.words_ms += other.words_ms
+        self.verify_ms += other.verify_ms
+        for hit in found:
+            self.available &= ~points_inside(self.query.xy, hit.outline, grow=EXPLAINED_GROW)
+            self.recognised.append(hit)
+        self.looked_closer = True
         return found
 
     def unexplained(self) -> int:

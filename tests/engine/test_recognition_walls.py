@@ -1,0 +1,114 @@
+"""A wall of real paintings: the small, plain or blurred one beside a finely textured one is
+recognised too (the closer look at the rest of the photo), and nothing on the wall is
+matched to a painting that is not there."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from backend.engine.photo_regions import ROOM_FOR_MORE, PhotoRegion, worth_looking_closer
+from backend.engine.recognition import Recognition, feature_store
+from backend.engine.recognition.decision import Evidence
+from backend.engine.recognition.verification import Verification
+from backend.engine.search import SearchOptions
+from backend.engine.services import Engine
+from dataset_tools.wall_snap import simulate_wall
+
+# Walls of WikiArt paintings (left to right) and the seed of each photo. In each, one or two
+# textured paintings take most of the photo's keypoints; the other is left a few dozen.
+WALLS = [
+    (["baroque/baroque_0377.jpg", "post_impressionism/post_impressionism_0118.jpg", "symbolism/symbolism_0028.jpg"], 1),
+    (
+        [
+            "impressionism/impressionism_0083.jpg",
+            "post_impressionism/post_impressionism_0192.jpg",
+            "post_impressionism/post_impressionism_0095.jpg",
+        ],
+        3,
+    ),
+    (["baroque/baroque_0112.jpg", "symbolism/symbolism_0478.jpg"], 10),
+]
+OTHERS = 110
+"""Further paintings in the collection: enough for its visual words (the threshold is lowered)."""
+
+
+@pytest.fixture(scope="module")
+def walls_engine(
+    wikiart_zip: Path, tmp_path_factory: pytest.TempPathFactory, models_dir: Path, embedding_model
+) -> Engine:
+    from backend.config import Settings
+    from tests.conftest import _link_models
+
+    root = tmp_path_factory.mktemp("walls")
+    hung = {n for names, _ in WALLS for n in names}
+    with zipfile.ZipFile(wikiart_zip) as zf:
+        names = sorted(n for n in zf.namelist() if n.endswith(".jpg") and "_dup" not in n and n not in hung)
+        order = np.random.default_rng(12).permutation(len(names))[:OTHERS]
+        for n in sorted(hung) + [names[i] for i in order]:
+            (root / "src" / n).parent.mkdir(parents=True, exist_ok=True)
+            (root / "src" / n).write_bytes(zf.read(n))
+    _link_models(root / "data", models_dir)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(feature_store, "MIN_VOCABULARY_ITEMS", 100)
+        eng = Engine.open(Settings(data_dir=root / "data"))
+        eng.ingest.ingest(root / "src", "w")
+    assert eng.feature_store.get(eng.catalog.collection_id("w")).has_vocabulary
+    return eng
+
+
+@pytest.mark.parametrize(("names", "seed"), WALLS, ids=[f"wall-{seed}" for _, seed in WALLS])
+def test_every_painting_on_a_wall_is_a_regions_match(
+    walls_engine: Engine, wikiart_zip: Path, names: list[str], seed: int
+) -> None:
+    cid = walls_engine.catalog.collection_id("w")
+    ids = {
+        v.source_path: v.id
+        for v in walls_engine.catalog.get_items(walls_engine.catalog.ids_with_status(cid, "indexed")).values()
+    }
+    with zipfile.ZipFile(wikiart_zip) as zf:
+        paintings = [Image.open(io.BytesIO(zf.read(n))).convert("RGB") for n in names]
+    wall = simulate_wall(paintings, np.random.default_rng([300, seed]))
+    result = walls_engine.search.search_image("w", wall.jpeg, SearchOptions(top_k=5))
+    matched = {r.match.hit.item.id: r.match for r in result.regions if r.match is not None}
+    truth = [ids[n] for n in names]
+    assert set(matched) <= set(truth), "a region matched a painting that is not on the wall"
+    assert set(matched) == set(truth), [n for n, t in zip(names, truth, strict=True) if t not in matched]
+    for t, corners in zip(truth, wall.corners, strict=True):  # each where it hangs
+        found = np.asarray(matched[t].corners)
+        assert np.linalg.norm(found - corners, axis=1).max() < 0.03 * np.hypot(*wall.photo.size)
+
+
+def _recognised(outline: list[list[float]], artwork_size: tuple[int, int]) -> PhotoRegion:
+    hit = Recognition(
+        item_id=1,
+        outline=np.asarray(outline, np.float32),
+        evidence=Evidence(inliers=50, matches=60, inlier_ratio=0.8, coverage=0.5, plausible=True, score=0.99),
+        verification=Verification.failed(1, 60, 300),
+        artwork_size=artwork_size,
+    )
+    region = PhotoRegion(outline=hit.outline, found_by="recognition")
+    region.recognise(hit, (640, 480), (640, 480))
+    return region
+
+
+def test_only_a_photo_with_room_beside_its_artworks_is_looked_at_again() -> None:
+    """One artwork seen from the side is squeezed, not far away: the photo is not looked at
+    again (the single-painting path keeps its time); a small one, or two, may have others
+    beside them."""
+    size = (640, 480)
+    # a 256 x 256 painting seen about 60 degrees to the side: 110 px wide, 330 px high
+    steep = _recognised([[260, 70], [370, 110], [370, 370], [260, 400]], (256, 256))
+    assert steep.recognition is not None
+    assert steep.area() < ROOM_FOR_MORE * size[0] * size[1] < steep.recognition.head_on_area()
+    assert not worth_looking_closer([steep], size)
+    small = _recognised([[60, 150], [200, 150], [200, 330], [60, 330]], (200, 256))
+    assert worth_looking_closer([small], size)
+    big = _recognised([[120, 60], [520, 60], [520, 420], [120, 420]], (256, 230))
+    assert not worth_looking_closer([big], size)
+    assert worth_looking_closer([big, small], size)
