@@ -173,7 +173,8 @@ def _register(data_dir: str | None, model_dir: str, *, activate: bool, prog: str
     except (FileNotFoundError, KeyError, ValueError, OSError) as exc:
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
-    state = "the active classifier" if m.active else "registered (not active)"
+    what = "classifier" if "classification" in m.task else f"{m.task} model"
+    state = f"the active {what}" if m.active else "registered (not active)"
     print(f"{m.name} {m.version}: {state}; files: {', '.join(sorted(m.files))} (stored in {m.path})", file=sys.stderr)
     card_version = m.card.get("registry", {}).get("card_version", m.version)
     if card_version != m.version:

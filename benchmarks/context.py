@@ -31,6 +31,8 @@ class BenchContext:
     quick: bool
     datasets_dir: Path | None = None
     seed: int = 0
+    #: where the report is written (figures go beside it); None outside a report run
+    out: Path | None = None
     _memo: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -49,6 +51,13 @@ class BenchContext:
     @property
     def cache_dir(self) -> Path:
         return self.settings.data_dir / "bench-cache"
+
+    def figure_path(self, name: str) -> Path:
+        """Where a section writes a figure: beside the report (``BENCHMARKS-NAME``), so the
+        report links it by a relative name; under the data folder when there is no report."""
+        if self.out is not None:
+            return self.out.with_name(f"{self.out.stem}-{name}")
+        return self.settings.data_dir / "bench-figures" / name
 
     def scratch(self, name: str, *, keep: bool = False) -> Settings:
         """Settings for an empty data folder of this section's own (the model cache is shared).

@@ -90,6 +90,7 @@ def run_benchmarks(
     out = Path(out)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     ctx = BenchContext.create(settings, quick, datasets_dir=datasets_dir)
+    ctx.out = out
     machine = collect()
     run = RunInfo(
         date=datetime.now(UTC).astimezone().isoformat(timespec="seconds"),

@@ -33,6 +33,7 @@ from torch import nn
 
 from .embedding_model import ensure_embedding_model, layers_key
 from .features import FeatureRequest, extract_features
+from .learning_curve import sample_per_class
 from .model_card import ModelCard
 from .preprocessing import DEFAULT_SPEC
 from .retrieval_metrics import retrieval_map
@@ -43,7 +44,7 @@ from .training_data import TrainingSet, load_training_set
 from .type_training import ART_KINDS, PHOTO_KIND, TypeQueries, TypeTrainResult, render_variant, train_types
 from .weights import BACKBONE_NAME, weights_sha256
 
-__all__ = ["StyleTrainResult", "StyleTrainingOptions", "fused_map", "train_style"]
+__all__ = ["CurvePoint", "StyleTrainResult", "StyleTrainingOptions", "fused_map", "train_style"]
 
 #: Column ranges of the cached feature row: the graph's ``layers``, ``style`` and ``embedding``.
 _LAYERS = slice(0, LAYERS_DIM)
@@ -75,6 +76,19 @@ class StyleTrainingOptions:
     """A folder or .zip of photographs that are not art (sub-folders: what they show), for the
     "photograph" kind; without it the type model knows only the kinds made from paintings."""
     photos_per_label: int = 30
+    curve: tuple[int | None, ...] = ()
+    """Also measure a learning curve: the projection retrained on this many training images per
+    label (None: all), each scored on the same test split (empty: no curve)."""
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    """One budget of the learning curve: held-out mAP@10 per descriptor and fused."""
+
+    per_label: int | None  # requested training images per label (None: all)
+    n_train: int  # training images used (a label may have fewer than requested)
+    test_map: dict[str, float]
+    fixed_weights: dict[str, float]
 
 
 @dataclass
@@ -88,6 +102,9 @@ class StyleTrainResult:
     seconds: float
     notes: list[str] = field(default_factory=list)
     types: TypeTrainResult | None = None
+    curve: list[CurvePoint] = field(default_factory=list)
+    #: the test split's keys (source paths) and labels: what every figure was measured on
+    test_keys: list[str] = field(default_factory=list)
 
 
 class _AllOutputs:
@@ -213,35 +230,19 @@ def train_style(source: str | Path, out_dir: str | Path, options: StyleTrainingO
             s: _graph_outputs([FeatureRequest(ts.sha256[k], ts.readers[k]) for k in keys[s]], extractor, options)
             for s in keys
         }
-        train = feats["train"][:, _LAYERS]
-        segments = [
-            _pca_segment(train, 0, STAT_DIM, options.pca),
-            _pca_segment(train, STAT_DIM, LAYERS_DIM, options.pca),
-        ]
-        reduce = ArtStyleProjection(
-            segments, np.zeros(1, np.float32), np.ones(1, np.float32), np.zeros((1, 1)), np.zeros(1)
+        projection, best_epoch, val_map = _train_projection(
+            feats["train"][:, _LAYERS], y["train"], feats["val"][:, _LAYERS], y["val"], options
         )
-        raw = {s: reduce.reduce(f[:, _LAYERS]) for s, f in feats.items()}
-        mean, std = raw["train"].mean(0), raw["train"].std(0) + 1e-6
-        z = {s: ((r - mean) / std).astype(np.float32) for s, r in raw.items()}
-        net, best_epoch, val_map = _fit_projection(z["train"], y["train"], z["val"], y["val"], options)
-        projection = _as_projection(net, segments, mean.astype(np.float32), std.astype(np.float32))
-
-        def vectors(split: str) -> dict[str, np.ndarray]:
-            f = feats[split]
-            return {"cnn": f[:, _CNN], "style": f[:, _STYLE], "artstyle": projection(f[:, _LAYERS])}
-
-        fixed = _best_fixed_weights(vectors("val"), y["val"])
+        fixed = _best_fixed_weights(_vectors(feats["val"], projection), y["val"])
         types = None
         if options.types:
 
             def describe(f: np.ndarray) -> dict[str, np.ndarray]:
-                return {"cnn": f[:, _CNN], "style": f[:, _STYLE], "artstyle": projection(f[:, _LAYERS])}
+                return _vectors(f, projection)
 
             types = _train_types(ts, keys, y, {s: describe(feats[s]) for s in keys}, describe, extractor, options)
-        test = vectors("test")
-        test_map = {d: retrieval_map(v, y["test"], k=10, exclude_self=True) for d, v in test.items()}
-        test_map["fixed weights"] = fused_map(test, fixed, y["test"])
+        test_map = _test_maps(_vectors(feats["test"], projection), fixed, y["test"])
+        curve = [_curve_point(n, feats, y, options) for n in options.curve]
         digest = hashlib.sha256(b"".join(np.ascontiguousarray(a).tobytes() for a in (projection.w2, projection.b2)))
         version = f"{time.strftime('%Y.%m.%d')}-{digest.hexdigest()[:8]}"
         model = StyleModel(
@@ -273,10 +274,61 @@ def train_style(source: str | Path, out_dir: str | Path, options: StyleTrainingO
         model.save(out)
         _card(model, ts.fingerprint).save(out / "model_card.json")
         return StyleTrainResult(
-            out, version, list(ts.labels), test_map, fixed, len(y["test"]), time.perf_counter() - started, types=types
+            out,
+            version,
+            list(ts.labels),
+            test_map,
+            fixed,
+            len(y["test"]),
+            time.perf_counter() - started,
+            types=types,
+            curve=curve,
+            test_keys=keys["test"],
         )
     finally:
         ts.close()
+
+
+def _train_projection(
+    train: np.ndarray, y_train: np.ndarray, val: np.ndarray, y_val: np.ndarray, options: StyleTrainingOptions
+) -> tuple[ArtStyleProjection, int, float]:
+    """PCA of each ``layers`` segment on ``train``, standardised, then the projection network
+    (best epoch on validation); returns it with its best epoch and validation mAP@10."""
+    segments = [_pca_segment(train, 0, STAT_DIM, options.pca), _pca_segment(train, STAT_DIM, LAYERS_DIM, options.pca)]
+    reduce = ArtStyleProjection(
+        segments, np.zeros(1, np.float32), np.ones(1, np.float32), np.zeros((1, 1)), np.zeros(1)
+    )
+    raw_train, raw_val = reduce.reduce(train), reduce.reduce(val)
+    mean, std = raw_train.mean(0), raw_train.std(0) + 1e-6
+    z_train, z_val = ((raw_train - mean) / std).astype(np.float32), ((raw_val - mean) / std).astype(np.float32)
+    net, best_epoch, val_map = _fit_projection(z_train, y_train, z_val, y_val, options)
+    return _as_projection(net, segments, mean.astype(np.float32), std.astype(np.float32)), best_epoch, val_map
+
+
+def _vectors(f: np.ndarray, projection: ArtStyleProjection) -> dict[str, np.ndarray]:
+    """Each descriptor's vectors from cached graph outputs (rows of ``f``)."""
+    return {"cnn": f[:, _CNN], "style": f[:, _STYLE], "artstyle": projection(f[:, _LAYERS])}
+
+
+def _test_maps(test: dict[str, np.ndarray], fixed: dict[str, float], y_test: np.ndarray) -> dict[str, float]:
+    out = {d: retrieval_map(v, y_test, k=10, exclude_self=True) for d, v in test.items()}
+    out["fixed weights"] = fused_map(test, fixed, y_test)
+    return out
+
+
+def _curve_point(
+    per_label: int | None, feats: dict[str, np.ndarray], y: dict[str, np.ndarray], options: StyleTrainingOptions
+) -> CurvePoint:
+    """The projection and the fixed weights trained again with ``per_label`` training images per
+    label (a seeded sample; validation and test unchanged), scored on the test split. ``cnn``
+    and ``style`` learn nothing from labels: their points only repeat the test figure."""
+    rows = sample_per_class(y["train"], per_label, np.random.default_rng(options.seed), multi_label=False)
+    projection, _, _ = _train_projection(
+        feats["train"][rows, _LAYERS], y["train"][rows], feats["val"][:, _LAYERS], y["val"], options
+    )
+    fixed = _best_fixed_weights(_vectors(feats["val"], projection), y["val"])
+    test_map = _test_maps(_vectors(feats["test"], projection), fixed, y["test"])
+    return CurvePoint(per_label, len(rows), test_map, fixed)
 
 
 def _card(model: StyleModel, fingerprint: str) -> ModelCard:

@@ -83,7 +83,8 @@ def choose_weighting(
         return Weighting(normalised({d: w for d, w in caller.items() if d in available}) or {}, "caller")
     types = style_model.types if style_model is not None else None
     if style_model is not None and types is not None and all(n in vectors for n in types.inputs):
-        probs = types.probabilities({n: np.asarray(vectors[n])[:1] for n in types.inputs})[0]
+        # A vector is one picture's (dim,) or several views' (rows, dim): the first view decides.
+        probs = types.probabilities({n: np.atleast_2d(np.asarray(vectors[n]))[:1] for n in types.inputs})[0]
         mixed = normalised({d: w for d, w in style_model.weights_for(probs).items() if d in available})
         if mixed:
             best = int(np.argmax(probs))

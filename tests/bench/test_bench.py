@@ -112,6 +112,28 @@ def test_style_descriptor_section_measures_on_the_held_out_split(tmp_path: Path,
     types = result["types"]
     assert set(types["weights_test_map_at_10"]) == {"learnt per-query", "best fixed", "true kind"}
     assert set(types["type_counts"]["test"]) >= {"scan", "camera_photo", "drawing"}
+    # A learning curve per descriptor: held-out mAP@10 for each training budget, ending with all of it.
+    curve = result["curve"]
+    assert [p["per_label"] for p in curve] == [5, 10, 20, None]
+    assert all(set(p["test_map"]) == {"cnn", "style", "artstyle", "fixed weights"} for p in curve)
+    assert curve[-1]["test_map"] == pytest.approx(result["test_map"])  # "all" is the model the section measured
+    assert [p["n_train"] for p in curve] == sorted(p["n_train"] for p in curve)
+    # Ingest with every descriptor against today's, the same images in both, every round timed.
+    ingest = result["ingest"]
+    assert set(ingest["descriptors"]) == {"cnn", "color", "style", "artstyle"}
+    assert ingest["n_images"] == result["n_test"] and len(ingest["all_ms"]) == len(ingest["today_ms"]) >= 1
+    assert all(t > 0 for t in ingest["all_ms"] + ingest["today_ms"])
+    # Related works per style through the server's path, drawn beside the report and linked from it.
+    related = result["related"]
+    assert {r["style"] for r in related} <= {"mondrian", "seascape", "ink_wash"} and related
+    assert all(0 < len(r["results"]) <= 5 and r["query"].startswith(r["style"] + "/") for r in related)
+    sheet = out.with_name("BENCHMARKS-style-related.png")
+    from PIL import Image
+
+    with Image.open(sheet) as im:
+        assert im.format == "PNG" and im.height > 100 * len(related)
     md = out.read_text()
     assert "Style descriptors" in md and "Fixed weights chosen on the validation split" in md
     assert "per-query weights vs best fixed weights" in md and "Image-type model: test accuracy" in md
+    assert "ingest time per image with all descriptors, vs today's" in md and "Learning curve" in md
+    assert "](BENCHMARKS-style-related.png)" in md

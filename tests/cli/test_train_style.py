@@ -47,6 +47,7 @@ def test_train_style_register_reindex_and_related_use_it(
     err = capsys.readouterr().err
     assert rc == 0, err
     assert "held-out mAP@10" in err and "next: artsnap reindex" in err
+    assert ": the active style model; files:" in err  # not "the active classifier"
     assert "image-type model (scan, camera_photo, drawing)" in err and "learnt per-query weights" in err
     model = load_style_model(out)
     assert model.labels == sorted(STYLES)

@@ -86,3 +86,20 @@ def test_per_query_weights_rank_each_query_by_its_own_mix() -> None:
     # The query's own painting is left out of the gallery.
     ap = per_query_ap(queries, np.array([1, 1]), gallery, g_labels, weights, ["a", "b"], np.array([0, 0]), k=2)
     assert ap.tolist() == [0.0, 0.0]
+
+
+def test_one_pictures_vectors_weigh_like_a_row_of_views() -> None:
+    # A recognised catalogue item's stored vectors are one (dim,) vector per descriptor, not
+    # rows of views: the type model must read them as one picture (it once read their first
+    # number only and failed on every photo search that recognised a painting).
+    rows = choose_weighting(
+        caller=None, defaults={"cnn": 1.0}, style_model=_model(), vectors=_vectors(1.0), available={"cnn", "style"}
+    )
+    flat = choose_weighting(
+        caller=None,
+        defaults={"cnn": 1.0},
+        style_model=_model(),
+        vectors={n: v[0] for n, v in _vectors(1.0).items()},
+        available={"cnn", "style"},
+    )
+    assert flat == rows and flat.type == "drawing"
