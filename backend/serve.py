@@ -46,17 +46,20 @@ log = logging.getLogger(__name__)
 
 
 def limit_library_threads() -> None:
-    """One thread each for faiss and OpenCV in a serving process.
+    """One thread each for faiss, OpenCV and numpy's BLAS in a serving process.
 
     A search touches a few thousand vectors and a 384 px image: thread start-up and
     oversubscription against ONNX Runtime (and the other workers) cost more than they save
-    (BENCHMARKS.md, "Design measurements").
+    (BENCHMARKS.md, "Design measurements"). numpy's BLAS runs the art-style projection and
+    the re-ranking products, a few MFLOP each.
     """
     import cv2
     import faiss
+    from threadpoolctl import threadpool_limits
 
     faiss.omp_set_num_threads(1)
     cv2.setNumThreads(1)
+    threadpool_limits(limits=1, user_api="blas")
 
 
 #: Connections one gevent worker holds at once (stalled ones included).

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
+from threadpoolctl import threadpool_limits
 
 from dataset_tools.dedup import DuplicateIndex, content_hash, near_duplicate_hash
 from dataset_tools.images import DecodedImage, ImageDecodeError, decode_image
@@ -211,14 +212,17 @@ class IngestService(SpaceBound):
         ``summary.failed`` and reach ``observer`` as :attr:`Level.ERROR` lines; duplicates
         as :attr:`Level.NOTE` lines.
         """
-        if isinstance(source, (str, os.PathLike)):
-            with closing(open_source(os.fspath(source))) as opened:
-                return self._ingest(
-                    opened, collection, name=str(source), observer=observer, flush_every=flush_every, limit=limit
-                )
-        return self._ingest(
-            source, collection, name=source.root, observer=observer, flush_every=flush_every, limit=limit
-        )
+        # numpy's own BLAS threads (the art-style projection, small matrix products) would
+        # spin against ONNX Runtime's for the same cores: one is plenty for a few MFLOP.
+        with threadpool_limits(limits=1, user_api="blas"):
+            if isinstance(source, (str, os.PathLike)):
+                with closing(open_source(os.fspath(source))) as opened:
+                    return self._ingest(
+                        opened, collection, name=str(source), observer=observer, flush_every=flush_every, limit=limit
+                    )
+            return self._ingest(
+                source, collection, name=source.root, observer=observer, flush_every=flush_every, limit=limit
+            )
 
     def decode(self, data: bytes) -> DecodedImage:
         """Decode an image as ingest does (at the size ingest keeps; raises ImageDecodeError).
