@@ -65,6 +65,9 @@ def limit_library_threads() -> None:
 #: Connections one gevent worker holds at once (stalled ones included).
 WORKER_CONNECTIONS = 1000
 
+#: Longest a request waits, holding its turn, for the event loop to catch up (seconds).
+CATCH_UP_S = 0.05
+
 #: Paths answered without waiting for a turn (cheap, and what load balancers poll).
 UNGATED_PATHS = frozenset({"/healthz", "/metrics"})
 
@@ -140,7 +143,16 @@ def _loop_catch_up() -> Callable[[], None]:
         from gevent import idle, monkey
     except ImportError:  # pragma: no cover - gevent is a dependency
         return lambda: None
-    return idle if monkey.is_module_patched("threading") else (lambda: None)
+    if not monkey.is_module_patched("threading"):
+        return lambda: None
+    from gevent import Timeout
+
+    def catch_up() -> None:
+        # Bounded: with sockets busy enough the loop may never be idle, and the turn is held.
+        with Timeout(CATCH_UP_S, False):
+            idle()
+
+    return catch_up
 
 
 def thread_compute() -> Callable[[WSGIApplication, WSGIEnvironment, StartResponse], Iterable[bytes]]:

@@ -2,7 +2,9 @@
 
 In: request bodies are parsed by orjson, which follows RFC 8259 where Python's ``json`` does
 not: ``NaN``/``Infinity`` are refused, a number no double can hold (``1e400``, a 400-digit
-integer) is refused instead of becoming ``inf``, and nesting is bounded without recursion
+integer) is refused instead of becoming ``inf`` (an integer past 64 bits that a double can
+hold becomes that float, which the API's integer fields then refuse), lone surrogates in
+strings are refused, and nesting is bounded without recursion
 (Python's parser recurses once per level, so 100 000 ``[`` end in a ``RecursionError``). It
 also parses an embedding's 1 280 numbers about twenty times faster than ``json`` with
 checking hooks, which matters on every on-device-embedding search. What it allows and the
@@ -56,8 +58,8 @@ def _why(exc: orjson.JSONDecodeError, text: str | bytes) -> str:
         return _DEEPER
     if "infinity when parsed" in msg:
         return f"a number at character {exc.pos} is too large for a double; send finite numbers only"
-    near = text[max(0, exc.pos - 1) : exc.pos + 9]
-    bad = near.decode("utf-8", "replace") if isinstance(near, bytes) else near
+    chars = text.decode("utf-8", "replace") if isinstance(text, bytes) else text  # orjson counts characters
+    bad = chars[max(0, exc.pos - 1) : exc.pos + 9]
     for constant in ("-Infinity", "NaN", "Infinity"):
         if constant in bad:
             return f"{constant} is not a number JSON allows; send finite numbers only"

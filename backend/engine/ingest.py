@@ -16,6 +16,7 @@ the two is repaired by :meth:`IndexStore.reconcile` on the next run, which also 
 
 from __future__ import annotations
 
+import functools
 import os
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from dataset_tools.dedup import DuplicateIndex, content_hash, near_duplicate_hash
 from dataset_tools.images import DecodedImage, ImageDecodeError, decode_image
@@ -212,17 +213,14 @@ class IngestService(SpaceBound):
         ``summary.failed`` and reach ``observer`` as :attr:`Level.ERROR` lines; duplicates
         as :attr:`Level.NOTE` lines.
         """
-        # numpy's own BLAS threads (the art-style projection, small matrix products) would
-        # spin against ONNX Runtime's for the same cores: one is plenty for a few MFLOP.
-        with threadpool_limits(limits=1, user_api="blas"):
-            if isinstance(source, (str, os.PathLike)):
-                with closing(open_source(os.fspath(source))) as opened:
-                    return self._ingest(
-                        opened, collection, name=str(source), observer=observer, flush_every=flush_every, limit=limit
-                    )
-            return self._ingest(
-                source, collection, name=source.root, observer=observer, flush_every=flush_every, limit=limit
-            )
+        if isinstance(source, (str, os.PathLike)):
+            with closing(open_source(os.fspath(source))) as opened:
+                return self._ingest(
+                    opened, collection, name=str(source), observer=observer, flush_every=flush_every, limit=limit
+                )
+        return self._ingest(
+            source, collection, name=source.root, observer=observer, flush_every=flush_every, limit=limit
+        )
 
     def decode(self, data: bytes) -> DecodedImage:
         """Decode an image as ingest does (at the size ingest keeps; raises ImageDecodeError).
@@ -644,7 +642,12 @@ class IngestService(SpaceBound):
         )
 
     def _describe_and_add(self, ids: np.ndarray, images: list[Image.Image], indexes: Mapping[str, VectorIndex]) -> None:
-        for name, vectors in describe_all(self.descriptors, images).items():  # one backbone run for all
+        # BLAS threads (numpy's, for the art-style projection's few MFLOP) would spin against
+        # ONNX Runtime's for the same cores; one is plenty here. Only while describing: the
+        # vocabulary's k-means and faiss training keep theirs.
+        with _blas().limit(limits=1, user_api="blas"):
+            described = describe_all(self.descriptors, images)  # one backbone run for all
+        for name, vectors in described.items():
             indexes[name].add(ids, vectors)
 
     def _flush(
@@ -688,3 +691,9 @@ class IngestService(SpaceBound):
         # Rows whose media vanished are dropped so the source file is ingested afresh.
         self.catalog.replace_pending(cid, lost)
         return len(ok_ids)
+
+
+@functools.cache
+def _blas() -> ThreadpoolController:
+    """The process's thread pools, inspected once (a new inspection costs about a millisecond)."""
+    return ThreadpoolController()

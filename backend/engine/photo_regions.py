@@ -296,21 +296,28 @@ def blank_out(image: Image.Image, outlines: list[np.ndarray]) -> Image.Image:
     return Image.fromarray(rgb)
 
 
-def parts_of_the_rest(image: Image.Image, outlines: list[np.ndarray]) -> tuple[list[np.ndarray], list[Image.Image]]:
+def parts_of_the_rest(
+    image: Image.Image, outlines: list[np.ndarray], *, locate: bool = True
+) -> tuple[list[np.ndarray], list[Image.Image]]:
     """Where another artwork may be in a photo whose artworks at ``outlines`` are recognised,
     and what the global embedding should describe of each: (quads in ``image`` pixels, views).
 
     Every artwork the locator finds once those are painted over (:func:`blank_out`; with
-    them gone, a plainer artwork is no longer outscored), rectified; when it finds none, the
-    largest upright boxes of the photo clear of them (:data:`MAX_CLEAR_BOXES`: an artwork the
-    locator misses is still the main thing in one of them).
+    them gone, a plainer artwork is no longer outscored), rectified; when it finds none (or
+    the caller turned the locator off), the largest upright boxes of the photo clear of them
+    (:data:`MAX_CLEAR_BOXES`: an artwork the locator misses is still the main thing in one
+    of them).
     """
     rest = blank_out(image, outlines)
-    located = [
-        found
-        for found in locate_artworks(rest, limit=MAX_LOCATED)
-        if all(_shared(found.corners, o) < _SAME_ARTWORK for o in outlines)
-    ]
+    located = (
+        [
+            found
+            for found in locate_artworks(rest, limit=MAX_LOCATED)
+            if all(_shared(found.corners, o) < _SAME_ARTWORK for o in outlines)
+        ]
+        if locate
+        else []
+    )
     if located:
         return [f.corners for f in located], [rectify(image, f) for f in located]
     boxes = _clear_boxes(image.size, outlines)

@@ -372,15 +372,17 @@ class SearchService(SpaceBound):
         if recogniser is not None and worth_looking_closer(regions, recogniser.query.size):
             tv = time.perf_counter()
             # where else an artwork may be, and the global embedding's candidates for it
-            parts, views = parts_of_the_rest(image, [r.outline for r in regions if r.recognition is not None])
+            outlines = [r.outline for r in regions if r.recognition is not None]
+            parts, views = parts_of_the_rest(image, outlines, locate=locate)
+            te = time.perf_counter()
+            timings.locate_ms += (te - tv) * 1000
             by_embedding: list[int] = []
             if views and "cnn" in wanted:
                 rest_vectors = self._describe(views, ["cnn"])["cnn"]
                 _, ids = self.index_store.get(cid, "cnn").search(rest_vectors, GLOBAL_SHORTLIST, allowed=allowed)
                 by_embedding = interleave(*ids.tolist())
-            te = time.perf_counter()
-            timings.embed_ms += (te - tv) * 1000
-            tv = te
+            tv = time.perf_counter()
+            timings.embed_ms += (tv - te) * 1000
             sharper = functools.partial(self._sharper, data, decoded)  # decoded only when needed
             look_closer(regions, recogniser, image.size, sharper, allowed, parts, by_embedding)
             timings.recognise_ms += (time.perf_counter() - tv) * 1000

@@ -18,6 +18,7 @@ from backend.api.strict_json import MAX_JSON_DEPTH, JSONInputError, loads_untrus
         ("[" * 5000 + "]" * 5000, f"nested deeper than {MAX_JSON_DEPTH} levels"),
         ("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1), f"nested deeper than {MAX_JSON_DEPTH} levels"),
         (b'{"a": "\xff"}', "not UTF-8 text"),
+        ('{"titre": "\u00e9t\u00e9 \u00e0 Arles \U0001f3a8", "w": NaN}'.encode(), "NaN is not a number JSON allows"),
         ('{"a": 1', "unexpected end of data"),
     ],
 )

@@ -152,3 +152,26 @@ def test_a_stored_item_costs_at_most_16_kb(tmp_path: Path, features) -> None:
     per_item = store.describe(1)["bytes_per_item"]
     assert 0 < per_item <= 16 * 1024
     assert np.mean([len(f) for f in features]) > 100  # the paintings do have keypoints
+
+
+def test_items_with_few_keypoints_wait_for_enough_to_train_words(tmp_path: Path, features) -> None:
+    """Flat swatches and tiny images give a handful of keypoints each: a collection of them
+    past the item threshold is saved without a vocabulary (training one would fail, or vote
+    at random), and gets one once real paintings bring enough keypoints."""
+    rng = np.random.default_rng(0)
+    few = [
+        LocalFeatures(
+            rng.uniform(0, 200, (3, 2)).astype(np.float32), rng.integers(0, 256, (3, 32), dtype=np.uint8), (200, 150)
+        )
+        for _ in range(feature_store.MIN_VOCABULARY_ITEMS + 4)
+    ]
+    store = FeatureStore(tmp_path)
+    w = store.writer(1)
+    w.add(list(range(1, len(few) + 1)), few)
+    w.save()  # with the item threshold alone, words were trained on these 60 descriptors
+    reader = store.get(1)
+    assert not reader.has_vocabulary and len(reader.ids()) == len(few)
+    w = store.writer(1)
+    w.add(list(range(100, 100 + len(features))), features)
+    w.save()
+    assert store.get(1).has_vocabulary

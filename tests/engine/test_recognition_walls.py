@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from backend.engine.photo_regions import ROOM_FOR_MORE, PhotoRegion, worth_looking_closer
-from backend.engine.recognition import Recognition, feature_store
+from backend.engine import photo_regions
+from backend.engine.photo_regions import ROOM_FOR_MORE, PhotoRegion, parts_of_the_rest, worth_looking_closer
+from backend.engine.recognition import Recognition
 from backend.engine.recognition.decision import Evidence
 from backend.engine.recognition.verification import Verification
 from backend.engine.search import SearchOptions
@@ -54,10 +55,8 @@ def walls_engine(
             (root / "src" / n).parent.mkdir(parents=True, exist_ok=True)
             (root / "src" / n).write_bytes(zf.read(n))
     _link_models(root / "data", models_dir)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(feature_store, "MIN_VOCABULARY_ITEMS", 100)
-        eng = Engine.open(Settings(data_dir=root / "data"))
-        eng.ingest.ingest(root / "src", "w")
+    eng = Engine.open(Settings(data_dir=root / "data"))
+    eng.ingest.ingest(root / "src", "w")
     assert eng.feature_store.get(eng.catalog.collection_id("w")).has_vocabulary
     return eng
 
@@ -112,3 +111,22 @@ def test_only_a_photo_with_room_beside_its_artworks_is_looked_at_again() -> None
     big = _recognised([[120, 60], [520, 60], [520, 420], [120, 420]], (256, 230))
     assert not worth_looking_closer([big], size)
     assert worth_looking_closer([big, small], size)
+
+
+def test_the_rest_of_the_photo_is_not_located_when_the_caller_turned_the_locator_off(monkeypatch) -> None:
+    """``locate: false`` holds for the closer look too: the parts it describes are then the
+    upright boxes clear of the recognised artwork, and the locator never runs."""
+    photo = Image.new("RGB", (400, 300), (180, 170, 160))
+    recognised = np.asarray([[20, 40], [150, 40], [150, 200], [20, 200]], np.float32)
+
+    def no_locator(*args, **kwargs):
+        raise AssertionError("the locator ran although the caller turned it off")
+
+    monkeypatch.setattr(photo_regions, "locate_artworks", no_locator)
+    quads, views = parts_of_the_rest(photo, [recognised], locate=False)
+    assert quads and len(quads) == len(views)
+    for quad in quads:  # clear of the recognised artwork, inside the photo
+        assert quad[:, 0].min() >= 150 - 0.5 or quad[:, 0].max() <= 20 or quad[:, 1].min() >= 200 - 0.5
+        assert quad.min() >= -0.5 and quad[:, 0].max() <= 400 and quad[:, 1].max() <= 300
+    with pytest.raises(AssertionError, match="locator ran"):
+        parts_of_the_rest(photo, [recognised])  # the default does locate

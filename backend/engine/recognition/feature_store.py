@@ -63,6 +63,10 @@ grows, below). With words, a photo's artwork is found and verified straight from
 features; without them it must first be located and described by the global embedding, whose
 shortlist is then verified: several times the work per photo. Below a handful of items that
 shortlist is the whole collection anyway."""
+MIN_VOCABULARY_DESCRIPTORS = 20 * 256
+"""...and this many keypoints: about 20 per word of the smallest vocabulary (16 x 16 words).
+Items of flat colour or tiny images have few or none, and words trained on a handful of
+descriptors would vote at random."""
 SETTLED_VOCABULARY_ITEMS = 4000
 """The vocabulary is retrained each time the collection doubles, until it was trained on
 this many items (by then a bigger sample changes the words little)."""
@@ -318,7 +322,9 @@ class CollectionFeatures:
                 self._pending_ids, self._pending = [], []
                 self._index()
             n_items = len(self._ids)
-            retrain = (self._vocabulary is None and n_items >= MIN_VOCABULARY_ITEMS) or (
+            n_points = int(self._where["count"].sum()) if len(self._where) else 0
+            first = n_items >= MIN_VOCABULARY_ITEMS and n_points >= MIN_VOCABULARY_DESCRIPTORS
+            retrain = (self._vocabulary is None and first) or (
                 self._vocabulary is not None
                 and m.vocabulary_items < SETTLED_VOCABULARY_ITEMS
                 and n_items >= 2 * m.vocabulary_items
