@@ -43,6 +43,7 @@ class LoadRun:
         self.duration = duration
         self.samples: list[Sample] = []
         self.probes: list[tuple[float, float | None]] = []
+        self.probe_retries = 0  # probes sent again at once after a broken connection
         self.stall_window = (0.3 * duration, 0.7 * duration)
         self.stall_outcomes: Counter[str] = Counter()
         self.killed: int | None = None
@@ -135,7 +136,14 @@ class LoadRun:
             while (start := self.now()) < self.duration:
                 t0 = time.perf_counter()
                 try:
-                    ok = session.get(f"{self.server.url}/healthz", timeout=5).status_code == 200
+                    try:
+                        resp = session.get(f"{self.server.url}/healthz", timeout=5)
+                    except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError):
+                        # The kept-alive connection was the killed worker's: a load balancer's
+                        # check reconnects too. The time counts from the first attempt.
+                        self.probe_retries += 1
+                        resp = session.get(f"{self.server.url}/healthz", timeout=5)
+                    ok = resp.status_code == 200
                     ms: float | None = (time.perf_counter() - t0) * 1000 if ok else None
                 except requests.RequestException:
                     ms = None
