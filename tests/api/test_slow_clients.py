@@ -174,41 +174,60 @@ def _answered(sock: socket.socket) -> bool:
     return bool(ready)
 
 
+@contextmanager
+def _queued_photo_searches(base: str, demo_source, count: int) -> Iterator[list[socket.socket]]:
+    """``count`` 12 MP photo searches sent at once on raw sockets (closed afterwards)."""
+    from dataset_tools.camera_snap import simulate_snap
+
+    port = int(base.rsplit(":", 1)[1])
+    painting = Image.open(sorted(demo_source.out_dir.rglob("*.jpg"))[0]).convert("RGB")
+    buf = io.BytesIO()
+    simulate_snap(painting, np.random.default_rng(1), out_size=(4000, 3000)).photo.save(buf, "JPEG", quality=92)
+    request = _photo_search_request(port, buf.getvalue())
+    searches: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sock = socket.create_connection(("127.0.0.1", port), timeout=120)
+            sock.sendall(request)
+            searches.append(sock)
+        yield searches
+    finally:
+        for sock in searches:
+            sock.close()
+
+
+def _probes_answered_until(base: str, done, timeout: float) -> int:
+    """``/healthz`` probes answered, one after another, before ``done()`` holds."""
+    answered = 0
+    with requests.Session() as http:
+        while not done():
+            assert http.get(f"{base}/healthz", timeout=timeout).status_code == 200
+            if not done():
+                answered += 1
+    return answered
+
+
+def _answer(sock: socket.socket) -> bytes:
+    answer = b""
+    while chunk := sock.recv(65536):
+        answer += chunk
+    return answer
+
+
 def test_healthz_answers_while_a_photo_search_computes(server: str, demo_source) -> None:
     """The event loop is not held by a request's CPU work: while photo searches (12 MP
     snaps: decoding, recognition, embedding) are computing, ``/healthz`` keeps answering,
     several times before the first search is answered. With the work run on the event loop,
     no probe sent during a search could be answered before that search's answer."""
-    from dataset_tools.camera_snap import simulate_snap
-
-    port = int(server.rsplit(":", 1)[1])
-    painting = Image.open(sorted(demo_source.out_dir.rglob("*.jpg"))[0]).convert("RGB")
-    buf = io.BytesIO()
-    simulate_snap(painting, np.random.default_rng(1), out_size=(4000, 3000)).photo.save(buf, "JPEG", quality=92)
-    request = _photo_search_request(port, buf.getvalue())
-
-    searches = []
-    try:
-        for _ in range(3):
-            sock = socket.create_connection(("127.0.0.1", port), timeout=120)
-            sock.sendall(request)
-            searches.append(sock)
-        probes_before_first_answer = 0
-        with requests.Session() as http:
-            while not any(_answered(s) for s in searches):
-                assert http.get(f"{server}/healthz", timeout=30).status_code == 200
-                if not any(_answered(s) for s in searches):
-                    probes_before_first_answer += 1
+    with _queued_photo_searches(server, demo_source, 3) as searches:
+        probes_before_first_answer = _probes_answered_until(
+            server, lambda: any(_answered(s) for s in searches), timeout=30
+        )
         assert probes_before_first_answer >= 3, probes_before_first_answer
         for sock in searches:  # and the searches themselves are answered
-            answer = b""
-            while chunk := sock.recv(65536):
-                answer += chunk
+            answer = _answer(sock)
             assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
             assert b'"regions"' in answer
-    finally:
-        for sock in searches:
-            sock.close()
 
 
 def test_healthz_waits_for_one_search_not_the_queue(loop_server: str, demo_source) -> None:
@@ -216,32 +235,11 @@ def test_healthz_waits_for_one_search_not_the_queue(loop_server: str, demo_sourc
     search computes, but it must not wait behind every search queued after it either: four
     photo searches are sent at once, and probes are answered between them, before the last
     search's answer."""
-    from dataset_tools.camera_snap import simulate_snap
-
-    port = int(loop_server.rsplit(":", 1)[1])
-    painting = Image.open(sorted(demo_source.out_dir.rglob("*.jpg"))[0]).convert("RGB")
-    buf = io.BytesIO()
-    simulate_snap(painting, np.random.default_rng(1), out_size=(4000, 3000)).photo.save(buf, "JPEG", quality=92)
-    request = _photo_search_request(port, buf.getvalue())
-
-    searches = []
-    try:
-        for _ in range(4):
-            sock = socket.create_connection(("127.0.0.1", port), timeout=120)
-            sock.sendall(request)
-            searches.append(sock)
-        probes_before_last_answer = 0
-        with requests.Session() as http:
-            while not all(_answered(s) for s in searches):
-                assert http.get(f"{loop_server}/healthz", timeout=60).status_code == 200
-                if not all(_answered(s) for s in searches):
-                    probes_before_last_answer += 1
+    with _queued_photo_searches(loop_server, demo_source, 4) as searches:
+        probes_before_last_answer = _probes_answered_until(
+            loop_server, lambda: all(_answered(s) for s in searches), timeout=60
+        )
         assert probes_before_last_answer >= 2, probes_before_last_answer
         for sock in searches:
-            answer = b""
-            while chunk := sock.recv(65536):
-                answer += chunk
+            answer = _answer(sock)
             assert answer.startswith(b"HTTP/1.1 200"), answer[:300]
-    finally:
-        for sock in searches:
-            sock.close()
