@@ -310,6 +310,17 @@ def evaluate(args: argparse.Namespace, engine: Engine, zf: zipfile.ZipFile, part
     (args.work / "evaluation.json").write_text(json.dumps(report, indent=1))
 
 
+def open_work(datasets: Path | None, work: Path) -> tuple[Path, Engine] | None:
+    """The WikiArt zip and an engine over ``work``'s data folder, for the hand-run recognition
+    scripts; None (said on stderr) when the zip is absent."""
+    zip_path = (datasets or Path("shared/datasets")) / WIKIART_ZIP
+    if not zip_path.exists():
+        print(f"{zip_path} is absent: this script needs the WikiArt zip", file=sys.stderr)
+        return None
+    work.mkdir(parents=True, exist_ok=True)
+    return zip_path, Engine.open(Settings(data_dir=work / "data"))
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--work", type=Path, required=True, help="scratch folder (collection, caches)")
@@ -325,12 +336,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-known-wrong", type=float, default=0.005)
     p.add_argument("--evaluate", action="store_true", help="measure the shipped rule on held-out snaps")
     args = p.parse_args(argv)
-    zip_path = (args.datasets or Path("shared/datasets")) / WIKIART_ZIP
-    if not zip_path.exists():
-        print(f"{zip_path} is absent: this script needs the WikiArt zip", file=sys.stderr)
+    opened = open_work(args.datasets, args.work)
+    if opened is None:
         return 2
-    args.work.mkdir(parents=True, exist_ok=True)
-    engine = Engine.open(Settings(data_dir=args.work / "data"))
+    zip_path, engine = opened
     t0 = time.perf_counter()
     with zipfile.ZipFile(zip_path) as zf:
         parts = split(wikiart_names(zf), args.catalogue)

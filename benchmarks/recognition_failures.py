@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 
-from backend.config import Settings
 from backend.engine.artwork import crop_artwork
 from backend.engine.recognition import Recogniser, extract_query_features
 from backend.engine.recognition.decision import MIN_INLIERS, evidence_of
@@ -40,9 +39,9 @@ from dataset_tools.camera_snap import simulate_snap
 from dataset_tools.images import decode_image
 from dataset_tools.wall_snap import simulate_wall
 
-from .datasets import WIKIART_ZIP, shared_datasets_dir
+from .datasets import shared_datasets_dir
 from .recognition import LEVELS
-from .recognition_calibration import build_collection, split, wikiart_names
+from .recognition_calibration import build_collection, open_work, split, wikiart_names
 from .recognition_runs import COLLECTION, painting, search
 
 
@@ -106,12 +105,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--walls", type=int, default=6)
     p.add_argument("--seed", type=int, default=0, help="the bench context's seed")
     args = p.parse_args(argv)
-    zip_path = (args.datasets or Path("shared/datasets")) / WIKIART_ZIP
-    if not zip_path.exists():
-        print(f"{zip_path} is absent: this script needs the WikiArt zip", file=sys.stderr)
+    opened = open_work(args.datasets, args.work)
+    if opened is None:
         return 2
-    args.work.mkdir(parents=True, exist_ok=True)
-    engine = Engine.open(Settings(data_dir=args.work / "data"))
+    zip_path, engine = opened
     causes: Counter[str] = Counter()
     try:
         with zipfile.ZipFile(zip_path) as zf:
