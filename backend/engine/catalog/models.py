@@ -75,7 +75,7 @@ class Item(Base):
     media_path: Mapped[str | None] = mapped_column(String(512))
     thumb_path: Mapped[str | None] = mapped_column(String(512))
     status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
-    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"))
+    duplicate_of_id: Mapped[int | None] = mapped_column(ForeignKey("items.id", ondelete="SET NULL"), index=True)
     duplicate_kind: Mapped[str | None] = mapped_column(String(8))
     duplicate_distance: Mapped[int | None] = mapped_column(Integer)
     extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
