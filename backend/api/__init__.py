@@ -17,6 +17,7 @@ from . import auth, rate_limits
 from .audit import record_write
 from .errors import register_error_handlers
 from .metrics import Metrics
+from .requests_parsing import UploadRequest
 from .security_headers import add_security_headers
 from .strict_json import StrictJSONProvider
 
@@ -24,6 +25,7 @@ from .strict_json import StrictJSONProvider
 def create_app(settings: Settings | None = None, engine: Engine | None = None) -> Flask:
     settings = settings or (engine.settings if engine else Settings.from_env())
     app = Flask(__name__, static_folder=None)
+    app.request_class = UploadRequest  # photo uploads parsed in memory (see the class)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_upload_bytes
     app.config["ARTSNAP_CHECK_RESPONSES"] = settings.check_responses
     app.json = StrictJSONProvider(app)  # no NaN/Infinity out, depth- and finiteness-checked in

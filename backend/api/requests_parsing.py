@@ -2,12 +2,35 @@
 
 from __future__ import annotations
 
-from typing import Any
+import tempfile
+from typing import IO, Any
 
 from flask import Request
 
 from .errors import APIError
 from .strict_json import MAX_JSON_BYTES, JSONInputError, loads_untrusted
+
+#: An uploaded file part up to this size is parsed into memory; a larger one (a 40 MB TIFF)
+#: goes on to a temp file, as Werkzeug does for every part over 500 KB.
+IN_MEMORY_PART_BYTES = 8 * 1024 * 1024
+
+
+class UploadRequest(Request):
+    """Flask's request, parsing a photo's multipart part into memory rather than a temp file.
+
+    Werkzeug spools every file part over 500 KB to disk. A phone photo (2–5 MB) was written
+    out and read back for every search, about 1.5 ms of a 12 MP search. Parsing happens while
+    a request computes, one at a time per worker, so the memory held is one upload.
+    """
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        return tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_PART_BYTES, mode="rb+")
 
 
 def json_body(request: Request) -> dict[str, Any]:
