@@ -89,7 +89,7 @@ def cmd_search(args: argparse.Namespace) -> int:
     from dataset_tools.images import ImageDecodeError
 
     from .engine.catalog.store import UnknownCollection
-    from .engine.search import OptionsError, SearchOptions
+    from .engine.search_options import OptionsError, SearchOptions
     from .serve import limit_library_threads
 
     limit_library_threads()  # one query at a time, as a server worker runs it

@@ -34,7 +34,8 @@ from dataset_tools.readers import SourceReadError, SourceRecord
 
 from .engine.descriptors import build_descriptors, derive_missing, describe_all
 from .engine.index import VectorIndex
-from .engine.ingest import INGEST_MIN_SIDE, FileError, IngestService, IngestSummary, _Prepared
+from .engine.ingest import INGEST_MIN_SIDE, IngestService, _Prepared
+from .engine.ingest_results import FileError, IngestSummary
 from .engine.recognition import extract_catalogue_features
 from .engine.services import Engine
 

@@ -54,7 +54,7 @@ from backend.engine.artwork import crop_artwork
 from backend.engine.recognition import Recogniser, extract_query_features, extract_tilted_features, interleave
 from backend.engine.recognition.decision import MIN_INLIERS
 from backend.engine.recognition.verification import SAME_PLACE_PX, QueryMatcher, verify
-from backend.engine.search import SearchOptions
+from backend.engine.search_options import SearchOptions
 from backend.engine.services import Engine
 from dataset_tools.camera_snap import simulate_snap
 from dataset_tools.images import decode_image

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from backend.engine.search import SearchOptions, SearchResult
+from backend.engine.search_options import SearchOptions
+from backend.engine.search_results import SearchResult
 from backend.engine.services import Engine
 from dataset_tools.camera_snap import simulate_snap
 from dataset_tools.wall_snap import simulate_wall

@@ -418,7 +418,7 @@ def search_parts(settings, queries: np.ndarray, n: int = 20) -> tuple[list[Searc
     """Time the pieces of one search in-process, to say where ``search_ms`` goes."""
     import faiss
 
-    from backend.engine.search import SearchOptions
+    from backend.engine.search_options import SearchOptions
     from backend.engine.services import Engine
 
     eng = Engine.open(settings)

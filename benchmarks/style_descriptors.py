@@ -367,7 +367,7 @@ def _related(settings: Any, model_dir: Path, test_keys: list[str]) -> list[Relat
     once the style model is registered, as a curator's would be."""
     from backend.engine.catalog.store import Catalog
     from backend.engine.model_registry import register_model_dir, store_dir
-    from backend.engine.search import SearchOptions
+    from backend.engine.search_options import SearchOptions
     from backend.engine.services import Engine
 
     catalog = Catalog(settings.database_url)

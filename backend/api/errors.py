@@ -16,7 +16,7 @@ from dataset_tools.images import ImageDecodeError
 from ..engine.catalog.store import UnknownCollection, UnknownItem
 from ..engine.index import IndexConfigError
 from ..engine.index_store import CollectionBusy, VectorStoreUnavailable
-from ..engine.search import OptionsError
+from ..engine.search_options import OptionsError
 
 log = logging.getLogger(__name__)
 

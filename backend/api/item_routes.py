@@ -7,7 +7,7 @@ from typing import Any
 from flask import Blueprint, Response, jsonify, request, send_file
 from flask.typing import ResponseReturnValue
 
-from ..engine.search import SearchOptions
+from ..engine.search_options import SearchOptions
 from ..engine.uploads import BadSourcePath
 from .audit import note
 from .context import engine, metrics

@@ -22,7 +22,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema, field_validator
 from werkzeug.datastructures import FileStorage
 
-from ..engine.search import MAX_WEIGHT
+from ..engine.search_options import MAX_WEIGHT
 from .errors import APIError
 from .strict_json import JSONInputError, loads_untrusted
 

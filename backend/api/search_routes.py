@@ -8,7 +8,7 @@ from flask.typing import ResponseReturnValue
 from ..engine.attribution import normalize_record_ref
 from ..engine.embedding_space import EmbeddingSpaceError, server_space
 from ..engine.model_registry import active_model, model_space
-from ..engine.search import SearchOptions
+from ..engine.search_options import SearchOptions
 from .context import engine, metrics
 from .errors import APIError
 from .item_routes import related_json

@@ -8,7 +8,7 @@ from flask import g, url_for
 
 from ..engine.attribution import attribution
 from ..engine.catalog.store import ItemView
-from ..engine.search import Hit, Match, SearchResult
+from ..engine.search_results import Hit, Match, SearchResult
 
 _URL_ENDPOINTS = {"thumbnail_url": "items.thumbnail", "image_url": "items.image", "related_url": "items.related"}
 _ID_MARK = 918273645546372819  # stands for the item id while the URL templates are built

@@ -22,7 +22,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -35,110 +35,21 @@ from dataset_tools.readers import Source, SourceReadError, SourceRecord, open_so
 
 from ..config import Settings
 from .attribution import record_id_for
-from .catalog.store import Catalog, ItemView, NewItem
+from .catalog.store import Catalog, NewItem
 from .descriptors import Descriptor, describe_all
 from .feature_backfill import BackfillSummary
 from .index import VectorIndex
-from .index_store import IndexStore, ReconcileReport
-from .media import StoredMedia, remove_media, store_media
+from .index_store import IndexStore
+from .ingest_results import FileError, IngestSummary, duplicate_line
+from .item_removal import ItemRemoval
+from .media import StoredMedia, store_media
 from .model_spaces import ModelSpaces, SpaceBound
-from .recognition import CollectionFeatures, FeatureStore, LocalFeatures, backfill_command, extract_catalogue_features
+from .recognition import CollectionFeatures, FeatureStore, LocalFeatures, extract_catalogue_features
 from .uploads import upload_path
 
 #: Catalog images are decoded with JPEG draft mode down to this short side: enough for the
 #: 224 px network input and the media copy, and much faster for large scans.
 INGEST_MIN_SIDE = 320
-
-
-@dataclass(frozen=True)
-class FileError:
-    """One record that could not be ingested; the ingest goes on with the next."""
-
-    source_path: str
-    code: str
-    message: str
-
-    def line(self) -> str:
-        """How a front end shows it: ``error: PATH: CODE: MESSAGE``."""
-        return f"error: {self.source_path}: {self.code}: {self.message}"
-
-
-def duplicate_line(source_path: str, of_source_path: str, kind: str, distance: int) -> str:
-    """How a front end shows a record linked to an item already kept, not indexed itself."""
-    article = "an" if kind == "exact" else "a"
-    extra = f", distance {distance}" if kind == "near" else ""
-    return f"duplicate: {source_path} is {article} {kind} duplicate of {of_source_path}{extra} (linked, not indexed)"
-
-
-@dataclass
-class IngestSummary:
-    collection: str
-    source: str
-    total: int = 0
-    added: int = 0
-    exact_duplicates: int = 0
-    near_duplicates: int = 0
-    already_done: int = 0
-    reembedded: int = 0
-    #: Duplicates whose kept item had been deleted, promoted or relinked at the start of the run.
-    repaired: int = 0
-    #: Uploads that held a path of this SOURCE, moved aside so the curator's file went in.
-    displaced: int = 0
-    failed: list[FileError] = field(default_factory=list)
-    skipped_non_images: int = 0
-    elapsed_s: float = 0.0
-    reconcile: ReconcileReport | None = None
-    #: False for a collection ingested before local features existed: its new items get
-    #: none either, until :meth:`IngestService.backfill_local_features` has run.
-    local_features: bool = True
-
-    @property
-    def images_per_s(self) -> float:
-        done = self.added + self.exact_duplicates + self.near_duplicates
-        return done / self.elapsed_s if self.elapsed_s > 0 else 0.0
-
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "collection": self.collection,
-            "source": self.source,
-            "total": self.total,
-            "added": self.added,
-            "exact_duplicates": self.exact_duplicates,
-            "near_duplicates": self.near_duplicates,
-            "already_done": self.already_done,
-            "reembedded": self.reembedded,
-            "repaired": self.repaired,
-            "displaced": self.displaced,
-            "failed": [e.__dict__ for e in self.failed],
-            "skipped_non_images": self.skipped_non_images,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "images_per_s": round(self.images_per_s, 1),
-            "local_features": self.local_features,
-        }
-
-    def notes(self) -> list[str]:
-        """What the user should know and do after this ingest, as lines for a front end."""
-        if self.local_features:
-            return []
-        return [
-            f"note: {self.collection!r} has no local features yet, so searches cannot verify matches; "
-            f"run `{backfill_command(self.collection)}` once"
-        ]
-
-
-#: What ``IngestService.delete`` does with the duplicates of a kept item it deletes.
-DUPLICATE_POLICIES = ("promote", "delete")
-
-
-@dataclass(frozen=True)
-class DeleteReport:
-    """What a delete did: rows removed, duplicates promoted to kept items or relinked to
-    another kept item, and stored files removed because nothing uses them any more."""
-
-    deleted: tuple[int, ...]
-    promoted: tuple[int, ...] = ()
-    relinked: tuple[int, ...] = ()
-    files_removed: int = 0
 
 
 @dataclass
@@ -175,7 +86,7 @@ class _Prepared:
 Labeller = Callable[[Sequence[Image.Image]], list[list[tuple[str, float]]]]
 
 
-class IngestService(SpaceBound):
+class IngestService(ItemRemoval, SpaceBound):
     def __init__(
         self,
         settings: Settings,
@@ -330,124 +241,6 @@ class IngestService(SpaceBound):
         item_id = item_ids[0]
         view = self.catalog.get_item(item_id)
         return item_id, view.duplicate_kind, view.duplicate_of
-
-    def delete(self, item_id: int, *, duplicates: str = "promote") -> DeleteReport:
-        """Delete an item from catalog, indexes and media store.
-
-        Deleting a kept item would leave its duplicates pointing nowhere (never shown, never
-        searchable). ``duplicates="promote"`` (the default) makes the first of them a kept
-        item, embedded from its own stored picture, and relinks the others to it or to
-        whichever kept item they now duplicate (a near duplicate of the deleted item need
-        not be near the promoted one; then it is promoted too). ``"delete"`` deletes them
-        with it. Stored files go when no remaining item uses them (exact duplicates share
-        one file, named by content hash).
-        """
-        if duplicates not in DUPLICATE_POLICIES:
-            raise ValueError(f"duplicates must be one of {', '.join(DUPLICATE_POLICIES)}, not {duplicates!r}")
-        cid = self.catalog.collection_id(self.catalog.get_item(item_id).collection)
-        with self.pinned_writer(cid) as indexes:
-            view = self.catalog.get_item(item_id)  # again, under the lock
-            doomed = [item_id, *view.duplicates] if duplicates == "delete" else [item_id]
-            for idx in indexes.values():
-                idx.remove(np.asarray(doomed, np.int64))
-            feats = self.features.writer(cid) if self.features is not None else None
-            if feats is not None and not feats.exists:
-                feats = None  # a collection from before local features: backfilled as a whole
-            if feats is not None:
-                feats.remove(np.asarray(doomed, np.int64))
-            gone = self.catalog.delete_items(doomed)
-            promoted: list[int] = []
-            relinked: list[int] = []
-            if duplicates == "promote" and view.duplicates:
-                promoted, relinked, _ = self._rehome(
-                    cid, list(view.duplicates), indexes, fallback=(view.media_path, view.thumb_path), feats=feats
-                )
-            if feats is not None:
-                feats.save()  # before the indexes: never an indexed item without its features
-            self.index_store.save(cid, indexes)
-            self.catalog.set_status(promoted, "indexed")
-            files = {p for v in gone for p in (v.media_path, v.thumb_path) if p}
-            removed = remove_media(self.settings.data_dir, sorted(files - self.catalog.media_in_use(files)))
-        return DeleteReport(
-            deleted=tuple(v.id for v in gone), promoted=tuple(promoted), relinked=tuple(relinked), files_removed=removed
-        )
-
-    def _repair_orphans(
-        self, cid: int, indexes: Mapping[str, VectorIndex], feats: CollectionFeatures | None = None
-    ) -> int:
-        """Duplicates an earlier delete left pointing nowhere: promote or relink them now.
-
-        Rows from before duplicates kept a picture of their own cannot be embedded; they are
-        dropped, so the source file is ingested afresh if it is in this SOURCE.
-        """
-        orphans = self.catalog.orphan_duplicates(cid)
-        if not orphans:
-            return 0
-        promoted, relinked, lost = self._rehome(cid, orphans, indexes, fallback=None, feats=feats)
-        if promoted:
-            if feats is not None:
-                feats.save()
-            self.index_store.save(cid, indexes)
-            self.catalog.set_status(promoted, "indexed")
-        if lost:
-            self.catalog.delete_items(lost)
-        return len(promoted) + len(relinked)
-
-    def _rehome(
-        self,
-        cid: int,
-        orphans: list[int],
-        indexes: Mapping[str, VectorIndex],
-        *,
-        fallback: tuple[str | None, str | None] | None,
-        feats: CollectionFeatures | None = None,
-    ) -> tuple[list[int], list[int], list[int]]:
-        """Relink each orphaned duplicate to a kept item it duplicates, else promote it.
-
-        Oldest first, against the collection's kept items and those promoted so far. A row
-        without a picture of its own uses ``fallback`` (the deleted item's picture, which it
-        duplicates); without either it is returned as lost. Promoted rows are left
-        ``pending`` with their vectors in ``indexes``: the caller saves, then marks them.
-        Returns (promoted, relinked, lost) ids.
-        """
-        dedup = DuplicateIndex(near_threshold=self.settings.near_duplicate_threshold)
-        for kept_id, sha, ph in self.catalog.dedup_entries(cid):
-            dedup.add(kept_id, sha, ph)
-        views = self.catalog.get_items(orphans)
-        promoted: list[int] = []
-        relinked: list[int] = []
-        lost: list[int] = []
-        images: list[Image.Image] = []
-        for oid in sorted(views):
-            sha, ph = self.catalog.dedup_row(oid)
-            match = dedup.find(sha, ph)
-            if match is not None:
-                self.catalog.relink_duplicate(oid, int(match.of), match.kind, match.distance)  # type: ignore[call-overload]  # keys are kept item ids here
-                relinked.append(oid)
-                continue
-            media, thumb = self._own_or_fallback(views[oid], fallback)
-            image = self.load_media(media)
-            if image is None:
-                lost.append(oid)
-                continue
-            self.catalog.promote_duplicate(oid, media, thumb)
-            dedup.add(oid, sha, ph)
-            promoted.append(oid)
-            images.append(image)
-        if promoted:
-            self._describe_and_add(np.asarray(promoted, np.int64), images, indexes)
-            if feats is not None:
-                feats.add(promoted, [extract_catalogue_features(im) for im in images])
-            self._label(promoted, images)
-        return promoted, relinked, lost
-
-    @staticmethod
-    def _own_or_fallback(
-        view: ItemView, fallback: tuple[str | None, str | None] | None
-    ) -> tuple[str | None, str | None]:
-        if view.media_path or fallback is None:
-            return view.media_path, view.thumb_path
-        return fallback
 
     def load_media(self, media_path: str | None) -> Image.Image | None:
         if not media_path:

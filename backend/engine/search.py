@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -44,7 +42,6 @@ from .photo_regions import (
     worth_looking_closer,
 )
 from .recognition import (
-    Evidence,
     FeatureStore,
     Recogniser,
     Recognition,
@@ -53,6 +50,8 @@ from .recognition import (
     interleave,
 )
 from .related_labels import label_sharing_candidates
+from .search_options import OptionsError, SearchOptions
+from .search_results import Hit, Match, Region, SearchResult, Timings
 from .weighting import Weighting, choose_weighting
 
 log = logging.getLogger(__name__)
@@ -63,220 +62,6 @@ GLOBAL_SHORTLIST = 10
 #: How negative a component of a unit-length ``cnn`` vector may be (fp16/int8 rounding) and still
 #: be an embedding of the ReLU6 backbone.
 NEGATIVE_TOLERANCE = 0.01
-
-
-class OptionsError(ValueError):
-    """The caller's search options are malformed; the message says which field and why."""
-
-
-#: Weights are relative (fusion divides by their sum); the cap keeps that sum finite.
-MAX_WEIGHT = 1000.0
-
-
-def is_finite_number(value: object) -> bool:
-    """A JSON number that is not a bool, NaN, ±Infinity or an int no float can hold."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
-
-
-@dataclass(frozen=True)
-class SearchOptions:
-    top_k: int = 12
-    weights: Mapping[str, float] | None = None
-    labels: tuple[QueryLabel, ...] = ()
-    filter_labels: tuple[str, ...] = ()
-    locate: bool | None = None
-    label_weight: float = 0.1
-    exclude_ids: tuple[int, ...] = ()
-
-    @classmethod
-    def from_json(cls, data: Any, settings: Settings, descriptors: Sequence[str]) -> SearchOptions:
-        """Validate untrusted JSON (HTTP ``options``) into options, with messages a client can act on."""
-        if data is None:
-            data = {}
-        if not isinstance(data, dict):
-            raise OptionsError("options must be a JSON object")
-        unknown = set(data) - {"top_k", "weights", "labels", "filters", "locate", "label_weight"}
-        if unknown:
-            raise OptionsError(f"unknown option(s): {', '.join(sorted(unknown))}")
-        top_k = data.get("top_k", settings.default_top_k)
-        if not isinstance(top_k, int) or isinstance(top_k, bool) or not 1 <= top_k <= settings.max_top_k:
-            raise OptionsError(f"top_k must be an integer from 1 to {settings.max_top_k}")
-        weights = data.get("weights")
-        if weights is not None:
-            if not isinstance(weights, dict) or not weights:
-                raise OptionsError('weights must be an object like {"cnn": 1.0, "color": 0.2}')
-            for k, v in weights.items():
-                if k not in descriptors:
-                    raise OptionsError(f"unknown descriptor {k!r} in weights; known: {', '.join(descriptors)}")
-                if not is_finite_number(v) or not 0 <= v <= MAX_WEIGHT:
-                    raise OptionsError(
-                        f"weight of {k!r} must be a number from 0 to {MAX_WEIGHT:g} (weights are relative)"
-                    )
-            if sum(weights.values()) <= 0:
-                raise OptionsError("at least one weight must be > 0")
-        labels: list[QueryLabel] = []
-        raw_labels = data.get("labels", [])
-        if not isinstance(raw_labels, list):
-            raise OptionsError('labels must be a list of names or {"name", "confidence"} objects')
-        for lb in raw_labels:
-            if isinstance(lb, str) and lb:
-                labels.append(QueryLabel(lb, 1.0))
-            elif isinstance(lb, dict) and isinstance(lb.get("name"), str):
-                conf = lb.get("confidence", 1.0)
-                if not is_finite_number(conf) or not 0 <= conf <= 1:
-                    raise OptionsError("label confidence must be a number from 0 to 1")
-                labels.append(QueryLabel(lb["name"], float(conf)))
-            else:
-                raise OptionsError('each label must be a name or {"name": str, "confidence": 0..1}')
-        filters = data.get("filters", {})
-        if not isinstance(filters, dict) or set(filters) - {"labels"}:
-            raise OptionsError("filters must be an object with an optional 'labels' list")
-        flabels = filters.get("labels", [])
-        if not isinstance(flabels, list) or not all(isinstance(x, str) for x in flabels):
-            raise OptionsError("filters.labels must be a list of label names")
-        locate = data.get("locate")
-        if locate is not None and not isinstance(locate, bool):
-            raise OptionsError("locate must be true or false")
-        lw = data.get("label_weight", 0.1)
-        if not is_finite_number(lw) or not 0 <= lw <= 1:
-            raise OptionsError("label_weight must be a number from 0 to 1")
-        return cls(
-            top_k=top_k,
-            weights={k: float(v) for k, v in weights.items()} if weights else None,
-            labels=tuple(labels),
-            filter_labels=tuple(flabels),
-            locate=locate,
-            label_weight=float(lw),
-        )
-
-
-@dataclass
-class Timings:
-    decode_ms: float = 0.0
-    #: local features of the photo, visual words, geometric verification
-    recognise_ms: float = 0.0
-    locate_ms: float = 0.0
-    embed_ms: float = 0.0
-    search_ms: float = 0.0
-    total_ms: float = 0.0
-
-    def to_dict(self) -> dict[str, float]:
-        return {k: round(v, 2) for k, v in self.__dict__.items()}
-
-
-@dataclass
-class Hit:
-    item: ItemView
-    score: float
-    scores: dict[str, float]
-    reasons: list[str]
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON shape shared by ``artsnap search --json`` and the HTTP API (which adds URLs)."""
-        it = self.item
-        return {
-            "id": it.id,
-            "source_path": it.source_path,
-            "title": it.title,
-            "score": self.score,
-            "scores": self.scores,
-            "labels": [lb.to_dict() for lb in it.labels],
-            "reasons": self.reasons,
-            "duplicates": list(it.duplicates),
-        }
-
-
-@dataclass
-class Match:
-    """The artwork recognised in the photo: the catalogue item (as a result), where it is in
-    the photo and the evidence that verified it.
-
-    ``corners`` (4, 2) are the artwork's own top-left, top-right, bottom-right and
-    bottom-left corners in pixels of the uploaded photo as its viewer sees it: upright (EXIF
-    orientation applied), at its full resolution, pixel centres at integer coordinates. A
-    corner may lie outside the photo when the artwork is cut off by the photo's edge.
-    """
-
-    hit: Hit
-    corners: np.ndarray
-    evidence: Evidence
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            **self.hit.to_dict(),
-            "corners": np.round(self.corners, 1).tolist(),
-            "evidence": self.evidence.to_dict(),
-        }
-
-
-@dataclass
-class Region:
-    """One artwork found in the photo: its ``corners`` (as :attr:`Match.corners`), how it
-    was found (``found_by``: ``"recognition"``, ``"locator"``, or ``"photo"`` when no artwork
-    was found and the whole photo is the region), the recognised artwork (None: not in this
-    collection) and the works like it (``hits``; the match first when there is one)."""
-
-    corners: np.ndarray
-    found_by: str
-    match: Match | None
-    hits: list[Hit]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "corners": np.round(self.corners, 1).tolist(),
-            "found_by": self.found_by,
-            "match": self.match.to_dict() if self.match else None,
-            "results": [h.to_dict() for h in self.hits],
-        }
-
-
-@dataclass
-class SearchResult:
-    """A search's answer. For a photo, ``regions`` has one entry per artwork found in it
-    (one for a photo of one artwork); ``match`` and ``hits`` are those of the main region
-    (the largest recognised artwork, else the largest region). Searches without pixels (an
-    on-device embedding, related items) have no regions and no match."""
-
-    collection: str
-    hits: list[Hit]
-    timings: Timings
-    models: list[dict[str, Any]] = field(default_factory=list)
-    artwork: dict[str, Any] | None = None
-    query_labels: list[QueryLabel] = field(default_factory=list)
-    match: Match | None = None
-    regions: list[Region] = field(default_factory=list)
-    photo_size: tuple[int, int] | None = None
-    #: how recognition went (keypoints, candidates verified, time per part), for BENCHMARKS.md
-    recognition: dict[str, Any] | None = None
-    #: what the caller should know about this answer, e.g. that matches cannot be verified
-    warnings: list[str] = field(default_factory=list)
-    #: the descriptor weights the results were ranked with, and why (caller, image type, default)
-    weighting: Weighting | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        query: dict[str, Any] = {
-            "artwork": self.artwork,
-            "photo_size": list(self.photo_size) if self.photo_size else None,
-            "recognition": self.recognition,
-            "labels": [{"name": q.name, "confidence": q.confidence, "source": q.source} for q in self.query_labels],
-        }
-        if self.weighting is not None and self.weighting.source != "default":
-            query["weighting"] = self.weighting.to_dict()  # said when the caller or the image type chose
-        return {
-            "collection": self.collection,
-            "results": [h.to_dict() for h in self.hits],
-            "match": self.match.to_dict() if self.match else None,
-            "regions": [r.to_dict() for r in self.regions],
-            "query": query,
-            "warnings": self.warnings,
-            "timings_ms": self.timings.to_dict(),
-            "models": self.models,
-        }
 
 
 class SearchService(SpaceBound):

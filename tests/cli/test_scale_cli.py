@@ -12,7 +12,7 @@ pytest.importorskip("milvus_lite")
 
 from backend.cli import main
 from backend.config import Settings
-from backend.engine.search import SearchOptions
+from backend.engine.search_options import SearchOptions
 from backend.engine.services import Engine
 
 

@@ -22,7 +22,7 @@ from backend.engine.binary_index import BinaryIndex
 from backend.engine.catalog.store import Catalog
 from backend.engine.model_registry import register_model_dir, store_dir
 from backend.engine.reranked_index import RerankedIndex
-from backend.engine.search import SearchOptions
+from backend.engine.search_options import SearchOptions
 from backend.engine.services import Engine
 
 

@@ -12,7 +12,7 @@ from PIL import Image
 from sqlalchemy import update
 
 from backend.engine.catalog.models import Item
-from backend.engine.search import SearchOptions
+from backend.engine.search_options import SearchOptions
 from backend.engine.services import Engine
 
 

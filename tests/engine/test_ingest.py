@@ -217,7 +217,7 @@ def _assert_whole_collection(eng: Engine, files: dict[str, bytes], assert_consis
     assert sum(v.status == "duplicate" for v in items.values()) == 1
     assert_consistent(eng, "c")
     # and the repaired collection answers searches
-    from backend.engine.search import SearchOptions
+    from backend.engine.search_options import SearchOptions
 
     hit = eng.search.search_image("c", files["cubist/cubist_3.jpg"], SearchOptions(top_k=1, locate=False)).hits[0]
     assert hit.item.source_path == "cubist/cubist_3.jpg"
@@ -329,7 +329,7 @@ def test_sigkill_mid_ingest_then_rerun_leaves_catalog_and_indexes_in_agreement(
 def test_ingest_and_search_on_postgresql(
     tmp_path: Path, make_settings, postgres_url: str, small_collection, assert_consistent
 ) -> None:
-    from backend.engine.search import SearchOptions
+    from backend.engine.search_options import SearchOptions
 
     source = write_files(
         tmp_path / "src", {**small_collection, "cubist/copy.jpg": small_collection["mondrian/mondrian_1.jpg"]}
@@ -351,7 +351,7 @@ def test_ingest_and_search_on_postgresql(
 
 
 def test_a_collection_whose_files_all_failed_searches_to_nothing(tmp_path: Path, engine: Engine) -> None:
-    from backend.engine.search import SearchOptions
+    from backend.engine.search_options import SearchOptions
 
     source = write_files(tmp_path / "src", {"a/bad.jpg": b"\xff\xd8\xff garbage", "a/empty.png": b""})
     summary = engine.ingest.ingest(source, "broken")

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from backend.cli import main
-from backend.engine.search import SearchOptions
+from backend.engine.search_options import SearchOptions
 from backend.engine.services import Engine
 from dataset_tools.camera_snap import simulate_snap
 from dataset_tools.demo import paint

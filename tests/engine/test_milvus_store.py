@@ -15,7 +15,7 @@ from backend.config import Settings
 from backend.engine.index import IndexConfigError
 from backend.engine.migrate_store import migrate_collection
 from backend.engine.milvus_mapping import index_spec, parse_vector_store
-from backend.engine.search import SearchOptions
+from backend.engine.search_options import SearchOptions
 from backend.engine.services import Engine, build_index_store
 
 

@@ -17,7 +17,7 @@ from backend.cli import main
 from backend.config import Settings
 from backend.engine.embedding_space import EmbeddingSpaceError, model_space, server_space
 from backend.engine.model_switch import ModelSwitchError, switch_model
-from backend.engine.search import SearchOptions
+from backend.engine.search_options import SearchOptions
 from backend.engine.services import Engine
 from edge_models.embedding_variants import embedding_variant
 

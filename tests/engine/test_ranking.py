@@ -23,7 +23,9 @@ from backend.engine.fusion import FusedHit, QueryLabel, fuse
 from backend.engine.index import ID_BYTES, IndexConfigError, IndexMeta, VectorIndex
 from backend.engine.index_store import IndexStore, ReconcileReport
 from backend.engine.related_labels import label_sharing_candidates
-from backend.engine.search import Hit, OptionsError, SearchOptions, SearchResult, SearchService, Timings
+from backend.engine.search import SearchService
+from backend.engine.search_options import OptionsError, SearchOptions
+from backend.engine.search_results import Hit, SearchResult, Timings
 from tests.engine.chosen_vectors import ChosenVectors
 
 DIM = 8

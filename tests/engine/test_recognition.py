@@ -14,7 +14,8 @@ import pytest
 from PIL import Image
 
 from backend.engine.recognition import feature_store
-from backend.engine.search import SearchOptions, SearchResult
+from backend.engine.search_options import SearchOptions
+from backend.engine.search_results import SearchResult
 from backend.engine.services import Engine
 from dataset_tools.camera_snap import simulate_snap
 from dataset_tools.demo import paint

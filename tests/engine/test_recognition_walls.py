@@ -17,7 +17,7 @@ from backend.engine.photo_regions import ROOM_FOR_MORE, PhotoRegion, parts_of_th
 from backend.engine.recognition import Recognition
 from backend.engine.recognition.decision import Evidence
 from backend.engine.recognition.verification import Verification
-from backend.engine.search import SearchOptions
+from backend.engine.search_options import SearchOptions
 from backend.engine.services import Engine
 from dataset_tools.wall_snap import simulate_wall
 

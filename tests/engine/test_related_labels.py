@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from backend.engine.catalog.store import NewItem
-from backend.engine.search import SearchOptions
+from backend.engine.search_options import SearchOptions
 from tests.engine.chosen_vectors import chosen_engine
 
 

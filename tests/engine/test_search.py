@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from backend.engine.catalog.store import UnknownCollection
-from backend.engine.search import OptionsError, SearchOptions
+from backend.engine.search_options import OptionsError, SearchOptions
 from backend.engine.services import Engine
 
 COLLECTION = "demo"

@@ -16,7 +16,7 @@ from backend.api import create_app
 from backend.cli import main
 from backend.config import Settings
 from backend.engine.descriptors import BackboneRunner, build_descriptors, describe_all
-from backend.engine.search import SearchOptions
+from backend.engine.search_options import SearchOptions
 from backend.engine.services import Engine
 
 #: Two styles whose brushwork differs clearly (dark glazed baroque against broken impressionist

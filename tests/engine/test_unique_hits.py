@@ -18,7 +18,8 @@ import pytest
 from PIL import Image
 
 from backend.engine.fusion import QueryLabel, fuse
-from backend.engine.search import SearchOptions, SearchResult
+from backend.engine.search_options import SearchOptions
+from backend.engine.search_results import SearchResult
 from backend.engine.services import Engine
 
 COLLECTION = "demo"
