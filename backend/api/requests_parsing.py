@@ -8,6 +8,7 @@ from typing import IO, Any
 from flask import Request
 
 from .errors import APIError
+from .multipart import FastFormDataParser
 from .strict_json import MAX_JSON_BYTES, JSONInputError, loads_untrusted
 
 #: An uploaded file part up to this size is parsed into memory; a larger one (a 40 MB TIFF)
@@ -16,12 +17,15 @@ IN_MEMORY_PART_BYTES = 8 * 1024 * 1024
 
 
 class UploadRequest(Request):
-    """Flask's request, parsing a photo's multipart part into memory rather than a temp file.
+    """Flask's request, parsing multipart bodies with python-multipart (:mod:`.multipart`) and
+    a photo's part into memory rather than a temp file.
 
-    Werkzeug spools every file part over 500 KB to disk. A phone photo (2–5 MB) was written
-    out and read back for every search, about 1.5 ms of a 12 MP search. Parsing happens while
-    a request computes, one at a time per worker, so the memory held is one upload.
+    Werkzeug spools every file part over 500 KB to disk: a phone photo (2–5 MB) was written
+    out and read back for every search. Parsing happens while a request computes, one at a
+    time per worker, so the memory held is one upload.
     """
+
+    form_data_parser_class = FastFormDataParser
 
     def _get_file_stream(
         self,
