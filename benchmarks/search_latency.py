@@ -601,7 +601,7 @@ def run(ctx: BenchContext) -> SearchLatencyResult:
         photo_mb=float(np.mean([len(p) for p, _ in photos]) / 1e6),
         distinct_photos=len(photos),
         warmup=warm,
-        server="`artsnap serve` (gunicorn, 1 worker, gthread ×4, in a subprocess), client `requests` on 127.0.0.1",
+        server="`artsnap serve` (gunicorn, 1 gevent worker with its defaults, in a subprocess), client `requests` on 127.0.0.1",
         photo=_mode("photo", samples["photo"], bodies["photo"]),
         photo_no_locate=_mode("nolocate", samples["nolocate"], bodies["nolocate"]),
         embedding_json=_mode("embedding", samples["embedding"], bodies["embedding"]),

@@ -42,8 +42,12 @@ class Weighting:
     def reason(self) -> str | None:
         """The line a result's ``reasons`` start with: only when the image type chose the weights
         (a caller knows its own weights; the answer's ``query.weighting`` says them anyway)."""
+        # A weight that rounds to 0.00 is left out of the line: "art style 0.00" reads as
+        # "not used" while it still counts (``query.weighting`` has the exact weights).
         parts = ", ".join(
-            f"{SHORT_NAMES.get(d, d)} {w:.2f}" for d, w in sorted(self.weights.items(), key=lambda kv: -kv[1]) if w > 0
+            f"{SHORT_NAMES.get(d, d)} {w:.2f}"
+            for d, w in sorted(self.weights.items(), key=lambda kv: -kv[1])
+            if round(w, 2) > 0
         )
         if self.source == "image type" and self.type is not None:
             what = TYPE_NAMES.get(self.type, self.type)

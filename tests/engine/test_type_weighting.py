@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from backend.engine.weighting import choose_weighting
+from backend.engine.weighting import Weighting, choose_weighting
 from edge_models.style_model import ArtStyleProjection, Segment, StyleModel, TypeModel
 from edge_models.type_training import per_query_ap
 
@@ -50,6 +50,13 @@ def test_a_drawing_is_weighted_for_a_drawing_and_says_so() -> None:
     assert w.source == "image type" and w.type == "drawing" and w.confidence > 0.99
     assert w.weights == pytest.approx({"style": 0.6, "cnn": 0.3, "color": 0.1})
     assert w.reason().startswith("weighted for a drawing or print (1.00): style 0.60, content 0.30, colour 0.10")
+
+
+def test_the_reason_line_leaves_out_weights_too_small_to_show() -> None:
+    w = Weighting({"cnn": 0.746, "artstyle": 0.25, "style": 0.004}, "image type", "photo", 0.9)
+    line = w.reason()
+    assert line is not None and "0.00" not in line
+    assert line.endswith("content 0.75, art style 0.25")
 
 
 def test_a_scan_gets_the_scan_weights_and_a_caller_overrides_them() -> None:
