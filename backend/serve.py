@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -108,9 +108,11 @@ class SlowClientGuard:
     """WSGI middleware for gevent workers: read the body first, then compute one at a time.
 
     1. The whole request body is read *before* the application runs, cooperatively, with
-       ``body_timeout_s`` allowed between bytes (else a 408 ``request_timeout``), into a
-       spooled temporary file (1 MB in memory at most per request). A slow upload therefore
-       never holds anything the other requests need.
+       ``body_timeout_s`` allowed between bytes (else a 408 ``request_timeout``): into
+       memory when it declares a Content-Length of at most :data:`IN_MEMORY_BODY_BYTES` and
+       the worker's bodies in memory stay within :data:`BODY_MEMORY_BUDGET` until their
+       answers are sent, else into a spooled temporary file (1 MB in memory). A slow upload
+       therefore never holds anything the other requests need.
     2. The application then runs under a per-worker lock, in ``compute`` when one is given
        (``serve_gunicorn`` gives a one-thread pool): the request's greenlet waits for the
        thread, so the event loop stays free while the CPU work runs. Without the lock,
@@ -153,17 +155,48 @@ class SlowClientGuard:
                 try:
                     environ["wsgi.input"] = _spool(environ["wsgi.input"], self.max_body_bytes, whole=held > 0)
                 except TimeoutError:
+                    self.memory.give(held)
                     return _request_timeout(start_response)
                 spooled = True
-            if environ.get("PATH_INFO") in UNGATED_PATHS:
-                return self.app(environ, start_response)
-            with self._turn:
-                if self.compute is None or not spooled:
-                    self.between_turns()
-                    return self.app(environ, start_response)
-                return self.compute(self.app, environ, start_response)
-        finally:
+            answer = self._answer(environ, start_response, spooled)
+        except BaseException:
             self.memory.give(held)
+            raise
+        # The body stays referenced until the server has sent the answer and closed it.
+        return _GivingBack(answer, self.memory, held) if held else answer
+
+    def _answer(self, environ: WSGIEnvironment, start_response: StartResponse, spooled: bool) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") in UNGATED_PATHS:
+            return self.app(environ, start_response)
+        with self._turn:
+            if self.compute is None or not spooled:
+                self.between_turns()
+                return self.app(environ, start_response)
+            return self.compute(self.app, environ, start_response)
+
+
+class _GivingBack:
+    """An answer's iterable that gives its request's body memory back when the server closes it.
+
+    PEP 3333: the server calls ``close()`` once the answer is sent, or the client went away.
+    """
+
+    def __init__(self, answer: Iterable[bytes], memory: _BodyMemory, held: int) -> None:
+        self.answer = answer
+        self.memory = memory
+        self.held = held
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.answer)
+
+    def close(self) -> None:
+        try:
+            close = getattr(self.answer, "close", None)
+            if close is not None:
+                close()
+        finally:
+            self.memory.give(self.held)
+            self.held = 0
 
 
 def _loop_catch_up() -> Callable[[], None]:

@@ -68,15 +68,24 @@ def _echo_length(environ, start_response):
     return [str(len(body)).encode()]
 
 
-def _call(guard: SlowClientGuard, body: bytes) -> str:
-    environ = {
+def _environ(body: bytes, stream: object = None) -> dict:
+    return {
         "REQUEST_METHOD": "POST",
         "PATH_INFO": "/v1/collections/demo/search",
         "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body),
+        "wsgi.input": stream if stream is not None else io.BytesIO(body),
     }
+
+
+def _call(guard: SlowClientGuard, body: bytes) -> str:
+    """One request as a WSGI server makes it: call, send the answer, then close it (PEP 3333)."""
     statuses: list[str] = []
-    out = b"".join(guard(environ, lambda status, headers, exc_info=None: statuses.append(status)))
+    answer = guard(_environ(body), lambda status, headers, exc_info=None: statuses.append(status))
+    try:
+        out = b"".join(answer)
+    finally:
+        if hasattr(answer, "close"):
+            answer.close()
     assert statuses == ["200 OK"]
     return out.decode()
 
@@ -105,3 +114,29 @@ def test_bodies_beyond_the_memory_budget_still_spill_to_disk(tmp_path: Path, mon
     with pytest.raises(FileNotFoundError):
         _call(guard, big)
     assert guard.memory.held == 0
+
+
+def test_the_body_memory_is_held_until_the_answer_is_sent_and_given_back_on_every_path() -> None:
+    guard = SlowClientGuard(_echo_length, body_timeout_s=5, max_body_bytes=40 * 1024 * 1024)
+    body = b"p" * (2 * 1024 * 1024)
+    answer = guard(_environ(body), lambda status, headers, exc_info=None: None)
+    assert guard.memory.held == len(body)  # the body is still referenced while the answer is sent
+    assert b"".join(answer) == str(len(body)).encode()
+    answer.close()  # type: ignore[attr-defined]
+    assert guard.memory.held == 0
+
+    class Stalling(io.BytesIO):
+        def read(self, size: int = -1) -> bytes:
+            raise TimeoutError
+
+    statuses: list[str] = []
+    guard(_environ(body, Stalling()), lambda status, headers, exc_info=None: statuses.append(status))
+    assert statuses == ["408 Request Timeout"] and guard.memory.held == 0
+
+    def failing(environ, start_response):
+        raise RuntimeError("the application failed")
+
+    broken = SlowClientGuard(failing, body_timeout_s=5, max_body_bytes=40 * 1024 * 1024)
+    with pytest.raises(RuntimeError):
+        broken(_environ(body), lambda status, headers, exc_info=None: None)
+    assert broken.memory.held == 0
