@@ -57,6 +57,12 @@ MAX_LOCATED = 4
 """Artworks the locator adds beside recognised ones, at most."""
 _SAME_ARTWORK = 0.3
 """A located quad sharing this much of its area with a recognised outline is that artwork."""
+REST_MIN_AREA = 0.015
+"""Share of the photo an artwork beside recognised ones may cover, at least (the locator's
+default, 0.08, is for a visitor's main subject; on a wall of three, each is 3–9 %). What the
+locator proposes there is verified before it is answered, so it may propose more."""
+REST_FOUND_SCORE = 0.45
+"""The locator's score a quad beside recognised artworks needs (0.6 for a main subject)."""
 _BLANK_GROW = 0.25
 """A recognised outline grown by this share of its size covers its frame too."""
 ROOM_FOR_MORE = 0.2
@@ -312,7 +318,7 @@ def parts_of_the_rest(
     located = (
         [
             found
-            for found in locate_artworks(rest, limit=MAX_LOCATED)
+            for found in locate_artworks(rest, limit=MAX_LOCATED, min_area=REST_MIN_AREA, found_score=REST_FOUND_SCORE)
             if all(_shared(found.corners, o) < _SAME_ARTWORK for o in outlines)
         ]
         if locate

@@ -31,22 +31,23 @@ _QUAD_INDEX = {n: np.array(list(combinations(range(n), 4)), np.int32) for n in r
 """For a hull of n vertices, every (i, j, k, l) choice of 4 of them, in hull order."""
 
 
-def candidate_quads(view: View) -> list[np.ndarray]:
-    """Quads from the two cues: not-wall blobs and pairs of straight edges.
+def candidate_quads(view: View, *, min_area: float = MIN_AREA) -> list[np.ndarray]:
+    """Quads from the two cues: not-wall blobs (of at least ``min_area`` of the photo) and
+    pairs of straight edges.
 
     A line quad within 2 px of a blob quad is the same proposal and is left out.
     """
-    quads = wall_blob_quads(view)
+    quads = wall_blob_quads(view, min_area=min_area)
     for q in line_quads(view):
         if all(np.abs(q - other).max() > 2.0 for other in quads):
             quads.append(q)
     return quads
 
 
-def wall_blob_quads(view: View) -> list[np.ndarray]:
-    """One quad per large blob of not-wall (in work pixels)."""
+def wall_blob_quads(view: View, *, min_area: float = MIN_AREA) -> list[np.ndarray]:
+    """One quad per blob of not-wall of at least ``min_area`` of the photo (in work pixels)."""
     w, h = view.size
-    min_area = MIN_AREA * w * h / 4  # the wall mask is at half resolution
+    min_area = min_area * w * h / 4  # the wall mask is at half resolution
     not_wall = cv2.morphologyEx(cv2.bitwise_not(view.wall), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     contours, _ = cv2.findContours(not_wall, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
     quads = []

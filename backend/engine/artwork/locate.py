@@ -12,7 +12,7 @@ from .candidates import candidate_quads
 from .frame import inside_frame
 from .geometry import full_frame
 from .refinement import refine_sides
-from .scoring import score_quad
+from .scoring import MIN_AREA, score_quad
 from .view import MIN_SIDE, View, work_image
 
 __all__ = ["ArtworkRegion", "crop_artwork", "locate_artwork", "locate_artworks", "rectify"]
@@ -47,12 +47,21 @@ _MAX_SHARED_AREA = 0.2
 frame and the painting inside it), not two."""
 
 
-def locate_artworks(img: Image.Image, *, work_side: int = 384, limit: int = 4) -> list[ArtworkRegion]:
+def locate_artworks(
+    img: Image.Image,
+    *,
+    work_side: int = 384,
+    limit: int = 4,
+    min_area: float = MIN_AREA,
+    found_score: float = FOUND_SCORE,
+) -> list[ArtworkRegion]:
     """Every artwork found in ``img``, best first (at most ``limit``; empty when none).
 
-    The candidate quads that score as artworks (``FOUND_SCORE``) are taken best first,
+    The candidate quads that score as artworks (``found_score``) are taken best first,
     leaving out any that overlaps one already taken: a wall with several paintings gives
-    one region each, a framed painting one region (its frame's quad overlaps it).
+    one region each, a framed painting one region (its frame's quad overlaps it). The
+    defaults are for what a visitor photographs; a caller that verifies every region
+    itself may look for smaller, less certain ones (``min_area``, ``found_score``).
     """
     width, height = img.size
     if min(width, height) < MIN_SIDE:
@@ -61,12 +70,12 @@ def locate_artworks(img: Image.Image, *, work_side: int = 384, limit: int = 4) -
     work_h, work_w = rgb.shape[:2]
 
     view = View.of(rgb)
-    quads = candidate_quads(view)
-    scores = [score_quad(view, q) for q in quads]
+    quads = candidate_quads(view, min_area=min_area)
+    scores = [score_quad(view, q, min_area=min_area) for q in quads]
     taken: list[tuple[float, np.ndarray]] = []
     for i in sorted(range(len(quads)), key=lambda i: -scores[i]):  # stable: the first of equals wins
         score, quad = scores[i], quads[i]
-        if score < FOUND_SCORE or len(taken) == limit:
+        if score < found_score or len(taken) == limit:
             break
         if all(_shared_area(quad, other) <= _MAX_SHARED_AREA for _, other in taken):
             taken.append((score, quad))

@@ -33,15 +33,16 @@ _WALL_OFFSETS = np.asarray([3, 5, 7, 9], dtype=np.float32)
 """px outwards from a side at which the band outside it is sampled."""
 
 
-def score_quad(view: View, quad: np.ndarray) -> float:
-    """How much ``quad`` looks like a hung artwork, about 0..1 (0: implausible shape)."""
+def score_quad(view: View, quad: np.ndarray, *, min_area: float = MIN_AREA) -> float:
+    """How much ``quad`` looks like a hung artwork, about 0..1 (0: implausible shape;
+    ``min_area``, a share of the photo, is the smallest outline that may be an artwork)."""
     w, h = view.size
     q = quad.astype(np.float32)
     d = q[NEXT] - q  # side vectors
     lengths = np.sqrt((d * d).sum(1))
     cross = d[:, 0] * d[NEXT, 1] - d[:, 1] * d[NEXT, 0]
     area = 0.5 * abs(float((q[:, 0] * q[NEXT, 1] - q[:, 1] * q[NEXT, 0]).sum())) / (w * h)
-    if not (MIN_AREA <= area <= MAX_AREA) or not ((cross > 0).all() or (cross < 0).all()):
+    if not (min_area <= area <= MAX_AREA) or not ((cross > 0).all() or (cross < 0).all()):
         return 0.0  # too small, too large, or not convex
     cos = -(d * d[PREV]).sum(1) / (lengths * lengths[PREV] + 1e-9)
     deviation = np.abs(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))) - 90.0)
