@@ -31,9 +31,9 @@ from PIL import Image
 
 from dataset_tools.images import DecodedImage
 
-from .artwork import ArtworkRegion, locate_artworks, rectify
+from .artwork import ArtworkRegion, Looking, locate_artworks, rectify
 from .artwork.geometry import full_frame
-from .recognition import Recogniser, Recognition, extract_tilted_features, interleave
+from .recognition import Recogniser, Recognition, extract_tilted_features, extract_view_features, interleave
 from .recognition.local_features import extract_features_outside
 from .recognition.recogniser import EXPLAINED_GROW, MAX_ARTWORKS
 from .recognition.verification import points_inside
@@ -57,12 +57,16 @@ MAX_LOCATED = 4
 """Artworks the locator adds beside recognised ones, at most."""
 _SAME_ARTWORK = 0.3
 """A located quad sharing this much of its area with a recognised outline is that artwork."""
-REST_MIN_AREA = 0.015
-"""Share of the photo an artwork beside recognised ones may cover, at least (the locator's
-default, 0.08, is for a visitor's main subject; on a wall of three, each is 3–9 %). What the
-locator proposes there is verified before it is answered, so it may propose more."""
-REST_FOUND_SCORE = 0.45
-"""The locator's score a quad beside recognised artworks needs (0.6 for a main subject)."""
+BESIDE = Looking(min_area=0.015, found_score=0.45)
+"""What the locator looks for beside recognised artworks: smaller (its default, 8 % of the
+photo, is for a visitor's main subject; on a wall of three, each is 3–9 %) and less certain
+(score 0.45, not 0.6). Every region it proposes there is verified before it is answered."""
+SEEN_FROM_THE_SIDE = Looking(found_score=0.45, max_angle_deviation=55.0, min_side_ratio=0.25)
+"""What the locator looks for when nothing was recognised even in the stretched view: a
+painting seen steeply from the side (corners up to 55 degrees off square, the far side down
+to a quarter of the near one). Its rectified view only adds keypoints that must verify."""
+MAX_SIDE_VIEWS = 2
+"""Quads seen from the side whose rectified views are looked at, at most."""
 _BLANK_GROW = 0.25
 """A recognised outline grown by this share of its size covers its frame too."""
 ROOM_FOR_MORE = 0.2
@@ -230,8 +234,52 @@ def look_wider(
         hit = recogniser.identify(interleave(by_words, *candidates.get(id(region), [])), within=within)
         if hit is not None:
             region.recognise(hit, recogniser.query.size, image.size)
+    if not any(r.recognition for r in regions):
+        look_from_the_side(regions, recogniser, image, candidates, allowed)
     if any(r.recognition for r in regions):
         recognise_more(regions, recogniser, image.size, allowed)
+
+
+def look_from_the_side(
+    regions: list[PhotoRegion],
+    recogniser: Recogniser,
+    image: Image.Image,
+    candidates: dict[int, list[list[int]]],
+    allowed: np.ndarray | None,
+) -> None:
+    """The last look when nothing is recognised: a painting seen steeply from the side.
+
+    The locator's main-subject limits leave out a quad whose far side is less than half its
+    near one, and ORB's keypoints do not survive that squeeze, nor does the stretched view
+    (a fixed stretch) undo it. Each quad the locator finds with :data:`SEEN_FROM_THE_SIDE`'s
+    limits is rectified; the keypoints of that view, placed back in the photo, join the
+    photo's own, and the artwork is recognised from the visual words inside the quad (and
+    the global embedding's candidates for the photo), verified as any other.
+    """
+    for found in locate_artworks(image, limit=MAX_SIDE_VIEWS, looking=SEEN_FROM_THE_SIDE):
+        t0 = time.perf_counter()
+        view = rectify(image, found)
+        recogniser.widen(extract_view_features(view, _view_to_photo(found.corners, view.size), image.size))
+        recogniser.features_ms += (time.perf_counter() - t0) * 1000
+        outline = _rescale(found.corners, image.size, recogniser.query.size)
+        within = points_inside(recogniser.query.xy, outline, grow=0.03)
+        by_words = recogniser.shortlist(within=within, allowed=allowed)
+        region = max(regions, key=lambda r: 1.0 if r.found_by == "photo" else _shared(r.outline, found.corners))
+        hit = recogniser.identify(interleave(by_words, *candidates.get(id(region), [])), within=within)
+        if hit is not None:
+            if region.found_by != "photo" and _shared(region.outline, found.corners) < _SAME_ARTWORK:
+                region = PhotoRegion(outline=found.corners, found_by="locator", confidence=found.confidence)
+                regions.append(region)
+            region.recognise(hit, recogniser.query.size, image.size)
+            return
+
+
+def _view_to_photo(corners: np.ndarray, view_size: tuple[int, int]) -> np.ndarray:
+    """The homography from a rectified view's pixels to the photo's (pixel centres at integers)."""
+    w, h = view_size
+    src = np.asarray([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]], np.float32)
+    dst = np.asarray(corners, np.float32).reshape(4, 2)
+    return np.asarray(cv2.getPerspectiveTransform(src, dst), np.float64)
 
 
 def worth_looking_closer(regions: list[PhotoRegion], feature_size: tuple[int, int]) -> bool:
@@ -318,7 +366,7 @@ def parts_of_the_rest(
     located = (
         [
             found
-            for found in locate_artworks(rest, limit=MAX_LOCATED, min_area=REST_MIN_AREA, found_score=REST_FOUND_SCORE)
+            for found in locate_artworks(rest, limit=MAX_LOCATED, looking=BESIDE)
             if all(_shared(found.corners, o) < _SAME_ARTWORK for o in outlines)
         ]
         if locate

@@ -38,6 +38,6 @@ the other modules are the locator's own parts.
 
 from __future__ import annotations
 
-from .locate import ArtworkRegion, crop_artwork, locate_artwork, locate_artworks, rectify
+from .locate import MAIN_SUBJECT, ArtworkRegion, Looking, crop_artwork, locate_artwork, locate_artworks, rectify
 
-__all__ = ["ArtworkRegion", "crop_artwork", "locate_artwork", "locate_artworks", "rectify"]
+__all__ = ["MAIN_SUBJECT", "ArtworkRegion", "Looking", "crop_artwork", "locate_artwork", "locate_artworks", "rectify"]

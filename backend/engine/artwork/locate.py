@@ -12,13 +12,32 @@ from .candidates import candidate_quads
 from .frame import inside_frame
 from .geometry import full_frame
 from .refinement import refine_sides
-from .scoring import MIN_AREA, score_quad
+from .scoring import MAX_ANGLE_DEVIATION, MIN_AREA, MIN_SIDE_RATIO, score_quad
 from .view import MIN_SIDE, View, work_image
 
-__all__ = ["ArtworkRegion", "crop_artwork", "locate_artwork", "locate_artworks", "rectify"]
+__all__ = ["MAIN_SUBJECT", "ArtworkRegion", "Looking", "crop_artwork", "locate_artwork", "locate_artworks", "rectify"]
 
 FOUND_SCORE = 0.6
 """Calibrated: simulated snaps' paintings score >= 0.64, tight crops' best quads mostly < 0.6."""
+
+
+@dataclass(frozen=True)
+class Looking:
+    """What the locator accepts as an artwork: the smallest share of the photo, the score a
+    quad needs, and how far from a rectangle seen head-on its shape may be.
+
+    The defaults (:data:`MAIN_SUBJECT`) are for what a visitor photographs: the locator's
+    answer is used as it is. A caller that verifies every region with local features
+    before answering may look for smaller, less certain or more slanted ones.
+    """
+
+    min_area: float = MIN_AREA
+    found_score: float = FOUND_SCORE
+    max_angle_deviation: float = MAX_ANGLE_DEVIATION
+    min_side_ratio: float = MIN_SIDE_RATIO
+
+
+MAIN_SUBJECT = Looking()
 
 
 @dataclass(frozen=True)
@@ -52,16 +71,14 @@ def locate_artworks(
     *,
     work_side: int = 384,
     limit: int = 4,
-    min_area: float = MIN_AREA,
-    found_score: float = FOUND_SCORE,
+    looking: Looking = MAIN_SUBJECT,
 ) -> list[ArtworkRegion]:
     """Every artwork found in ``img``, best first (at most ``limit``; empty when none).
 
     The candidate quads that score as artworks (``found_score``) are taken best first,
     leaving out any that overlaps one already taken: a wall with several paintings gives
-    one region each, a framed painting one region (its frame's quad overlaps it). The
-    defaults are for what a visitor photographs; a caller that verifies every region
-    itself may look for smaller, less certain ones (``min_area``, ``found_score``).
+    one region each, a framed painting one region (its frame's quad overlaps it). What
+    counts as an artwork is ``looking``'s (see :class:`Looking`).
     """
     width, height = img.size
     if min(width, height) < MIN_SIDE:
@@ -70,12 +87,21 @@ def locate_artworks(
     work_h, work_w = rgb.shape[:2]
 
     view = View.of(rgb)
-    quads = candidate_quads(view, min_area=min_area)
-    scores = [score_quad(view, q, min_area=min_area) for q in quads]
+    quads = candidate_quads(view, min_area=looking.min_area)
+    scores = [
+        score_quad(
+            view,
+            q,
+            min_area=looking.min_area,
+            max_angle_deviation=looking.max_angle_deviation,
+            min_side_ratio=looking.min_side_ratio,
+        )
+        for q in quads
+    ]
     taken: list[tuple[float, np.ndarray]] = []
     for i in sorted(range(len(quads)), key=lambda i: -scores[i]):  # stable: the first of equals wins
         score, quad = scores[i], quads[i]
-        if score < found_score or len(taken) == limit:
+        if score < looking.found_score or len(taken) == limit:
             break
         if all(_shared_area(quad, other) <= _MAX_SHARED_AREA for _, other in taken):
             taken.append((score, quad))

@@ -14,15 +14,15 @@ from .colour import EDGE
 from .geometry import NEXT, PREV
 from .view import View
 
-__all__ = ["MAX_AREA", "MIN_AREA", "score_quad"]
+__all__ = ["MAX_ANGLE_DEVIATION", "MAX_AREA", "MIN_AREA", "MIN_SIDE_RATIO", "score_quad"]
 
 MIN_AREA = 0.08
 """Of the photo: smaller outlines are labels, details, not the artwork."""
 MAX_AREA = 0.97
 """Larger is the photo itself (a tight crop)."""
-_MAX_ANGLE_DEVIATION = 30.0
+MAX_ANGLE_DEVIATION = 30.0
 """Degrees a corner may differ from 90: a rectangle seen from within ~30 degrees."""
-_MIN_SIDE_RATIO = 0.55
+MIN_SIDE_RATIO = 0.55
 """Opposite sides shorter than this share of each other are not one rectangle in perspective."""
 
 _SUPPORT_T = np.linspace(0.1, 0.9, 32, dtype=np.float32)
@@ -33,9 +33,17 @@ _WALL_OFFSETS = np.asarray([3, 5, 7, 9], dtype=np.float32)
 """px outwards from a side at which the band outside it is sampled."""
 
 
-def score_quad(view: View, quad: np.ndarray, *, min_area: float = MIN_AREA) -> float:
-    """How much ``quad`` looks like a hung artwork, about 0..1 (0: implausible shape;
-    ``min_area``, a share of the photo, is the smallest outline that may be an artwork)."""
+def score_quad(
+    view: View,
+    quad: np.ndarray,
+    *,
+    min_area: float = MIN_AREA,
+    max_angle_deviation: float = MAX_ANGLE_DEVIATION,
+    min_side_ratio: float = MIN_SIDE_RATIO,
+) -> float:
+    """How much ``quad`` looks like a hung artwork, about 0..1 (0: implausible shape). The
+    shape limits are keyword arguments: ``min_area`` (a share of the photo), the largest
+    deviation of a corner from 90 degrees and the smallest ratio of opposite sides."""
     w, h = view.size
     q = quad.astype(np.float32)
     d = q[NEXT] - q  # side vectors
@@ -46,10 +54,10 @@ def score_quad(view: View, quad: np.ndarray, *, min_area: float = MIN_AREA) -> f
         return 0.0  # too small, too large, or not convex
     cos = -(d * d[PREV]).sum(1) / (lengths * lengths[PREV] + 1e-9)
     deviation = np.abs(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))) - 90.0)
-    if deviation.max() > _MAX_ANGLE_DEVIATION:
+    if deviation.max() > max_angle_deviation:
         return 0.0
     ratio = lengths / lengths[[2, 3, 0, 1]]
-    if min(ratio.min(), (1 / ratio).min()) < _MIN_SIDE_RATIO:
+    if min(ratio.min(), (1 / ratio).min()) < min_side_ratio:
         return 0.0
 
     normals = np.stack([-d[:, 1], d[:, 0]], 1) / (lengths[:, None] + 1e-9)

@@ -29,6 +29,7 @@ from .local_features import (
     extract_catalogue_features,
     extract_query_features,
     extract_tilted_features,
+    extract_view_features,
 )
 from .recogniser import Recogniser, Recognition, interleave
 
@@ -43,5 +44,6 @@ __all__ = [
     "extract_catalogue_features",
     "extract_query_features",
     "extract_tilted_features",
+    "extract_view_features",
     "interleave",
 ]

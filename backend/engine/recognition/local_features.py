@@ -59,6 +59,7 @@ __all__ = [
     "extract_features_outside",
     "extract_query_features",
     "extract_tilted_features",
+    "extract_view_features",
     "feature_size",
     "query_size",
 ]
@@ -78,6 +79,11 @@ TILT = 1.6
 seen about 50 degrees off-axis (1 / cos 51°), and halfway to it from 30 to 70 degrees."""
 TILTED_FEATURES = 600
 """Keypoints kept from the stretched view (fewer: it adds to the plain view's)."""
+VIEW_FEATURES = 600
+"""Keypoints kept from a rectified view of a painting seen from the side (they add to the
+photo's own)."""
+VIEW_MAX_SIDE = 512
+"""px, longer side at most of a rectified view when its features are extracted."""
 CLOSER_MAX_SIDE = 2 * QUERY_MAX_SIDE
 """px, longer side at most of the sharper image the rest of a wall is looked at again in:
 twice the first look's, so an artwork a sixth of the photo wide spans about 200 px, more
@@ -161,7 +167,12 @@ def extract_catalogue_features(img: Image.Image, *, n: int = CATALOGUE_FEATURES)
 
 def query_size(img: Image.Image) -> tuple[int, int]:
     """The size of a photo's feature image: at most :data:`QUERY_MAX_SIDE` on its longer side."""
-    return img.size if max(img.size) <= QUERY_MAX_SIDE else feature_size(img.width, img.height, QUERY_MAX_SIDE)
+    return query_size_of(img.size)
+
+
+def query_size_of(size: tuple[int, int]) -> tuple[int, int]:
+    """:func:`query_size` of a photo of ``size``."""
+    return size if max(size) <= QUERY_MAX_SIDE else feature_size(size[0], size[1], QUERY_MAX_SIDE)
 
 
 def extract_query_features(img: Image.Image, *, n: int = QUERY_FEATURES) -> LocalFeatures:
@@ -210,3 +221,28 @@ def extract_tilted_features(img: Image.Image, *, n: int = TILTED_FEATURES, tilt:
     # pixel centres: x' + 0.5 = (x + 0.5) * (wide width / width)
     xy[:, 0] = (xy[:, 0] + 0.5) * (size[0] / wide.shape[1]) - 0.5
     return LocalFeatures(xy, des, size)
+
+
+def extract_view_features(
+    view: Image.Image, to_photo: np.ndarray, photo_size: tuple[int, int], *, n: int = VIEW_FEATURES
+) -> LocalFeatures:
+    """Features of a rectified view of part of a photo, with their positions in the photo's
+    feature image (as :func:`extract_query_features`'s).
+
+    ``to_photo`` (3, 3) maps the view's pixels to the decoded photo's (``photo_size``), pixel
+    centres at integers in both. A painting seen steeply from the side is squeezed and
+    slanted beyond what ORB's keypoints survive; undone, it matches its catalogue scan
+    as a frontal snap does, and the keypoints' places in the photo keep the geometry that
+    verification fits.
+    """
+    size = query_size_of(photo_size)
+    work = view.size if max(view.size) <= VIEW_MAX_SIDE else feature_size(view.width, view.height, VIEW_MAX_SIDE)
+    xy, des = _orb(_grey(view, work), n)
+    if len(xy) == 0:
+        return LocalFeatures.empty(size)
+    xy = (xy + 0.5) * np.asarray([view.width / work[0], view.height / work[1]], np.float32) - 0.5  # to view px
+    in_photo = cv2.perspectiveTransform(xy.reshape(-1, 1, 2).astype(np.float64), to_photo).reshape(-1, 2)
+    scale = np.asarray([size[0] / photo_size[0], size[1] / photo_size[1]])
+    pts = ((in_photo + 0.5) * scale - 0.5).astype(np.float32)
+    inside = (pts[:, 0] > -0.5) & (pts[:, 0] < size[0] - 0.5) & (pts[:, 1] > -0.5) & (pts[:, 1] < size[1] - 0.5)
+    return LocalFeatures(pts[inside], np.ascontiguousarray(des[inside]), size)
