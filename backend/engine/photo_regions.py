@@ -12,7 +12,14 @@ takes most of the photo's keypoints, and a plainer or smaller one beside it is l
 to be found by its words or verified, and is often too plain for the locator too. So once
 something is recognised and the recognised artworks leave room for more
 (:func:`worth_looking_closer`), the rest of the photo is looked at again with keypoints of
-its own, from a sharper decode of the upload (:func:`look_closer`).
+its own, from a sharper decode of the upload (:func:`look_closer`); the locator looks there
+for smaller artworks than a visitor's main subject (:data:`BESIDE`).
+
+A painting seen steeply from the side: when nothing is recognised, the photo's stretched
+view is tried (:func:`look_wider`), and then the locator looks for a quad far from square
+(:data:`SEEN_FROM_THE_SIDE`) whose rectified view gives keypoints that match a catalogue
+scan as a frontal snap does (:func:`look_from_the_side`). Whatever these looks propose is
+verified like everything else, so they add recall, not wrong matches.
 
 Outlines are kept in the pixels of the decoded photo (what the engine works on);
 :class:`PhotoFrame` maps them to the uploaded photo's own pixels for the answer.
