@@ -225,12 +225,16 @@ def look_wider(
     image: Image.Image,
     candidates: dict[int, list[list[int]]],
     allowed: np.ndarray | None,
-) -> None:
+    *,
+    locate: bool = True,
+) -> float:
     """When nothing in the photo was recognised: add the keypoints of its stretched view
     (:func:`.recognition.extract_tilted_features`, a painting seen from the side) and verify
     each region's candidates again, the visual words' and the global embedding's
-    (``candidates``, per region id). Only then: a snap the plain view recognises keeps its
-    answer and its time, and the second extraction is paid by the photos that need it.
+    (``candidates``, per region id); then, unless the caller turned the locator off, look
+    for a painting seen steeply from the side (:func:`look_from_the_side`). Only then: a
+    snap the plain view recognises keeps its answer and its time, and these extractions are
+    paid by the photos that need them. Returns the milliseconds the locator took.
     """
     t0 = time.perf_counter()
     recogniser.widen(extract_tilted_features(image))
@@ -241,10 +245,12 @@ def look_wider(
         hit = recogniser.identify(interleave(by_words, *candidates.get(id(region), [])), within=within)
         if hit is not None:
             region.recognise(hit, recogniser.query.size, image.size)
-    if not any(r.recognition for r in regions):
-        look_from_the_side(regions, recogniser, image, candidates, allowed)
+    locating_ms = 0.0
+    if locate and not any(r.recognition for r in regions):
+        locating_ms = look_from_the_side(regions, recogniser, image, candidates, allowed)
     if any(r.recognition for r in regions):
         recognise_more(regions, recogniser, image.size, allowed)
+    return locating_ms
 
 
 def look_from_the_side(
@@ -253,32 +259,41 @@ def look_from_the_side(
     image: Image.Image,
     candidates: dict[int, list[list[int]]],
     allowed: np.ndarray | None,
-) -> None:
+) -> float:
     """The last look when nothing is recognised: a painting seen steeply from the side.
 
     The locator's main-subject limits leave out a quad whose far side is less than half its
-    near one, and ORB's keypoints do not survive that squeeze, nor does the stretched view
-    (a fixed stretch) undo it. Each quad the locator finds with :data:`SEEN_FROM_THE_SIDE`'s
-    limits is rectified; the keypoints of that view, placed back in the photo, join the
-    photo's own, and the artwork is recognised from the visual words inside the quad (and
-    the global embedding's candidates for the photo), verified as any other.
+    near one, so nothing was rectified, and at that slant the photo's keypoints (and the
+    stretched view's, a fixed stretch) describe the painting too differently from its scan
+    for the visual words to put it forward among thousands. Each quad the locator finds with
+    :data:`SEEN_FROM_THE_SIDE`'s limits is rectified: that undoes the slant (the squeeze
+    along the wall stays, as :func:`.artwork.rectify` sizes the view by the mean of opposite
+    sides). The view's keypoints, placed back in the photo, join the photo's own; the words
+    inside the quad and the global embedding's candidates of the photo's main region are
+    verified as any other. The main region becomes the recognised artwork (its outline the
+    verified one): nothing was recognised, so its locator quad, if any, was not this
+    painting's. Returns the milliseconds the locator took.
     """
-    for found in locate_artworks(image, limit=MAX_SIDE_VIEWS, looking=SEEN_FROM_THE_SIDE):
+    if not regions:
+        return 0.0
+    main = regions[0] if len(regions) == 1 else max(regions, key=lambda r: r.area())
+    t0 = time.perf_counter()
+    quads = locate_artworks(image, limit=MAX_SIDE_VIEWS, looking=SEEN_FROM_THE_SIDE)
+    locating_ms = (time.perf_counter() - t0) * 1000
+    for found in quads:
         t0 = time.perf_counter()
         view = rectify(image, found)
         recogniser.widen(extract_view_features(view, _view_to_photo(found.corners, view.size), image.size))
+        recogniser.looked_from_the_side = True
         recogniser.features_ms += (time.perf_counter() - t0) * 1000
         outline = _rescale(found.corners, image.size, recogniser.query.size)
         within = points_inside(recogniser.query.xy, outline, grow=0.03)
         by_words = recogniser.shortlist(within=within, allowed=allowed)
-        region = max(regions, key=lambda r: 1.0 if r.found_by == "photo" else _shared(r.outline, found.corners))
-        hit = recogniser.identify(interleave(by_words, *candidates.get(id(region), [])), within=within)
+        hit = recogniser.identify(interleave(by_words, *candidates.get(id(main), [])), within=within)
         if hit is not None:
-            if region.found_by != "photo" and _shared(region.outline, found.corners) < _SAME_ARTWORK:
-                region = PhotoRegion(outline=found.corners, found_by="locator", confidence=found.confidence)
-                regions.append(region)
-            region.recognise(hit, recogniser.query.size, image.size)
-            return
+            main.recognise(hit, recogniser.query.size, image.size)
+            break
+    return locating_ms
 
 
 def _view_to_photo(corners: np.ndarray, view_size: tuple[int, int]) -> np.ndarray:

@@ -152,8 +152,9 @@ class SearchService(SpaceBound):
             timings.recognise_ms += (time.perf_counter() - tv) * 1000
         if recogniser is not None and not any(r.recognition for r in regions):
             tv = time.perf_counter()
-            look_wider(regions, recogniser, image, region_candidates, allowed)
-            timings.recognise_ms += (time.perf_counter() - tv) * 1000
+            locating_ms = look_wider(regions, recogniser, image, region_candidates, allowed, locate=locate)
+            timings.recognise_ms += (time.perf_counter() - tv) * 1000 - locating_ms
+            timings.locate_ms += locating_ms
         if recogniser is not None and worth_looking_closer(regions, recogniser.query.size):
             tv = time.perf_counter()
             # where else an artwork may be, and the global embedding's candidates for it
@@ -505,6 +506,7 @@ def _recognition_info(recogniser: Recogniser | None) -> dict[str, Any] | None:
         "verified": len(recogniser.log),
         "stretched_view": recogniser.widened,
         "closer_look": recogniser.looked_closer,
+        "side_view": recogniser.looked_from_the_side,
         "features_ms": round(recogniser.features_ms, 2),
         "words_ms": round(recogniser.words_ms, 2),
         "verify_ms": round(recogniser.verify_ms, 2),

@@ -124,3 +124,29 @@ def test_a_painting_seen_steeply_from_the_side_verifies_from_its_rectified_view_
         assert not any(
             evidence_of(verify(matcher, j, catalogue[j])).is_match for j in range(len(paintings), len(catalogue))
         ), name
+
+
+def test_a_rectified_views_keypoints_land_where_the_photo_shows_them() -> None:
+    """An upright rectangle of the photo, viewed through its own quad, is a crop: each of the
+    view's keypoints must land at its crop position plus the rectangle's offset, scaled to
+    the photo's feature image (an independent computation of the same place)."""
+    from backend.engine.artwork import ArtworkRegion, rectify
+    from backend.engine.photo_regions import _view_to_photo
+    from backend.engine.recognition import extract_view_features
+    from backend.engine.recognition.local_features import query_size
+
+    rng = np.random.default_rng(7)
+    photo = Image.fromarray(rng.integers(0, 256, (120, 160, 3), np.uint8)).resize((1280, 960), Image.Resampling.NEAREST)
+    x0, y0, x1, y1 = 300, 200, 700, 500
+    corners = np.asarray(
+        [[x0 - 0.5, y0 - 0.5], [x1 - 0.5, y0 - 0.5], [x1 - 0.5, y1 - 0.5], [x0 - 0.5, y1 - 0.5]], np.float32
+    )
+    view = rectify(photo, ArtworkRegion(corners, 1.0, True))
+    assert view.size == (x1 - x0, y1 - y0)
+    side = extract_view_features(view, _view_to_photo(corners, view.size), photo.size)
+    size = query_size(photo)
+    assert side.size == size and len(side) > 100
+    alone = extract_view_features(view, np.eye(3), view.size)  # the crop's own places (it is ≤ 640 px)
+    scale = np.asarray([size[0] / photo.width, size[1] / photo.height])
+    expected = (alone.xy + np.asarray([x0, y0]) + 0.5) * scale - 0.5
+    assert np.abs(side.xy - expected).max() < 0.01

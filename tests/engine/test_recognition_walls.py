@@ -166,3 +166,24 @@ def test_beside_a_recognised_painting_each_small_one_is_located_on_its_own(
     for n, t in enumerate(truth):
         if n != first:
             assert max((_iou(q, t) for q in quads), default=0.0) > 0.6, (names[n], [np.round(q) for q in quads])
+
+
+def test_a_photo_nothing_recognises_is_not_located_from_the_side_when_the_locator_is_off(
+    walls_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The side-view look (nothing recognised, even in the stretched view) runs the locator:
+    ``locate: false`` must hold for it too, and with the locator on it does run."""
+    rng = np.random.default_rng(5)
+    noise = Image.fromarray(rng.integers(0, 256, (480, 640, 3), np.uint8)).resize((1280, 960))
+    buf = io.BytesIO()
+    noise.save(buf, "JPEG", quality=85)
+
+    def no_locator(*args, **kwargs):
+        raise AssertionError("the locator ran although the caller turned it off")
+
+    monkeypatch.setattr(photo_regions, "locate_artworks", no_locator)
+    result = walls_engine.search.search_image("w", buf.getvalue(), SearchOptions(top_k=3, locate=False))
+    assert result.match is None and result.recognition is not None
+    assert result.recognition["side_view"] is False and result.timings.locate_ms < 1.0
+    with pytest.raises(AssertionError, match="locator ran"):
+        walls_engine.search.search_image("w", buf.getvalue(), SearchOptions(top_k=3))

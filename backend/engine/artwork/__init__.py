@@ -20,7 +20,10 @@ one module per step:
 2. :mod:`.scoring` -- each quad is scored by what distinguishes a hung artwork from other
    shapes: its sides lie on colour edges, the band just outside every visible side is wall
    (and the inside is not), it is large, and its angles are those of a rectangle seen
-   within ~30 degrees. The best wins if its score is convincing (``FOUND_SCORE``).
+   within ~30 degrees. The best wins if its score is convincing (``FOUND_SCORE``). These
+   limits are a :class:`~.locate.Looking`'s: the defaults (``MAIN_SUBJECT``) are for a
+   visitor's main subject; a caller that verifies what the locator proposes may look for
+   smaller, less certain or more slanted artworks.
 3. :mod:`.frame` -- the winner is often the frame's outer edge. The quad is rectified and
    scanned inward from each side: a frame (and mat) is a band of lines that are smooth
    along their length, ending in an edge at the same depth on opposite sides. That edge

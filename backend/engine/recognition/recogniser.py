@@ -18,9 +18,10 @@ caller may hand over fresh keypoints of the rest of the photo, from a sharper im
 (:meth:`Recogniser.look_closer`, :func:`.local_features.extract_features_outside`), and the
 artworks among them are recognised as above.
 
-A harder view: when the photo's plain keypoints recognise nothing, the caller may add the
-keypoints of a stretched view of it (:meth:`Recogniser.widen`,
-:func:`.local_features.extract_tilted_features`), for a painting seen from the side.
+Harder views: when the photo's plain keypoints recognise nothing, the caller may add the
+keypoints of other views of it (:meth:`Recogniser.widen`): a stretched view
+(:func:`.local_features.extract_tilted_features`), and rectified views of quads seen
+steeply from the side (:func:`.local_features.extract_view_features`).
 """
 
 from __future__ import annotations
@@ -123,6 +124,7 @@ class Recogniser:
         self._word_of = np.full(len(self.query), -1, np.int64)
         self.widened = False
         self.looked_closer = False
+        self.looked_from_the_side = False
 
     def widen(self, more: LocalFeatures) -> None:
         """Add keypoints of another view of the photo (same feature image) and forget the
@@ -133,7 +135,8 @@ class Recogniser:
         for r in self.recognised:
             extra &= ~points_inside(more.xy, r.outline, grow=EXPLAINED_GROW)
         self.available = np.concatenate([self.available, extra])
-        # the views vote in turn, each strongest first
+        # the keypoints so far and the new view's vote in turn, each strongest first (after
+        # several widenings the newest view holds every other place in the order)
         old, new = self._vote_order, np.arange(n, n + len(more))
         order = np.full(len(old) + len(new), -1, np.int64)
         common = min(len(old), len(new))
