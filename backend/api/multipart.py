@@ -92,6 +92,7 @@ class _Parts:
         self.parts = 0
         self.ended = False
         self._headers: list[tuple[str, str]] = []
+        self._part_headers = Headers()  # the current part's, once they are all read
         self._field = bytearray()
         self._value = bytearray()
         self._head = bytearray()  # a part's first bytes, up to the delimiter's length
@@ -134,7 +135,7 @@ class _Parts:
         self._value.clear()
 
     def headers_finished(self) -> None:
-        headers = Headers(self._headers)
+        headers = self._part_headers = Headers(self._headers)
         if "Content-Disposition" not in headers:
             raise _NotStrict("a part without Content-Disposition")
         _, disposition = parse_options_header(headers["Content-Disposition"])
@@ -169,7 +170,7 @@ class _Parts:
         self._chunks.append(data[start:end])
 
     def part_end(self) -> None:
-        headers = Headers(self._headers)
+        headers = self._part_headers
         if self._stream is not None:
             self._stream.seek(0)
             self.files.append((self._name, FileStorage(self._stream, self._filename, self._name, headers=headers)))
