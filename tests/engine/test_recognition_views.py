@@ -150,3 +150,30 @@ def test_a_rectified_views_keypoints_land_where_the_photo_shows_them() -> None:
     scale = np.asarray([size[0] / photo.width, size[1] / photo.height])
     expected = (alone.xy + np.asarray([x0, y0]) + 0.5) * scale - 0.5
     assert np.abs(side.xy - expected).max() < 0.01
+
+
+def test_a_place_described_in_three_views_still_passes_the_ratio_test(wikiart_zip: Path, tmp_path: Path) -> None:
+    """A recogniser widened twice (the stretched view, then a rectified view of the painting)
+    holds up to three keypoints at one place. The ratio test must compare the best match with
+    the best one at *another* place: compared with the place's third description, every
+    match of a place seen three times fails it, and the painting no longer verifies."""
+    from backend.engine.recognition import Recogniser
+    from backend.engine.recognition.feature_store import CollectionFeatures
+
+    with zipfile.ZipFile(wikiart_zip) as zf:
+        paintings = _wikiart(zf, 4, seed=41)
+    store = CollectionFeatures(tmp_path / "features")
+    store.add([1, 2, 3, 4], [extract_catalogue_features(p) for p in paintings])
+    for k in range(3):
+        snap = simulate_snap(paintings[k], np.random.default_rng([42, k]), difficulty="default")
+        plain = extract_query_features(decode_image(snap.jpeg, min_side=360).image)
+        alone = Recogniser(store, plain).identify([k + 1])
+        assert alone is not None and alone.item_id == k + 1
+        # two more views whose keypoints fall on the plain view's (within a pixel)
+        jitter = np.random.default_rng(k).uniform(-0.7, 0.7, plain.xy.shape).astype(np.float32)
+        seen_thrice = Recogniser(store, plain)
+        seen_thrice.widen(LocalFeatures(plain.xy + jitter, plain.descriptors, plain.size))
+        seen_thrice.widen(LocalFeatures(plain.xy - jitter, plain.descriptors, plain.size))
+        found = seen_thrice.identify([4, k + 1])
+        assert found is not None and found.item_id == k + 1
+        assert found.evidence.inliers >= 0.8 * alone.evidence.inliers, (found.evidence, alone.evidence)

@@ -123,6 +123,7 @@ class Recogniser:
         self._vote_order = np.arange(len(self.query))  # strongest first
         self._word_of = np.full(len(self.query), -1, np.int64)
         self.widened = False
+        self.views = 1  # the photo's views whose keypoints :attr:`query` holds
         self.looked_closer = False
         self.looked_from_the_side = False
 
@@ -145,6 +146,7 @@ class Recogniser:
         self._vote_order = order
         self._rejected.clear()
         self.widened = True
+        self.views += 1
 
     def _active(self, within: np.ndarray | None) -> np.ndarray:
         return self.available & within if within is not None else self.available.copy()
@@ -194,7 +196,9 @@ class Recogniser:
     def _identify(
         self, candidates: Sequence[int], rows: np.ndarray, stop_early: bool, *, whole: bool
     ) -> Recognition | None:
-        matcher = QueryMatcher(self.query.subset(rows), same_place_px=SAME_PLACE_PX if self.widened else 0.0)
+        matcher = QueryMatcher(
+            self.query.subset(rows), same_place_px=SAME_PLACE_PX if self.widened else 0.0, views=self.views
+        )
         best: tuple[Verification, Evidence] | None = None
         best_size = (1, 1)
         done = {r.item_id for r in self.recognised} | self._rejected

@@ -11,6 +11,7 @@ the artwork is in the photo: the answer's ``corners``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -25,9 +26,10 @@ __all__ = ["QueryMatcher", "Verification", "outline_is_plausible", "points_insid
 RATIO = 0.8
 """Lowe's ratio test: the best match must be clearly better than the second best."""
 SAME_PLACE_PX = 3.0
-"""Photo keypoints this close (feature pixels) are one place seen twice (in the plain and in
-the stretched view of the photo): for such a photo the ratio test compares against the best
-match at another place, else a point described twice could never pass it."""
+"""Photo keypoints this close (feature pixels) are one place seen more than once (in the plain
+view of the photo, its stretched view, a rectified view of a painting seen from the side):
+for such a photo the ratio test compares against the best match at another place, else a
+point described in several views could never pass it."""
 MIN_MATCHES = 10
 """Fewer tentative matches than this cannot make a convincing homography: not fitted."""
 REPROJECTION_PX = 5.0
@@ -39,12 +41,15 @@ MAX_ITERS = 1000
 class QueryMatcher:
     """A photo's descriptors, indexed once, that every candidate is matched against.
 
-    ``same_place_px``: photo keypoints closer than this are one place described twice (a
-    photo with a second view's keypoints; 0 for one view)."""
+    ``same_place_px``: photo keypoints closer than this are one place described again (a
+    photo with other views' keypoints; 0 for one view). ``views``: how many views the
+    keypoints come from, so how many times one place may be described: the ratio test looks
+    that far down the nearest neighbours for the best match at another place."""
 
-    def __init__(self, features: LocalFeatures, *, same_place_px: float = 0.0) -> None:
+    def __init__(self, features: LocalFeatures, *, same_place_px: float = 0.0, views: int = 2) -> None:
         self.features = features
         self.same_place_px = same_place_px
+        self.views = max(1, views)
         self._index = faiss.IndexBinaryFlat(features.descriptors.shape[1] * 8)
         if len(features):
             self._index.add(np.ascontiguousarray(features.descriptors, np.uint8))
@@ -53,14 +58,19 @@ class QueryMatcher:
         """(candidate rows, query rows) of the one-to-one matches passing the ratio test."""
         if len(candidate) == 0 or len(self.features) < 2:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
-        k = 3 if self.same_place_px > 0 and len(self.features) >= 3 else 2
+        several = self.same_place_px > 0 and self.views > 1
+        k = min(self.views + 1, len(self.features)) if several else 2
         with one_faiss_thread():
             dist, nearest = self._index.search(np.ascontiguousarray(candidate.descriptors, np.uint8), k)
         second = dist[:, 1]
-        if k == 3:
+        if k > 2:
+            # the second best is the nearest neighbour at another place than the best; when
+            # every neighbour looked at is the same place, the farthest of them (a lower
+            # bound of the true second best: the test can only get stricter)
             xy = self.features.xy
-            same = np.linalg.norm(xy[nearest[:, 1]] - xy[nearest[:, 0]], axis=1) <= self.same_place_px
-            second = np.where(same, dist[:, 2], second)
+            elsewhere = np.linalg.norm(xy[nearest[:, 1:]] - xy[nearest[:, :1]], axis=2) > self.same_place_px
+            column = np.where(elsewhere.any(axis=1), elsewhere.argmax(axis=1), k - 2) + 1
+            second = dist[np.arange(len(dist)), column]
         good = dist[:, 0] < RATIO * second
         cand_rows = np.flatnonzero(good)
         query_rows = nearest[good, 0]
@@ -145,31 +155,37 @@ _ANGLE_RANGE = (25.0, 155.0)
 
 
 def outline_is_plausible(outline: np.ndarray, photo_size: tuple[int, int]) -> bool:
-    """Whether ``outline`` (TL, TR, BR, BL) is how a flat rectangle can look in a photo."""
+    """Whether ``outline`` (TL, TR, BR, BL) is how a flat rectangle can look in a photo.
+
+    Plain floats rather than numpy: it runs for every candidate verified (dozens for a photo
+    of a painting not in the collection), and on four points numpy's per-call overhead made
+    it cost more than the homography fit.
+    """
     q = np.asarray(outline, np.float64).reshape(4, 2)
-    if not np.all(np.isfinite(q)):
+    if not np.isfinite(q).all():
         return False
-    d = np.roll(q, -1, 0) - q  # side vectors
-    cross = d[:, 0] * np.roll(d, -1, 0)[:, 1] - d[:, 1] * np.roll(d, -1, 0)[:, 0]
-    if not (cross > 0).all():  # TL→TR→BR→BL turns clockwise on screen: convex, not mirrored
-        return False
-    area = _quad_area(q)
+    pts = q.tolist()
+    sides = [(pts[(i + 1) % 4][0] - pts[i][0], pts[(i + 1) % 4][1] - pts[i][1]) for i in range(4)]
+    for i in range(4):  # TL→TR→BR→BL turns clockwise on screen: convex, not mirrored
+        (ax, ay), (bx, by) = sides[i], sides[(i + 1) % 4]
+        if ax * by - ay * bx <= 0:
+            return False
+    area = 0.5 * abs(sum(pts[i][0] * pts[(i + 1) % 4][1] - pts[i][1] * pts[(i + 1) % 4][0] for i in range(4)))
     photo_area = float(photo_size[0] * photo_size[1])
     if not (_MIN_AREA * photo_area <= area <= _MAX_AREA * photo_area):
         return False
-    lengths = np.linalg.norm(d, axis=1)
-    ratio = np.minimum(lengths, np.roll(lengths, 2)) / np.maximum(np.maximum(lengths, np.roll(lengths, 2)), 1e-9)
-    if ratio.min() < _MIN_SIDE_RATIO:
-        return False
-    prev = np.roll(d, 1, 0)
-    cos = -(d * prev).sum(1) / np.maximum(lengths * np.roll(lengths, 1), 1e-9)
-    angles = np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
-    return bool(((angles >= _ANGLE_RANGE[0]) & (angles <= _ANGLE_RANGE[1])).all())
-
-
-def _quad_area(q: np.ndarray) -> float:
-    x, y = q[:, 0], q[:, 1]
-    return 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
+    lengths = [math.hypot(dx, dy) for dx, dy in sides]
+    for i in range(2):  # opposite sides: top and bottom, right and left
+        a, b = lengths[i], lengths[i + 2]
+        if min(a, b) / max(a, b, 1e-9) < _MIN_SIDE_RATIO:
+            return False
+    low, high = _ANGLE_RANGE
+    for i in range(4):  # the corner where side i - 1 meets side i
+        (ax, ay), (px, py) = sides[i], sides[i - 1]
+        cos = -(ax * px + ay * py) / max(lengths[i] * lengths[i - 1], 1e-9)
+        if not low <= math.degrees(math.acos(min(1.0, max(-1.0, cos)))) <= high:
+            return False
+    return True
 
 
 def points_inside(points: np.ndarray, outline: np.ndarray, *, grow: float = 0.0) -> np.ndarray:
