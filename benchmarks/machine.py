@@ -64,6 +64,33 @@ def _fmt_load(load: tuple[float, float, float] | None) -> str:
     return "n/a" if load is None else " / ".join(f"{x:.2f}" for x in load)
 
 
+@dataclass(frozen=True)
+class CpuTimes:
+    """The machine's CPU time so far (``/proc/stat``, all CPUs, in clock ticks): busy, stolen
+    by the hypervisor, idle. On a virtual machine, time stolen while a timed loop runs is
+    the simplest sign that a slow figure is the host's doing, not the code's."""
+
+    busy: int
+    steal: int
+    idle: int
+
+    @staticmethod
+    def now() -> CpuTimes | None:
+        try:
+            with open("/proc/stat") as fh:
+                fields = [int(x) for x in fh.readline().split()[1:]]
+        except (OSError, ValueError):
+            return None
+        # user nice system idle iowait irq softirq steal (guest time is inside user)
+        fields += [0] * (8 - len(fields))
+        return CpuTimes(busy=sum(fields[:3]) + sum(fields[5:7]), steal=fields[7], idle=sum(fields[3:5]))
+
+    def steal_share_since(self, before: CpuTimes) -> float:
+        """Share of all CPU time between ``before`` and this snapshot that was stolen."""
+        total = (self.busy + self.steal + self.idle) - (before.busy + before.steal + before.idle)
+        return (self.steal - before.steal) / total if total > 0 else 0.0
+
+
 def _loadavg() -> tuple[float, float, float]:
     try:
         a, b, c = os.getloadavg()

@@ -81,6 +81,10 @@ class RecognitionResult:
     latency_unknown: Latency | None = None
     #: p50 (12 MP, 1024 px) of each timing pass of the upload sizes
     upload_pass_p50_ms: list[tuple[float, float]] = field(default_factory=list)
+    #: share of CPU time stolen by the hypervisor during each of those passes
+    upload_pass_steal: list[float] = field(default_factory=list)
+    #: median ms of each stage per upload size: {"12 MP": {"decode": …}, "1024 px": {…}}
+    upload_parts_ms: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def _level(self, name: str) -> LevelRow:
         return next(r for r in self.levels if r.level == name)
@@ -192,7 +196,9 @@ class RecognitionResult:
                 + " / ".join(f"{b:.1f}" for b, _ in self.upload_pass_p50_ms)
                 + " ms, 1024 px "
                 + " / ".join(f"{s:.1f}" for _, s in self.upload_pass_p50_ms)
-                + " ms)"
+                + " ms; CPU time stolen by the hypervisor per pass: "
+                + " / ".join(f"{100 * x:.1f} %" for x in self.upload_pass_steal)
+                + ")"
                 if self.upload_pass_p50_ms
                 else ""
             )
@@ -200,6 +206,19 @@ class RecognitionResult:
             "",
             f"Local features: {self.bytes_per_item} bytes per catalogue item ({self.bytes_per_item / 1024:.1f} KB).",
         ]
+        if self.upload_parts_ms:
+            sizes = list(self.upload_parts_ms)
+            stages = list(dict.fromkeys(k for parts in self.upload_parts_ms.values() for k in parts))
+            out[-2:-2] = [
+                "Where an upload's time goes (median ms per stage over every pass; stages overlap as in the "
+                "table above):",
+                "",
+                md_table(
+                    ["stage", *sizes],
+                    [[k, *(f"{self.upload_parts_ms[s].get(k, 0.0):.1f}" for s in sizes)] for k in stages],
+                ),
+                "",
+            ]
         out += [f"\n> {n}" for n in self.notes]
         return "\n".join(out)
 
@@ -287,6 +306,10 @@ def run(ctx: BenchContext) -> RecognitionResult:
             latency_1024=Latency.of(uploads.small_ms),
             jpeg_12mp_bytes=uploads.jpeg_bytes(),
             upload_pass_p50_ms=uploads.pass_p50_ms,
+            upload_pass_steal=uploads.pass_steal,
+            upload_parts_ms={
+                size: {k: float(np.median(v)) for k, v in parts.items()} for size, parts in uploads.parts_ms.items()
+            },
             bytes_per_item=int(info["bytes_per_item"]),
             latency_unknown=unknown.latency(),
             notes=[

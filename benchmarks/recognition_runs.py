@@ -151,6 +151,10 @@ class UploadSnaps:
     small_ms: list[float] = field(default_factory=list)
     #: p50 of each pass (12 MP, 1024 px): the spread says how much the machine drifted
     pass_p50_ms: list[tuple[float, float]] = field(default_factory=list)
+    #: share of the machine's CPU time stolen by the hypervisor during each pass
+    pass_steal: list[float] = field(default_factory=list)
+    #: per size ("12 MP", "1024 px"), each stage's times (engine timings and recognition parts)
+    parts_ms: dict[str, dict[str, list[float]]] = field(default_factory=dict)
 
     @staticmethod
     def make(
@@ -168,12 +172,24 @@ class UploadSnaps:
         """One pass over the snaps, each as 12 MP then as its 1024 px upload. The snaps are
         rendered beforehand: rendering a 12-MP snap between two timed searches (tens of MB
         of pixels) is the bench's work, not the server's."""
-        big, small = [], []
+        from .machine import CpuTimes
+
+        big: list[float] = []
+        small: list[float] = []
+        before = CpuTimes.now()
         for jpeg, upload in self.pairs:
-            for data, out in ((jpeg, big), (upload, small)):
+            for data, out, size in ((jpeg, big, "12 MP"), (upload, small, "1024 px")):
                 t0 = time.perf_counter()
-                search(engine, data)
+                result = search(engine, data)
                 out.append((time.perf_counter() - t0) * 1000)
+                parts = self.parts_ms.setdefault(size, {})
+                for k, v in result.timings.to_dict().items():
+                    parts.setdefault(k.removesuffix("_ms"), []).append(float(v))
+                for k, v in (result.recognition or {}).items():
+                    if k.endswith("_ms"):
+                        parts.setdefault(f"recognise: {k.removesuffix('_ms')}", []).append(float(v))
+        after = CpuTimes.now()
+        self.pass_steal.append(after.steal_share_since(before) if after and before else float("nan"))
         self.big_ms += big
         self.small_ms += small
         self.pass_p50_ms.append((float(np.median(big)), float(np.median(small))) if big else (0.0, 0.0))
