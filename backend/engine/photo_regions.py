@@ -38,7 +38,7 @@ from PIL import Image
 
 from dataset_tools.images import DecodedImage
 
-from .artwork import ArtworkRegion, Looking, locate_artworks, rectify
+from .artwork import ArtworkRegion, LocatorScene, Looking, locate_artworks, rectify
 from .artwork.geometry import full_frame
 from .recognition import Recogniser, Recognition, extract_tilted_features, extract_view_features, interleave
 from .recognition.local_features import extract_features_outside
@@ -153,12 +153,14 @@ def find_regions(
     recogniser: Recogniser | None,
     *,
     locate: bool,
+    scene: LocatorScene | None = None,
 ) -> tuple[list[PhotoRegion], bool]:
     """The artworks in ``image``: (regions, whether the locator ran).
 
     The ``recognised`` artworks (by ``recogniser``) come first; then, when ``locate`` and it
     is worth it (see the module docstring), every located artwork that is not one of those;
-    when there is none at all, one region of the whole photo.
+    when there is none at all, one region of the whole photo. ``scene``: the locator's work
+    on ``image``, kept for a later look at the same photo (:func:`look_wider`).
     """
     regions: list[PhotoRegion] = []
     for hit in recognised:
@@ -177,7 +179,7 @@ def find_regions(
         # visual words found none of its paintings). Beside recognised artworks, every other
         # quad the locator finds is a further artwork on the wall.
         nothing_yet = not regions
-        for found in locate_artworks(image, limit=MAX_LOCATED):
+        for found in locate_artworks(image, limit=MAX_LOCATED, scene=scene):
             if all(_shared(found.corners, r.outline) < _SAME_ARTWORK for r in regions):
                 tentative = nothing_yet and bool(regions)
                 if tentative and recogniser is None:
@@ -227,6 +229,7 @@ def look_wider(
     allowed: np.ndarray | None,
     *,
     locate: bool = True,
+    scene: LocatorScene | None = None,
 ) -> float:
     """When nothing in the photo was recognised: add the keypoints of its stretched view
     (:func:`.recognition.extract_tilted_features`, a painting seen from the side) and verify
@@ -235,6 +238,8 @@ def look_wider(
     for a painting seen steeply from the side (:func:`look_from_the_side`). Only then: a
     snap the plain view recognises keeps its answer and its time, and these extractions are
     paid by the photos that need them. Returns the milliseconds the locator took.
+    ``scene``: the locator's work on ``image`` from :func:`find_regions`, which the side
+    look reuses (its candidate quads and their scores; only the limits differ).
     """
     t0 = time.perf_counter()
     recogniser.widen(extract_tilted_features(image))
@@ -247,7 +252,7 @@ def look_wider(
             region.recognise(hit, recogniser.query.size, image.size)
     locating_ms = 0.0
     if locate and not any(r.recognition for r in regions):
-        locating_ms = look_from_the_side(regions, recogniser, image, candidates, allowed)
+        locating_ms = look_from_the_side(regions, recogniser, image, candidates, allowed, scene=scene)
     if any(r.recognition for r in regions):
         recognise_more(regions, recogniser, image.size, allowed)
     return locating_ms
@@ -259,6 +264,8 @@ def look_from_the_side(
     image: Image.Image,
     candidates: dict[int, list[list[int]]],
     allowed: np.ndarray | None,
+    *,
+    scene: LocatorScene | None = None,
 ) -> float:
     """The last look when nothing is recognised: a painting seen steeply from the side.
 
@@ -278,7 +285,8 @@ def look_from_the_side(
         return 0.0
     main = regions[0] if len(regions) == 1 else max(regions, key=lambda r: r.area())
     t0 = time.perf_counter()
-    quads = locate_artworks(image, limit=MAX_SIDE_VIEWS, looking=SEEN_FROM_THE_SIDE)
+    # the main-subject look's candidate quads and their scores, gated by other limits
+    quads = locate_artworks(image, limit=MAX_SIDE_VIEWS, looking=SEEN_FROM_THE_SIDE, scene=scene)
     locating_ms = (time.perf_counter() - t0) * 1000
     for found in quads:
         t0 = time.perf_counter()

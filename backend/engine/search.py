@@ -25,6 +25,7 @@ from dataset_tools.images import DecodedImage, ImageDecodeError, decode_image
 from edge_models.style_model import StyleModel
 
 from ..config import Settings
+from .artwork import LocatorScene
 from .catalog.store import Catalog, ItemView
 from .descriptors import Descriptor, derive_missing, describe_all
 from .embedding_space import SERVER_SPACE_NAME, EmbeddingSpaceError, check_vector_space, server_space
@@ -114,7 +115,8 @@ class SearchService(SpaceBound):
         t2 = time.perf_counter()
         timings.recognise_ms = (t2 - t1) * 1000
         locate = self.settings.locate_artwork if options.locate is None else options.locate
-        regions, located = find_regions(image, recognised, recogniser, locate=locate)
+        scene = LocatorScene(image)  # the locator's work on this photo, done once for every look
+        regions, located = find_regions(image, recognised, recogniser, locate=locate, scene=scene)
         t3 = time.perf_counter()
         timings.locate_ms = (t3 - t2) * 1000
 
@@ -152,7 +154,7 @@ class SearchService(SpaceBound):
             timings.recognise_ms += (time.perf_counter() - tv) * 1000
         if recogniser is not None and not any(r.recognition for r in regions):
             tv = time.perf_counter()
-            locating_ms = look_wider(regions, recogniser, image, region_candidates, allowed, locate=locate)
+            locating_ms = look_wider(regions, recogniser, image, region_candidates, allowed, locate=locate, scene=scene)
             timings.recognise_ms += (time.perf_counter() - tv) * 1000 - locating_ms
             timings.locate_ms += locating_ms
         if recogniser is not None and worth_looking_closer(regions, recogniser.query.size):

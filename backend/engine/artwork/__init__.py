@@ -41,6 +41,24 @@ the other modules are the locator's own parts.
 
 from __future__ import annotations
 
-from .locate import MAIN_SUBJECT, ArtworkRegion, Looking, crop_artwork, locate_artwork, locate_artworks, rectify
+from .locate import (
+    MAIN_SUBJECT,
+    ArtworkRegion,
+    LocatorScene,
+    Looking,
+    crop_artwork,
+    locate_artwork,
+    locate_artworks,
+    rectify,
+)
 
-__all__ = ["MAIN_SUBJECT", "ArtworkRegion", "Looking", "crop_artwork", "locate_artwork", "locate_artworks", "rectify"]
+__all__ = [
+    "MAIN_SUBJECT",
+    "ArtworkRegion",
+    "LocatorScene",
+    "Looking",
+    "crop_artwork",
+    "locate_artwork",
+    "locate_artworks",
+    "rectify",
+]

@@ -12,10 +12,19 @@ from .candidates import candidate_quads
 from .frame import inside_frame
 from .geometry import full_frame
 from .refinement import refine_sides
-from .scoring import MAX_ANGLE_DEVIATION, MIN_AREA, MIN_SIDE_RATIO, score_quad
+from .scoring import MAX_ANGLE_DEVIATION, MIN_AREA, MIN_SIDE_RATIO, QuadShape, quad_evidence, quad_shape
 from .view import MIN_SIDE, View, work_image
 
-__all__ = ["MAIN_SUBJECT", "ArtworkRegion", "Looking", "crop_artwork", "locate_artwork", "locate_artworks", "rectify"]
+__all__ = [
+    "MAIN_SUBJECT",
+    "ArtworkRegion",
+    "LocatorScene",
+    "Looking",
+    "crop_artwork",
+    "locate_artwork",
+    "locate_artworks",
+    "rectify",
+]
 
 FOUND_SCORE = 0.6
 """Calibrated: simulated snaps' paintings score >= 0.64, tight crops' best quads mostly < 0.6."""
@@ -66,54 +75,108 @@ _MAX_SHARED_AREA = 0.2
 frame and the painting inside it), not two."""
 
 
+class LocatorScene:
+    """The locator's work on one photo that does not depend on what it looks for: the working
+    image with its edge and wall maps, the candidate quads, each quad's shape and how much it
+    looks like a hung artwork, and the refined outline of each quad taken.
+
+    A caller that looks at one photo with several :class:`Looking` limits (the search service
+    looks for the visitor's main subject, and for a painting seen from the side when nothing
+    was recognised) passes the same scene to :func:`locate_artworks` and pays for that work
+    once: the limits only gate which quads count, and the answers are those of fresh calls.
+    """
+
+    def __init__(self, img: Image.Image, *, work_side: int = 384) -> None:
+        self.image = img
+        self.work_side = work_side
+        self._view: View | None = None
+        self._quads: dict[float, list[np.ndarray]] = {}
+        self._shapes: dict[tuple[float, int], QuadShape] = {}
+        self._evidence: dict[tuple[float, int], float] = {}
+        self._refined: dict[tuple[float, int], np.ndarray] = {}
+
+    def fits(self, img: Image.Image, work_side: int) -> bool:
+        return img is self.image and work_side == self.work_side
+
+    @property
+    def view(self) -> View:
+        if self._view is None:
+            self._view = View.of(work_image(self.image, self.work_side))
+        return self._view
+
+    def quads(self, min_area: float) -> list[np.ndarray]:
+        if min_area not in self._quads:
+            self._quads[min_area] = candidate_quads(self.view, min_area=min_area)
+        return self._quads[min_area]
+
+    def score(self, looking: Looking, i: int) -> float:
+        """:func:`.scoring.score_quad` of candidate ``i`` under ``looking``'s limits."""
+        key = (looking.min_area, i)
+        quad = self.quads(looking.min_area)[i]
+        if key not in self._shapes:
+            self._shapes[key] = quad_shape(self.view, quad)
+        shape = self._shapes[key]
+        if not shape.passes(
+            min_area=looking.min_area,
+            max_angle_deviation=looking.max_angle_deviation,
+            min_side_ratio=looking.min_side_ratio,
+        ):
+            return 0.0
+        if key not in self._evidence:
+            self._evidence[key] = quad_evidence(self.view, quad, shape)
+        return self._evidence[key]
+
+    def refined(self, min_area: float, i: int) -> np.ndarray:
+        """Candidate ``i``'s sides refined onto the edges (and onto the painting inside its
+        frame), in working-image pixels."""
+        key = (min_area, i)
+        if key not in self._refined:
+            view = self.view
+            quad = refine_sides(view, self.quads(min_area)[i], reach=3.0)
+            inner = inside_frame(view, quad)
+            if inner is not None:
+                quad = refine_sides(view, inner, reach=2.0)
+            self._refined[key] = quad
+        return self._refined[key]
+
+
 def locate_artworks(
     img: Image.Image,
     *,
     work_side: int = 384,
     limit: int = 4,
     looking: Looking = MAIN_SUBJECT,
+    scene: LocatorScene | None = None,
 ) -> list[ArtworkRegion]:
     """Every artwork found in ``img``, best first (at most ``limit``; empty when none).
 
     The candidate quads that score as artworks (``found_score``) are taken best first,
     leaving out any that overlaps one already taken: a wall with several paintings gives
     one region each, a framed painting one region (its frame's quad overlaps it). What
-    counts as an artwork is ``looking``'s (see :class:`Looking`).
+    counts as an artwork is ``looking``'s (see :class:`Looking`). ``scene``: the locator's
+    work on ``img`` from an earlier call (see :class:`LocatorScene`); ignored if it is of
+    another image.
     """
     width, height = img.size
     if min(width, height) < MIN_SIDE:
         return []
-    rgb = work_image(img, work_side)
-    work_h, work_w = rgb.shape[:2]
-
-    view = View.of(rgb)
-    quads = candidate_quads(view, min_area=looking.min_area)
-    scores = [
-        score_quad(
-            view,
-            q,
-            min_area=looking.min_area,
-            max_angle_deviation=looking.max_angle_deviation,
-            min_side_ratio=looking.min_side_ratio,
-        )
-        for q in quads
-    ]
-    taken: list[tuple[float, np.ndarray]] = []
+    if scene is None or not scene.fits(img, work_side):
+        scene = LocatorScene(img, work_side=work_side)
+    work_w, work_h = scene.view.size
+    quads = scene.quads(looking.min_area)
+    scores = [scene.score(looking, i) for i in range(len(quads))]
+    taken: list[tuple[float, int]] = []
     for i in sorted(range(len(quads)), key=lambda i: -scores[i]):  # stable: the first of equals wins
         score, quad = scores[i], quads[i]
         if score < looking.found_score or len(taken) == limit:
             break
-        if all(_shared_area(quad, other) <= _MAX_SHARED_AREA for _, other in taken):
-            taken.append((score, quad))
+        if all(_shared_area(quad, quads[j]) <= _MAX_SHARED_AREA for _, j in taken):
+            taken.append((score, i))
     # back to input pixels (pixel centres at integers in both)
     scale = np.asarray([width / work_w, height / work_h], dtype=np.float32)
     regions = []
-    for score, quad in taken:
-        quad = refine_sides(view, quad, reach=3.0)
-        inner = inside_frame(view, quad)
-        if inner is not None:
-            quad = refine_sides(view, inner, reach=2.0)
-        corners = (quad + 0.5) * scale - 0.5
+    for score, i in taken:
+        corners = (scene.refined(looking.min_area, i) + 0.5) * scale - 0.5
         corners[:, 0] = np.clip(corners[:, 0], -0.5, width - 0.5)
         corners[:, 1] = np.clip(corners[:, 1], -0.5, height - 0.5)
         regions.append(ArtworkRegion(corners=corners.astype(np.float32), confidence=float(min(1.0, score)), found=True))

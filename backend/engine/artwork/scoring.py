@@ -7,6 +7,8 @@ large, and its angles are those of a rectangle seen within ~30 degrees.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -14,7 +16,16 @@ from .colour import EDGE
 from .geometry import NEXT, PREV
 from .view import View
 
-__all__ = ["MAX_ANGLE_DEVIATION", "MAX_AREA", "MIN_AREA", "MIN_SIDE_RATIO", "score_quad"]
+__all__ = [
+    "MAX_ANGLE_DEVIATION",
+    "MAX_AREA",
+    "MIN_AREA",
+    "MIN_SIDE_RATIO",
+    "QuadShape",
+    "quad_evidence",
+    "quad_shape",
+    "score_quad",
+]
 
 MIN_AREA = 0.08
 """Of the photo: smaller outlines are labels, details, not the artwork."""
@@ -33,6 +44,68 @@ _WALL_OFFSETS = np.asarray([3, 5, 7, 9], dtype=np.float32)
 """px outwards from a side at which the band outside it is sampled."""
 
 
+@dataclass(frozen=True)
+class QuadShape:
+    """A candidate quad's shape, which the limits of :func:`score_quad` gate: its ``area`` (a
+    share of the photo), whether it is ``convex``, and how far from a rectangle seen head-on
+    it is (the largest and the mean deviation of a corner from 90 degrees, the smallest ratio
+    of opposite sides)."""
+
+    area: float
+    convex: bool
+    max_deviation: float
+    mean_deviation: float
+    min_side_ratio: float
+
+    def passes(self, *, min_area: float, max_angle_deviation: float, min_side_ratio: float) -> bool:
+        return (
+            min_area <= self.area <= MAX_AREA
+            and self.convex
+            and self.max_deviation <= max_angle_deviation
+            and self.min_side_ratio >= min_side_ratio
+        )
+
+
+def quad_shape(view: View, quad: np.ndarray) -> QuadShape:
+    w, h = view.size
+    q = quad.astype(np.float32)
+    d = q[NEXT] - q  # side vectors
+    lengths = np.sqrt((d * d).sum(1))
+    cross = d[:, 0] * d[NEXT, 1] - d[:, 1] * d[NEXT, 0]
+    area = 0.5 * abs(float((q[:, 0] * q[NEXT, 1] - q[:, 1] * q[NEXT, 0]).sum())) / (w * h)
+    cos = -(d * d[PREV]).sum(1) / (lengths * lengths[PREV] + 1e-9)
+    deviation = np.abs(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))) - 90.0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = lengths / lengths[[2, 3, 0, 1]]
+        side_ratio = float(min(ratio.min(), (1 / ratio).min()))
+    return QuadShape(
+        area=area,
+        convex=bool((cross > 0).all() or (cross < 0).all()),
+        max_deviation=float(deviation.max()),
+        mean_deviation=float(deviation.mean()),
+        min_side_ratio=side_ratio if np.isfinite(side_ratio) else 0.0,
+    )
+
+
+def quad_evidence(view: View, quad: np.ndarray, shape: QuadShape) -> float:
+    """How much a quad whose shape passed the limits looks like a hung artwork, about 0..1:
+    its sides on edges, wall around it, its squareness and its size (the limits do not
+    enter, so one computation serves every :class:`~.locate.Looking`)."""
+    q = quad.astype(np.float32)
+    d = q[NEXT] - q
+    lengths = np.sqrt((d * d).sum(1))
+    normals = np.stack([-d[:, 1], d[:, 0]], 1) / (lengths[:, None] + 1e-9)
+    normals *= np.sign(((q + 0.5 * d - q.mean(0)) * normals).sum(1))[:, None]  # outwards
+    support = _edge_support(view, q, d, normals)
+    wall_out, wall_in = _wall_around(view, q, d, normals)
+    # the surround must be wall, and clearly more so than the inside (a tight crop's "wall"
+    # model fits its own painting about as well inside a quad as outside it)
+    wall = float(np.clip((wall_out - 0.5) / 0.4, 0.0, 1.0) * np.clip((wall_out - wall_in) / 0.4, 0.0, 1.0))
+    rect = 1.0 - shape.mean_deviation / 45.0
+    size = min(1.0, shape.area / 0.3)  # small quads are less likely the subject of the photo
+    return float(0.4 * (0.5 * support.mean() + 0.5 * support.min()) + 0.35 * wall + 0.1 * rect + 0.15 * size)
+
+
 def score_quad(
     view: View,
     quad: np.ndarray,
@@ -44,32 +117,10 @@ def score_quad(
     """How much ``quad`` looks like a hung artwork, about 0..1 (0: implausible shape). The
     shape limits are keyword arguments: ``min_area`` (a share of the photo), the largest
     deviation of a corner from 90 degrees and the smallest ratio of opposite sides."""
-    w, h = view.size
-    q = quad.astype(np.float32)
-    d = q[NEXT] - q  # side vectors
-    lengths = np.sqrt((d * d).sum(1))
-    cross = d[:, 0] * d[NEXT, 1] - d[:, 1] * d[NEXT, 0]
-    area = 0.5 * abs(float((q[:, 0] * q[NEXT, 1] - q[:, 1] * q[NEXT, 0]).sum())) / (w * h)
-    if not (min_area <= area <= MAX_AREA) or not ((cross > 0).all() or (cross < 0).all()):
-        return 0.0  # too small, too large, or not convex
-    cos = -(d * d[PREV]).sum(1) / (lengths * lengths[PREV] + 1e-9)
-    deviation = np.abs(np.degrees(np.arccos(np.clip(cos, -1.0, 1.0))) - 90.0)
-    if deviation.max() > max_angle_deviation:
+    shape = quad_shape(view, quad)
+    if not shape.passes(min_area=min_area, max_angle_deviation=max_angle_deviation, min_side_ratio=min_side_ratio):
         return 0.0
-    ratio = lengths / lengths[[2, 3, 0, 1]]
-    if min(ratio.min(), (1 / ratio).min()) < min_side_ratio:
-        return 0.0
-
-    normals = np.stack([-d[:, 1], d[:, 0]], 1) / (lengths[:, None] + 1e-9)
-    normals *= np.sign(((q + 0.5 * d - q.mean(0)) * normals).sum(1))[:, None]  # outwards
-    support = _edge_support(view, q, d, normals)
-    wall_out, wall_in = _wall_around(view, q, d, normals)
-    # the surround must be wall, and clearly more so than the inside (a tight crop's "wall"
-    # model fits its own painting about as well inside a quad as outside it)
-    wall = float(np.clip((wall_out - 0.5) / 0.4, 0.0, 1.0) * np.clip((wall_out - wall_in) / 0.4, 0.0, 1.0))
-    rect = 1.0 - float(deviation.mean()) / 45.0
-    size = min(1.0, area / 0.3)  # small quads are less likely the subject of the photo
-    return float(0.4 * (0.5 * support.mean() + 0.5 * support.min()) + 0.35 * wall + 0.1 * rect + 0.15 * size)
+    return quad_evidence(view, quad, shape)
 
 
 def _edge_support(view: View, q: np.ndarray, d: np.ndarray, normals: np.ndarray) -> np.ndarray:
