@@ -86,9 +86,11 @@ class CpuTimes:
         return CpuTimes(busy=sum(fields[:3]) + sum(fields[5:7]), steal=fields[7], idle=sum(fields[3:5]))
 
     def steal_share_since(self, before: CpuTimes) -> float:
-        """Share of all CPU time between ``before`` and this snapshot that was stolen."""
-        total = (self.busy + self.steal + self.idle) - (before.busy + before.steal + before.idle)
-        return (self.steal - before.steal) / total if total > 0 else 0.0
+        """Share of the time the machine's CPUs had work between ``before`` and this snapshot
+        that the hypervisor gave to others (machine-wide, every process; idle time left out,
+        so a single-threaded timed loop on an otherwise idle core is not diluted)."""
+        running = (self.busy + self.steal) - (before.busy + before.steal)
+        return (self.steal - before.steal) / running if running > 0 else 0.0
 
 
 def _loadavg() -> tuple[float, float, float]:

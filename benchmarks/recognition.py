@@ -196,7 +196,7 @@ class RecognitionResult:
                 + " / ".join(f"{b:.1f}" for b, _ in self.upload_pass_p50_ms)
                 + " ms, 1024 px "
                 + " / ".join(f"{s:.1f}" for _, s in self.upload_pass_p50_ms)
-                + " ms; CPU time stolen by the hypervisor per pass: "
+                + " ms; share of the machine's running CPU time stolen by the hypervisor, all processes, per pass: "
                 + " / ".join(f"{100 * x:.1f} %" for x in self.upload_pass_steal)
                 + ")"
                 if self.upload_pass_p50_ms
@@ -208,15 +208,19 @@ class RecognitionResult:
         ]
         if self.upload_parts_ms:
             sizes = list(self.upload_parts_ms)
-            stages = list(dict.fromkeys(k for parts in self.upload_parts_ms.values() for k in parts))
-            out[-2:-2] = [
-                "Where an upload's time goes (median ms per stage over every pass; stages overlap as in the "
-                "table above):",
+            stages = [
+                k for k in dict.fromkeys(k for parts in self.upload_parts_ms.values() for k in parts) if k != "total"
+            ]
+
+            def cell(size: str, stage: str) -> str:
+                v = self.upload_parts_ms[size].get(stage)
+                return "–" if v is None else f"{v:.1f}"
+
+            out[-1:-1] = [
+                "Where an upload's time goes (median ms per stage over every pass; `recognise` includes its parts "
+                "below it, as in the table above):",
                 "",
-                md_table(
-                    ["stage", *sizes],
-                    [[k, *(f"{self.upload_parts_ms[s].get(k, 0.0):.1f}" for s in sizes)] for k in stages],
-                ),
+                md_table(["stage", *sizes], [[k, *(cell(s, k) for s in sizes)] for k in stages]),
                 "",
             ]
         out += [f"\n> {n}" for n in self.notes]
@@ -257,6 +261,7 @@ def run(ctx: BenchContext) -> RecognitionResult:
             rng = np.random.default_rng(ctx.seed + 10)
             known = [catalogue[int(i)] for i in rng.permutation(len(catalogue))]
             uploads = UploadSnaps.make(zf, known[:n_upload], seed=400)
+            uploads.warm_up(engine)
             uploads.time_pass(engine)
             outcomes: dict[str, Outcome] = {}
             for k, level in enumerate(LEVELS):

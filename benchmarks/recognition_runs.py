@@ -168,6 +168,13 @@ class UploadSnaps:
             pairs.append((snap.jpeg, prepare_upload(snap.jpeg)))
         return UploadSnaps(pairs)
 
+    def warm_up(self, engine: Engine) -> None:
+        """One untimed search at each size: models, indexes, the features' inverted index
+        and the decoders' first use load here, not inside the first timed search."""
+        engine.search.warm_up()
+        for data in self.pairs[0] if self.pairs else ():
+            search(engine, data)
+
     def time_pass(self, engine: Engine) -> None:
         """One pass over the snaps, each as 12 MP then as its 1024 px upload. The snaps are
         rendered beforehand: rendering a 12-MP snap between two timed searches (tens of MB

@@ -285,7 +285,8 @@ def look_from_the_side(
         return 0.0
     main = regions[0] if len(regions) == 1 else max(regions, key=lambda r: r.area())
     t0 = time.perf_counter()
-    # the main-subject look's candidate quads and their scores, gated by other limits
+    # the main-subject look's candidate quads and their scores, gated by other limits (the
+    # same smallest area as the main subject's: other candidates would be generated anew)
     quads = locate_artworks(image, limit=MAX_SIDE_VIEWS, looking=SEEN_FROM_THE_SIDE, scene=scene)
     locating_ms = (time.perf_counter() - t0) * 1000
     for found in quads:

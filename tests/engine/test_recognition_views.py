@@ -177,3 +177,42 @@ def test_a_place_described_in_three_views_still_passes_the_ratio_test(wikiart_zi
         found = seen_thrice.identify([4, k + 1])
         assert found is not None and found.item_id == k + 1
         assert found.evidence.inliers >= 0.8 * alone.evidence.inliers, (found.evidence, alone.evidence)
+
+
+def _matcher_case(places: list[tuple[float, float]], descriptors: list[int], *, views: int):
+    """A photo whose keypoints sit at ``places`` with descriptors whose bits are the first
+    ``descriptors[i]`` bits set (so Hamming distances are differences of those counts)."""
+    des = np.zeros((len(places), 32), np.uint8)
+    for i, bits in enumerate(descriptors):
+        des[i] = np.packbits(np.arange(256) < bits)
+    photo = LocalFeatures(np.asarray(places, np.float32), des, (640, 480))
+    return QueryMatcher(photo, same_place_px=SAME_PLACE_PX if views > 1 else 0.0, views=views)
+
+
+def _candidate(bits: int) -> LocalFeatures:
+    return LocalFeatures(np.zeros((1, 2), np.float32), np.packbits(np.arange(256) < bits)[None, :], (100, 100))
+
+
+def test_the_ratio_test_compares_with_the_best_match_at_another_place() -> None:
+    """Lowe's ratio test (best < 0.8 x second best) where the photo's keypoints come from
+    several views: the second best is the nearest match at *another* place, neither a second
+    description of the best one's place nor simply the farthest neighbour looked at."""
+    a, elsewhere, far = (100.0, 100.0), (400.0, 300.0), (50.0, 400.0)
+    a2, a3 = (101.0, 100.5), (99.5, 99.0)  # the same place as ``a`` in other views
+    # one description each: 4 bits to A, 5 to B elsewhere: ambiguous, no match (the farthest
+    # neighbour, 50 bits away, must not stand in for the second best)
+    once = _matcher_case([a, elsewhere, far], [104, 95, 150], views=2)
+    assert once.match(_candidate(100))[1].tolist() == []
+    # A described three times, each 2 bits away, B elsewhere at 10: a clear match. Compared
+    # with A's third description (2 bits) it would fail.
+    thrice = _matcher_case([a, a2, a3, elsewhere, far], [102, 98, 102, 110, 200], views=3)
+    assert thrice.match(_candidate(100))[1].tolist() in ([0], [1], [2])
+    # the same, but B elsewhere is as near as A: ambiguous, no match
+    tied = _matcher_case([a, a2, a3, elsewhere], [102, 98, 102, 98], views=3)
+    assert tied.match(_candidate(100))[1].tolist() == []
+    # every neighbour looked at (views + 1 = 3) is A: the farthest of them stands in for the
+    # second best, a lower bound of it, so the test can only get stricter
+    crowded = _matcher_case([a, a2, a3, elsewhere], [102, 102, 98, 200], views=2)
+    assert crowded.match(_candidate(100))[1].tolist() == []
+    clear = _matcher_case([a, a2, a3, elsewhere], [100, 104, 96, 200], views=2)
+    assert clear.match(_candidate(100))[1].tolist() == [0]

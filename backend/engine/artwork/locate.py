@@ -84,6 +84,9 @@ class LocatorScene:
     looks for the visitor's main subject, and for a painting seen from the side when nothing
     was recognised) passes the same scene to :func:`locate_artworks` and pays for that work
     once: the limits only gate which quads count, and the answers are those of fresh calls.
+    Candidate quads depend on the smallest area looked for, so looks with another
+    ``min_area`` share only the working image and its maps. One scene belongs to one
+    request: its caches are not locked.
     """
 
     def __init__(self, img: Image.Image, *, work_side: int = 384) -> None:
