@@ -208,9 +208,7 @@ class RecognitionResult:
         ]
         if self.upload_parts_ms:
             sizes = list(self.upload_parts_ms)
-            stages = [
-                k for k in dict.fromkeys(k for parts in self.upload_parts_ms.values() for k in parts) if k != "total"
-            ]
+            stages = list(dict.fromkeys(k for parts in self.upload_parts_ms.values() for k in parts))
 
             def cell(size: str, stage: str) -> str:
                 v = self.upload_parts_ms[size].get(stage)

@@ -58,19 +58,24 @@ class Outcome:
         else:
             self.wrong += 1
         self.total_ms.append(result.timings.total_ms)
-        parts = dict(result.timings.to_dict())
-        parts.pop("total_ms", None)
-        for k, v in (result.recognition or {}).items():
-            if k.endswith("_ms"):
-                parts[f"recognise: {k[:-3]}"] = v
-        for k, v in parts.items():
-            self.parts_ms.setdefault(k, []).append(float(v))
+        for k, v in stage_times(result).items():
+            self.parts_ms.setdefault(k, []).append(v)
 
     def recall(self, k: int) -> float:
         return (self.top1 if k == 1 else self.top10) / self.known if self.known else float("nan")
 
     def latency(self) -> Latency:
         return Latency.of(self.total_ms)
+
+
+def stage_times(result: SearchResult) -> dict[str, float]:
+    """The engine's stage times of one search (``decode_ms`` …, not the total) and
+    recognition's parts of ``recognise_ms`` (``recognise: features`` …)."""
+    parts = {k: float(v) for k, v in result.timings.to_dict().items() if k != "total_ms"}
+    for k, v in (result.recognition or {}).items():
+        if k.endswith("_ms"):
+            parts[f"recognise: {k[:-3]}"] = float(v)
+    return parts
 
 
 def painting(zf: zipfile.ZipFile, name: str) -> Image.Image:
@@ -190,11 +195,8 @@ class UploadSnaps:
                 result = search(engine, data)
                 out.append((time.perf_counter() - t0) * 1000)
                 parts = self.parts_ms.setdefault(size, {})
-                for k, v in result.timings.to_dict().items():
-                    parts.setdefault(k.removesuffix("_ms"), []).append(float(v))
-                for k, v in (result.recognition or {}).items():
-                    if k.endswith("_ms"):
-                        parts.setdefault(f"recognise: {k.removesuffix('_ms')}", []).append(float(v))
+                for k, v in stage_times(result).items():
+                    parts.setdefault(k, []).append(v)
         after = CpuTimes.now()
         self.pass_steal.append(after.steal_share_since(before) if after and before else float("nan"))
         self.big_ms += big

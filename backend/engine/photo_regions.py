@@ -143,8 +143,13 @@ class PhotoRegion:
         """Which of the photo's keypoints lie in this region (None: all of them)."""
         if self.found_by == "photo":
             return None
-        outline = _rescale(self.outline, decoded_size, recogniser.query.size)
-        return points_inside(recogniser.query.xy, outline, grow=0.03)
+        return _keypoints_inside(recogniser, self.outline, decoded_size)
+
+
+def _keypoints_inside(recogniser: Recogniser, outline: np.ndarray, decoded_size: tuple[int, int]) -> np.ndarray:
+    """Which of the photo's keypoints lie in ``outline`` (decoded-photo pixels), grown a little
+    so that keypoints on the artwork's own edge count."""
+    return points_inside(recogniser.query.xy, _rescale(outline, decoded_size, recogniser.query.size), grow=0.03)
 
 
 def find_regions(
@@ -295,8 +300,7 @@ def look_from_the_side(
         recogniser.widen(extract_view_features(view, _view_to_photo(found.corners, view.size), image.size))
         recogniser.looked_from_the_side = True
         recogniser.features_ms += (time.perf_counter() - t0) * 1000
-        outline = _rescale(found.corners, image.size, recogniser.query.size)
-        within = points_inside(recogniser.query.xy, outline, grow=0.03)
+        within = _keypoints_inside(recogniser, found.corners, image.size)
         by_words = recogniser.shortlist(within=within, allowed=allowed)
         hit = recogniser.identify(interleave(by_words, *candidates.get(id(main), [])), within=within)
         if hit is not None:

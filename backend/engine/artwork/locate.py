@@ -113,7 +113,8 @@ class LocatorScene:
         return self._quads[min_area]
 
     def score(self, looking: Looking, i: int) -> float:
-        """:func:`.scoring.score_quad` of candidate ``i`` under ``looking``'s limits."""
+        """How much candidate ``i`` looks like a hung artwork under ``looking``'s limits, about
+        0..1 (0: its shape is outside them)."""
         key = (looking.min_area, i)
         quad = self.quads(looking.min_area)[i]
         if key not in self._shapes:

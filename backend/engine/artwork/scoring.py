@@ -24,7 +24,6 @@ __all__ = [
     "QuadShape",
     "quad_evidence",
     "quad_shape",
-    "score_quad",
 ]
 
 MIN_AREA = 0.08
@@ -46,7 +45,7 @@ _WALL_OFFSETS = np.asarray([3, 5, 7, 9], dtype=np.float32)
 
 @dataclass(frozen=True)
 class QuadShape:
-    """A candidate quad's shape, which the limits of :func:`score_quad` gate: its ``area`` (a
+    """A candidate quad's shape, which a :class:`~.locate.Looking`'s limits gate: its ``area`` (a
     share of the photo), whether it is ``convex``, and how far from a rectangle seen head-on
     it is (the largest and the mean deviation of a corner from 90 degrees, the smallest ratio
     of opposite sides)."""
@@ -104,23 +103,6 @@ def quad_evidence(view: View, quad: np.ndarray, shape: QuadShape) -> float:
     rect = 1.0 - shape.mean_deviation / 45.0
     size = min(1.0, shape.area / 0.3)  # small quads are less likely the subject of the photo
     return float(0.4 * (0.5 * support.mean() + 0.5 * support.min()) + 0.35 * wall + 0.1 * rect + 0.15 * size)
-
-
-def score_quad(
-    view: View,
-    quad: np.ndarray,
-    *,
-    min_area: float = MIN_AREA,
-    max_angle_deviation: float = MAX_ANGLE_DEVIATION,
-    min_side_ratio: float = MIN_SIDE_RATIO,
-) -> float:
-    """How much ``quad`` looks like a hung artwork, about 0..1 (0: implausible shape). The
-    shape limits are keyword arguments: ``min_area`` (a share of the photo), the largest
-    deviation of a corner from 90 degrees and the smallest ratio of opposite sides."""
-    shape = quad_shape(view, quad)
-    if not shape.passes(min_area=min_area, max_angle_deviation=max_angle_deviation, min_side_ratio=min_side_ratio):
-        return 0.0
-    return quad_evidence(view, quad, shape)
 
 
 def _edge_support(view: View, q: np.ndarray, d: np.ndarray, normals: np.ndarray) -> np.ndarray:
