@@ -15,11 +15,8 @@ something is recognised and the recognised artworks leave room for more
 its own, from a sharper decode of the upload (:func:`look_closer`); the locator looks there
 for smaller artworks than a visitor's main subject (:data:`BESIDE`).
 
-A painting seen steeply from the side: when nothing is recognised, the photo's stretched
-view is tried (:func:`look_wider`), and then the locator looks for a quad far from square
-(:data:`SEEN_FROM_THE_SIDE`) whose rectified view gives keypoints that match a catalogue
-scan as a frontal snap does (:func:`look_from_the_side`). Whatever these looks propose is
-verified like everything else, so they add recall, not wrong matches.
+A photo nothing is recognised in gets harder looks: its stretched view, and the rectified
+view of a painting seen steeply from the side (:mod:`.photo_views`).
 
 Outlines are kept in the pixels of the decoded photo (what the engine works on);
 :class:`PhotoFrame` maps them to the uploaded photo's own pixels for the answer.
@@ -40,7 +37,7 @@ from dataset_tools.images import DecodedImage
 
 from .artwork import ArtworkRegion, LocatorScene, Looking, locate_artworks, rectify
 from .artwork.geometry import full_frame
-from .recognition import Recogniser, Recognition, extract_tilted_features, extract_view_features, interleave
+from .recognition import Recogniser, Recognition
 from .recognition.local_features import extract_features_outside
 from .recognition.recogniser import EXPLAINED_GROW, MAX_ARTWORKS
 from .recognition.verification import points_inside
@@ -51,7 +48,7 @@ __all__ = [
     "find_regions",
     "look_closer",
     "blank_out",
-    "look_wider",
+    "keypoints_inside",
     "parts_of_the_rest",
     "recognise_more",
     "worth_looking_closer",
@@ -68,12 +65,6 @@ BESIDE = Looking(min_area=0.015, found_score=0.45)
 """What the locator looks for beside recognised artworks: smaller (its default, 8 % of the
 photo, is for a visitor's main subject; on a wall of three, each is 3–9 %) and less certain
 (score 0.45, not 0.6). Every region it proposes there is verified before it is answered."""
-SEEN_FROM_THE_SIDE = Looking(found_score=0.45, max_angle_deviation=55.0, min_side_ratio=0.25)
-"""What the locator looks for when nothing was recognised even in the stretched view: a
-painting seen steeply from the side (corners up to 55 degrees off square, the far side down
-to a quarter of the near one). Its rectified view only adds keypoints that must verify."""
-MAX_SIDE_VIEWS = 2
-"""Quads seen from the side whose rectified views are looked at, at most."""
 _BLANK_GROW = 0.25
 """A recognised outline grown by this share of its size covers its frame too."""
 ROOM_FOR_MORE = 0.2
@@ -143,10 +134,10 @@ class PhotoRegion:
         """Which of the photo's keypoints lie in this region (None: all of them)."""
         if self.found_by == "photo":
             return None
-        return _keypoints_inside(recogniser, self.outline, decoded_size)
+        return keypoints_inside(recogniser, self.outline, decoded_size)
 
 
-def _keypoints_inside(recogniser: Recogniser, outline: np.ndarray, decoded_size: tuple[int, int]) -> np.ndarray:
+def keypoints_inside(recogniser: Recogniser, outline: np.ndarray, decoded_size: tuple[int, int]) -> np.ndarray:
     """Which of the photo's keypoints lie in ``outline`` (decoded-photo pixels), grown a little
     so that keypoints on the artwork's own edge count."""
     return points_inside(recogniser.query.xy, _rescale(outline, decoded_size, recogniser.query.size), grow=0.03)
@@ -165,7 +156,7 @@ def find_regions(
     The ``recognised`` artworks (by ``recogniser``) come first; then, when ``locate`` and it
     is worth it (see the module docstring), every located artwork that is not one of those;
     when there is none at all, one region of the whole photo. ``scene``: the locator's work
-    on ``image``, kept for a later look at the same photo (:func:`look_wider`).
+    on ``image``, kept for a later look at the same photo (:func:`.photo_views.look_wider`).
     """
     regions: list[PhotoRegion] = []
     for hit in recognised:
@@ -224,97 +215,6 @@ def recognise_more(
         region = PhotoRegion(outline=hit.outline, found_by="recognition")
         region.recognise(hit, recogniser.query.size, image_size)
         regions.append(region)
-
-
-def look_wider(
-    regions: list[PhotoRegion],
-    recogniser: Recogniser,
-    image: Image.Image,
-    candidates: dict[int, list[list[int]]],
-    allowed: np.ndarray | None,
-    *,
-    locate: bool = True,
-    scene: LocatorScene | None = None,
-) -> float:
-    """When nothing in the photo was recognised: add the keypoints of its stretched view
-    (:func:`.recognition.extract_tilted_features`, a painting seen from the side) and verify
-    each region's candidates again, the visual words' and the global embedding's
-    (``candidates``, per region id); then, unless the caller turned the locator off, look
-    for a painting seen steeply from the side (:func:`look_from_the_side`). Only then: a
-    snap the plain view recognises keeps its answer and its time, and these extractions are
-    paid by the photos that need them. Returns the milliseconds the locator took.
-    ``scene``: the locator's work on ``image`` from :func:`find_regions`, which the side
-    look reuses (its candidate quads and their scores; only the limits differ).
-    """
-    t0 = time.perf_counter()
-    recogniser.widen(extract_tilted_features(image))
-    recogniser.features_ms += (time.perf_counter() - t0) * 1000
-    for region in regions:
-        within = region.keypoints(recogniser, image.size)
-        by_words = recogniser.shortlist(within=within, allowed=allowed)
-        hit = recogniser.identify(interleave(by_words, *candidates.get(id(region), [])), within=within)
-        if hit is not None:
-            region.recognise(hit, recogniser.query.size, image.size)
-    locating_ms = 0.0
-    if locate and not any(r.recognition for r in regions):
-        locating_ms = look_from_the_side(regions, recogniser, image, candidates, allowed, scene=scene)
-    if any(r.recognition for r in regions):
-        recognise_more(regions, recogniser, image.size, allowed)
-    return locating_ms
-
-
-def look_from_the_side(
-    regions: list[PhotoRegion],
-    recogniser: Recogniser,
-    image: Image.Image,
-    candidates: dict[int, list[list[int]]],
-    allowed: np.ndarray | None,
-    *,
-    scene: LocatorScene | None = None,
-) -> float:
-    """The last look when nothing is recognised: a painting seen steeply from the side.
-
-    The locator's main-subject limits leave out a quad whose far side is less than half its
-    near one, so nothing was rectified, and at that slant the photo's keypoints (and the
-    stretched view's, a fixed stretch) describe the painting too differently from its scan
-    for the visual words to put it forward among thousands. Each quad the locator finds with
-    :data:`SEEN_FROM_THE_SIDE`'s limits is rectified: that undoes the slant (the squeeze
-    along the wall stays, as :func:`.artwork.rectify` sizes the view by the mean of opposite
-    sides). The view's keypoints, placed back in the photo, join the photo's own; the words
-    inside the quad and the global embedding's candidates of the photo's main region are
-    verified as any other. The main region becomes the recognised artwork (its outline the
-    verified one): nothing was recognised, so its locator quad, if any, was not this
-    painting's. Returns the milliseconds the locator took.
-    """
-    if not regions:
-        return 0.0
-    main = regions[0] if len(regions) == 1 else max(regions, key=lambda r: r.area())
-    t0 = time.perf_counter()
-    # the main-subject look's candidate quads and their scores, gated by other limits (the
-    # same smallest area as the main subject's: other candidates would be generated anew)
-    quads = locate_artworks(image, limit=MAX_SIDE_VIEWS, looking=SEEN_FROM_THE_SIDE, scene=scene)
-    locating_ms = (time.perf_counter() - t0) * 1000
-    for found in quads:
-        t0 = time.perf_counter()
-        view = rectify(image, found)
-        recogniser.widen(extract_view_features(view, _view_to_photo(found.corners, view.size), image.size))
-        recogniser.looked_from_the_side = True
-        recogniser.features_ms += (time.perf_counter() - t0) * 1000
-        within = _keypoints_inside(recogniser, found.corners, image.size)
-        by_words = recogniser.shortlist(within=within, allowed=allowed)
-        hit = recogniser.identify(interleave(by_words, *candidates.get(id(main), [])), within=within)
-        if hit is not None:
-            main.recognise(hit, recogniser.query.size, image.size)
-            break
-    return locating_ms
-
-
-def _view_to_photo(corners: np.ndarray, view_size: tuple[int, int]) -> np.ndarray:
-    """The homography from a rectified view's pixels to the photo's (pixel centres at integers)."""
-    w, h = view_size
-    src = np.asarray([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]], np.float32)
-    dst = np.asarray(corners, np.float32).reshape(4, 2)
-    return np.asarray(cv2.getPerspectiveTransform(src, dst), np.float64)
 
 
 def worth_looking_closer(regions: list[PhotoRegion], feature_size: tuple[int, int]) -> bool:

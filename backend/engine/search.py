@@ -37,11 +37,11 @@ from .photo_regions import (
     PhotoRegion,
     find_regions,
     look_closer,
-    look_wider,
     parts_of_the_rest,
     recognise_more,
     worth_looking_closer,
 )
+from .photo_views import look_wider
 from .recognition import (
     FeatureStore,
     Recogniser,

@@ -13,7 +13,8 @@ from PIL import Image
 
 from backend.engine.artwork import MAIN_SUBJECT, LocatorScene, locate_artworks
 from backend.engine.artwork import locate as locate_module
-from backend.engine.photo_regions import BESIDE, MAX_SIDE_VIEWS, SEEN_FROM_THE_SIDE
+from backend.engine.photo_regions import BESIDE
+from backend.engine.photo_views import MAX_SIDE_VIEWS, SEEN_FROM_THE_SIDE
 from dataset_tools.camera_snap import simulate_snap
 from dataset_tools.images import decode_image
 from dataset_tools.wall_snap import simulate_wall

@@ -99,7 +99,7 @@ def test_a_painting_seen_steeply_from_the_side_verifies_from_its_rectified_view_
     rectified view, placed back in the photo, verify it on their own with the painting's
     corners where they are in the photo, and verify no other painting."""
     from backend.engine.artwork import locate_artworks, rectify
-    from backend.engine.photo_regions import MAX_SIDE_VIEWS, SEEN_FROM_THE_SIDE, _view_to_photo
+    from backend.engine.photo_views import MAX_SIDE_VIEWS, SEEN_FROM_THE_SIDE, _view_to_photo
     from backend.engine.recognition import extract_view_features
 
     with zipfile.ZipFile(wikiart_zip) as zf:
@@ -131,7 +131,7 @@ def test_a_rectified_views_keypoints_land_where_the_photo_shows_them() -> None:
     view's keypoints must land at its crop position plus the rectangle's offset, scaled to
     the photo's feature image (an independent computation of the same place)."""
     from backend.engine.artwork import ArtworkRegion, rectify
-    from backend.engine.photo_regions import _view_to_photo
+    from backend.engine.photo_views import _view_to_photo
     from backend.engine.recognition import extract_view_features
     from backend.engine.recognition.local_features import query_size
 
