@@ -51,6 +51,12 @@ def parse_weights(text: str) -> dict[str, float]:
     return out
 
 
+#: Requests one kept-alive connection carries by default (``Settings.keepalive_requests``). Each
+#: costs tens of milliseconds of work, so reconnecting once in 50 is noise, and under load a
+#: restarted worker gets its share of the clients back within seconds.
+KEEPALIVE_REQUESTS = 50
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -90,6 +96,11 @@ class Settings:
     #: thread and the event loop costs throughput under mixed load (BENCHMARKS.md, "Mixed
     #: load"); turn it on where health checks have tight timeouts.
     compute_thread: bool = False
+    #: Requests one kept-alive connection may carry; the last is answered ``Connection: close``
+    #: and the client reconnects, to whichever worker accepts first (0: no bound). Without it,
+    #: a worker restarted mid-load never gets back the connections its predecessor had, and
+    #: one core idles (``backend/serve.py``, "Kept-alive connections").
+    keepalive_requests: int = KEEPALIVE_REQUESTS
     #: Queries are decoded with JPEG draft mode down to this shorter side. 360 lets libjpeg
     #: decode a 12 MP (4032×3024) photo at 1/8 scale (504×378), faster to decode and locate in
     #: than 1/4 scale, and the rectified painting still comes out ≈ 224 px.
@@ -149,6 +160,7 @@ class Settings:
             max_decode_bytes=_env_int("ARTSNAP_MAX_DECODE_MB", 200) * 1024 * 1024,
             body_timeout_s=float(os.environ.get("ARTSNAP_BODY_TIMEOUT_S") or 30.0),
             compute_thread=_env_bool("ARTSNAP_COMPUTE_THREAD", False),
+            keepalive_requests=_env_int("ARTSNAP_KEEPALIVE_REQUESTS", KEEPALIVE_REQUESTS),
             threads=_env_int("ARTSNAP_THREADS", 0),
             device=os.environ.get("ARTSNAP_DEVICE", "auto"),
             require_keys=_env_bool("ARTSNAP_REQUIRE_KEYS", False),

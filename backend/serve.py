@@ -23,6 +23,16 @@ sending gunicorn's heartbeat. Run on the loop, a ``/healthz`` probe waited for t
 work of the request in progress. The price is throughput: under mixed load the compute thread
 and the loop (reading the other clients' bodies) take turns at the GIL, and each request costs
 markedly more CPU (BENCHMARKS.md, "Mixed load"), so the default keeps the work on the loop.
+*Kept-alive connections.* gunicorn's workers share one listening socket, and a client's
+kept-alive connection stays with the worker that accepted it. When a worker dies or is
+recycled, its clients reconnect at once, before its replacement has loaded its models, so the
+survivor takes them all and keeps them: under the bench's mixed load the replacement then
+served nothing and throughput halved for the rest of the run. gunicorn ignores an
+application's ``Connection: close`` (a hop-by-hop header), so :func:`bounded_keepalive` (its
+``pre_request`` hook) closes a connection after ``Settings.keepalive_requests`` requests, the
+way nginx's ``keepalive_requests`` and Apache's ``MaxKeepAliveRequests`` do: the client
+reconnects, and an idle worker accepts before a busy one, which evens the connections out.
+
 One compute thread per worker (one worker per core) keeps
 the machine from being oversubscribed, and so do the libraries' own threads: one for faiss
 and one for OpenCV (:func:`limit_library_threads`), and the cores shared out between the
@@ -324,6 +334,21 @@ def worker_threads(settings: Settings, workers: int) -> Settings:
     return replace(settings, threads=max(1, (os.cpu_count() or 1) // max(1, workers)))
 
 
+def bounded_keepalive(limit: int) -> Callable[[Any, Any], None]:
+    """gunicorn ``pre_request`` hook: the ``limit``-th request of a connection is its last.
+
+    Its answer says ``Connection: close`` (so the client knows before it sends another) and
+    the worker closes the connection after it; ``limit`` 0 leaves connections unbounded.
+    """
+
+    def pre_request(worker: Any, req: Any) -> None:
+        worker.log.debug("%s %s", req.method, req.path)  # gunicorn's default hook
+        if limit > 0 and getattr(req, "req_number", 1) >= limit:
+            req.must_close = True
+
+    return pre_request
+
+
 def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeout: int = 120) -> None:
     from gunicorn.app.base import BaseApplication
 
@@ -339,6 +364,7 @@ def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeo
                 "worker_class": "gevent",
                 "worker_connections": WORKER_CONNECTIONS,
                 "keepalive": 5,
+                "pre_request": bounded_keepalive(settings.keepalive_requests),
                 "timeout": timeout,
                 "graceful_timeout": 10,
                 "accesslog": "-",

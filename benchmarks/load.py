@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from backend.config import KEEPALIVE_REQUESTS
+
 from .context import BenchContext
 from .figures import Latency, TargetCheck, md_table, miss_by
 from .load_run import CLIENTS, STALLED, LoadRun
@@ -90,6 +92,10 @@ class LoadResult:
     client_cpu_ms: float = float("nan")
     #: probes sent again on a fresh connection after the killed worker's broke (time from the first try)
     healthz_retried: int = 0
+    #: answered requests per second before and after the worker was killed
+    halves_rps: tuple[float, float] = (float("nan"), float("nan"))
+    #: the replacement worker's share of the workers' CPU time from its start to the end (0.5: even)
+    replacement_share: float = float("nan")
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -180,6 +186,12 @@ class LoadResult:
             f"CPU time per answered request: server processes {self.server_cpu_ms:.1f} ms, the load generator "
             f"itself (clients, probes, on the same cores) {self.client_cpu_ms:.1f} ms.",
             "",
+            f"Before the worker was killed {self.halves_rps[0]:.1f} req/s, after it {self.halves_rps[1]:.1f} req/s; "
+            f"from its start to the end of the run the replacement worker did {self.replacement_share:.0%} of the "
+            "workers' CPU work (50 % is an even share). A kept-alive connection ends after "
+            f"`ARTSNAP_KEEPALIVE_REQUESTS` ({KEEPALIVE_REQUESTS}) requests, so the clients that reconnected to the "
+            "survivor come back to it.",
+            "",
             f"`/healthz` while the uploads stalled: p50 {h.p50_ms:.0f} ms, p95 {h.p95_ms:.0f} ms, "
             f"p99 {self.healthz_p99_ms:.0f} ms, max {self.healthz_max_ms:.0f} ms (n={h.n}, {self.healthz_failures} "
             f"unanswered, {self.healthz_retried} sent again at once on a new connection after the killed worker's "
@@ -258,6 +270,13 @@ def run(ctx: BenchContext) -> LoadResult:
     in_window = [p for p in run_.probes if run_.stall_window[0] <= p[0] <= run_.stall_window[1]]
     outside = [p for p in run_.probes if not (run_.stall_window[0] <= p[0] <= run_.stall_window[1])]
     during_ms = [p[1] for p in in_window if p[1] is not None]
+    half = duration / 2
+    after = run_.worker_cpu_after_restart
+    share = (
+        after[run_.replacement] / sum(after.values())
+        if run_.replacement in after and sum(after.values()) > 0
+        else float("nan")
+    )
     return LoadResult(
         duration_s=duration,
         clients=CLIENTS,
@@ -280,6 +299,11 @@ def run(ctx: BenchContext) -> LoadResult:
         healthz_p99_ms=_p99(during_ms),
         healthz_failures=sum(1 for p in in_window if p[1] is None),
         healthz_retried=run_.probe_retries,
+        halves_rps=(
+            sum(1 for s in answered if s.start_s < half) / half,
+            sum(1 for s in answered if s.start_s >= half) / (duration - half),
+        ),
+        replacement_share=share,
         healthz_outside=Latency.of([p[1] for p in outside if p[1] is not None]),
         stalls_answered=dict(run_.stall_outcomes),
         rate_limit_probe=run_.probe_outcomes,

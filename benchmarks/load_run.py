@@ -48,6 +48,10 @@ class LoadRun:
         self.stall_outcomes: Counter[str] = Counter()
         self.killed: int | None = None
         self.restart_s = float("nan")
+        self.replacement: int | None = None  # the worker the master started for the killed one
+        #: worker pid -> CPU seconds from the replacement's start to the end of the run
+        self.worker_cpu_after_restart: dict[int, float] = {}
+        self._cpu_at_restart: dict[int, float] = {}
         self._lock = threading.Lock()
         self._t0 = 0.0
         #: CPU seconds over the run: this process (the clients, the probes) and the server's processes
@@ -78,6 +82,12 @@ class LoadRun:
         self.client_cpu_s = time.process_time() - cpu0
         self._read_server_cpu()
         self.server_cpu_s = sum(cpu - self._server_cpu.get(pid, 0.0) for pid, cpu in self._server_seen.items())
+        if self.replacement is not None:
+            self.worker_cpu_after_restart = {
+                pid: self._server_seen[pid] - self._cpu_at_restart.get(pid, 0.0)
+                for pid in self.server.worker_pids()
+                if pid in self._server_seen
+            }
 
     def _read_server_cpu(self) -> None:
         """CPU seconds (user + system) of the gunicorn master and its workers, from ``/proc``.
@@ -165,6 +175,9 @@ class LoadRun:
                 now = self.server.worker_pids()
                 if len(now) == len(before) and self.killed not in now:
                     self.restart_s = time.perf_counter() - t_kill
+                    self.replacement = next((p for p in now if p not in before), None)
+                    self._read_server_cpu()
+                    self._cpu_at_restart = dict(self._server_seen)
                     break
                 time.sleep(0.05)
         self._sleep_until(self.stall_window[1])

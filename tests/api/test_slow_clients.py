@@ -9,13 +9,9 @@ a 408 after the body timeout (set to a few seconds for the test).
 from __future__ import annotations
 
 import io
-import os
 import select
-import shutil
 import socket
 import statistics
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -26,68 +22,22 @@ import pytest
 import requests
 from PIL import Image
 
+from tests.api.served import BODY_TIMEOUT_S, serving
+
 STALLED = 10
-BODY_TIMEOUT_S = 3
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextmanager
-def _serving(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path, **env_extra: str) -> Iterator[str]:
-    """``artsnap serve`` with one gevent worker over a copy of the demo data."""
-    data = tmp_path_factory.mktemp("slow-clients") / "data"
-    shutil.copytree(demo_data_dir, data, symlinks=True)
-    port = _free_port()
-    env = {**os.environ, "ARTSNAP_DATA_DIR": str(data), "ARTSNAP_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S), **env_extra}
-    if "ARTSNAP_COMPUTE_THREAD" not in env_extra:
-        env.pop("ARTSNAP_COMPUTE_THREAD", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"artsnap serve exited with {proc.returncode}: {proc.stderr.read()[-2000:] if proc.stderr else ''}"
-                )
-            try:
-                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or the worker still loading
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("artsnap serve did not answer /healthz within 120 s")
-            time.sleep(0.2)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path) -> Iterator[str]:
     # the healthz-while-computing test needs the compute thread; the others hold either way
-    with _serving(tmp_path_factory, demo_data_dir, ARTSNAP_COMPUTE_THREAD="1") as base:
+    with serving(tmp_path_factory, demo_data_dir, ARTSNAP_COMPUTE_THREAD="1") as base:
         yield base
 
 
 @pytest.fixture(scope="module")
 def loop_server(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path) -> Iterator[str]:
     """The default: requests compute on the worker's event loop."""
-    with _serving(tmp_path_factory, demo_data_dir) as base:
+    with serving(tmp_path_factory, demo_data_dir) as base:
         yield base
 
 

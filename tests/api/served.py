@@ -1,0 +1,104 @@
+"""``artsnap serve`` started as a user starts it (gunicorn, gevent workers) over a copy of the demo data.
+
+For the tests that need the real server process: slow clients, kept-alive connections.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import requests
+
+#: Seconds a client may stall mid-body before a 408, in the served processes (short, for tests).
+BODY_TIMEOUT_S = 3
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Served:
+    """A running server: its URL, port and the gunicorn master's pid."""
+
+    base: str
+    port: int
+    pid: int
+
+
+@contextmanager
+def serving_process(
+    tmp_path_factory: pytest.TempPathFactory,
+    demo_data_dir: Path,
+    env_extra: Mapping[str, str],
+    *,
+    workers: int = 1,
+) -> Iterator[Served]:
+    """``artsnap serve`` with ``workers`` gevent workers and ``env_extra`` set, answering ``/healthz`` when this yields."""
+    data = tmp_path_factory.mktemp("served") / "data"
+    shutil.copytree(demo_data_dir, data, symlinks=True)
+    port = free_port()
+    env = {**os.environ, "ARTSNAP_DATA_DIR": str(data), "ARTSNAP_BODY_TIMEOUT_S": str(BODY_TIMEOUT_S), **env_extra}
+    for name in ("ARTSNAP_COMPUTE_THREAD", "ARTSNAP_KEEPALIVE_REQUESTS"):
+        if name not in env_extra:
+            env.pop(name, None)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "backend.cli",
+            "serve",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(
+                    f"artsnap serve exited with {proc.returncode}: {proc.stderr.read()[-2000:] if proc.stderr else ''}"
+                )
+            try:
+                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:  # not listening yet, or the worker still loading
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail("artsnap serve did not answer /healthz within 120 s")
+            time.sleep(0.2)
+        yield Served(base, port, proc.pid)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+@contextmanager
+def serving(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path, **env_extra: str) -> Iterator[str]:
+    """``artsnap serve`` with one gevent worker; yields its base URL."""
+    with serving_process(tmp_path_factory, demo_data_dir, env_extra) as served:
+        yield served.base
