@@ -31,7 +31,10 @@ served nothing and throughput halved for the rest of the run. gunicorn ignores a
 application's ``Connection: close`` (a hop-by-hop header), so :func:`bounded_keepalive` (its
 ``pre_request`` hook) closes a connection after ``Settings.keepalive_requests`` requests, the
 way nginx's ``keepalive_requests`` and Apache's ``MaxKeepAliveRequests`` do: the client
-reconnects, and an idle worker accepts before a busy one, which evens the connections out.
+reconnects, and an idle worker accepts before a busy one. Which worker accepts is otherwise a
+race that does not even out (12 clients sat 1–3 on one worker and 10–12 on the other), so the
+workers also publish their loads in shared memory (:mod:`.worker_loads`) and a worker holding
+two requests more than the least loaded one closes the connection of the next request.
 
 One compute thread per worker (one worker per core) keeps
 the machine from being oversubscribed, and so do the libraries' own threads: one for faiss
@@ -48,6 +51,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .config import Settings
+from .worker_loads import WorkerLoads
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -141,6 +145,7 @@ class SlowClientGuard:
         body_timeout_s: float,
         max_body_bytes: int,
         compute: Callable[[WSGIApplication, WSGIEnvironment, StartResponse], Iterable[bytes]] | None = None,
+        loads: WorkerLoads | None = None,
     ) -> None:
         import threading  # gevent's lock once the worker has monkey-patched
 
@@ -151,6 +156,7 @@ class SlowClientGuard:
         self._turn = threading.Lock()
         self.between_turns = _loop_catch_up()
         self.memory = _BodyMemory(BODY_MEMORY_BUDGET)
+        self.loads = loads
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         sock = environ.get("gunicorn.socket")
@@ -178,11 +184,17 @@ class SlowClientGuard:
     def _answer(self, environ: WSGIEnvironment, start_response: StartResponse, spooled: bool) -> Iterable[bytes]:
         if environ.get("PATH_INFO") in UNGATED_PATHS:
             return self.app(environ, start_response)
-        with self._turn:
-            if self.compute is None or not spooled:
-                self.between_turns()
-                return self.app(environ, start_response)
-            return self.compute(self.app, environ, start_response)
+        if self.loads is not None:
+            self.loads.enter()  # waiting for its turn or computing: what the other workers compare
+        try:
+            with self._turn:
+                if self.compute is None or not spooled:
+                    self.between_turns()
+                    return self.app(environ, start_response)
+                return self.compute(self.app, environ, start_response)
+        finally:
+            if self.loads is not None:
+                self.loads.leave()
 
 
 class _GivingBack:
@@ -334,8 +346,10 @@ def worker_threads(settings: Settings, workers: int) -> Settings:
     return replace(settings, threads=max(1, (os.cpu_count() or 1) // max(1, workers)))
 
 
-def bounded_keepalive(limit: int) -> Callable[[Any, Any], None]:
-    """gunicorn ``pre_request`` hook: the ``limit``-th request of a connection is its last.
+def bounded_keepalive(limit: int, loads: WorkerLoads | None = None) -> Callable[[Any, Any], None]:
+    """gunicorn ``pre_request`` hook: the ``limit``-th request of a connection is its last, and so
+    is a request reaching a worker that holds more than its share (``loads``, see
+    :mod:`.worker_loads`).
 
     Its answer says ``Connection: close`` (so the client knows before it sends another) and
     the worker closes the connection after it; ``limit`` 0 leaves connections unbounded.
@@ -343,7 +357,7 @@ def bounded_keepalive(limit: int) -> Callable[[Any, Any], None]:
 
     def pre_request(worker: Any, req: Any) -> None:
         worker.log.debug("%s %s", req.method, req.path)  # gunicorn's default hook
-        if limit > 0 and getattr(req, "req_number", 1) >= limit:
+        if (limit > 0 and getattr(req, "req_number", 1) >= limit) or (loads is not None and loads.should_shed()):
             req.must_close = True
 
     return pre_request
@@ -355,6 +369,7 @@ def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeo
     from .api import create_app
 
     settings = worker_threads(settings, workers)
+    loads = WorkerLoads()  # shared memory: created here, in the master, before the workers fork
 
     class _App(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type information
         def load_config(self) -> None:
@@ -364,7 +379,10 @@ def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeo
                 "worker_class": "gevent",
                 "worker_connections": WORKER_CONNECTIONS,
                 "keepalive": 5,
-                "pre_request": bounded_keepalive(settings.keepalive_requests),
+                "pre_request": bounded_keepalive(settings.keepalive_requests, loads),
+                "pre_fork": loads.pre_fork,
+                "post_worker_init": loads.post_worker_init,
+                "child_exit": loads.child_exit,
                 "timeout": timeout,
                 "graceful_timeout": 10,
                 "accesslog": "-",
@@ -384,6 +402,7 @@ def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeo
                 body_timeout_s=settings.body_timeout_s,
                 max_body_bytes=settings.max_upload_bytes,
                 compute=thread_compute() if settings.compute_thread else None,
+                loads=loads,
             )
 
     _App().run()

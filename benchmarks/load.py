@@ -96,6 +96,9 @@ class LoadResult:
     halves_rps: tuple[float, float] = (float("nan"), float("nan"))
     #: the replacement worker's share of the workers' CPU time from its start to the end (0.5: even)
     replacement_share: float = float("nan")
+    #: outside the stalls, with every worker up: how many connections the most crowded worker
+    #: held beyond the least (median, 95th percentile) and the samples
+    connection_spread: tuple[float, float, int] = (float("nan"), float("nan"), 0)
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -190,7 +193,11 @@ class LoadResult:
             f"from its start to the end of the run the replacement worker did {self.replacement_share:.0%} of the "
             "workers' CPU work (50 % is an even share). A kept-alive connection ends after "
             f"`ARTSNAP_KEEPALIVE_REQUESTS` ({KEEPALIVE_REQUESTS}) requests, so the clients that reconnected to the "
-            "survivor come back to it.",
+            "survivor come back to it. "
+            f"The clients' connections over the workers (sampled twice a second outside the stalls, all workers up, "
+            f"n={self.connection_spread[2]}): the most crowded worker held {self.connection_spread[0]:.0f} more than "
+            f"the least at the median, {self.connection_spread[1]:.0f} at the 95th percentile; a worker holding "
+            "two requests more than the least loaded one closes the connection of the next (`backend/worker_loads.py`).",
             "",
             f"`/healthz` while the uploads stalled: p50 {h.p50_ms:.0f} ms, p95 {h.p95_ms:.0f} ms, "
             f"p99 {self.healthz_p99_ms:.0f} ms, max {self.healthz_max_ms:.0f} ms (n={h.n}, {self.healthz_failures} "
@@ -271,6 +278,11 @@ def run(ctx: BenchContext) -> LoadResult:
     outside = [p for p in run_.probes if not (run_.stall_window[0] <= p[0] <= run_.stall_window[1])]
     during_ms = [p[1] for p in in_window if p[1] is not None]
     half = duration / 2
+    spreads = [
+        max(c.values()) - min(c.values())
+        for t, c in run_.connections
+        if len(c) == WORKERS and not (run_.stall_window[0] <= t <= run_.stall_window[1])
+    ]
     after = run_.worker_cpu_after_restart
     share = (
         after[run_.replacement] / sum(after.values())
@@ -304,6 +316,11 @@ def run(ctx: BenchContext) -> LoadResult:
             sum(1 for s in answered if s.start_s >= half) / (duration - half),
         ),
         replacement_share=share,
+        connection_spread=(
+            float(np.median(spreads)) if spreads else float("nan"),
+            float(np.percentile(spreads, 95)) if spreads else float("nan"),
+            len(spreads),
+        ),
         healthz_outside=Latency.of([p[1] for p in outside if p[1] is not None]),
         stalls_answered=dict(run_.stall_outcomes),
         rate_limit_probe=run_.probe_outcomes,

@@ -52,6 +52,8 @@ class LoadRun:
         #: worker pid -> CPU seconds from the replacement's start to the end of the run
         self.worker_cpu_after_restart: dict[int, float] = {}
         self._cpu_at_restart: dict[int, float] = {}
+        #: (seconds since the start, open client connections of each worker), twice a second
+        self.connections: list[tuple[float, dict[int, int]]] = []
         self._lock = threading.Lock()
         self._t0 = 0.0
         #: CPU seconds over the run: this process (the clients, the probes) and the server's processes
@@ -74,6 +76,7 @@ class LoadRun:
             threading.Thread(target=self._chaos, daemon=True),
             threading.Thread(target=self._limit_probe, daemon=True),
             threading.Thread(target=self._cpu_sampler, daemon=True),
+            threading.Thread(target=self._connection_sampler, daemon=True),
         ]
         for t in threads:
             t.start()
@@ -109,6 +112,19 @@ class LoadRun:
             except OSError:
                 pass
             time.sleep(0.25)
+
+    def _connection_sampler(self) -> None:
+        """How the clients' connections spread over the workers (``/proc``: sockets each worker
+        holds that are established connections to the server's port)."""
+        port = int(self.server.url.rsplit(":", 1)[1])
+        while self.now() < self.duration:
+            try:
+                established = _established_inodes(port)
+                counts = {pid: _sockets_in(pid, established) for pid in self.server.worker_pids()}
+                self.connections.append((self.now(), counts))
+            except OSError:
+                pass
+            time.sleep(0.5)
 
     def _client(self, i: int) -> None:
         import requests
@@ -193,3 +209,35 @@ class LoadRun:
     def _sleep_until(self, t: float) -> None:
         while (left := t - self.now()) > 0:
             time.sleep(min(left, 0.05))
+
+
+def _established_inodes(port: int) -> set[str]:
+    """Socket inodes of established TCP connections whose local port is ``port``."""
+    out: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = open(table).read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                out.add(fields[9])
+    return out
+
+
+def _sockets_in(pid: int, inodes: set[str]) -> int:
+    """How many of ``inodes`` the process ``pid`` holds open."""
+    n = 0
+    try:
+        fds = os.listdir(f"/proc/{pid}/fd")
+    except OSError:
+        return 0
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/{pid}/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:[") and target[8:-1] in inodes:
+            n += 1
+    return n

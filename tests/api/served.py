@@ -37,6 +37,36 @@ class Served:
     port: int
     pid: int
 
+    def worker_pids(self) -> list[int]:
+        """The master's current worker processes (Linux ``/proc``)."""
+        out: list[int] = []
+        for task in Path(f"/proc/{self.pid}/task").iterdir():
+            out += [int(x) for x in (task / "children").read_text().split()]
+        return out
+
+    def worker_holding(self, client_port: int) -> int | None:
+        """The worker whose socket is the server side of the connection from ``client_port``."""
+        inodes = set()
+        for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local, remote = fields[1], fields[2]
+                if int(local.rsplit(":", 1)[1], 16) == self.port and int(remote.rsplit(":", 1)[1], 16) == client_port:
+                    inodes.add(fields[9])
+        for pid in self.worker_pids():
+            try:
+                fds = list(Path(f"/proc/{pid}/fd").iterdir())
+            except OSError:
+                continue
+            for fd in fds:
+                try:
+                    target = fd.readlink().name
+                except OSError:
+                    continue
+                if target.startswith("socket:[") and target[8:-1] in inodes:
+                    return pid
+        return None
+
 
 @contextmanager
 def serving_process(

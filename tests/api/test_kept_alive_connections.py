@@ -10,7 +10,10 @@ last answer, so clients reconnect and the workers share them again.
 from __future__ import annotations
 
 import http.client
+import os
+import signal
 import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,3 +66,54 @@ def test_a_client_session_reconnects_without_an_error(served: Served) -> None:
         answers = [session.get(f"{served.base}/healthz", timeout=10) for _ in range(3 * LIMIT)]
     assert [a.status_code for a in answers] == [200] * (3 * LIMIT)
     assert [a.headers["Connection"] for a in answers] == (["keep-alive"] * (LIMIT - 1) + ["close"]) * 3
+
+
+def test_a_restarted_worker_gets_kept_alive_clients_back(
+    tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path
+) -> None:
+    """The defect itself: clients of a killed worker reconnect to the survivor while the
+    replacement loads its models; unbounded, they stayed there and the replacement served nothing."""
+    env = {"ARTSNAP_KEEPALIVE_REQUESTS": str(LIMIT)}
+    with serving_process(tmp_path_factory, demo_data_dir, env, workers=2) as s:
+        before = s.worker_pids()
+        assert len(before) == 2
+        os.kill(before[0], signal.SIGKILL)
+        survivor = before[1]
+        # Reconnect at once, as a phone app retrying would: the survivor is the only one serving.
+        clients = [http.client.HTTPConnection("127.0.0.1", s.port, timeout=30) for _ in range(4)]
+        for c in clients:
+            c.request("GET", "/healthz")
+            c.getresponse().read()
+        assert {s.worker_holding(c.sock.getsockname()[1]) for c in clients} == {survivor}
+        replacement = _replacement_ready(s, before)
+        # Keep the same clients busy: each connection ends after LIMIT requests and reconnects.
+        holders: set[int | None] = set()
+        deadline = time.monotonic() + 60
+        while replacement not in holders and time.monotonic() < deadline:
+            for c in clients:
+                c.request("GET", "/healthz")
+                resp = c.getresponse()
+                resp.read()
+                assert resp.status == 200
+                if c.sock is not None:
+                    holders.add(s.worker_holding(c.sock.getsockname()[1]))
+        assert replacement in holders
+        for c in clients:
+            c.close()
+
+
+def _replacement_ready(s: Served, before: list[int]) -> int:
+    """The master's new worker, once it accepts connections (probed with fresh ones)."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        new = [p for p in s.worker_pids() if p not in before]
+        if new:
+            probe = http.client.HTTPConnection("127.0.0.1", s.port, timeout=30)
+            probe.request("GET", "/healthz")
+            probe.getresponse().read()
+            holder = s.worker_holding(probe.sock.getsockname()[1]) if probe.sock is not None else None
+            probe.close()
+            if holder == new[0]:
+                return new[0]
+        time.sleep(0.05)
+    pytest.fail("the killed worker's replacement accepted no connection within 120 s")

@@ -1,0 +1,100 @@
+"""Each gunicorn worker's load, shared between the workers, so a busy one sheds connections.
+
+gunicorn's workers share one listening socket, and a kept-alive connection stays with the
+worker that accepted it. Which worker accepts is a race the kernel and the event loops decide,
+and it does not even out: under the bench's mixed load (12 kept-alive clients, 2 workers) the
+connections sat 1–3 on one worker and 10–12 on the other most of the time. The crowded
+worker's clients then waited for ten requests ahead of theirs while the other worker's
+waited for one or two, which is the tail of the latency.
+
+Here each worker publishes how many requests it holds (waiting for their turn or computing)
+in a small array of shared memory that the gunicorn master creates before it forks. When a
+request arrives at a worker holding at least :data:`SHED_MARGIN` more than the least loaded
+ready worker, its answer closes the connection (``Connection: close``); the client reconnects,
+and the least loaded worker, which spends more of its time waiting in ``accept``, is the
+likeliest to take it. This is "least outstanding requests", the policy load balancers such as
+Envoy use, done by the workers themselves, since no balancer sits between gunicorn's workers.
+
+The array has one slot per worker: the master hands a free slot to each worker it forks
+(``pre_fork``), the worker marks it ready with its pid once its models are loaded
+(``post_worker_init``), so a worker still loading is never "least loaded", and the master frees
+it when the worker exits (``child_exit``), so a killed worker leaves no stale load behind.
+Reads and writes are single aligned 32-bit words, needing no lock; a reading a moment old only
+delays a shed by one request.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import multiprocessing
+import os
+from typing import Any
+
+#: Requests a worker must hold beyond the least loaded ready worker before it sheds a
+#: connection. 1 would shed at every passing difference; 2 leaves a balanced pair alone.
+SHED_MARGIN = 2
+
+#: Workers the array has room for (a slot each, reused as workers are replaced).
+MAX_WORKERS = 64
+
+
+class WorkerLoads:
+    """Shared per-worker request counts (create in the gunicorn master, before any fork)."""
+
+    def __init__(self, slots: int = MAX_WORKERS) -> None:
+        # pids[i] != 0: slot i belongs to that worker, ready to serve; loads[i]: its requests
+        self._pids = multiprocessing.RawArray(ctypes.c_int32, slots)
+        self._loads = multiprocessing.RawArray(ctypes.c_int32, slots)
+        self._taken: set[int] = set()  # the master's book of handed-out slots
+        self.slot: int | None = None  # this process's slot, once it is a worker
+
+    # -- the master (gunicorn server hooks) ---------------------------------------------------
+    def pre_fork(self, server: Any, worker: Any) -> None:
+        """Hand the worker about to be forked a free slot (it inherits ``worker.artsnap_slot``)."""
+        free = next((i for i in range(len(self._pids)) if i not in self._taken), None)
+        worker.artsnap_slot = free  # None: more workers than slots; that worker never sheds
+        if free is not None:
+            self._taken.add(free)
+            self._pids[free] = 0
+            self._loads[free] = 0
+
+    def child_exit(self, server: Any, worker: Any) -> None:
+        """Free a worker's slot when it has exited (killed, recycled or stopped)."""
+        slot = getattr(worker, "artsnap_slot", None)
+        if slot is not None:
+            self._pids[slot] = 0
+            self._loads[slot] = 0
+            self._taken.discard(slot)
+
+    # -- a worker -------------------------------------------------------------------------
+    def post_worker_init(self, worker: Any) -> None:
+        """The worker has loaded its models: it counts from now on."""
+        self.slot = getattr(worker, "artsnap_slot", None)
+        if self.slot is not None:
+            self._loads[self.slot] = 0
+            self._pids[self.slot] = os.getpid()
+
+    def enter(self) -> None:
+        """A request arrived at this worker (call :meth:`leave` when it is answered)."""
+        if self.slot is not None:
+            self._loads[self.slot] += 1
+
+    def leave(self) -> None:
+        if self.slot is not None:
+            self._loads[self.slot] = max(0, self._loads[self.slot] - 1)
+
+    def should_shed(self) -> bool:
+        """Whether this worker holds :data:`SHED_MARGIN` or more requests beyond the least loaded
+        other ready worker (never with no other ready worker)."""
+        if self.slot is None:
+            return False
+        others = [self._loads[i] for i in self._taken_ready() if i != self.slot]
+        return bool(others) and self._loads[self.slot] >= min(others) + SHED_MARGIN
+
+    def load(self) -> int:
+        """Requests this worker holds now."""
+        return int(self._loads[self.slot]) if self.slot is not None else 0
+
+    def _taken_ready(self) -> list[int]:
+        # A worker's copy of ``_taken`` is the master's at fork time, so read the pids instead.
+        return [i for i in range(len(self._pids)) if self._pids[i] != 0]
