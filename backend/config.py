@@ -101,6 +101,10 @@ class Settings:
     #: a worker restarted mid-load never gets back the connections its predecessor had, and
     #: one core idles (``backend/serve.py``, "Kept-alive connections").
     keepalive_requests: int = KEEPALIVE_REQUESTS
+    #: A worker holding two requests more than the least loaded one closes the connection of
+    #: the next (``backend/worker_loads.py``), whatever ``keepalive_requests`` says. Turn it off
+    #: (ARTSNAP_SHED_CONNECTIONS=0) behind a proxy that balances the workers itself.
+    shed_connections: bool = True
     #: Queries are decoded with JPEG draft mode down to this shorter side. 360 lets libjpeg
     #: decode a 12 MP (4032×3024) photo at 1/8 scale (504×378), faster to decode and locate in
     #: than 1/4 scale, and the rectified painting still comes out ≈ 224 px.
@@ -161,6 +165,7 @@ class Settings:
             body_timeout_s=float(os.environ.get("ARTSNAP_BODY_TIMEOUT_S") or 30.0),
             compute_thread=_env_bool("ARTSNAP_COMPUTE_THREAD", False),
             keepalive_requests=_env_int("ARTSNAP_KEEPALIVE_REQUESTS", KEEPALIVE_REQUESTS),
+            shed_connections=_env_bool("ARTSNAP_SHED_CONNECTIONS", True),
             threads=_env_int("ARTSNAP_THREADS", 0),
             device=os.environ.get("ARTSNAP_DEVICE", "auto"),
             require_keys=_env_bool("ARTSNAP_REQUIRE_KEYS", False),

@@ -23,6 +23,11 @@ sending gunicorn's heartbeat. Run on the loop, a ``/healthz`` probe waited for t
 work of the request in progress. The price is throughput: under mixed load the compute thread
 and the loop (reading the other clients' bodies) take turns at the GIL, and each request costs
 markedly more CPU (BENCHMARKS.md, "Mixed load"), so the default keeps the work on the loop.
+One compute thread per worker (one worker per core) keeps
+the machine from being oversubscribed, and so do the libraries' own threads: one for faiss
+and one for OpenCV (:func:`limit_library_threads`), and the cores shared out between the
+workers for ONNX Runtime (:func:`worker_threads`).
+
 *Kept-alive connections.* gunicorn's workers share one listening socket, and a client's
 kept-alive connection stays with the worker that accepted it. When a worker dies or is
 recycled, its clients reconnect at once, before its replacement has loaded its models, so the
@@ -34,12 +39,8 @@ way nginx's ``keepalive_requests`` and Apache's ``MaxKeepAliveRequests`` do: the
 reconnects, and an idle worker accepts before a busy one. Which worker accepts is otherwise a
 race that does not even out (12 clients sat 1–3 on one worker and 10–12 on the other), so the
 workers also publish their loads in shared memory (:mod:`.worker_loads`) and a worker holding
-two requests more than the least loaded one closes the connection of the next request.
-
-One compute thread per worker (one worker per core) keeps
-the machine from being oversubscribed, and so do the libraries' own threads: one for faiss
-and one for OpenCV (:func:`limit_library_threads`), and the cores shared out between the
-workers for ONNX Runtime (:func:`worker_threads`).
+two requests more than the least loaded one closes the connection of the next request
+(``Settings.shed_connections``; off where a proxy in front balances the workers itself).
 """
 
 from __future__ import annotations
@@ -357,6 +358,8 @@ def bounded_keepalive(limit: int, loads: WorkerLoads | None = None) -> Callable[
 
     def pre_request(worker: Any, req: Any) -> None:
         worker.log.debug("%s %s", req.method, req.path)  # gunicorn's default hook
+        if loads is not None and not getattr(worker, "alive", True):
+            loads.retire()  # draining (SIGTERM, a reload): no longer a place to shed to
         if (limit > 0 and getattr(req, "req_number", 1) >= limit) or (loads is not None and loads.should_shed()):
             req.must_close = True
 
@@ -369,7 +372,8 @@ def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeo
     from .api import create_app
 
     settings = worker_threads(settings, workers)
-    loads = WorkerLoads()  # shared memory: created here, in the master, before the workers fork
+    # shared memory: created here, in the master, before the workers fork
+    loads = WorkerLoads() if settings.shed_connections else None
 
     class _App(BaseApplication):  # type: ignore[misc]  # gunicorn ships no type information
         def load_config(self) -> None:
@@ -380,9 +384,6 @@ def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeo
                 "worker_connections": WORKER_CONNECTIONS,
                 "keepalive": 5,
                 "pre_request": bounded_keepalive(settings.keepalive_requests, loads),
-                "pre_fork": loads.pre_fork,
-                "post_worker_init": loads.post_worker_init,
-                "child_exit": loads.child_exit,
                 "timeout": timeout,
                 "graceful_timeout": 10,
                 "accesslog": "-",
@@ -390,6 +391,13 @@ def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeo
                 "loglevel": "info",
                 "preload_app": False,
             }
+            if loads is not None:
+                cfg.update(
+                    pre_fork=loads.pre_fork,
+                    post_worker_init=loads.post_worker_init,
+                    worker_exit=loads.worker_exit,
+                    child_exit=loads.child_exit,
+                )
             for key, value in cfg.items():
                 self.cfg.set(key, value)
 

@@ -17,8 +17,11 @@ Envoy use, done by the workers themselves, since no balancer sits between gunico
 
 The array has one slot per worker: the master hands a free slot to each worker it forks
 (``pre_fork``), the worker marks it ready with its pid once its models are loaded
-(``post_worker_init``), so a worker still loading is never "least loaded", and the master frees
-it when the worker exits (``child_exit``), so a killed worker leaves no stale load behind.
+(``post_worker_init``), so a worker still loading is never "least loaded"; a draining worker
+(SIGTERM, a reload) withdraws at its next request and as it exits (``worker_exit``), and the
+master frees the slot when it reaps the worker (``child_exit``), so a killed worker leaves no
+stale load behind. A worker draining without requests counts until it is reaped (at most
+gunicorn's ``graceful_timeout``): a few pointless reconnects at worst.
 Reads and writes are single aligned 32-bit words, needing no lock; a reading a moment old only
 delays a shed by one request.
 """
@@ -26,9 +29,12 @@ delays a shed by one request.
 from __future__ import annotations
 
 import ctypes
-import multiprocessing
+import logging
+import mmap
 import os
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 #: Requests a worker must hold beyond the least loaded ready worker before it sheds a
 #: connection. 1 would shed at every passing difference; 2 leaves a balanced pair alone.
@@ -42,9 +48,12 @@ class WorkerLoads:
     """Shared per-worker request counts (create in the gunicorn master, before any fork)."""
 
     def __init__(self, slots: int = MAX_WORKERS) -> None:
+        # Anonymous shared memory (MAP_SHARED | MAP_ANONYMOUS): inherited by forked workers,
+        # needing no file, no /dev/shm and no clean-up.
+        self._memory = mmap.mmap(-1, 2 * slots * ctypes.sizeof(ctypes.c_int32))
         # pids[i] != 0: slot i belongs to that worker, ready to serve; loads[i]: its requests
-        self._pids = multiprocessing.RawArray(ctypes.c_int32, slots)
-        self._loads = multiprocessing.RawArray(ctypes.c_int32, slots)
+        self._pids = (ctypes.c_int32 * slots).from_buffer(self._memory)
+        self._loads = (ctypes.c_int32 * slots).from_buffer(self._memory, slots * ctypes.sizeof(ctypes.c_int32))
         self._taken: set[int] = set()  # the master's book of handed-out slots
         self.slot: int | None = None  # this process's slot, once it is a worker
 
@@ -53,7 +62,11 @@ class WorkerLoads:
         """Hand the worker about to be forked a free slot (it inherits ``worker.artsnap_slot``)."""
         free = next((i for i in range(len(self._pids)) if i not in self._taken), None)
         worker.artsnap_slot = free  # None: more workers than slots; that worker never sheds
-        if free is not None:
+        if free is None:
+            log.warning(
+                "worker_loads: all %d slots taken; the new worker will not balance its connections", len(self._pids)
+            )
+        else:
             self._taken.add(free)
             self._pids[free] = 0
             self._loads[free] = 0
@@ -73,6 +86,15 @@ class WorkerLoads:
         if self.slot is not None:
             self._loads[self.slot] = 0
             self._pids[self.slot] = os.getpid()
+
+    def retire(self) -> None:
+        """This worker is draining or exiting: others stop counting it as a place to shed to."""
+        if self.slot is not None:
+            self._pids[self.slot] = 0
+
+    def worker_exit(self, server: Any, worker: Any) -> None:
+        """gunicorn's hook in the worker as it exits (before the master reaps it)."""
+        self.retire()
 
     def enter(self) -> None:
         """A request arrived at this worker (call :meth:`leave` when it is answered)."""

@@ -96,9 +96,12 @@ class LoadResult:
     halves_rps: tuple[float, float] = (float("nan"), float("nan"))
     #: the replacement worker's share of the workers' CPU time from its start to the end (0.5: even)
     replacement_share: float = float("nan")
-    #: outside the stalls, with every worker up: how many connections the most crowded worker
-    #: held beyond the least (median, 95th percentile) and the samples
+    #: outside the stalls and the 10 s after the kill: how many connections the most crowded
+    #: worker held beyond the least (median, 95th percentile) and the samples
     connection_spread: tuple[float, float, int] = (float("nan"), float("nan"), 0)
+    #: the server's connection settings in the run: requests per connection, shedding on
+    keepalive_requests: int = KEEPALIVE_REQUESTS
+    shed_connections: bool = True
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -191,13 +194,19 @@ class LoadResult:
             "",
             f"Before the worker was killed {self.halves_rps[0]:.1f} req/s, after it {self.halves_rps[1]:.1f} req/s; "
             f"from its start to the end of the run the replacement worker did {self.replacement_share:.0%} of the "
-            "workers' CPU work (50 % is an even share). A kept-alive connection ends after "
-            f"`ARTSNAP_KEEPALIVE_REQUESTS` ({KEEPALIVE_REQUESTS}) requests, so the clients that reconnected to the "
-            "survivor come back to it. "
-            f"The clients' connections over the workers (sampled twice a second outside the stalls, all workers up, "
-            f"n={self.connection_spread[2]}): the most crowded worker held {self.connection_spread[0]:.0f} more than "
-            f"the least at the median, {self.connection_spread[1]:.0f} at the 95th percentile; a worker holding "
-            "two requests more than the least loaded one closes the connection of the next (`backend/worker_loads.py`).",
+            "workers' CPU work, its model loading included (50 % is an even share). A kept-alive connection ends "
+            f"after {self.keepalive_requests or 'unbounded'} requests (`ARTSNAP_KEEPALIVE_REQUESTS`), so the clients "
+            "that reconnected to the survivor spread again. "
+            f"The clients' connections over the workers (sampled twice a second outside the stalls and the 10 s "
+            f"after the kill, n={self.connection_spread[2]}): the most crowded worker held "
+            f"{self.connection_spread[0]:.0f} more than the least at the median, {self.connection_spread[1]:.0f} at "
+            "the 95th percentile; "
+            + (
+                "a worker holding two requests more than the least loaded one closes the connection of the next "
+                "(`backend/worker_loads.py`)."
+                if self.shed_connections
+                else "shedding by load was off (`ARTSNAP_SHED_CONNECTIONS=0`)."
+            ),
             "",
             f"`/healthz` while the uploads stalled: p50 {h.p50_ms:.0f} ms, p95 {h.p95_ms:.0f} ms, "
             f"p99 {self.healthz_p99_ms:.0f} ms, max {self.healthz_max_ms:.0f} ms (n={h.n}, {self.healthz_failures} "
@@ -281,7 +290,9 @@ def run(ctx: BenchContext) -> LoadResult:
     spreads = [
         max(c.values()) - min(c.values())
         for t, c in run_.connections
-        if len(c) == WORKERS and not (run_.stall_window[0] <= t <= run_.stall_window[1])
+        if len(c) == WORKERS
+        and not (run_.stall_window[0] <= t <= run_.stall_window[1])
+        and not (run_.kill_at_s <= t <= run_.kill_at_s + 10)
     ]
     after = run_.worker_cpu_after_restart
     share = (
@@ -316,6 +327,9 @@ def run(ctx: BenchContext) -> LoadResult:
             sum(1 for s in answered if s.start_s >= half) / (duration - half),
         ),
         replacement_share=share,
+        keepalive_requests=int(os.environ.get("ARTSNAP_KEEPALIVE_REQUESTS") or KEEPALIVE_REQUESTS),
+        shed_connections=os.environ.get("ARTSNAP_SHED_CONNECTIONS", "1").strip().lower()
+        not in ("0", "false", "no", "off"),
         connection_spread=(
             float(np.median(spreads)) if spreads else float("nan"),
             float(np.percentile(spreads, 95)) if spreads else float("nan"),

@@ -47,6 +47,7 @@ class LoadRun:
         self.stall_window = (0.3 * duration, 0.7 * duration)
         self.stall_outcomes: Counter[str] = Counter()
         self.killed: int | None = None
+        self.kill_at_s = float("nan")  # since the start
         self.restart_s = float("nan")
         self.replacement: int | None = None  # the worker the master started for the killed one
         #: worker pid -> CPU seconds from the replacement's start to the end of the run
@@ -187,6 +188,7 @@ class LoadRun:
             self.killed = before[0]
             os.kill(self.killed, signal.SIGKILL)
             t_kill = time.perf_counter()
+            self.kill_at_s = self.now()
             while time.perf_counter() - t_kill < 60:
                 now = self.server.worker_pids()
                 if len(now) == len(before) and self.killed not in now:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import io
 import multiprocessing
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -25,7 +26,9 @@ def _workers(loads: WorkerLoads, n: int) -> list[tuple[SimpleNamespace, WorkerLo
     for _ in range(n):
         worker = SimpleNamespace()
         loads.pre_fork(None, worker)
-        out.append((worker, copy.copy(loads)))
+        view = copy.copy(loads)  # the arrays are shared memory; the rest is the worker's own copy
+        view._taken = set(loads._taken)
+        out.append((worker, view))
     return out
 
 
@@ -164,3 +167,61 @@ def test_the_guard_counts_a_request_while_it_waits_or_computes_and_not_health_ch
     with pytest.raises(RuntimeError):
         broken({"REQUEST_METHOD": "GET", "PATH_INFO": "/v1/items/1", "wsgi.input": io.BytesIO(b"")}, None)
     assert view.load() == 0  # an exception does not leave the request counted
+
+
+def test_a_draining_worker_withdraws_so_others_stop_shedding_towards_it() -> None:
+    loads = WorkerLoads(slots=4)
+    (w1, a), (w2, b) = _workers(loads, 2)
+    a.post_worker_init(w1)
+    b.post_worker_init(w2)
+    for _ in range(3):
+        a.enter()
+    assert a.should_shed()
+    draining = SimpleNamespace(alive=False, log=SimpleNamespace(debug=lambda *args: None))
+    request = SimpleNamespace(method="GET", path="/healthz", req_number=1, must_close=False)
+    bounded_keepalive(0, b)(draining, request)  # b got SIGTERM and stopped accepting
+    assert not a.should_shed()
+    b.post_worker_init(w2)
+    assert a.should_shed()
+    b.worker_exit(None, w2)  # gunicorn's hook as the worker exits, before the master reaps it
+    assert not a.should_shed()
+
+
+def test_serve_wires_one_shared_table_into_the_hooks_and_the_guard(
+    monkeypatch: pytest.MonkeyPatch, demo_data_dir: Path
+) -> None:
+    """What ``artsnap serve`` hands gunicorn: the hooks and the request guard share one table,
+    and gunicorn's own validation (arity, callables) accepts them."""
+    from gunicorn.app.base import BaseApplication
+
+    from backend.config import Settings
+    from backend.serve import serve_gunicorn
+
+    started: list[BaseApplication] = []
+    monkeypatch.setattr(BaseApplication, "run", lambda self: started.append(self))
+    serve_gunicorn(Settings(data_dir=demo_data_dir), "127.0.0.1", 0, workers=2)
+    cfg = started[0].cfg
+    loads = cfg.pre_fork.__self__
+    assert isinstance(loads, WorkerLoads)
+    assert cfg.post_worker_init.__self__ is loads and cfg.child_exit.__self__ is loads
+    assert cfg.worker_exit.__self__ is loads
+    guard = started[0].load()
+    assert isinstance(guard, SlowClientGuard) and guard.loads is loads
+
+    # the pre_request hook sheds by that table
+    (w1, a), (w2, b) = _workers(loads, 2)
+    a.post_worker_init(w1)
+    b.post_worker_init(w2)
+    for _ in range(SHED_MARGIN):
+        loads.slot = a.slot
+        loads.enter()
+    loads.slot = a.slot
+    request = SimpleNamespace(method="GET", path="/healthz", req_number=1, must_close=False)
+    cfg.pre_request(SimpleNamespace(alive=True, log=SimpleNamespace(debug=lambda *args: None)), request)
+    assert request.must_close
+
+    started.clear()
+    serve_gunicorn(Settings(data_dir=demo_data_dir, shed_connections=False), "127.0.0.1", 0, workers=2)
+    off = started[0].cfg
+    for hook in (off.pre_fork, off.post_worker_init, off.worker_exit, off.child_exit):
+        assert not isinstance(getattr(hook, "__self__", None), WorkerLoads)  # gunicorn's defaults
