@@ -82,9 +82,20 @@ def loads_untrusted(text: str | bytes) -> Any:
             except UnicodeDecodeError as bad:
                 raise JSONInputError(f"the body is not UTF-8 text ({bad.reason} at byte {bad.start})") from exc
         raise JSONInputError(_why(exc, text)) from exc
-    if nesting_depth(value) > MAX_JSON_DEPTH:
+    if _openings(text) > MAX_JSON_DEPTH and nesting_depth(value) > MAX_JSON_DEPTH:
         raise JSONInputError(_DEEPER)
     return value
+
+
+def _openings(text: str | bytes) -> int:
+    """``[`` and ``{`` in the text, strings included: never fewer than the nesting depth.
+
+    Counting is C-speed; walking a parsed embedding's 1 280 numbers in Python cost ~0.5 ms
+    of a 4 ms search, so the walk runs only when the count allows a document too deep.
+    """
+    if isinstance(text, bytes):
+        return text.count(b"[") + text.count(b"{")
+    return text.count("[") + text.count("{")
 
 
 class StrictJSONProvider(DefaultJSONProvider):
