@@ -10,17 +10,14 @@ running process, including anything imported lazily.
 from __future__ import annotations
 
 import io
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import requests
 from PIL import Image
+
+from tests.api.served import Served, serving_process
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs Linux /proc to read memory maps")
 
@@ -34,58 +31,14 @@ FORBIDDEN_LIBRARIES = (
 )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _children(pid: int) -> list[int]:
-    out: list[int] = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        text = (task / "children").read_text().split()
-        out += [int(x) for x in text]
-    return out
-
-
 @pytest.fixture
-def gunicorn_server(writable_demo: Path) -> Iterator[tuple[str, int]]:
-    port = _free_port()
-    env = {**os.environ, "ARTSNAP_DATA_DIR": str(writable_demo)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "backend.cli", "serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(
-                    f"artsnap serve exited with {proc.returncode}: {proc.stderr.read()[-2000:] if proc.stderr else ''}"
-                )
-            try:
-                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
-                    break
-            except requests.RequestException:  # not listening yet, or the worker still loading
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail("artsnap serve did not answer /healthz within 120 s")
-            time.sleep(0.2)
-        yield base, proc.pid
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+def gunicorn_server(tmp_path_factory: pytest.TempPathFactory, demo_data_dir: Path) -> Iterator[Served]:
+    with serving_process(tmp_path_factory, demo_data_dir, {}) as served:
+        yield served
 
 
-def test_gunicorn_worker_maps_no_torch_after_a_search(gunicorn_server: tuple[str, int], paint_jpeg) -> None:
-    base, master = gunicorn_server
+def test_gunicorn_worker_maps_no_torch_after_a_search(gunicorn_server: Served, paint_jpeg) -> None:
+    base = gunicorn_server.base
     photo = Image.open(io.BytesIO(paint_jpeg("seascape", 3, size=320))).convert("RGB")
     buf = io.BytesIO()
     photo.save(buf, "JPEG", quality=90)
@@ -95,7 +48,7 @@ def test_gunicorn_worker_maps_no_torch_after_a_search(gunicorn_server: tuple[str
     assert resp.status_code == 200, resp.text
     assert resp.json()["results"], "the search found nothing, so the model path was not exercised"
 
-    workers = _children(master)
+    workers = gunicorn_server.worker_pids()
     assert workers, "gunicorn started no worker"
     for pid in workers:
         maps = Path(f"/proc/{pid}/maps").read_text()
