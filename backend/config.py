@@ -99,7 +99,7 @@ class Settings:
     #: Requests one kept-alive connection may carry; the last is answered ``Connection: close``
     #: and the client reconnects, to whichever worker accepts first (0: no bound). Without it,
     #: a worker restarted mid-load never gets back the connections its predecessor had, and
-    #: one core idles (``backend/serve.py``, "Kept-alive connections").
+    #: one core idles (``backend/worker_loads.py``).
     keepalive_requests: int = KEEPALIVE_REQUESTS
     #: A worker holding two requests more than the least loaded one closes the connection of
     #: the next (``backend/worker_loads.py``), whatever ``keepalive_requests`` says. Turn it off

@@ -28,19 +28,10 @@ the machine from being oversubscribed, and so do the libraries' own threads: one
 and one for OpenCV (:func:`limit_library_threads`), and the cores shared out between the
 workers for ONNX Runtime (:func:`worker_threads`).
 
-*Kept-alive connections.* gunicorn's workers share one listening socket, and a client's
-kept-alive connection stays with the worker that accepted it. When a worker dies or is
-recycled, its clients reconnect at once, before its replacement has loaded its models, so the
-survivor takes them all and keeps them: under the bench's mixed load the replacement then
-served nothing and throughput halved for the rest of the run. gunicorn ignores an
-application's ``Connection: close`` (a hop-by-hop header), so :func:`bounded_keepalive` (its
-``pre_request`` hook) closes a connection after ``Settings.keepalive_requests`` requests, the
-way nginx's ``keepalive_requests`` and Apache's ``MaxKeepAliveRequests`` do: the client
-reconnects, and an idle worker accepts before a busy one. Which worker accepts is otherwise a
-race that does not even out (12 clients sat 1–3 on one worker and 10–12 on the other), so the
-workers also publish their loads in shared memory (:mod:`.worker_loads`) and a worker holding
-two requests more than the least loaded one closes the connection of the next request
-(``Settings.shed_connections``; off where a proxy in front balances the workers itself).
+*Kept-alive connections* end after ``Settings.keepalive_requests`` requests, and a worker
+holding more than its share of requests sheds them (:mod:`.worker_loads`): gunicorn's workers
+share one listening socket and a connection otherwise stays with the worker that accepted it,
+even when that worker is crowded or its peer was just restarted.
 """
 
 from __future__ import annotations
@@ -52,7 +43,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from .config import Settings
-from .worker_loads import WorkerLoads
+from .worker_loads import WorkerLoads, bounded_keepalive
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -345,25 +336,6 @@ def worker_threads(settings: Settings, workers: int) -> Settings:
     if settings.threads:
         return settings
     return replace(settings, threads=max(1, (os.cpu_count() or 1) // max(1, workers)))
-
-
-def bounded_keepalive(limit: int, loads: WorkerLoads | None = None) -> Callable[[Any, Any], None]:
-    """gunicorn ``pre_request`` hook: the ``limit``-th request of a connection is its last, and so
-    is a request reaching a worker that holds more than its share (``loads``, see
-    :mod:`.worker_loads`).
-
-    Its answer says ``Connection: close`` (so the client knows before it sends another) and
-    the worker closes the connection after it; ``limit`` 0 leaves connections unbounded.
-    """
-
-    def pre_request(worker: Any, req: Any) -> None:
-        worker.log.debug("%s %s", req.method, req.path)  # gunicorn's default hook
-        if loads is not None and not getattr(worker, "alive", True):
-            loads.retire()  # draining (SIGTERM, a reload): no longer a place to shed to
-        if (limit > 0 and getattr(req, "req_number", 1) >= limit) or (loads is not None and loads.should_shed()):
-            req.must_close = True
-
-    return pre_request
 
 
 def serve_gunicorn(settings: Settings, host: str, port: int, workers: int, timeout: int = 120) -> None:

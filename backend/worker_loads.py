@@ -1,7 +1,16 @@
-"""Each gunicorn worker's load, shared between the workers, so a busy one sheds connections.
+"""Kept-alive connections over gunicorn's workers: a bound per connection, and each worker's
+load shared between the workers, so a busy one sheds connections.
 
 gunicorn's workers share one listening socket, and a kept-alive connection stays with the
-worker that accepted it. Which worker accepts is a race the kernel and the event loops decide,
+worker that accepted it. When a worker dies or is recycled, its clients reconnect at once,
+before its replacement has loaded its models, so the survivor takes them all and keeps them:
+under the bench's mixed load the replacement then served nothing and throughput halved for
+the rest of the run. gunicorn ignores an application's ``Connection: close`` (a hop-by-hop
+header), so :func:`bounded_keepalive` (its ``pre_request`` hook) marks the request
+``must_close`` after ``Settings.keepalive_requests`` requests, the way nginx's
+``keepalive_requests`` and Apache's ``MaxKeepAliveRequests`` do, and the client reconnects.
+
+Even without restarts, which worker accepts is a race the kernel and the event loops decide,
 and it does not even out: under the bench's mixed load (12 kept-alive clients, 2 workers) the
 connections sat 1–3 on one worker and 10–12 on the other most of the time. The crowded
 worker's clients then waited for ten requests ahead of theirs while the other worker's
@@ -32,6 +41,7 @@ import ctypes
 import logging
 import mmap
 import os
+from collections.abc import Callable
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -120,3 +130,22 @@ class WorkerLoads:
     def _taken_ready(self) -> list[int]:
         # A worker's copy of ``_taken`` is the master's at fork time, so read the pids instead.
         return [i for i in range(len(self._pids)) if self._pids[i] != 0]
+
+
+def bounded_keepalive(limit: int, loads: WorkerLoads | None = None) -> Callable[[Any, Any], None]:
+    """gunicorn ``pre_request`` hook: the ``limit``-th request of a connection is its last, and so
+    is a request reaching a worker that holds more than its share (``loads``, see
+    :mod:`.worker_loads`).
+
+    Its answer says ``Connection: close`` (so the client knows before it sends another) and
+    the worker closes the connection after it; ``limit`` 0 leaves connections unbounded.
+    """
+
+    def pre_request(worker: Any, req: Any) -> None:
+        worker.log.debug("%s %s", req.method, req.path)  # gunicorn's default hook
+        if loads is not None and not getattr(worker, "alive", True):
+            loads.retire()  # draining (SIGTERM, a reload): no longer a place to shed to
+        if (limit > 0 and getattr(req, "req_number", 1) >= limit) or (loads is not None and loads.should_shed()):
+            req.must_close = True
+
+    return pre_request

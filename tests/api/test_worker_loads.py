@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from backend.serve import SlowClientGuard, bounded_keepalive
-from backend.worker_loads import SHED_MARGIN, WorkerLoads
+from backend.serve import SlowClientGuard
+from backend.worker_loads import SHED_MARGIN, WorkerLoads, bounded_keepalive
 
 
 def _workers(loads: WorkerLoads, n: int) -> list[tuple[SimpleNamespace, WorkerLoads]]:
