@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from backend.config import KEEPALIVE_REQUESTS
+from backend.config import KEEPALIVE_REQUESTS, Settings
 
 from .context import BenchContext
 from .figures import Latency, TargetCheck, md_table, miss_by
@@ -232,6 +232,7 @@ def run(ctx: BenchContext) -> LoadResult:
     duration = 20.0 if ctx.quick else 90.0
     n_items = 200 if ctx.quick else 1000
     st = ctx.scratch("load")
+    serving = Settings.from_env(st.data_dir)  # what the server reads from the same environment
     images = ctx.catalogue_images(n_items, seed=3)
     source = images.write_folder(st.data_dir / "source")
     eng = Engine.open(st)
@@ -327,9 +328,8 @@ def run(ctx: BenchContext) -> LoadResult:
             sum(1 for s in answered if s.start_s >= half) / (duration - half),
         ),
         replacement_share=share,
-        keepalive_requests=int(os.environ.get("ARTSNAP_KEEPALIVE_REQUESTS") or KEEPALIVE_REQUESTS),
-        shed_connections=os.environ.get("ARTSNAP_SHED_CONNECTIONS", "1").strip().lower()
-        not in ("0", "false", "no", "off"),
+        keepalive_requests=serving.keepalive_requests,
+        shed_connections=serving.shed_connections,
         connection_spread=(
             float(np.median(spreads)) if spreads else float("nan"),
             float(np.percentile(spreads, 95)) if spreads else float("nan"),

@@ -32,11 +32,15 @@ class ServerProcess:
     log_path: Path
 
     def worker_pids(self) -> list[int]:
-        """The master's children (gunicorn workers), from ``/proc``."""
-        out: list[int] = []
-        for task in Path(f"/proc/{self.pid}/task").iterdir():
-            out += [int(x) for x in (task / "children").read_text().split()]
-        return sorted(out)
+        return worker_pids(self.pid)
+
+
+def worker_pids(master: int) -> list[int]:
+    """The gunicorn master's children (its workers), from ``/proc``."""
+    out: list[int] = []
+    for task in Path(f"/proc/{master}/task").iterdir():
+        out += [int(x) for x in (task / "children").read_text().split()]
+    return sorted(out)
 
 
 @contextmanager

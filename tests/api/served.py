@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,14 +18,10 @@ from pathlib import Path
 import pytest
 import requests
 
+from benchmarks.server_process import free_port, worker_pids
+
 #: Seconds a client may stall mid-body before a 408, in the served processes (short, for tests).
 BODY_TIMEOUT_S = 3
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass(frozen=True)
@@ -39,10 +34,7 @@ class Served:
 
     def worker_pids(self) -> list[int]:
         """The master's current worker processes (Linux ``/proc``)."""
-        out: list[int] = []
-        for task in Path(f"/proc/{self.pid}/task").iterdir():
-            out += [int(x) for x in (task / "children").read_text().split()]
-        return out
+        return worker_pids(self.pid)
 
     def worker_holding(self, client_port: int) -> int | None:
         """The worker whose socket is the server side of the connection from ``client_port``."""
