@@ -199,7 +199,8 @@ class MillionResult:
                 "process after the index files were evicted from the page cache (`posix_fadvise DONTNEED`), "
                 "memory-mapped open + the first query. Worker RSS after all queries; the mapped-file share is "
                 "pages of the index file the kernel can drop and re-read. B/item resident: codes + 8-byte id + "
-                "the id → position map (the engine's `memory_bytes()`); on disk: every file of the index, "
+                "the id → position map, and a re-ranked index's float store's ids, id map and row map (the "
+                "worker's `memory_bytes()`); on disk: every file of the index, "
                 "including a re-ranked index's float store, which workers map and page in a few vectors per "
                 "query.",
             ]
@@ -331,7 +332,8 @@ def run(ctx: BenchContext) -> MillionResult:
                     p99_ms=float(np.percentile(ms, 99)),
                     rss_mb=float(rss.get("VmRSS", float("nan"))),
                     rss_file_mb=float(rss.get("RssFile", float("nan"))),
-                    resident_bytes_per_item=resident,
+                    # the reader's own count when it gives one (a mapped store's row map is a reader's)
+                    resident_bytes_per_item=float(got.get("memory_bytes", resident * n)) / n,  # type: ignore[arg-type]  # JSON number
                     disk_bytes_per_item=disk,
                     recall=_hamming_recall(found, packed, q_packed[:limit], kth_hamming[:limit])
                     if binary

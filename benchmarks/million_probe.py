@@ -65,6 +65,7 @@ def main(argv: list[str]) -> int:
                 "rss_mb": _status_mb(),
                 "rss_before_open_mb": base,
                 "ntotal": len(index),
+                "memory_bytes": index.memory_bytes(),
             }
         )
     )

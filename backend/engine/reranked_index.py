@@ -27,7 +27,8 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .index import IndexConfigError, IndexMeta, VectorIndex, build_float_index, parse_params
+from .index import ID_BYTES, IndexConfigError, IndexMeta, VectorIndex, build_float_index, parse_params
+from .page_prefetch import MappedRows
 
 _REFINE = re.compile(r"^(?P<base>.+?),(?:RFlat|Refine\((?P<store>[^()]+)\))$")
 
@@ -58,6 +59,8 @@ class RerankedIndex(VectorIndex):
         params = parse_params(meta.params)
         self.k_factor = max(1, int(params.get("k_factor_rf", DEFAULT_K_FACTOR)))
         self.store = store if store is not None else VectorIndex(self._store_meta(meta, store_factory))
+        #: where a memory-mapped store's rows lie, to read a shortlist's at once (None: not mapped)
+        self._mapped_rows: MappedRows | None = None
         super().__init__(meta, index)
 
     @staticmethod
@@ -99,11 +102,16 @@ class RerankedIndex(VectorIndex):
         queries = np.ascontiguousarray(queries, dtype=np.float32).reshape(-1, self.meta.dim)
         k = max(1, min(k, max(len(self), 1)))
         _, short = super().search(queries, max(k * self.k_factor, MIN_SHORTLIST), allowed=allowed)
+        if self._mapped_rows is not None:
+            # Every candidate's floats are asked of the disk together (module docstring of
+            # .page_prefetch): a cold shortlist costs one read's wait, not one per candidate.
+            self._mapped_rows.prefetch(short[short >= 0])
         scores = np.full((len(queries), k), -np.inf, np.float32)
         out = np.full((len(queries), k), -1, np.int64)
         for row, q in enumerate(queries):
             cand = short[row][short[row] >= 0]
-            cand = cand[self.store.contains(cand)]
+            held = self._mapped_rows.contains(cand) if self._mapped_rows is not None else self.store.contains(cand)
+            cand = cand[held]
             if not len(cand):
                 continue
             exact = self.store.reconstruct(cand) @ q
@@ -140,6 +148,8 @@ class RerankedIndex(VectorIndex):
             raise IndexConfigError(f"{path} holds vectors of dim {base.d}, expected {meta.dim}")
         idx = cls(meta, base, store)
         idx.mmapped = mmap
+        if mmap and store.mmapped:
+            idx._mapped_rows = MappedRows.of(store._index)
         idx.loaded_mtime = Path(path).stat().st_mtime
         return idx
 
@@ -147,5 +157,7 @@ class RerankedIndex(VectorIndex):
         return [*super().files(path), *self.store.files(self.store_path(path))]
 
     def memory_bytes(self) -> int:
-        """The compressed index and the ids; the float store stays on disk (memory-mapped)."""
-        return super().memory_bytes()
+        """The compressed index and its ids, and the float store's ids and id map (and, when
+        mapped, where each row lies); the floats themselves stay on disk (memory-mapped)."""
+        rows = self._mapped_rows.memory_bytes() if self._mapped_rows is not None else 0
+        return super().memory_bytes() + len(self.store) * ID_BYTES + rows
