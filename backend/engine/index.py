@@ -345,8 +345,11 @@ class VectorIndex:
         return [Path(path), Path(path).with_suffix(".json")]
 
     def memory_bytes(self) -> int:
-        """About what a worker pays to hold this index fully loaded: codes, ids and id maps."""
-        return len(self) * (self.code_bytes() + ID_BYTES)
+        """About what a worker pays to hold this index fully loaded: codes, ids and id maps
+        (an IVF built without a direct map, a re-ranked index's base, keeps its ids alone)."""
+        ivf = self._ivf()
+        no_map = ivf is not None and ivf.direct_map.type == faiss.DirectMap.NoMap
+        return len(self) * (self.code_bytes() + (8 if no_map else ID_BYTES))
 
     def code_bytes(self) -> int:
         """Bytes per vector in the index's own storage (its codec's size; graphs and lists not counted)."""

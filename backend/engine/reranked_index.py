@@ -93,6 +93,18 @@ class RerankedIndex(VectorIndex):
     def stored_ids(self) -> np.ndarray:
         return np.union1d(super().ids(), self.store.ids())
 
+    def contains(self, ids: np.ndarray) -> np.ndarray:
+        """Which ids both parts hold, without building :meth:`ids` (an intersection of every
+        id, 0.1 s at a million) on each call: searches ask this of their hits."""
+        ids = np.asarray(ids, dtype=np.int64)
+        own = self._own_ids()
+        if len(own) == 0:
+            return np.zeros(ids.shape, bool)
+        pos = np.minimum(np.searchsorted(own, ids), len(own) - 1)
+        held = own[pos] == ids
+        stored = self._mapped_rows.contains(ids) if self._mapped_rows is not None else self.store.contains(ids)
+        return np.asarray(held & stored.reshape(ids.shape))
+
     def reconstruct(self, ids: np.ndarray) -> np.ndarray:
         return self.store.reconstruct(ids)
 
@@ -157,7 +169,12 @@ class RerankedIndex(VectorIndex):
         return [*super().files(path), *self.store.files(self.store_path(path))]
 
     def memory_bytes(self) -> int:
-        """The compressed index and its ids, and the float store's ids and id map (and, when
-        mapped, where each row lies); the floats themselves stay on disk (memory-mapped)."""
-        rows = self._mapped_rows.memory_bytes() if self._mapped_rows is not None else 0
-        return super().memory_bytes() + len(self.store) * ID_BYTES + rows
+        """The compressed index and its ids, and the float store's ids and id map; mapped (a
+        worker), where each row lies, the floats themselves staying on disk; not mapped (a
+        writer, or ``ARTSNAP_INDEX_MMAP=0``), the floats too."""
+        store = len(self.store) * ID_BYTES
+        if self._mapped_rows is not None:
+            store += self._mapped_rows.memory_bytes()
+        elif not self.store.mmapped:
+            store += len(self.store) * self.store.code_bytes()
+        return super().memory_bytes() + store
