@@ -24,6 +24,7 @@ import ctypes.util
 import logging
 import mmap
 import os
+import threading
 from typing import Any
 
 import faiss
@@ -59,6 +60,8 @@ _MADVISE = _madvise()
 _SYS_PIDFD_OPEN, _SYS_PROCESS_MADVISE = 434, 440
 #: Ranges one ``process_madvise`` call takes at most (``UIO_MAXIOV``).
 _MAX_RANGES = 1024
+#: Machines whose syscall numbers those are.
+_SYSCALL_MACHINES = ("x86_64", "aarch64")
 
 
 class _ProcessMadvise:
@@ -70,15 +73,8 @@ class _ProcessMadvise:
     """
 
     def __init__(self) -> None:
-        self.usable = (
-            os.name == "posix"
-            and os.uname().sysname == "Linux"
-            and os.uname().machine
-            in (
-                "x86_64",
-                "aarch64",
-            )
-        )
+        self.usable = os.name == "posix" and os.uname().sysname == "Linux" and os.uname().machine in _SYSCALL_MACHINES
+        self._lock = threading.Lock()  # searches run in native threads: one pidfd per process
         self._pid = -1
         self._fd = -1
         self._syscall: Any = None
@@ -92,8 +88,11 @@ class _ProcessMadvise:
         if not self.usable:
             return False
         if self._pid != os.getpid():
-            self._pid = os.getpid()
-            self._fd = int(self._syscall(ctypes.c_long(_SYS_PIDFD_OPEN), ctypes.c_int(self._pid), ctypes.c_uint(0)))
+            with self._lock:
+                if self._pid != os.getpid():
+                    pid = os.getpid()
+                    self._fd = int(self._syscall(ctypes.c_long(_SYS_PIDFD_OPEN), ctypes.c_int(pid), ctypes.c_uint(0)))
+                    self._pid = pid
             if self._fd < 0:
                 return self._give_up()
         ranges = np.ascontiguousarray(ranges, np.uint64)
@@ -152,22 +151,23 @@ class MappedRows:
             return None
         return rows
 
+    def _lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(position in the sorted ids, whether the store holds it) for each of ``ids``."""
+        ids = np.asarray(ids, np.int64).reshape(-1)
+        if not len(self._sorted):
+            return np.zeros(ids.shape, np.int64), np.zeros(ids.shape, bool)
+        pos = np.minimum(np.searchsorted(self._sorted, ids), len(self._sorted) - 1)
+        return pos, np.asarray(self._sorted[pos] == ids)
+
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """Row numbers of ``ids`` in the code array (ids not stored are left out)."""
-        ids = np.asarray(ids, np.int64).reshape(-1)
-        if not len(self._sorted) or not len(ids):
-            return np.zeros(0, np.int64)
-        pos = np.minimum(np.searchsorted(self._sorted, ids), len(self._sorted) - 1)
-        return np.asarray(self._rows[pos[self._sorted[pos] == ids]], np.int64)
+        pos, held = self._lookup(ids)
+        return np.asarray(self._rows[pos[held]], np.int64)
 
     def contains(self, ids: np.ndarray) -> np.ndarray:
         """Which of ``ids`` the store holds (what ``VectorIndex.contains`` answers, without
         a second sorted copy of the ids)."""
-        ids = np.asarray(ids, np.int64).reshape(-1)
-        if not len(self._sorted):
-            return np.zeros(ids.shape, bool)
-        pos = np.minimum(np.searchsorted(self._sorted, ids), len(self._sorted) - 1)
-        return np.asarray(self._sorted[pos] == ids)
+        return self._lookup(ids)[1]
 
     def prefetch(self, ids: np.ndarray) -> int:
         """Ask the kernel to read the pages of ``ids``' rows now, all together; returns how many
