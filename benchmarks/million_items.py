@@ -228,7 +228,7 @@ def _seeds(ctx: BenchContext) -> tuple[np.ndarray, np.ndarray, str]:
     )
 
 
-def _evict(paths: list[Path]) -> None:
+def evict_from_page_cache(paths: list[Path]) -> None:
     """Drop the files' pages from the page cache (no privileges needed), for a cold start."""
     for p in paths:
         if p.exists():
@@ -315,7 +315,7 @@ def run(ctx: BenchContext) -> MillionResult:
             limit = 200 if factory == "Flat" and n > 100_000 else len(qs)
             np.save(qfile, np.ascontiguousarray(qs[:limit], np.float32))
             for params in settings:
-                _evict(files)
+                evict_from_page_cache(files)
                 out = Path(tmp) / "found.npy"
                 got = _probe(path, {**meta.to_dict(), "params": params}, qfile, out)
                 found = np.load(out)

@@ -24,6 +24,7 @@ from backend.engine.index import ID_BYTES, IndexMeta
 from backend.engine.index_kinds import new_index, open_index
 from backend.engine.page_prefetch import POSITION_BYTES, MappedRows
 from backend.engine.reranked_index import RerankedIndex
+from benchmarks.million_items import evict_from_page_cache  # what the million-item bench evicts with
 
 LINUX = pytest.mark.skipif(
     sys.platform != "linux" or not hasattr(os, "posix_fadvise"),
@@ -50,15 +51,6 @@ def _saved(tmp_path: Path) -> tuple[Path, np.ndarray, np.ndarray]:
     return path, ids, vecs
 
 
-def _evict(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
-    finally:
-        os.close(fd)
-
-
 def _resident_pages(path: Path) -> np.ndarray:
     """Which pages of ``path`` are in the page cache (``mincore`` on a mapping never read)."""
     libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
@@ -82,7 +74,7 @@ def test_a_shortlist_is_read_into_the_page_cache_before_it_is_touched(
         monkeypatch.setattr(page_prefetch._PROCESS_MADVISE, "usable", False)
     path, ids, vecs = _saved(tmp_path)
     store_path = RerankedIndex.store_path(path)
-    _evict(store_path)
+    evict_from_page_cache([store_path])
     if _resident_pages(store_path).mean() > 0.05:
         pytest.skip("this file system keeps the store's pages cached after POSIX_FADV_DONTNEED (tmpfs?)")
     index = open_index(path, _meta(), mmap=True)
@@ -96,7 +88,7 @@ def test_a_shortlist_is_read_into_the_page_cache_before_it_is_touched(
     assert min(offsets) > 0
     wanted_pages = {p for o in offsets for p in range(o // mmap.PAGESIZE, (o + DIM * 4 - 1) // mmap.PAGESIZE + 1)}
     del data
-    _evict(store_path)
+    evict_from_page_cache([store_path])
     if _resident_pages(store_path)[sorted(wanted_pages)].any():
         pytest.skip("the wanted rows' pages stay cached (large pages share them with what the open read)")
 
@@ -133,7 +125,7 @@ def test_mapped_rows_name_the_row_of_every_catalog_id(tmp_path: Path) -> None:
 def test_the_search_answers_the_same_with_the_store_mapped_cold(tmp_path: Path) -> None:
     path, ids, vecs = _saved(tmp_path)
     in_memory = open_index(path, _meta())
-    _evict(RerankedIndex.store_path(path))
+    evict_from_page_cache([RerankedIndex.store_path(path)])
     mapped = open_index(path, _meta(), mmap=True)
     queries = vecs[::97] + 0.01
     a = in_memory.search(queries, 10)
