@@ -32,11 +32,17 @@ def _workers(loads: WorkerLoads, n: int) -> list[tuple[SimpleNamespace, WorkerLo
     return out
 
 
+def _ready_workers(loads: WorkerLoads, n: int) -> list[tuple[SimpleNamespace, WorkerLoads]]:
+    """``n`` forked workers that have loaded their models (``post_worker_init``): places to shed to."""
+    out = _workers(loads, n)
+    for worker, view in out:
+        view.post_worker_init(worker)
+    return out
+
+
 def test_a_worker_sheds_once_it_holds_the_margin_beyond_the_least_loaded() -> None:
     loads = WorkerLoads(slots=4)
-    (w1, a), (w2, b) = _workers(loads, 2)
-    a.post_worker_init(w1)
-    b.post_worker_init(w2)
+    (w1, a), (w2, b) = _ready_workers(loads, 2)
     for _ in range(SHED_MARGIN - 1):
         a.enter()
     assert not a.should_shed() and not b.should_shed()
@@ -70,9 +76,7 @@ def test_a_lone_worker_never_sheds() -> None:
 
 def test_an_exited_worker_leaves_no_load_behind_and_its_slot_is_reused() -> None:
     loads = WorkerLoads(slots=2)
-    (w1, a), (w2, b) = _workers(loads, 2)
-    a.post_worker_init(w1)
-    b.post_worker_init(w2)
+    (w1, a), (w2, b) = _ready_workers(loads, 2)
     for _ in range(5):
         a.enter()
     assert a.should_shed()
@@ -123,9 +127,7 @@ def test_loads_are_shared_between_forked_processes() -> None:
 
 def test_the_hook_closes_the_connection_of_a_request_reaching_a_crowded_worker() -> None:
     loads = WorkerLoads(slots=4)
-    (w1, a), (w2, b) = _workers(loads, 2)
-    a.post_worker_init(w1)
-    b.post_worker_init(w2)
+    (w1, a), (w2, b) = _ready_workers(loads, 2)
     hook = bounded_keepalive(50, a)
     log = SimpleNamespace(debug=lambda *args: None)
     worker = SimpleNamespace(log=log)
@@ -171,9 +173,7 @@ def test_the_guard_counts_a_request_while_it_waits_or_computes_and_not_health_ch
 
 def test_a_draining_worker_withdraws_so_others_stop_shedding_towards_it() -> None:
     loads = WorkerLoads(slots=4)
-    (w1, a), (w2, b) = _workers(loads, 2)
-    a.post_worker_init(w1)
-    b.post_worker_init(w2)
+    (w1, a), (w2, b) = _ready_workers(loads, 2)
     for _ in range(3):
         a.enter()
     assert a.should_shed()
@@ -209,9 +209,7 @@ def test_serve_wires_one_shared_table_into_the_hooks_and_the_guard(
     assert isinstance(guard, SlowClientGuard) and guard.loads is loads
 
     # the pre_request hook sheds by that table
-    (w1, a), (w2, b) = _workers(loads, 2)
-    a.post_worker_init(w1)
-    b.post_worker_init(w2)
+    (w1, a), (w2, b) = _ready_workers(loads, 2)
     for _ in range(SHED_MARGIN):
         loads.slot = a.slot
         loads.enter()
