@@ -68,6 +68,15 @@ class IndexMeta:
         }
 
 
+def find_sorted(sorted_ids: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each of ``ids``: its position in ``sorted_ids`` (clipped) and whether it is there."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if len(sorted_ids) == 0:
+        return np.zeros(ids.shape, np.int64), np.zeros(ids.shape, bool)
+    pos = np.minimum(np.searchsorted(sorted_ids, ids), len(sorted_ids) - 1)
+    return pos, np.asarray(sorted_ids[pos] == ids)
+
+
 def parse_params(text: str) -> dict[str, float]:
     """``"nprobe=32, efSearch=64"`` → ``{"nprobe": 32.0, "efSearch": 64.0}``; clear errors for typos."""
     out: dict[str, float] = {}
@@ -219,12 +228,7 @@ class VectorIndex:
             return self._ids_cache
 
     def contains(self, ids: np.ndarray) -> np.ndarray:
-        have = self.ids()
-        ids = np.asarray(ids, dtype=np.int64)
-        if len(have) == 0:
-            return np.zeros(ids.shape, bool)
-        pos = np.minimum(np.searchsorted(have, ids), len(have) - 1)
-        return np.asarray(have[pos] == ids)
+        return find_sorted(self.ids(), ids)[1]
 
     def _reconstruct_codes(self, ids: np.ndarray) -> np.ndarray:
         ids = np.ascontiguousarray(ids, dtype=np.int64)

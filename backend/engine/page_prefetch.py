@@ -30,6 +30,8 @@ from typing import Any
 import faiss
 import numpy as np
 
+from .index import find_sorted
+
 #: The advice: "these pages will be needed soon" (read them ahead, asynchronously).
 MADV_WILLNEED = getattr(mmap, "MADV_WILLNEED", 3)
 PAGE = mmap.PAGESIZE
@@ -151,23 +153,15 @@ class MappedRows:
             return None
         return rows
 
-    def _lookup(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(position in the sorted ids, whether the store holds it) for each of ``ids``."""
-        ids = np.asarray(ids, np.int64).reshape(-1)
-        if not len(self._sorted):
-            return np.zeros(ids.shape, np.int64), np.zeros(ids.shape, bool)
-        pos = np.minimum(np.searchsorted(self._sorted, ids), len(self._sorted) - 1)
-        return pos, np.asarray(self._sorted[pos] == ids)
-
     def rows(self, ids: np.ndarray) -> np.ndarray:
         """Row numbers of ``ids`` in the code array (ids not stored are left out)."""
-        pos, held = self._lookup(ids)
+        pos, held = find_sorted(self._sorted, np.asarray(ids, np.int64).reshape(-1))
         return np.asarray(self._rows[pos[held]], np.int64)
 
     def contains(self, ids: np.ndarray) -> np.ndarray:
         """Which of ``ids`` the store holds (what ``VectorIndex.contains`` answers, without
         a second sorted copy of the ids)."""
-        return self._lookup(ids)[1]
+        return find_sorted(self._sorted, np.asarray(ids, np.int64).reshape(-1))[1]
 
     def prefetch(self, ids: np.ndarray) -> int:
         """Ask the kernel to read the pages of ``ids``' rows now, all together; returns how many

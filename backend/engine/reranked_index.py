@@ -27,7 +27,7 @@ from typing import Any
 import faiss
 import numpy as np
 
-from .index import ID_BYTES, IndexConfigError, IndexMeta, VectorIndex, build_float_index, parse_params
+from .index import ID_BYTES, IndexConfigError, IndexMeta, VectorIndex, build_float_index, find_sorted, parse_params
 from .page_prefetch import MappedRows
 
 _REFINE = re.compile(r"^(?P<base>.+?),(?:RFlat|Refine\((?P<store>[^()]+)\))$")
@@ -97,11 +97,7 @@ class RerankedIndex(VectorIndex):
         """Which ids both parts hold, without building :meth:`ids` (an intersection of every
         id, 0.1 s at a million) on each call: searches ask this of their hits."""
         ids = np.asarray(ids, dtype=np.int64)
-        own = self._own_ids()
-        if len(own) == 0:
-            return np.zeros(ids.shape, bool)
-        pos = np.minimum(np.searchsorted(own, ids), len(own) - 1)
-        held = own[pos] == ids
+        held = find_sorted(self._own_ids(), ids)[1]
         stored = self._mapped_rows.contains(ids) if self._mapped_rows is not None else self.store.contains(ids)
         return np.asarray(held & stored.reshape(ids.shape))
 
